@@ -1,0 +1,1015 @@
+//! Reading release tarballs back without trusting them.
+//!
+//! A tarball comes from a registry, a cache or a colleague's laptop, so every byte
+//! is treated as hostile: this module checks what squizzle itself would have written
+//! (one gzip member holding a tar stream of regular files with plain relative paths,
+//! each listed in the manifest) and refuses anything else with an error naming what
+//! it found. [`inspect`] makes one streaming pass and writes nothing; [`extract`]
+//! inspects first, then writes into a private staging directory, re-hashing as it
+//! writes, and renames it into place only when every byte matched.
+//!
+//! What this module must never do:
+//! - write outside the staging directory, follow a symlink, or create anything but
+//!   regular files and the directories that hold them;
+//! - hold an entry or the archive in memory (memory stays constant however large
+//!   the artifact; only paths and extension records, each capped, are buffered);
+//! - inflate more than the limits allow: sizes are checked from headers before data
+//!   is read and the compression ratio is watched while streaming, so a bomb stops
+//!   early;
+//! - leave anything at the destination when it fails.
+//!
+//! The tar layer is parsed in `tar`'s raw mode: GNU long names and pax records are
+//! read here, with size caps, instead of letting `tar` buffer them unbounded.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::bufread::GzDecoder;
+
+use crate::core::digest::{Digest, Hasher, HashingReader};
+use crate::core::manifest::FileEntry;
+use crate::core::paths::{self, PathError};
+
+const BLOCK: u64 = 512;
+/// GNU tar and `tar::Builder` end an archive with two zero blocks.
+const END_OF_ARCHIVE: u64 = 2 * BLOCK;
+/// Streaming chunk: the only per-entry buffer, whatever the entry's size.
+const CHUNK: usize = 64 * 1024;
+/// A GNU long name holds a path and its NUL; longer ones fail `validate_relative`
+/// anyway, so there is no reason to read more.
+const MAX_LONG_NAME_BYTES: u64 = paths::MAX_PATH_BYTES as u64 + 1;
+/// A pax record set for one entry: squizzle never writes them; a path and a few
+/// timestamps fit in far less.
+const MAX_PAX_BYTES: u64 = 64 * 1024;
+/// Pax keys that only carry metadata we ignore anyway. `path` is handled; anything
+/// else (`size`, `linkpath`, `GNU.sparse.*`, ...) could make another reader see a
+/// different archive than we did, so it is refused.
+const IGNORED_PAX_KEYS: &[&str] = &["mtime", "atime", "ctime", "uid", "gid", "uname", "gname", "comment"];
+/// Hostile paths are shown escaped and cut to this many bytes.
+const MAX_SHOWN_PATH_BYTES: usize = 200;
+
+/// Bounds on what reading one tarball may cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most file entries in one tarball.
+    pub max_entries: u64,
+    /// Largest single file, checked from its header before any data is read.
+    pub max_entry_bytes: u64,
+    /// Most decompressed bytes (the whole tar stream, headers and padding included).
+    pub max_total_bytes: u64,
+    /// Highest decompressed/compressed ratio tolerated once past `ratio_grace_bytes`.
+    pub max_ratio: u64,
+    /// Decompressed bytes allowed before the ratio is enforced: tiny tarballs of
+    /// zero padding legitimately compress far better than 200:1.
+    pub ratio_grace_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_entry_bytes: 256 * 1024 * 1024,
+            max_total_bytes: 2 * 1024 * 1024 * 1024,
+            max_ratio: 200,
+            ratio_grace_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What one expected file turned out to be in the tarball.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCheck {
+    pub path: String,
+    pub expected: Digest,
+    pub actual: Digest,
+    pub expected_size: u64,
+    pub actual_size: u64,
+}
+
+impl FileCheck {
+    pub fn matches(&self) -> bool {
+        self.expected == self.actual && self.expected_size == self.actual_size
+    }
+}
+
+/// The result of a successful [`inspect`]: the tarball is well formed; whether its
+/// contents are the expected ones is in `files`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// One per expected file, in the order of the `expected` slice.
+    pub files: Vec<FileCheck>,
+    /// SHA-256 of every raw input byte (the `.tar.gz` as given).
+    pub compressed_digest: Digest,
+    pub compressed_size: u64,
+    /// Length of the decompressed tar stream.
+    pub uncompressed_size: u64,
+}
+
+impl Inspection {
+    pub fn mismatches(&self) -> impl Iterator<Item = &FileCheck> {
+        self.files.iter().filter(|f| !f.matches())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("the input is not a gzip stream (it starts with {found}); expected a squizzle release tarball (.tar.gz)")]
+    NotGzip { found: String },
+
+    #[error("the gzip stream is corrupt ({detail}); this is not a squizzle tarball or it was damaged: fetch it again")]
+    CorruptGzip { detail: String },
+
+    #[error("the tarball is truncated: {detail}; fetch it again")]
+    Truncated { detail: String },
+
+    #[error("the tar stream is malformed: {detail}; this is not a tarball squizzle wrote")]
+    CorruptTar { detail: String },
+
+    #[error(
+        "found bytes after the end of the gzip stream, at byte {offset} of the input; a squizzle tarball is \
+         exactly one gzip member with nothing after it (trailing garbage or a second member)"
+    )]
+    TrailingBytesAfterGzip { offset: u64 },
+
+    #[error(
+        "found non-zero data at byte {offset} of the tar stream, after its end-of-archive marker; only zero \
+         padding may follow it (hidden entries?)"
+    )]
+    DataAfterEndOfArchive { offset: u64 },
+
+    #[error("entry {path} has an unsafe path: it {reason}; squizzle tarballs hold relative paths like `drizzle/0001_init.sql`")]
+    UnsafePath { path: String, reason: PathError },
+
+    #[error("entry {path} has a path that is not UTF-8; squizzle tarballs only hold UTF-8 paths")]
+    NonUtf8Path { path: String },
+
+    #[error("entry {path} is a {kind}; squizzle tarballs contain only regular files, so it is refused")]
+    UnsupportedEntryType { path: String, kind: String },
+
+    #[error(
+        "a pax extended header sets `{key}`; squizzle never writes pax records and only tolerates `path` and \
+         timestamps/ownership, so the tarball is refused"
+    )]
+    UnsupportedPaxRecord { key: String },
+
+    #[error("a {what} at byte {offset} of the tar stream claims {size} bytes, above the maximum of {max}; refused before reading it")]
+    ExtensionTooLarge { what: &'static str, offset: u64, size: u64, max: u64 },
+
+    #[error("entry {path} appears twice in the tarball; each file may appear once")]
+    DuplicateEntry { path: String },
+
+    #[error("entry {path} is in the tarball but not in the manifest; refusing a tarball with unlisted files")]
+    UnexpectedEntry { path: String },
+
+    #[error("{} listed in the manifest {} missing from the tarball: {}", .paths.len(), if .paths.len() == 1 { "is" } else { "are" }, list(.paths))]
+    MissingFiles { paths: Vec<String> },
+
+    #[error(
+        "entry {path} declares {size} bytes, above the limit of {max} bytes per file (max_entry_bytes); refused \
+         before reading it; raise the limit if this file is legitimate"
+    )]
+    EntryTooLarge { path: String, size: u64, max: u64 },
+
+    #[error("the tarball has more than {max} entries (max_entries); raise the limit if this release is legitimate")]
+    TooManyEntries { max: u64 },
+
+    #[error(
+        "the tarball decompresses to more than {max} bytes (max_total_bytes); stopped there; raise the limit if \
+         this release is legitimate"
+    )]
+    TotalTooLarge { max: u64 },
+
+    #[error(
+        "the tarball inflated {decompressed} bytes out of {compressed} compressed bytes, a ratio above \
+         {max_ratio}:1 (max_ratio); this looks like a decompression bomb and was stopped"
+    )]
+    CompressionRatio { decompressed: u64, compressed: u64, max_ratio: u64 },
+
+    #[error("the manifest lists {path} twice; every file must be listed once")]
+    DuplicateInManifest { path: String },
+
+    #[error("{path} does not match the manifest: expected {expected}, found {actual}; the tarball was altered or belongs to another release")]
+    ChecksumMismatch { path: String, expected: Digest, actual: Digest },
+
+    #[error(
+        "the tarball changed while it was being extracted (first read {first}, then {second}); nothing was \
+         extracted, retry once nothing else writes it"
+    )]
+    TarballChanged { first: Digest, second: Digest },
+
+    #[error("{} already exists; extraction needs a destination that does not exist yet", .path.display())]
+    DestinationExists { path: PathBuf },
+
+    #[error("cannot extract into {}: {reason}", .path.display())]
+    InvalidDestination { path: PathBuf, reason: String },
+
+    #[error("reading the tarball failed: {source}")]
+    ReadInput { source: io::Error },
+
+    #[error("could not {action} {}: {source}", .path.display())]
+    Io { action: &'static str, path: PathBuf, source: io::Error },
+}
+
+fn list(paths: &[String]) -> String {
+    let mut out = String::new();
+    for (i, p) in paths.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{p}");
+    }
+    out
+}
+
+/// Renders an untrusted path for a message: escaped (no terminal control
+/// sequences reach the user) and bounded.
+fn shown(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(MAX_SHOWN_PATH_BYTES)];
+    let mut s = format!("\"{}\"", cut.escape_ascii());
+    if bytes.len() > cut.len() {
+        let _ = write!(s, "... ({} bytes)", bytes.len());
+    }
+    s
+}
+
+/// One streaming pass over `reader`, writing nothing.
+///
+/// Structural problems are errors; per-file hash/size differences are not: they
+/// are reported in [`Inspection::files`] so a caller can list every mismatch.
+pub fn inspect<R: Read>(reader: R, expected: &[FileEntry], limits: &Limits) -> Result<Inspection, UnpackError> {
+    walk(reader, expected, limits, None)
+}
+
+/// Extracts into `dest`, which must not exist yet (its parent must).
+///
+/// Inspects the whole file first and refuses on any error or mismatch; then
+/// extracts into a staging directory next to `dest`, re-hashing while writing
+/// since the file may change between the passes, and renames the staging
+/// directory to `dest` only when everything matched. On failure nothing is left
+/// at `dest` and the staging directory is removed.
+pub fn extract(tarball: &Path, expected: &[FileEntry], limits: &Limits, dest: &Path) -> Result<(), UnpackError> {
+    let io_err = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| UnpackError::Io { action, path, source }
+    };
+    // Reading errors from the generic walker lack the file name; add it back.
+    let with_path = |e: UnpackError| match e {
+        UnpackError::ReadInput { source } => UnpackError::Io { action: "read", path: tarball.to_path_buf(), source },
+        other => other,
+    };
+
+    let (parent, name) = destination_parts(dest)?;
+
+    let mut file = File::open(tarball).map_err(io_err("open", tarball))?;
+    let first = inspect(&mut file, expected, limits).map_err(with_path)?;
+    refuse_mismatch(&first)?;
+
+    file.seek(SeekFrom::Start(0)).map_err(io_err("rewind", tarball))?;
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".squizzle-staging-");
+    // Created 0700: nobody else can add a symlink or file to it while we write.
+    let staging = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempdir_in(parent)
+        .map_err(io_err("create a staging directory in", parent))?;
+
+    let second = walk(&mut file, expected, limits, Some(staging.path())).map_err(with_path)?;
+    refuse_mismatch(&second)?;
+    if second.compressed_digest != first.compressed_digest {
+        return Err(UnpackError::TarballChanged { first: first.compressed_digest, second: second.compressed_digest });
+    }
+
+    set_mode(staging.path(), 0o755).map_err(io_err("set permissions on", staging.path()))?;
+    // Checked again right before the rename: a directory created meanwhile would
+    // otherwise be replaced if empty. (Without renameat2 a tiny race remains.)
+    if fs::symlink_metadata(dest).is_ok() {
+        return Err(UnpackError::DestinationExists { path: dest.to_path_buf() });
+    }
+    fs::rename(staging.path(), dest).map_err(io_err("move the extracted files to", dest))?;
+    // Renamed away: there is nothing left for the guard to delete.
+    let _ = staging.keep();
+    // Durability of the rename is best effort: the files themselves are synced,
+    // and failing here would report an error while `dest` is complete.
+    if let Ok(dir) = File::open(parent) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+fn destination_parts(dest: &Path) -> Result<(&Path, &std::ffi::OsStr), UnpackError> {
+    let invalid = |reason: &str| UnpackError::InvalidDestination { path: dest.to_path_buf(), reason: reason.to_owned() };
+    if fs::symlink_metadata(dest).is_ok() {
+        return Err(UnpackError::DestinationExists { path: dest.to_path_buf() });
+    }
+    let name = dest.file_name().ok_or_else(|| invalid("it has no final directory name"))?;
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match fs::metadata(parent) {
+        Ok(m) if m.is_dir() => Ok((parent, name)),
+        Ok(_) => Err(invalid("its parent is not a directory")),
+        Err(_) => Err(invalid("its parent directory does not exist; create it first")),
+    }
+}
+
+fn refuse_mismatch(inspection: &Inspection) -> Result<(), UnpackError> {
+    match inspection.mismatches().next() {
+        Some(f) => Err(UnpackError::ChecksumMismatch { path: f.path.clone(), expected: f.expected, actual: f.actual }),
+        None => Ok(()),
+    }
+}
+
+/// The raw input: hashed and counted, and remembering its own failures so they
+/// are not mistaken for corrupt gzip data once they surface through the decoder.
+struct Source<R> {
+    inner: HashingReader<R>,
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            self.error = Some(io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+}
+
+/// The decompressed tar stream, enforcing the size and ratio limits on every read.
+/// The first failure is kept as a typed error and the stream stays failed; the
+/// `io::Error` it returns only tells the tar parser to stop.
+struct Stream<'l, R> {
+    decoder: GzDecoder<BufReader<Source<R>>>,
+    limits: &'l Limits,
+    decompressed: u64,
+    eof: bool,
+    failure: Option<UnpackError>,
+}
+
+impl<'l, R: Read> Stream<'l, R> {
+    fn open(reader: R, limits: &'l Limits) -> Result<Self, UnpackError> {
+        let mut raw = BufReader::with_capacity(CHUNK, Source { inner: HashingReader::new(reader), error: None });
+        let head = raw.fill_buf().map_err(|source| UnpackError::ReadInput { source })?;
+        if head.is_empty() {
+            return Err(UnpackError::NotGzip { found: "nothing: the input is empty".into() });
+        }
+        // A short first read cannot be judged here; the decoder will reject it.
+        if head.len() >= 2 && head[..2] != [0x1f, 0x8b] {
+            return Err(UnpackError::NotGzip { found: describe_start(head) });
+        }
+        Ok(Self { decoder: GzDecoder::new(raw), limits, decompressed: 0, eof: false, failure: None })
+    }
+
+    /// Compressed bytes the decoder actually consumed (read-ahead excluded).
+    fn compressed(&self) -> u64 {
+        let raw = self.decoder.get_ref();
+        raw.get_ref().inner.bytes_read() - raw.buffer().len() as u64
+    }
+
+    fn check_limits(&self) -> Option<UnpackError> {
+        let l = self.limits;
+        if self.decompressed > l.max_total_bytes {
+            return Some(UnpackError::TotalTooLarge { max: l.max_total_bytes });
+        }
+        let compressed = self.compressed();
+        if self.decompressed > l.ratio_grace_bytes && self.decompressed > compressed.saturating_mul(l.max_ratio) {
+            return Some(UnpackError::CompressionRatio {
+                decompressed: self.decompressed,
+                compressed,
+                max_ratio: l.max_ratio,
+            });
+        }
+        None
+    }
+
+    fn decoder_failure(&mut self, e: io::Error) -> UnpackError {
+        if let Some(source) = self.decoder.get_mut().get_mut().error.take() {
+            return UnpackError::ReadInput { source };
+        }
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            return UnpackError::Truncated {
+                detail: format!("the gzip stream ends after {} bytes, before its end marker and checksum", self.compressed()),
+            };
+        }
+        UnpackError::CorruptGzip { detail: e.to_string() }
+    }
+
+    /// Turns an error that came out of the tar parser into the typed cause.
+    fn tar_failure(&mut self, e: io::Error) -> UnpackError {
+        if let Some(f) = self.failure.take() {
+            return f;
+        }
+        if self.eof {
+            UnpackError::Truncated { detail: format!("the tar stream ends early ({e})") }
+        } else {
+            UnpackError::CorruptTar { detail: e.to_string() }
+        }
+    }
+
+    /// After the tar parser stopped at an end marker (or EOF): everything left in
+    /// the tar stream must be zeros, and the two zero blocks must be there.
+    fn finish_tar(&mut self, data_end: u64) -> Result<(), UnpackError> {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let before = self.decompressed;
+            let n = match self.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => return Err(self.tar_failure(e)),
+            };
+            if let Some(pos) = buf[..n].iter().position(|&b| b != 0) {
+                return Err(UnpackError::DataAfterEndOfArchive { offset: before + pos as u64 });
+            }
+        }
+        if self.decompressed.saturating_sub(data_end) < END_OF_ARCHIVE {
+            return Err(UnpackError::Truncated {
+                detail: "the tar end-of-archive marker (two zero blocks) is missing".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// After the gzip member ended: nothing may follow it. Returns the digest
+    /// and length of all the input.
+    fn finish(self) -> Result<(Digest, u64), UnpackError> {
+        let mut raw = self.decoder.into_inner();
+        let rest = raw.fill_buf().map_err(|source| UnpackError::ReadInput { source })?.len();
+        let source = raw.into_inner();
+        let (_, digest, read) = source.inner.finish();
+        if rest > 0 {
+            return Err(UnpackError::TrailingBytesAfterGzip { offset: read - rest as u64 });
+        }
+        Ok((digest, read))
+    }
+}
+
+impl<R: Read> Read for Stream<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failure.is_some() {
+            return Err(io::Error::other("reading stopped after an earlier failure"));
+        }
+        match self.decoder.read(buf) {
+            Ok(0) => {
+                self.eof |= !buf.is_empty();
+                Ok(0)
+            }
+            Ok(n) => {
+                self.decompressed += n as u64;
+                match self.check_limits() {
+                    None => Ok(n),
+                    Some(f) => {
+                        self.failure = Some(f);
+                        Err(io::Error::other("a limit was exceeded"))
+                    }
+                }
+            }
+            Err(e) => {
+                let f = self.decoder_failure(e);
+                self.failure = Some(f);
+                Err(io::Error::other("the gzip stream failed"))
+            }
+        }
+    }
+}
+
+fn describe_start(head: &[u8]) -> String {
+    if head.len() >= 262 && &head[257..262] == b"ustar" {
+        return "a tar header: the tarball is not compressed".into();
+    }
+    let start = &head[..head.len().min(8)];
+    format!("bytes {}", hex::encode(start))
+}
+
+/// Why the walk over tar entries stopped.
+enum Stop {
+    /// The tar parser (or the stream beneath it) returned an error.
+    Tar(io::Error),
+    Refused(UnpackError),
+}
+
+impl From<UnpackError> for Stop {
+    fn from(e: UnpackError) -> Self {
+        Stop::Refused(e)
+    }
+}
+
+/// The common pass of `inspect` and `extract`: with `out`, each accepted file is
+/// also written under that directory, from the same bytes that are hashed.
+fn walk<R: Read>(
+    reader: R,
+    expected: &[FileEntry],
+    limits: &Limits,
+    out: Option<&Path>,
+) -> Result<Inspection, UnpackError> {
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(expected.len());
+    for (i, f) in expected.iter().enumerate() {
+        if index.insert(f.path.as_str(), i).is_some() {
+            return Err(UnpackError::DuplicateInManifest { path: format!("{:?}", f.path) });
+        }
+    }
+    let mut found: Vec<Option<(Digest, u64)>> = vec![None; expected.len()];
+
+    let mut stream = Stream::open(reader, limits)?;
+    let walked = {
+        let mut archive = tar::Archive::new(&mut stream);
+        walk_entries(&mut archive, &index, &mut found, limits, out)
+    };
+    let data_end = match walked {
+        Ok(end) => end,
+        Err(Stop::Refused(e)) => return Err(e),
+        Err(Stop::Tar(e)) => return Err(stream.tar_failure(e)),
+    };
+    stream.finish_tar(data_end)?;
+    let uncompressed_size = stream.decompressed;
+    let (compressed_digest, compressed_size) = stream.finish()?;
+
+    let missing: Vec<String> =
+        expected.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(e, _)| format!("{:?}", e.path)).collect();
+    if !missing.is_empty() {
+        return Err(UnpackError::MissingFiles { paths: missing });
+    }
+    let files = expected
+        .iter()
+        .zip(found)
+        .filter_map(|(e, f)| {
+            f.map(|(actual, actual_size)| FileCheck {
+                path: e.path.clone(),
+                expected: e.sha256,
+                actual,
+                expected_size: e.size,
+                actual_size,
+            })
+        })
+        .collect();
+    Ok(Inspection { files, compressed_digest, compressed_size, uncompressed_size })
+}
+
+/// Long names and pax records read so far, to apply to the next entry.
+#[derive(Default)]
+struct Pending {
+    long_name: Option<Vec<u8>>,
+    /// `Some` once a pax header was seen; the inner value is its `path`, if any.
+    pax: Option<Option<Vec<u8>>>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.long_name.is_none() && self.pax.is_none()
+    }
+}
+
+/// Walks the entries; returns where the last entry's data (padded) ends, which is
+/// where the end-of-archive marker starts.
+fn walk_entries<R: Read>(
+    archive: &mut tar::Archive<R>,
+    index: &HashMap<&str, usize>,
+    found: &mut [Option<(Digest, u64)>],
+    limits: &Limits,
+    out: Option<&Path>,
+) -> Result<u64, Stop> {
+    // Raw mode: `tar` would otherwise read long names and pax records into memory
+    // whatever size their headers claim.
+    let entries = archive.entries().map_err(Stop::Tar)?.raw(true);
+    let mut buf = vec![0u8; CHUNK];
+    let mut pending = Pending::default();
+    let mut count: u64 = 0;
+    let mut data_end: u64 = 0;
+
+    for entry in entries {
+        let mut entry = entry.map_err(Stop::Tar)?;
+        let offset = entry.raw_header_position();
+        let header = entry.header();
+        if header.as_gnu().is_none() && header.as_ustar().is_none() {
+            return Err(corrupt(format!("the header at byte {offset} has neither GNU nor ustar magic")));
+        }
+        let size = header.entry_size().map_err(Stop::Tar)?;
+        let entry_type = header.entry_type();
+        data_end = entry
+            .raw_file_position()
+            .checked_add(size.div_ceil(BLOCK) * BLOCK)
+            .ok_or_else(|| corrupt(format!("the header at byte {offset} claims an impossible size")))?;
+
+        if entry_type.is_gnu_longname() {
+            if pending.long_name.is_some() {
+                return Err(corrupt(format!("two GNU long-name records in a row at byte {offset}")));
+            }
+            if size > MAX_LONG_NAME_BYTES {
+                return Err(UnpackError::ExtensionTooLarge {
+                    what: "GNU long-name record",
+                    offset,
+                    size,
+                    max: MAX_LONG_NAME_BYTES,
+                }
+                .into());
+            }
+            let mut name = read_small(&mut entry, size, offset)?;
+            // The record holds the name and its terminating NUL; like `tar`, drop
+            // exactly one, so any other NUL is refused by the path rule.
+            if name.last() == Some(&0) {
+                name.pop();
+            }
+            pending.long_name = Some(name);
+            continue;
+        }
+        if entry_type.is_pax_local_extensions() {
+            if pending.pax.is_some() {
+                return Err(corrupt(format!("two pax extended headers in a row at byte {offset}")));
+            }
+            if size > MAX_PAX_BYTES {
+                return Err(UnpackError::ExtensionTooLarge {
+                    what: "pax extended header",
+                    offset,
+                    size,
+                    max: MAX_PAX_BYTES,
+                }
+                .into());
+            }
+            let records = read_small(&mut entry, size, offset)?;
+            pending.pax = Some(pax_path(&records, offset)?);
+            continue;
+        }
+
+        count += 1;
+        if count > limits.max_entries {
+            return Err(UnpackError::TooManyEntries { max: limits.max_entries }.into());
+        }
+
+        let raw_path = match (pending.long_name.take(), pending.pax.take()) {
+            (Some(_), Some(Some(_))) => {
+                return Err(corrupt(format!(
+                    "the entry at byte {offset} has both a GNU long name and a pax path; readers disagree on which wins"
+                )));
+            }
+            (Some(long), _) => long,
+            (None, Some(Some(pax))) => pax,
+            (None, _) => entry.header().path_bytes().into_owned(),
+        };
+
+        if !entry_type.is_file() {
+            return Err(UnpackError::UnsupportedEntryType { path: shown(&raw_path), kind: type_name(entry_type) }.into());
+        }
+        let path = std::str::from_utf8(&raw_path).map_err(|_| UnpackError::NonUtf8Path { path: shown(&raw_path) })?;
+        paths::validate_relative(path).map_err(|reason| UnpackError::UnsafePath { path: shown(&raw_path), reason })?;
+        let &slot = index.get(path).ok_or_else(|| UnpackError::UnexpectedEntry { path: format!("{path:?}") })?;
+        if found[slot].is_some() {
+            return Err(UnpackError::DuplicateEntry { path: format!("{path:?}") }.into());
+        }
+        if size > limits.max_entry_bytes {
+            return Err(UnpackError::EntryTooLarge { path: format!("{path:?}"), size, max: limits.max_entry_bytes }.into());
+        }
+
+        let mut file = match out {
+            Some(root) => Some(create_file(root, path)?),
+            None => None,
+        };
+        let mut hasher = Hasher::new();
+        let mut remaining = size;
+        while remaining > 0 {
+            let want = buf.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let n = entry.read(&mut buf[..want]).map_err(Stop::Tar)?;
+            if n == 0 {
+                return Err(UnpackError::Truncated {
+                    detail: format!("entry {path:?} ends after {} of its {size} bytes", hasher.len()),
+                }
+                .into());
+            }
+            hasher.update(&buf[..n]);
+            if let Some((f, p)) = file.as_mut() {
+                f.write_all(&buf[..n]).map_err(|source| io_error("write", p, source))?;
+            }
+            remaining -= n as u64;
+        }
+        if let Some((f, p)) = file {
+            f.sync_all().map_err(|source| io_error("sync", &p, source))?;
+        }
+        found[slot] = Some((hasher.finish(), size));
+    }
+
+    if !pending.is_empty() {
+        return Err(UnpackError::Truncated {
+            detail: "the archive ends right after a long-name or pax record, without the entry it describes".into(),
+        }
+        .into());
+    }
+    Ok(data_end)
+}
+
+fn corrupt(detail: String) -> Stop {
+    Stop::Refused(UnpackError::CorruptTar { detail })
+}
+
+fn io_error(action: &'static str, path: &Path, source: io::Error) -> Stop {
+    Stop::Refused(UnpackError::Io { action, path: path.to_path_buf(), source })
+}
+
+/// Reads a small record fully (its size was already capped by the caller).
+fn read_small<R: Read>(entry: &mut R, size: u64, offset: u64) -> Result<Vec<u8>, Stop> {
+    let mut data = Vec::new();
+    entry.take(size).read_to_end(&mut data).map_err(Stop::Tar)?;
+    if (data.len() as u64) < size {
+        return Err(UnpackError::Truncated { detail: format!("the record at byte {offset} is cut short") }.into());
+    }
+    Ok(data)
+}
+
+/// Parses pax records; returns the `path` they set, refusing keys that would
+/// change how the archive reads.
+fn pax_path(records: &[u8], offset: u64) -> Result<Option<Vec<u8>>, Stop> {
+    let mut path = None;
+    for record in tar::PaxExtensions::new(records) {
+        let record = record.map_err(|_| corrupt(format!("unreadable pax record in the header at byte {offset}")))?;
+        let key = record.key().map_err(|_| corrupt(format!("a pax key that is not UTF-8 at byte {offset}")))?;
+        match key {
+            "path" => path = Some(record.value_bytes().to_vec()),
+            k if IGNORED_PAX_KEYS.contains(&k) => {}
+            k => return Err(UnpackError::UnsupportedPaxRecord { key: k.escape_debug().to_string() }.into()),
+        }
+    }
+    Ok(path)
+}
+
+fn type_name(t: tar::EntryType) -> String {
+    use tar::EntryType as T;
+    match t {
+        T::Symlink => "symbolic link".into(),
+        T::Link => "hard link".into(),
+        T::Char => "character device".into(),
+        T::Block => "block device".into(),
+        T::Fifo => "FIFO (named pipe)".into(),
+        T::Directory => "directory".into(),
+        T::Continuous => "contiguous file (type `7`)".into(),
+        T::GNULongLink => "GNU long link-name record".into(),
+        T::GNUSparse => "GNU sparse file".into(),
+        T::XGlobalHeader => "pax global header".into(),
+        other => format!("entry of unknown type {:?}", char::from(other.as_byte()).escape_default().to_string()),
+    }
+}
+
+/// Creates `rel` (already validated) under `root` with `create_new`: the final
+/// component is never an existing file or symlink, and every directory on the way
+/// is one we created ourselves (or a real directory, never a symlink).
+fn create_file(root: &Path, rel: &str) -> Result<(File, PathBuf), Stop> {
+    let mut dir = root.to_path_buf();
+    let mut segments: Vec<&str> = rel.split('/').collect();
+    let name = segments.pop().unwrap_or(rel);
+    for seg in segments {
+        dir.push(seg);
+        match create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match fs::symlink_metadata(&dir) {
+                Ok(m) if m.file_type().is_dir() => {}
+                _ => return Err(io_error("create the directory", &dir, e)),
+            },
+            Err(e) => return Err(io_error("create the directory", &dir, e)),
+        }
+    }
+    let path = dir.join(name);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o644);
+    }
+    let file = options.open(&path).map_err(|e| io_error("create", &path, e))?;
+    // The mode passed to open is filtered by the umask; set it exactly, on the
+    // open handle so no path is followed.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o644)).map_err(|e| io_error("set permissions on", &path, e))?;
+    }
+    Ok((file, path))
+}
+
+fn create_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o755);
+    }
+    builder.create(dir)?;
+    set_mode(dir, 0o755)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::manifest::{FileKind, TransactionMode};
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    fn entry(path: &str, content: &[u8]) -> FileEntry {
+        FileEntry {
+            id: path.rsplit('/').next().unwrap_or(path).trim_end_matches(".sql").to_owned(),
+            path: path.to_owned(),
+            sha256: Digest::of(content),
+            size: content.len() as u64,
+            kind: FileKind::Migration,
+            transaction: TransactionMode::Default,
+            order: 0,
+            rollback_for: None,
+        }
+    }
+
+    /// Same settings as the packer: GNU headers, 0644, uid/gid 0, mtime 0.
+    fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let gz = GzEncoder::new(Vec::new(), Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        for (path, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            tar.append_data(&mut header, path, *content).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    const INIT: &[u8] = b"CREATE TABLE t (id int);\n";
+    const MORE: &[u8] = b"ALTER TABLE t ADD COLUMN name text;\n";
+
+    fn sample() -> (Vec<u8>, Vec<FileEntry>) {
+        let files: [(&str, &[u8]); 2] = [("drizzle/0001_init.sql", INIT), ("drizzle/0002_more.sql", MORE)];
+        (tar_gz(&files), files.iter().map(|(p, c)| entry(p, c)).collect())
+    }
+
+    #[test]
+    fn inspect_reports_matching_digests_and_sizes() {
+        let (gz, expected) = sample();
+        let got = inspect(&gz[..], &expected, &Limits::default()).unwrap();
+        assert_eq!(got.files.len(), 2);
+        assert_eq!(got.files[0].path, "drizzle/0001_init.sql");
+        assert_eq!(got.files[0].actual, Digest::of(INIT));
+        assert_eq!(got.files[1].actual, Digest::of(MORE));
+        assert_eq!(got.files[1].actual_size, MORE.len() as u64);
+        assert!(got.files.iter().all(FileCheck::matches));
+        assert_eq!(got.mismatches().count(), 0);
+        assert_eq!(got.compressed_digest, Digest::of(&gz));
+        assert_eq!(got.compressed_size, gz.len() as u64);
+        // Two headers + two padded data blocks + the 1024-byte end marker, at least.
+        assert!(got.uncompressed_size >= 4 * 512 + 1024);
+    }
+
+    #[test]
+    fn files_are_reported_in_the_order_of_the_expected_slice() {
+        let (gz, mut expected) = sample();
+        expected.reverse();
+        let got = inspect(&gz[..], &expected, &Limits::default()).unwrap();
+        assert_eq!(got.files[0].path, "drizzle/0002_more.sql");
+        assert_eq!(got.files[0].actual, Digest::of(MORE));
+    }
+
+    #[test]
+    fn long_names_are_applied_and_accepted_when_safe() {
+        let long = format!("drizzle/{}/0001_init.sql", "d".repeat(150));
+        let gz = tar_gz(&[(&long, INIT)]);
+        let got = inspect(&gz[..], &[entry(&long, INIT)], &Limits::default()).unwrap();
+        assert!(got.files[0].matches());
+    }
+
+    #[test]
+    fn a_hash_or_size_difference_is_reported_not_raised() {
+        let (gz, mut expected) = sample();
+        expected[1].sha256 = Digest::of(b"something else");
+        expected[0].size += 1;
+        let got = inspect(&gz[..], &expected, &Limits::default()).unwrap();
+        let bad: Vec<&str> = got.mismatches().map(|f| f.path.as_str()).collect();
+        assert_eq!(bad, ["drizzle/0001_init.sql", "drizzle/0002_more.sql"]);
+        assert_eq!(got.files[0].actual_size, INIT.len() as u64);
+        assert_eq!(got.files[1].actual, Digest::of(MORE));
+    }
+
+    #[test]
+    fn missing_files_are_all_listed() {
+        let (gz, mut expected) = sample();
+        expected.push(entry("drizzle/0003_x.sql", b"x"));
+        expected.push(entry("drizzle/0004_y.sql", b"y"));
+        match inspect(&gz[..], &expected, &Limits::default()) {
+            Err(UnpackError::MissingFiles { paths }) => assert_eq!(paths.len(), 2, "{paths:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unlisted_entry_is_refused_by_name() {
+        let (gz, expected) = sample();
+        match inspect(&gz[..], &expected[..1], &Limits::default()) {
+            Err(e @ UnpackError::UnexpectedEntry { .. }) => assert!(e.to_string().contains("0002_more.sql"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_ratio_bomb_stops_early() {
+        let zeros = vec![0u8; 8 * 1024 * 1024];
+        let gz = tar_gz(&[("drizzle/0001_init.sql", &zeros)]);
+        let limits = Limits { ratio_grace_bytes: 1024 * 1024, ..Limits::default() };
+        match inspect(&gz[..], &[entry("drizzle/0001_init.sql", &zeros)], &limits) {
+            Err(UnpackError::CompressionRatio { decompressed, .. }) => assert!(decompressed < 2 * 1024 * 1024),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn read_errors_are_not_blamed_on_the_data() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk on fire"))
+            }
+        }
+        let (gz, expected) = sample();
+        let reader = (&gz[..20]).chain(Failing);
+        assert!(matches!(inspect(reader, &expected, &Limits::default()), Err(UnpackError::ReadInput { .. })));
+    }
+
+    #[test]
+    fn extract_writes_files_only_when_everything_matches() {
+        let (gz, expected) = sample();
+        let tmp = tempfile::tempdir().unwrap();
+        let tarball = tmp.path().join("release.tar.gz");
+        fs::write(&tarball, &gz).unwrap();
+        let dest = tmp.path().join("out");
+        extract(&tarball, &expected, &Limits::default(), &dest).unwrap();
+        assert_eq!(fs::read(dest.join("drizzle/0001_init.sql")).unwrap(), INIT);
+        assert_eq!(fs::read(dest.join("drizzle/0002_more.sql")).unwrap(), MORE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dest), 0o755);
+            assert_eq!(mode(&dest.join("drizzle")), 0o755);
+            assert_eq!(mode(&dest.join("drizzle/0001_init.sql")), 0o644);
+        }
+        // Only the tarball and the destination: the staging directory is gone.
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 2);
+
+        assert!(matches!(
+            extract(&tarball, &expected, &Limits::default(), &dest),
+            Err(UnpackError::DestinationExists { .. })
+        ));
+    }
+
+    #[test]
+    fn extract_leaves_nothing_behind_on_failure() {
+        let (gz, mut expected) = sample();
+        expected[1].sha256 = Digest::of(b"tampered");
+        let tmp = tempfile::tempdir().unwrap();
+        let tarball = tmp.path().join("release.tar.gz");
+        fs::write(&tarball, &gz).unwrap();
+        let dest = tmp.path().join("out");
+        match extract(&tarball, &expected, &Limits::default(), &dest) {
+            Err(UnpackError::ChecksumMismatch { path, actual, .. }) => {
+                assert_eq!(path, "drizzle/0002_more.sql");
+                assert_eq!(actual, Digest::of(MORE));
+            }
+            other => panic!("{other:?}"),
+        }
+        let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["release.tar.gz"]);
+    }
+
+    #[test]
+    fn extract_needs_an_existing_parent() {
+        let (gz, expected) = sample();
+        let tmp = tempfile::tempdir().unwrap();
+        let tarball = tmp.path().join("release.tar.gz");
+        fs::write(&tarball, &gz).unwrap();
+        let dest = tmp.path().join("no/such/out");
+        assert!(matches!(
+            extract(&tarball, &expected, &Limits::default(), &dest),
+            Err(UnpackError::InvalidDestination { .. })
+        ));
+    }
+
+    #[test]
+    fn the_write_pass_rehashes_instead_of_trusting_the_first() {
+        // A source that serves a different tarball on its second pass is caught by
+        // the walker itself: exercise it directly with the altered bytes.
+        let (_, expected) = sample();
+        let altered = tar_gz(&[("drizzle/0001_init.sql", b"DROP TABLE t;\n"), ("drizzle/0002_more.sql", MORE)]);
+        let tmp = tempfile::tempdir().unwrap();
+        let got = walk(&altered[..], &expected, &Limits::default(), Some(tmp.path())).unwrap();
+        assert!(matches!(refuse_mismatch(&got), Err(UnpackError::ChecksumMismatch { .. })));
+    }
+}

@@ -1,0 +1,62 @@
+//! `squizzle build <version>`
+
+use clap::Args;
+
+use super::Context;
+use super::output::bytes;
+use crate::core::exit::ExitCode;
+use crate::core::version::Version;
+use crate::ops::{self, build::BuildOptions};
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Pack the migrations into a reproducible release artifact in the local store",
+    after_help = "Writes db/tarballs/squizzle-<version>.tar.gz and .manifest.json and stores the\nrelease (an OCI artifact tagged <version>) in the local OCI layout (db/oci).\nSet SOURCE_DATE_EPOCH for byte-identical rebuilds.\n\nExamples:\n  squizzle build 1.0.0\n  squizzle build v1.4.0-rc.1 --notes 'add invoices table'\n  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) squizzle build 1.0.0 --output json"
+)]
+pub struct BuildArgs {
+    /// Release version (semver; a leading `v` is dropped).
+    version: String,
+    /// Release notes stored in the manifest.
+    #[arg(long)]
+    notes: Option<String>,
+}
+
+pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
+    let version = Version::parse(&args.version)?;
+    let config = ctx.config()?;
+    let report = ops::build::build(&config, &ctx.env, &BuildOptions { version, notes: args.notes })?;
+    let p = &ctx.printer;
+    for w in &report.warnings {
+        p.warn(w);
+    }
+    if p.is_json() {
+        p.json(&report);
+        return Ok(ExitCode::Ok);
+    }
+    let rel = |path: &std::path::Path| path.strip_prefix(&config.root).unwrap_or(path).display().to_string();
+    let source = match report.format {
+        crate::core::manifest::SourceFormat::Drizzle => "drizzle-kit journal order",
+        crate::core::manifest::SourceFormat::Plain => "numbered files",
+    };
+    p.ok(&format!(
+        "Collected {} migrations ({source}), {} rollbacks, {} seeds",
+        report.migrations, report.rollbacks, report.seeds
+    ));
+    p.ok(&format!(
+        "Packed {} ({}, {} uncompressed)",
+        rel(&report.tarball),
+        bytes(report.tarball_size),
+        bytes(report.uncompressed_size)
+    ));
+    if report.unchanged {
+        p.ok(&format!("{} is already in {} with identical content; nothing changed", report.version, rel(&report.store)));
+    } else {
+        p.ok(&format!("Stored {} in {}", report.version, rel(&report.store)));
+    }
+    p.info(&format!("Digest: {}", report.digest));
+    p.info(&format!("Tarball sha256: {}", report.tarball_sha256));
+    if let Some(prev) = &report.previous_version {
+        p.info(&format!("Previous version: {prev}"));
+    }
+    Ok(ExitCode::Ok)
+}

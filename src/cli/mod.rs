@@ -1,0 +1,214 @@
+//! The command-line face: parses arguments, builds the context, calls one
+//! operation per command, prints its report, and maps errors to exit codes in
+//! exactly one place ([`exit_code_for`]).
+
+mod build;
+mod init;
+mod list;
+pub mod output;
+mod verify;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::artifact::collect::CollectError;
+use crate::artifact::pack::PackError;
+use crate::config::{Config, Env};
+use crate::core::exit::ExitCode;
+use crate::ops::Error;
+use crate::store::StoreError;
+use output::{OutputFormat, Printer};
+
+const ABOUT: &str = "Database migrations as signed, verifiable OCI release artifacts";
+
+fn exit_codes_help() -> String {
+    let mut s = String::from("Exit codes (stable; see docs/exit-codes.md):\n");
+    for c in ExitCode::ALL {
+        s.push_str(&format!("  {:>2}  {:<17} {}\n", c.code(), c.name(), c.description()));
+    }
+    s
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "squizzle", version, about = ABOUT, after_long_help = exit_codes_help())]
+pub struct Cli {
+    /// Path to squizzle.toml (default: search the current folder and its parents).
+    #[arg(long, global = true, env = "SQUIZZLE_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Environment from [environments.NAME] in squizzle.toml.
+    #[arg(long = "env", global = true, env = "SQUIZZLE_ENV", value_name = "NAME")]
+    pub environment: Option<String>,
+
+    /// Output format: human-readable text, or one JSON document on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// More log detail on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print only failures and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(init::InitArgs),
+    Build(build::BuildArgs),
+    Verify(verify::VerifyArgs),
+    List(list::ListArgs),
+}
+
+/// What every command gets: the printer, the environment snapshot, and the
+/// global flags to load the configuration with.
+pub struct Context {
+    pub printer: Printer,
+    pub env: Env,
+    pub cwd: PathBuf,
+    config_path: Option<PathBuf>,
+    environment: Option<String>,
+}
+
+impl Context {
+    pub fn config(&self) -> Result<Config, Error> {
+        Ok(Config::discover(self.config_path.as_deref(), &self.cwd, &self.env, self.environment.as_deref())?)
+    }
+}
+
+/// Runs the CLI with `args`; returns the process exit code.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::Usage } else { ExitCode::Ok };
+        }
+    };
+    let env = Env::process();
+    let printer = Printer::new(cli.output, cli.quiet, env.get("NO_COLOR").is_some_and(|v| !v.is_empty()));
+    init_tracing(cli.verbose, cli.quiet, &env);
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            printer.error(&format!("cannot determine the current folder: {e}"));
+            return ExitCode::General;
+        }
+    };
+    let ctx = Context { printer, env, cwd, config_path: cli.config, environment: cli.environment };
+    let result = match cli.command {
+        Command::Init(a) => init::exec(&ctx, a),
+        Command::Build(a) => build::exec(&ctx, a),
+        Command::Verify(a) => verify::exec(&ctx, a),
+        Command::List(a) => list::exec(&ctx, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = exit_code_for(&e);
+            report_error(&ctx.printer, &e, code);
+            code
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    error: JsonErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonErrorBody<'a> {
+    kind: &'a str,
+    code: u8,
+    message: String,
+}
+
+fn report_error(printer: &Printer, e: &Error, code: ExitCode) {
+    tracing::debug!(error = ?e, "command failed");
+    if printer.is_json() {
+        printer.json(&JsonError { error: JsonErrorBody { kind: code.name(), code: code.code(), message: e.to_string() } });
+    } else {
+        printer.error(&e.to_string());
+    }
+}
+
+/// The one mapping from errors to exit codes.
+pub fn exit_code_for(e: &Error) -> ExitCode {
+    match e {
+        Error::Config(_) | Error::Version(_) | Error::Usage(_) => ExitCode::Usage,
+        Error::Collect(CollectError::Io { .. }) => ExitCode::General,
+        Error::Collect(_) => ExitCode::Usage,
+        Error::Pack(PackError::Read { .. } | PackError::Write { .. } | PackError::Changed { .. }) => ExitCode::General,
+        Error::Pack(_) => ExitCode::Usage,
+        Error::Store(StoreError::Io { .. }) => ExitCode::General,
+        Error::Store(StoreError::BadTag { .. }) => ExitCode::Usage,
+        Error::Store(_) => ExitCode::Integrity,
+        Error::Unpack(_) | Error::Integrity(_) => ExitCode::Integrity,
+        Error::Io { .. } => ExitCode::General,
+        Error::NotFound { .. } => ExitCode::NotFound,
+        Error::VersionExists { .. } | Error::VersionMismatch { .. } => ExitCode::VersionConflict,
+        Error::Signature(_) => ExitCode::Signature,
+    }
+}
+
+/// Logs go to stderr, through the redactor, at a level set by -v/-q or
+/// `SQUIZZLE_LOG` (an `EnvFilter` directive such as `squizzle=debug`).
+fn init_tracing(verbose: u8, quiet: bool, env: &Env) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = env
+        .get("SQUIZZLE_LOG")
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("squizzle={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(RedactingStderr::default)
+        .with_ansi(false)
+        .without_time()
+        .try_init();
+}
+
+/// A `MakeWriter` target that redacts each formatted log line before stderr.
+#[derive(Default)]
+struct RedactingStderr {
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let text = String::from_utf8_lossy(&self.buf);
+            std::io::stderr().lock().write_all(crate::core::redact::redact(&text).as_bytes())?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}

@@ -1,0 +1,317 @@
+//! `squizzle.toml`: discovery, `${VAR}` expansion, secret rules, env overrides.
+//!
+//! Secrets never come from the file itself: any key that holds a credential must
+//! be a `${VAR}` reference, and URLs may only carry a password through one. A
+//! literal secret is refused with the key's name and the fix. Expanded secret
+//! values are registered with [`crate::core::redact`] so they are masked in every
+//! message from then on. Expansion happens on parsed string values, never on the
+//! TOML text, so a variable's content cannot change the file's structure.
+//!
+//! This module reads files and the process environment; it never prints.
+
+mod expand;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::core::paths;
+use crate::core::redact;
+
+pub use expand::Env;
+
+pub const FILE_NAME: &str = "squizzle.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no {FILE_NAME} found in {start} or any parent directory; run `squizzle init` to create one, or pass --config PATH"
+    )]
+    NotFound { start: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(
+        "{path}: `{key}` contains a literal {what}. Secrets are never read from the config file: put the value in an environment variable and write {fix}"
+    )]
+    LiteralSecret { path: PathBuf, key: String, what: &'static str, fix: String },
+    #[error("{path}: `{key}` refers to ${{{var}}}, which is not set; export {var} or write ${{{var}:-default}}")]
+    UnsetVariable { path: PathBuf, key: String, var: String },
+    #[error("{path}: `{key}`: {message}")]
+    BadReference { path: PathBuf, key: String, message: String },
+    #[error("environment {name:?} is not defined in {path}; defined: {known}")]
+    UnknownEnvironment { path: PathBuf, name: String, known: String },
+}
+
+/// Which folder layout the migrations use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrationFormat {
+    /// drizzle-kit if `meta/_journal.json` exists, plain otherwise.
+    #[default]
+    Auto,
+    Drizzle,
+    Plain,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Project {
+    pub name: Option<String>,
+    pub migrations: String,
+    pub format: MigrationFormat,
+    pub rollbacks: Option<String>,
+    pub seeds: Option<String>,
+    pub tarballs: String,
+    pub store: String,
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self {
+            name: None,
+            migrations: "migrations".into(),
+            format: MigrationFormat::Auto,
+            rollbacks: None,
+            seeds: None,
+            tarballs: "db/tarballs".into(),
+            store: "db/oci".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    /// `host[:port]/path/repo`; the tag is the version.
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    #[serde(default)]
+    pub insecure: bool,
+    pub ca_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    /// Refuse to verify or apply a release that carries no valid signature.
+    pub require_signature: bool,
+}
+
+/// Safety limits for reading release tarballs (see `artifact::unpack::Limits`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_entries: Option<u64>,
+    pub max_entry_bytes: Option<u64>,
+    pub max_total_bytes: Option<u64>,
+    pub max_ratio: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub database_url: Option<String>,
+    pub require_signature: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileModel {
+    #[serde(default)]
+    project: Project,
+    registry: Option<Registry>,
+    #[serde(default)]
+    security: Security,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    environments: BTreeMap<String, Environment>,
+}
+
+/// A loaded, expanded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The project root: the directory holding `squizzle.toml`.
+    pub root: PathBuf,
+    pub file: PathBuf,
+    pub project: Project,
+    pub registry: Option<Registry>,
+    pub security: Security,
+    pub limits: Limits,
+    pub environments: BTreeMap<String, Environment>,
+    /// Selected by `--env` or `SQUIZZLE_ENV`.
+    pub environment: Option<String>,
+}
+
+/// Keys whose value is a credential and must be a whole `${VAR}` reference.
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "token", "passphrase", "secret"]
+        .iter()
+        .any(|s| k == *s || k.ends_with(&format!("_{s}")))
+}
+
+/// Keys whose value is a URL that may carry a password in its userinfo.
+fn is_url_key(key: &str) -> bool {
+    key == "url" || key.ends_with("_url")
+}
+
+impl Config {
+    /// Finds `squizzle.toml` (explicit path, or `start` and its parents) and loads it.
+    pub fn discover(explicit: Option<&Path>, start: &Path, env: &Env, environment: Option<&str>) -> Result<Self, ConfigError> {
+        let file = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => start
+                .ancestors()
+                .map(|d| d.join(FILE_NAME))
+                .find(|p| p.is_file())
+                .ok_or_else(|| ConfigError::NotFound { start: start.to_path_buf() })?,
+        };
+        let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+        Self::from_str(&text, &file, env, environment)
+    }
+
+    /// Parses `text` as the contents of `file` (whose directory is the project root).
+    pub fn from_str(text: &str, file: &Path, env: &Env, environment: Option<&str>) -> Result<Self, ConfigError> {
+        let path = file.to_path_buf();
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.clone(), message: e.to_string() })?;
+        expand::check_and_expand(&mut table, &path, env, is_secret_key, is_url_key)?;
+        let model: FileModel = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid { path: path.clone(), message: e.to_string() })?;
+
+        let root = file
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let mut cfg = Config {
+            root,
+            file: path.clone(),
+            project: model.project,
+            registry: model.registry,
+            security: model.security,
+            limits: model.limits,
+            environments: model.environments,
+            environment: None,
+        };
+        cfg.apply_env_overrides(env);
+        cfg.validate()?;
+        cfg.select_environment(environment.map(str::to_owned).or_else(|| env.get("SQUIZZLE_ENV")))?;
+        Ok(cfg)
+    }
+
+    fn apply_env_overrides(&mut self, env: &Env) {
+        if let Some(url) = env.get("SQUIZZLE_REGISTRY").filter(|s| !s.is_empty()) {
+            self.registry.get_or_insert_with(Registry::default).url = Some(url);
+        }
+        if let Some(token) = env.get("SQUIZZLE_REGISTRY_TOKEN").filter(|s| !s.is_empty()) {
+            redact::register_secret(&token);
+            self.registry.get_or_insert_with(Registry::default).token = Some(token);
+        }
+        if let Some(url) = env.get("DATABASE_URL").filter(|s| !s.is_empty()) {
+            register_url_password(&url);
+            // DATABASE_URL wins over the file for whichever environment runs.
+            for e in self.environments.values_mut() {
+                e.database_url = Some(url.clone());
+            }
+            self.environments.entry("default".into()).or_default().database_url = Some(url);
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { path: self.file.clone(), message };
+        for (key, value) in [
+            ("project.migrations", Some(&self.project.migrations)),
+            ("project.tarballs", Some(&self.project.tarballs)),
+            ("project.store", Some(&self.project.store)),
+            ("project.rollbacks", self.project.rollbacks.as_ref()),
+            ("project.seeds", self.project.seeds.as_ref()),
+        ] {
+            if let Some(v) = value {
+                let trimmed = v.trim_end_matches('/');
+                paths::validate_relative(trimmed).map_err(|e| {
+                    invalid(format!(
+                        "`{key}` = {v:?} {e}; it must be a folder inside the project, relative to {}",
+                        self.root.display()
+                    ))
+                })?;
+            }
+        }
+        for name in self.environments.keys() {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(invalid(format!(
+                    "environment name {name:?} may only contain letters, digits, '-' and '_'"
+                )));
+            }
+        }
+        if let Some(l) = &self.limits.max_ratio
+            && *l == 0
+        {
+            return Err(invalid("`limits.max_ratio` must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    fn select_environment(&mut self, name: Option<String>) -> Result<(), ConfigError> {
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            if !self.environments.contains_key(&name) {
+                let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
+                return Err(ConfigError::UnknownEnvironment {
+                    path: self.file.clone(),
+                    name,
+                    known: if known.is_empty() { "(none)".into() } else { known.join(", ") },
+                });
+            }
+            self.environment = Some(name);
+        }
+        Ok(())
+    }
+
+    /// Resolves a project-relative folder to a path under the root.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel.trim_end_matches('/'))
+    }
+
+    pub fn migrations_dir(&self) -> PathBuf {
+        self.path(&self.project.migrations)
+    }
+    pub fn tarballs_dir(&self) -> PathBuf {
+        self.path(&self.project.tarballs)
+    }
+    pub fn store_dir(&self) -> PathBuf {
+        self.path(&self.project.store)
+    }
+
+    /// Whether the active policy requires a signature: the environment's setting
+    /// when one is selected and says so, otherwise `[security]`.
+    pub fn require_signature(&self) -> bool {
+        self.environment
+            .as_ref()
+            .and_then(|n| self.environments.get(n))
+            .and_then(|e| e.require_signature)
+            .unwrap_or(self.security.require_signature)
+    }
+}
+
+/// Registers the password in a URL's userinfo (if any) as a secret.
+pub fn register_url_password(url: &str) {
+    if let Some(pw) = expand::url_password(url) {
+        redact::register_secret(pw);
+        if let Ok(decoded) = expand::percent_decode(pw) {
+            redact::register_secret(&decoded);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

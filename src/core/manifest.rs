@@ -1,0 +1,220 @@
+//! The squizzle manifest: the OCI config blob that describes a release.
+//!
+//! Format v1 is a stable, public contract (`schemas/manifest.v1.schema.json`). It is
+//! serialized canonically (struct field order, compact, no trailing newline) so the
+//! same release always has the same bytes and therefore the same digest. Adding an
+//! optional field is allowed; renaming or reinterpreting one is a new format version.
+
+use std::collections::{BTreeSet, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::digest::Digest;
+use crate::core::paths;
+use crate::core::version::Version;
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.squizzle.manifest.v1+json";
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The largest manifest squizzle will parse. A 10,000-file release is ~3 MB.
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub media_type: String,
+    pub version: Version,
+    pub previous_version: Option<Version>,
+    /// RFC 3339, UTC, second precision.
+    pub created_at: String,
+    pub notes: Option<String>,
+    pub tool: Tool,
+    pub source: Option<Source>,
+    /// Where the files came from: `drizzle` (journal order) or `plain` (NNNN_ prefix).
+    pub format: SourceFormat,
+    pub tarball: Tarball,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    pub repository: Option<String>,
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    Drizzle,
+    Plain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tarball {
+    pub name: String,
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Migration,
+    Rollback,
+    Seed,
+}
+
+impl FileKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Migration => "migration",
+            FileKind::Rollback => "rollback",
+            FileKind::Seed => "seed",
+        }
+    }
+}
+
+/// How a file relates to transactions when it is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransactionMode {
+    /// Runs inside the transaction the apply mode chooses (release or file).
+    Default,
+    /// Opted out with `-- squizzle:no-transaction`: runs on its own, outside any
+    /// transaction (CREATE INDEX CONCURRENTLY, ALTER TYPE ... ADD VALUE on old servers).
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileEntry {
+    /// Stable identity of the migration across releases: the file name without
+    /// `.sql` (and without `.up`/`.down`), e.g. `0001_initial`.
+    pub id: String,
+    /// Path inside the tarball, relative, `/`-separated, e.g. `drizzle/0001_initial.sql`.
+    pub path: String,
+    pub sha256: Digest,
+    pub size: u64,
+    pub kind: FileKind,
+    pub transaction: TransactionMode,
+    /// Position among the files of the same kind, from 0: run order for migrations
+    /// and seeds; rollbacks run in reverse migration order regardless.
+    pub order: u32,
+    /// For a rollback: the `id` of the migration it undoes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_for: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ManifestError {
+    #[error("manifest is not valid JSON for format v1: {0}")]
+    Parse(String),
+    #[error("manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
+    TooLarge,
+    #[error("manifest is invalid: {0}")]
+    Invalid(String),
+}
+
+impl Manifest {
+    /// Canonical bytes: these are hashed and stored as the OCI config blob.
+    pub fn to_canonical_json(&self) -> Vec<u8> {
+        // Serializing plain structs with string/number fields cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses and validates untrusted bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ManifestError> {
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge);
+        }
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    pub fn migrations(&self) -> impl Iterator<Item = &FileEntry> {
+        self.files.iter().filter(|f| f.kind == FileKind::Migration)
+    }
+
+    pub fn file(&self, path: &str) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.path == path)
+    }
+
+    /// Structural rules the JSON Schema cannot express on its own.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let bad = |msg: String| Err(ManifestError::Invalid(msg));
+        if self.schema_version != SCHEMA_VERSION {
+            return bad(format!(
+                "schemaVersion {} is not supported (this squizzle reads {SCHEMA_VERSION}); upgrade squizzle",
+                self.schema_version
+            ));
+        }
+        if self.media_type != MANIFEST_MEDIA_TYPE {
+            return bad(format!("mediaType {:?}, expected {MANIFEST_MEDIA_TYPE:?}", self.media_type));
+        }
+        if time::OffsetDateTime::parse(&self.created_at, &time::format_description::well_known::Rfc3339).is_err() {
+            return bad(format!("createdAt {:?} is not an RFC 3339 timestamp", self.created_at));
+        }
+        if let Some(prev) = &self.previous_version
+            && prev >= &self.version
+        {
+            return bad(format!("previousVersion {prev} is not older than version {}", self.version));
+        }
+        if self.files.iter().all(|f| f.kind != FileKind::Migration) {
+            return bad("it lists no migration".into());
+        }
+        let mut paths = HashSet::new();
+        let mut ids: [HashSet<&str>; 3] = Default::default();
+        let mut orders: [BTreeSet<u32>; 3] = Default::default();
+        for f in &self.files {
+            if let Err(e) = paths::validate_relative(&f.path) {
+                return bad(format!("file path {:?}: {e}", f.path));
+            }
+            if !paths.insert(f.path.as_str()) {
+                return bad(format!("file path {:?} is listed twice", f.path));
+            }
+            if f.id.is_empty() || f.id.contains('/') || f.id.chars().any(char::is_control) {
+                return bad(format!("file id {:?} is not a plain name", f.id));
+            }
+            let k = f.kind as usize;
+            if !ids[k].insert(f.id.as_str()) {
+                return bad(format!("{} id {:?} is listed twice", f.kind.as_str(), f.id));
+            }
+            if !orders[k].insert(f.order) {
+                return bad(format!("{} order {} is used twice", f.kind.as_str(), f.order));
+            }
+            match (f.kind, &f.rollback_for) {
+                (FileKind::Rollback, None) => return bad(format!("rollback {:?} does not say which migration it undoes", f.path)),
+                (FileKind::Migration | FileKind::Seed, Some(_)) => {
+                    return bad(format!("{} {:?} has rollbackFor, which only rollbacks may have", f.kind.as_str(), f.path));
+                }
+                _ => {}
+            }
+        }
+        for (k, set) in orders.iter().enumerate() {
+            if let Some(max) = set.last()
+                && *max as usize + 1 != set.len()
+            {
+                return bad(format!("the order numbers of kind #{k} are not contiguous from 0"));
+            }
+        }
+        for f in &self.files {
+            if let Some(target) = &f.rollback_for
+                && !ids[FileKind::Migration as usize].contains(target.as_str())
+            {
+                return bad(format!("rollback {:?} undoes {target:?}, which is not a migration of this release", f.path));
+            }
+        }
+        Ok(())
+    }
+}

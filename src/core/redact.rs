@@ -1,0 +1,150 @@
+//! Secret redaction: the one function every printer, error path and log line
+//! goes through before text leaves the process.
+//!
+//! Two layers: (1) values registered as secrets at runtime (expanded `${VAR}`
+//! values of secret config keys, `SQUIZZLE_REGISTRY_TOKEN`, the database URL's
+//! password) are replaced wherever they appear, in any context; (2) patterns that
+//! look like credentials (URL userinfo passwords, `password=`, `Authorization:`
+//! headers, bearer tokens, JWTs) are masked even when nobody registered them.
+
+use std::borrow::Cow;
+use std::sync::{OnceLock, RwLock};
+
+use regex::Regex;
+
+pub const MASK: &str = "***";
+
+/// Shorter values are not registered: masking "a" everywhere would destroy output
+/// without protecting anything real.
+const MIN_SECRET_LEN: usize = 4;
+
+fn registry() -> &'static RwLock<Vec<String>> {
+    static SECRETS: OnceLock<RwLock<Vec<String>>> = OnceLock::new();
+    SECRETS.get_or_init(|| RwLock::new(Vec::new()))
+}
+
+/// Registers a secret value so that [`redact`] masks it everywhere from now on.
+/// Also registers its percent-encoded form, as it appears inside URLs.
+pub fn register_secret(value: &str) {
+    if value.len() < MIN_SECRET_LEN {
+        return;
+    }
+    let mut guard = match registry().write() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    for v in [value.to_owned(), percent_encode(value)] {
+        if !guard.contains(&v) {
+            guard.push(v);
+        }
+    }
+    // Longest first, so a secret that contains another is masked whole.
+    guard.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+struct Patterns {
+    url_password: Regex,
+    key_value: Regex,
+    authorization: Regex,
+    bearer: Regex,
+    jwt: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    // The patterns are literals checked by the tests below; a failure to compile
+    // would be a programming error caught by every test run.
+    P.get_or_init(|| Patterns {
+        url_password: Regex::new(r"(?i)([a-z][a-z0-9+.\-]*://[^/\s:@]*:)([^@\s/]*)@").expect("static regex"),
+        key_value: Regex::new(
+            r#"(?i)\b(password|passwd|pwd|passphrase|secret|token|access_token|refresh_token|id_token|client_secret|sslpassword|api_key|apikey)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,"']+)"#,
+        )
+        .expect("static regex"),
+        authorization: Regex::new(r"(?i)\b(authorization\s*:\s*)([a-z]+\s+)?[^\s,;]+").expect("static regex"),
+        bearer: Regex::new(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]{8,}").expect("static regex"),
+        jwt: Regex::new(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*").expect("static regex"),
+    })
+}
+
+/// Masks every known secret and every credential-looking pattern in `text`.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let mut out: Cow<'_, str> = Cow::Borrowed(text);
+    {
+        let guard = match registry().read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for secret in guard.iter() {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), MASK));
+            }
+        }
+    }
+    let p = patterns();
+    fn replace<'a>(input: Cow<'a, str>, re: &Regex, rep: &str) -> Cow<'a, str> {
+        match re.replace_all(&input, rep) {
+            Cow::Borrowed(_) => input,
+            Cow::Owned(s) => Cow::Owned(s),
+        }
+    }
+    // `${1}` keeps the prefix (scheme://user:, key=, Authorization: ...).
+    out = replace(out, &p.url_password, "${1}***@");
+    out = replace(out, &p.key_value, "${1}${2}***");
+    out = replace(out, &p.authorization, "${1}***");
+    out = replace(out, &p.bearer, "${1}${2}***");
+    out = replace(out, &p.jwt, MASK);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_url_passwords_but_keeps_user_and_host() {
+        assert_eq!(
+            redact("connect postgres://app:s3cr%40t@db.example:5432/prod failed"),
+            "connect postgres://app:***@db.example:5432/prod failed"
+        );
+        assert_eq!(redact("https://host/path?x=1"), "https://host/path?x=1");
+    }
+
+    #[test]
+    fn masks_key_value_and_header_forms() {
+        assert_eq!(redact("host=db password=hunter22 user=x"), "host=db password=*** user=x");
+        assert_eq!(redact(r#"{"token":"abc.def"}"#), r#"{"token":***}"#);
+        assert_eq!(redact("Authorization: Bearer abcdefghijkl"), "Authorization: ***");
+        assert_eq!(redact("got Bearer abcdefghijklmnop back"), "got Bearer *** back");
+        assert_eq!(
+            redact("tok eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl end"),
+            "tok *** end"
+        );
+    }
+
+    #[test]
+    fn masks_registered_secrets_in_any_context_including_percent_encoded() {
+        register_secret("canary-Zq9/x@");
+        assert_eq!(redact("value canary-Zq9/x@ here"), "value *** here");
+        assert_eq!(redact("url user:canary-Zq9%2Fx%40 no at"), "url user:*** no at");
+        register_secret("ab"); // too short to register
+        assert_eq!(redact("ab"), "ab");
+    }
+
+    #[test]
+    fn leaves_ordinary_text_alone() {
+        let s = "✓ Verifying file checksums (4/4)... sha256:e3b0c44298fc";
+        assert!(matches!(redact(s), Cow::Borrowed(_)));
+    }
+}

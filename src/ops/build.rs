@@ -1,0 +1,303 @@
+//! `build`: collect -> pack -> squizzle manifest -> OCI manifest -> local store.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde::Serialize;
+
+use crate::artifact::collect::{self, Sources};
+use crate::artifact::pack;
+use crate::artifact::unpack::Limits;
+use crate::config::{Config, Env, MigrationFormat};
+use crate::core::digest::Digest;
+use crate::core::manifest::{FileKind, MANIFEST_MEDIA_TYPE, Manifest, SCHEMA_VERSION, Source, SourceFormat, Tarball, Tool};
+use crate::core::oci::{self, Descriptor, ImageManifest};
+use crate::core::version::Version;
+use crate::ops::artifact_ref::{self, versions};
+use crate::ops::{Error, Result};
+use crate::store::layout::LayoutStore;
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub version: Version,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildReport {
+    pub version: String,
+    pub previous_version: Option<String>,
+    /// Digest of the OCI image manifest: the release's identity.
+    pub digest: Digest,
+    pub tarball: PathBuf,
+    pub tarball_sha256: Digest,
+    pub tarball_size: u64,
+    pub manifest: PathBuf,
+    pub store: PathBuf,
+    pub format: SourceFormat,
+    pub migrations: usize,
+    pub rollbacks: usize,
+    pub seeds: usize,
+    pub uncompressed_size: u64,
+    /// True when this exact content was already built: nothing was changed.
+    pub unchanged: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Tarball safety limits, from config with the unpacker's defaults.
+pub fn limits(config: &Config) -> Limits {
+    let d = Limits::default();
+    let l = &config.limits;
+    Limits {
+        max_entries: l.max_entries.unwrap_or(d.max_entries),
+        max_entry_bytes: l.max_entry_bytes.unwrap_or(d.max_entry_bytes),
+        max_total_bytes: l.max_total_bytes.unwrap_or(d.max_total_bytes),
+        max_ratio: l.max_ratio.unwrap_or(d.max_ratio),
+        ..d
+    }
+}
+
+pub fn tarball_name(version: &Version) -> String {
+    format!("squizzle-{version}.tar.gz")
+}
+
+pub fn manifest_name(version: &Version) -> String {
+    format!("squizzle-{version}.manifest.json")
+}
+
+pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildReport> {
+    let version = &opts.version;
+    let store = LayoutStore::open_or_init(&config.store_dir())?;
+    let collection = collect::collect(&Sources {
+        root: &config.root,
+        migrations: &config.project.migrations,
+        format: match config.project.format {
+            MigrationFormat::Auto => None,
+            MigrationFormat::Drizzle => Some(SourceFormat::Drizzle),
+            MigrationFormat::Plain => Some(SourceFormat::Plain),
+        },
+        rollbacks: config.project.rollbacks.as_deref(),
+        seeds: config.project.seeds.as_deref(),
+    })?;
+
+    let tarballs = config.tarballs_dir();
+    let name = tarball_name(version);
+    let tarball_path = tarballs.join(&name);
+    let manifest_path = tarballs.join(manifest_name(version));
+    // Pack beside the final name first: an existing, possibly published tarball
+    // must not be replaced before we know this build may take its place.
+    let staging = tarballs.join(format!(".{name}.building"));
+    let guard = StagingFile(staging.clone());
+    let packed = pack::pack(&collection.files, &staging, &limits(config))?;
+
+    let existing = match store.resolve(&version.tag())? {
+        Some(_) => Some(artifact_ref::resolve(&store, version)?),
+        None => None,
+    };
+    let previous = versions(&store)
+        ?
+        .into_iter()
+        .map(|(v, _)| v)
+        .filter(|v| v < version)
+        .next_back();
+
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        media_type: MANIFEST_MEDIA_TYPE.to_owned(),
+        version: version.clone(),
+        previous_version: previous.clone(),
+        created_at: created_at(env)?,
+        notes: opts.notes.clone().filter(|n| !n.trim().is_empty()),
+        tool: Tool { name: "squizzle".into(), version: env!("CARGO_PKG_VERSION").into() },
+        source: source_info(config, env),
+        format: collection.format,
+        tarball: Tarball { name: name.clone(), sha256: packed.sha256, size: packed.size },
+        files: packed.files.clone(),
+    };
+    manifest.validate().map_err(|e| Error::Integrity(format!("the manifest this build produced is invalid: {e}")))?;
+
+    if let Some(existing) = existing {
+        let same = existing.manifest.tarball.sha256 == packed.sha256
+            && existing.manifest.notes == manifest.notes
+            && existing.manifest.files == manifest.files;
+        if !same {
+            return Err(Error::VersionExists {
+                version: version.clone(),
+                existing: existing.manifest.tarball.sha256,
+                new: packed.sha256,
+            });
+        }
+        // Identical content: keep the stored release as it is (its createdAt
+        // included) and make the files beside it match it again.
+        let config_bytes = existing.manifest.to_canonical_json();
+        finish_files(&staging, &tarball_path, &manifest_path, &config_bytes)?;
+        drop(guard);
+        return Ok(report(config, &existing.manifest, existing.digest(), &tarball_path, &manifest_path, &store, &packed, true, collection.warnings));
+    }
+
+    let config_bytes = manifest.to_canonical_json();
+    let config_desc = store.put_bytes(MANIFEST_MEDIA_TYPE, &config_bytes)?;
+    let mut layer = Descriptor::new(oci::LAYER_MEDIA_TYPE, packed.sha256, packed.size);
+    layer.annotations.insert(oci::ANNOTATION_TITLE.into(), name.clone());
+    let staged = std::fs::File::open(&staging).map_err(|source| Error::Io { action: "read", path: staging.clone(), source })?;
+    store.put_blob(&layer, staged)?;
+
+    let image = ImageManifest {
+        schema_version: 2,
+        media_type: oci::IMAGE_MANIFEST_MEDIA_TYPE.into(),
+        artifact_type: Some(oci::ARTIFACT_TYPE.into()),
+        config: config_desc,
+        layers: vec![layer],
+        subject: None,
+        annotations: annotations(&manifest),
+    };
+    let image_bytes = image.to_canonical_json();
+    let mut image_desc = store.put_bytes(oci::IMAGE_MANIFEST_MEDIA_TYPE, &image_bytes)?;
+    image_desc.artifact_type = Some(oci::ARTIFACT_TYPE.into());
+    finish_files(&staging, &tarball_path, &manifest_path, &config_bytes)?;
+    // Tag last: until this line the release is invisible, so a crash leaves at
+    // most unreferenced blobs, never a tag pointing at missing content.
+    store.tag(&version.tag(), &image_desc)?;
+    drop(guard);
+    Ok(report(config, &manifest, image_desc.digest, &tarball_path, &manifest_path, &store, &packed, false, collection.warnings))
+}
+
+/// Removes the half-built tarball on every exit path; after the rename into
+/// place there is nothing left to remove.
+struct StagingFile(PathBuf);
+
+impl Drop for StagingFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    _config: &Config,
+    manifest: &Manifest,
+    digest: Digest,
+    tarball: &std::path::Path,
+    manifest_path: &std::path::Path,
+    store: &LayoutStore,
+    packed: &pack::Packed,
+    unchanged: bool,
+    warnings: Vec<String>,
+) -> BuildReport {
+    let count = |k: FileKind| manifest.files.iter().filter(|f| f.kind == k).count();
+    BuildReport {
+        version: manifest.version.tag(),
+        previous_version: manifest.previous_version.as_ref().map(Version::tag),
+        digest,
+        tarball: tarball.to_path_buf(),
+        tarball_sha256: manifest.tarball.sha256,
+        tarball_size: manifest.tarball.size,
+        manifest: manifest_path.to_path_buf(),
+        store: store.root().to_path_buf(),
+        format: manifest.format,
+        migrations: count(FileKind::Migration),
+        rollbacks: count(FileKind::Rollback),
+        seeds: count(FileKind::Seed),
+        uncompressed_size: packed.uncompressed_size,
+        unchanged,
+        warnings,
+    }
+}
+
+fn finish_files(staging: &std::path::Path, tarball: &std::path::Path, manifest: &std::path::Path, config_bytes: &[u8]) -> Result<()> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { action: "write", path, source }
+    };
+    let dir = manifest.parent().unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".squizzle-manifest-").tempfile_in(dir).map_err(io(manifest))?;
+    std::io::Write::write_all(&mut tmp, config_bytes).map_err(io(manifest))?;
+    tmp.persist(manifest).map_err(|e| io(manifest)(e.error))?;
+    std::fs::rename(staging, tarball).map_err(io(tarball))?;
+    Ok(())
+}
+
+fn annotations(m: &Manifest) -> BTreeMap<String, String> {
+    let mut a = BTreeMap::new();
+    a.insert(oci::ANNOTATION_VERSION.into(), m.version.tag());
+    a.insert(oci::ANNOTATION_CREATED.into(), m.created_at.clone());
+    if let Some(src) = &m.source {
+        if let Some(r) = &src.repository {
+            a.insert(oci::ANNOTATION_SOURCE.into(), r.clone());
+        }
+        if let Some(r) = &src.revision {
+            a.insert(oci::ANNOTATION_REVISION.into(), r.clone());
+        }
+    }
+    if let Some(n) = &m.notes {
+        a.insert(oci::ANNOTATION_DESCRIPTION.into(), n.clone());
+    }
+    a
+}
+
+/// `SOURCE_DATE_EPOCH` when set (reproducible builds), otherwise now; UTC, seconds.
+fn created_at(env: &Env) -> Result<String> {
+    let ts = match env.get("SOURCE_DATE_EPOCH").filter(|s| !s.is_empty()) {
+        Some(s) => {
+            let secs: i64 = s.trim().parse().map_err(|_| {
+                Error::Usage(format!("SOURCE_DATE_EPOCH is {s:?}; expected a whole number of seconds since 1970-01-01 UTC"))
+            })?;
+            time::OffsetDateTime::from_unix_timestamp(secs)
+                .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH {secs} is out of range")))?
+        }
+        None => time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    };
+    ts.format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| Error::Usage(format!("cannot format the build time: {e}")))
+}
+
+/// Source repository and revision: CI variables first, then the git checkout.
+/// Credentials embedded in a remote URL are stripped, never recorded.
+fn source_info(config: &Config, env: &Env) -> Option<Source> {
+    let (repo, rev) = if let (Some(server), Some(repo)) = (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY")) {
+        (Some(format!("{server}/{repo}")), env.get("GITHUB_SHA"))
+    } else if let Some(url) = env.get("CI_PROJECT_URL") {
+        (Some(url), env.get("CI_COMMIT_SHA"))
+    } else {
+        let git = |args: &[&str]| -> Option<String> {
+            let out = Command::new("git").arg("-C").arg(&config.root).args(args).output().ok()?;
+            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()).filter(|s| !s.is_empty())
+        };
+        (git(&["config", "--get", "remote.origin.url"]), git(&["rev-parse", "--verify", "-q", "HEAD"]))
+    };
+    let repo = repo.map(|r| strip_userinfo(&r));
+    (repo.is_some() || rev.is_some()).then_some(Source { repository: repo, revision: rev })
+}
+
+fn strip_userinfo(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let auth_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..auth_end].rfind('@') {
+            return format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]);
+        }
+    }
+    url.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_stripped_from_remote_urls() {
+        assert_eq!(strip_userinfo("https://user:tok@github.com/a/b.git"), "https://github.com/a/b.git");
+        assert_eq!(strip_userinfo("https://github.com/a/b.git"), "https://github.com/a/b.git");
+        assert_eq!(strip_userinfo("git@github.com:a/b.git"), "git@github.com:a/b.git");
+    }
+
+    #[test]
+    fn created_at_honours_source_date_epoch() {
+        let env = Env::from_pairs([("SOURCE_DATE_EPOCH", "1700000000")]);
+        assert_eq!(created_at(&env).unwrap(), "2023-11-14T22:13:20Z");
+        let env = Env::from_pairs([("SOURCE_DATE_EPOCH", "yesterday")]);
+        assert!(matches!(created_at(&env), Err(Error::Usage(_))));
+    }
+}

@@ -1,0 +1,55 @@
+//! Operations: one module per command, each orchestrating the capabilities
+//! (artifact, store, config) to do one job and returning a report value.
+//!
+//! Operations never parse arguments and never print; the CLI turns their
+//! reports into text or JSON and their errors into exit codes.
+
+pub mod artifact_ref;
+pub mod build;
+pub mod init;
+pub mod list;
+pub mod verify;
+
+use std::path::PathBuf;
+
+use crate::artifact::collect::CollectError;
+use crate::artifact::pack::PackError;
+use crate::artifact::unpack::UnpackError;
+use crate::config::ConfigError;
+use crate::core::digest::Digest;
+use crate::core::version::{Version, VersionError};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot {action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("version {version} is not in the store at {store}; {hint}")]
+    NotFound { version: String, store: PathBuf, hint: String },
+    #[error(
+        "version {version} already exists with different content (stored tarball {existing}, new build {new}); versions are immutable: build the change as a new version"
+    )]
+    VersionExists { version: Version, existing: Digest, new: Digest },
+    #[error("the artifact tagged {tag} declares version {declared}; the tag was moved or replayed, do not use it")]
+    VersionMismatch { tag: String, declared: String },
+    #[error("{0}")]
+    Integrity(String),
+    #[error("{0}")]
+    Signature(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

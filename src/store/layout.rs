@@ -1,0 +1,300 @@
+//! An OCI image layout on disk (`oci-layout`, `index.json`, `blobs/sha256/`).
+//!
+//! Invariants: a blob file's name is the digest of its bytes (blobs are written
+//! to a temporary file, verified, then renamed); `index.json` is replaced
+//! atomically under an exclusive lock, so concurrent builds cannot lose a tag;
+//! every read of a blob is checked against its digest by the reader, because
+//! the folder may have been edited by anyone with write access.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::{StoreError, is_valid_tag};
+use crate::core::digest::{Digest, HashingReader};
+use crate::core::oci::{self, Descriptor, ImageIndex};
+
+#[derive(Debug, Clone)]
+pub struct LayoutStore {
+    root: PathBuf,
+}
+
+/// Upper bound for `index.json`: ~10,000 tags.
+const MAX_INDEX_BYTES: u64 = 8 * 1024 * 1024;
+
+impl LayoutStore {
+    /// Opens an existing layout; refuses a folder that is not one.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let marker = root.join("oci-layout");
+        let text = fs::read_to_string(&marker).map_err(|e| StoreError::NotALayout {
+            path: root.to_path_buf(),
+            reason: format!("cannot read {}: {e}", marker.display()),
+        })?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| StoreError::NotALayout {
+            path: root.to_path_buf(),
+            reason: format!("oci-layout is not JSON: {e}"),
+        })?;
+        if v.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
+            return Err(StoreError::NotALayout {
+                path: root.to_path_buf(),
+                reason: "oci-layout does not declare imageLayoutVersion 1.0.0".into(),
+            });
+        }
+        Ok(Self { root: root.to_path_buf() })
+    }
+
+    /// Opens the layout, creating an empty one if the folder does not exist or is empty.
+    pub fn open_or_init(root: &Path) -> Result<Self, StoreError> {
+        let io = |source| StoreError::Io { path: root.to_path_buf(), source };
+        let empty = match fs::read_dir(root) {
+            Ok(mut d) => d.next().is_none(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+            Err(e) => return Err(io(e)),
+        };
+        if !empty {
+            return Self::open(root);
+        }
+        fs::create_dir_all(root.join("blobs/sha256")).map_err(io)?;
+        let store = Self { root: root.to_path_buf() };
+        store.write_atomic(&root.join("index.json"), &serde_json::to_vec(&ImageIndex::empty()).unwrap_or_default())?;
+        store.write_atomic(&root.join("oci-layout"), oci::OCI_LAYOUT_FILE.as_bytes())?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    pub fn has_blob(&self, desc: &Descriptor) -> bool {
+        fs::metadata(self.blob_path(&desc.digest)).is_ok_and(|m| m.is_file() && m.len() == desc.size)
+    }
+
+    /// Opens a blob for streaming; the caller must check the digest of what it reads
+    /// (use [`HashingReader`]) — or use [`Self::read_blob`] for small blobs.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, StoreError> {
+        let path = self.blob_path(digest);
+        File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: *digest, path },
+            _ => StoreError::Io { path, source: e },
+        })
+    }
+
+    /// Reads a small blob fully, refusing anything above `limit` bytes, and checks
+    /// its digest and size against the descriptor.
+    pub fn read_blob(&self, desc: &Descriptor, limit: u64, what: &'static str) -> Result<Vec<u8>, StoreError> {
+        if desc.size > limit {
+            return Err(StoreError::TooLarge { digest: desc.digest, limit, what });
+        }
+        let path = self.blob_path(&desc.digest);
+        let file = self.open_blob(&desc.digest)?;
+        let mut buf = Vec::with_capacity(desc.size as usize);
+        let mut reader = HashingReader::new(file.take(limit + 1));
+        reader.read_to_end(&mut buf).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        let (_, actual, actual_size) = reader.finish();
+        if actual != desc.digest || actual_size != desc.size {
+            return Err(StoreError::DigestMismatch {
+                path,
+                expected: desc.digest,
+                actual,
+                expected_size: desc.size,
+                actual_size,
+            });
+        }
+        Ok(buf)
+    }
+
+    /// Stores bytes as a blob and returns its descriptor.
+    pub fn put_bytes(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, StoreError> {
+        let desc = Descriptor::new(media_type, Digest::of(bytes), bytes.len() as u64);
+        self.put_blob(&desc, bytes)?;
+        Ok(desc)
+    }
+
+    /// Streams a blob into the store, verifying it matches `desc` before it becomes
+    /// visible. A blob that is already present (same digest and size) is skipped.
+    pub fn put_blob(&self, desc: &Descriptor, reader: impl Read) -> Result<(), StoreError> {
+        if self.has_blob(desc) {
+            return Ok(());
+        }
+        let dir = self.root.join("blobs/sha256");
+        let io = |source| StoreError::Io { path: dir.clone(), source };
+        fs::create_dir_all(&dir).map_err(io)?;
+        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir).map_err(io)?;
+        let mut hashing = HashingReader::new(reader.take(desc.size + 1));
+        io::copy(&mut hashing, &mut tmp).map_err(io)?;
+        let (_, actual, actual_size) = hashing.finish();
+        if actual != desc.digest || actual_size != desc.size {
+            return Err(StoreError::DigestMismatch {
+                path: self.blob_path(&desc.digest),
+                expected: desc.digest,
+                actual,
+                expected_size: desc.size,
+                actual_size,
+            });
+        }
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(self.blob_path(&desc.digest)).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    /// Reads `index.json`.
+    pub fn index(&self) -> Result<ImageIndex, StoreError> {
+        let path = self.index_path();
+        let file = File::open(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        let mut bytes = Vec::new();
+        file.take(MAX_INDEX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        if bytes.len() as u64 > MAX_INDEX_BYTES {
+            return Err(StoreError::Corrupt { path, reason: format!("larger than {MAX_INDEX_BYTES} bytes") });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path, reason: format!("not an OCI image index: {e}") })
+    }
+
+    /// Every tagged manifest: (tag, descriptor), in index order.
+    pub fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
+        Ok(self
+            .index()?
+            .manifests
+            .into_iter()
+            .filter_map(|d| d.annotations.get(oci::ANNOTATION_REF_NAME).cloned().map(|t| (t, d)))
+            .collect())
+    }
+
+    /// The manifest descriptor a tag points at, if any. Two entries for one tag
+    /// is a corrupt (or tampered) index and an error, never a silent choice.
+    pub fn resolve(&self, tag: &str) -> Result<Option<Descriptor>, StoreError> {
+        let mut found = self.tags()?.into_iter().filter(|(t, _)| t == tag).map(|(_, d)| d);
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(StoreError::Corrupt {
+                path: self.index_path(),
+                reason: format!("tag {tag:?} points at more than one manifest"),
+            });
+        }
+        Ok(first)
+    }
+
+    /// Points `tag` at `desc` (a manifest already stored), replacing any previous
+    /// entry for that tag. Serialized with other writers by a lock file.
+    pub fn tag(&self, tag: &str, desc: &Descriptor) -> Result<(), StoreError> {
+        if !is_valid_tag(tag) {
+            return Err(StoreError::BadTag { tag: tag.to_owned() });
+        }
+        let mut entry = desc.clone();
+        entry.annotations.insert(oci::ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+        self.update_index(|index| {
+            index
+                .manifests
+                .retain(|d| d.annotations.get(oci::ANNOTATION_REF_NAME).map(String::as_str) != Some(tag));
+            index.manifests.push(entry);
+        })
+    }
+
+    fn update_index(&self, change: impl FnOnce(&mut ImageIndex)) -> Result<(), StoreError> {
+        let lock_path = self.root.join(".index.lock");
+        let io = |source| StoreError::Io { path: lock_path.clone(), source };
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io)?;
+        lock.lock().map_err(io)?;
+        let mut index = self.index()?;
+        change(&mut index);
+        let bytes = serde_json::to_vec(&index).unwrap_or_default();
+        let result = self.write_atomic(&self.index_path(), &bytes);
+        // Dropping the file releases the lock as well; unlock explicitly for clarity.
+        let _ = lock.unlock();
+        result
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let dir = path.parent().unwrap_or(&self.root);
+        let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io)?;
+        tmp.write_all(bytes).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_put_tag_resolve_round_trip() {
+        let t = tempfile::tempdir().unwrap();
+        let s = LayoutStore::open_or_init(&t.path().join("store")).unwrap();
+        let d = s.put_bytes("application/x-test", b"hello").unwrap();
+        assert_eq!(s.read_blob(&d, 100, "test").unwrap(), b"hello");
+        s.tag("1.0.0", &d).unwrap();
+        s.tag("1.0.0", &d).unwrap();
+        assert_eq!(s.tags().unwrap().len(), 1);
+        assert_eq!(s.resolve("1.0.0").unwrap().unwrap().digest, d.digest);
+        assert!(s.resolve("2.0.0").unwrap().is_none());
+        // Reopening finds the same content.
+        let s2 = LayoutStore::open(s.root()).unwrap();
+        assert_eq!(s2.resolve("1.0.0").unwrap().unwrap().digest, d.digest);
+    }
+
+    #[test]
+    fn tampered_blob_is_detected_on_read() {
+        let t = tempfile::tempdir().unwrap();
+        let s = LayoutStore::open_or_init(t.path()).unwrap();
+        let d = s.put_bytes("x", b"original").unwrap();
+        fs::write(s.blob_path(&d.digest), b"tampered").unwrap();
+        assert!(matches!(s.read_blob(&d, 100, "test"), Err(StoreError::DigestMismatch { .. })));
+    }
+
+    #[test]
+    fn put_blob_refuses_content_that_does_not_match() {
+        let t = tempfile::tempdir().unwrap();
+        let s = LayoutStore::open_or_init(t.path()).unwrap();
+        let desc = Descriptor::new("x", Digest::of(b"expected"), 8);
+        assert!(matches!(s.put_blob(&desc, &b"imposter"[..]), Err(StoreError::DigestMismatch { .. })));
+        assert!(!s.blob_path(&desc.digest).exists());
+        // No temporary files are left behind either.
+        let leftovers: Vec<_> = fs::read_dir(t.path().join("blobs/sha256")).unwrap().collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn refuses_non_layouts_and_bad_tags() {
+        let t = tempfile::tempdir().unwrap();
+        fs::write(t.path().join("file"), b"x").unwrap();
+        assert!(matches!(LayoutStore::open_or_init(t.path()), Err(StoreError::NotALayout { .. })));
+        let s = LayoutStore::open_or_init(&t.path().join("s")).unwrap();
+        let d = s.put_bytes("x", b"y").unwrap();
+        for bad in ["", "-x", "a+b", &"a".repeat(129)] {
+            assert!(matches!(s.tag(bad, &d), Err(StoreError::BadTag { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn concurrent_taggers_lose_no_tag() {
+        let t = tempfile::tempdir().unwrap();
+        let s = LayoutStore::open_or_init(t.path()).unwrap();
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for j in 0..10 {
+                        let d = s.put_bytes("x", format!("{i}-{j}").as_bytes()).unwrap();
+                        s.tag(&format!("v{i}-{j}"), &d).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(s.tags().unwrap().len(), 80);
+    }
+}
