@@ -56,25 +56,49 @@ pub struct Sources<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
-    #[error("migrations folder {0} does not exist; create it, or set `project.migrations` in squizzle.toml")]
+    #[error(
+        "migrations folder {0} does not exist; create it, or set `project.migrations` in squizzle.toml"
+    )]
     MissingFolder(PathBuf),
     #[error("{0} is not a folder")]
     NotAFolder(PathBuf),
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Journal { path: PathBuf, message: String },
-    #[error("{journal} lists {tag:?} (entry {idx}) but {expected} does not exist; restore the file or regenerate the journal with drizzle-kit")]
-    JournalMissingFile { journal: PathBuf, tag: String, idx: u64, expected: PathBuf },
+    #[error(
+        "{journal} lists {tag:?} (entry {idx}) but {expected} does not exist; restore the file or regenerate the journal with drizzle-kit"
+    )]
+    JournalMissingFile {
+        journal: PathBuf,
+        tag: String,
+        idx: u64,
+        expected: PathBuf,
+    },
     #[error("{path}: {message}")]
     BadName { path: PathBuf, message: String },
-    #[error("{first} and {second} both have number {number}; the order would be ambiguous, renumber one of them")]
-    DuplicateNumber { first: String, second: String, number: String },
+    #[error(
+        "{first} and {second} both have number {number}; the order would be ambiguous, renumber one of them"
+    )]
+    DuplicateNumber {
+        first: String,
+        second: String,
+        number: String,
+    },
     #[error("{path} is a rollback for {id:?}, but no migration has that id")]
     OrphanRollback { path: String, id: String },
     #[error("{first} and {second} are both rollbacks for {id:?}; keep one")]
-    DuplicateRollback { first: String, second: String, id: String },
-    #[error("no migrations found in {0}; add NNNN_name.sql files (or point `project.migrations` at your drizzle folder)")]
+    DuplicateRollback {
+        first: String,
+        second: String,
+        id: String,
+    },
+    #[error(
+        "no migrations found in {0}; add NNNN_name.sql files (or point `project.migrations` at your drizzle folder)"
+    )]
     Empty(PathBuf),
 }
 
@@ -105,9 +129,11 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
     if !dir.is_dir() {
         return Err(CollectError::NotAFolder(dir));
     }
-    let format = src
-        .format
-        .unwrap_or(if is_drizzle_folder(&dir) { SourceFormat::Drizzle } else { SourceFormat::Plain });
+    let format = src.format.unwrap_or(if is_drizzle_folder(&dir) {
+        SourceFormat::Drizzle
+    } else {
+        SourceFormat::Plain
+    });
     let listing = list_sql(&dir, rel_dir)?;
     let mut warnings = Vec::new();
 
@@ -123,9 +149,16 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
         let rb_dir = src.root.join(rb);
         if rb_dir.is_dir() {
             for (name, file) in list_sql(&rb_dir, rb)? {
-                let id = name.strip_suffix(".down.sql").or_else(|| name.strip_suffix(".sql")).unwrap_or(&name);
+                let id = name
+                    .strip_suffix(".down.sql")
+                    .or_else(|| name.strip_suffix(".sql"))
+                    .unwrap_or(&name);
                 if let Some(prev) = downs.insert(id.to_owned(), file.clone()) {
-                    return Err(CollectError::DuplicateRollback { first: prev.1, second: file.1, id: id.to_owned() });
+                    return Err(CollectError::DuplicateRollback {
+                        first: prev.1,
+                        second: file.1,
+                        id: id.to_owned(),
+                    });
                 }
             }
         } else if rb_dir.exists() {
@@ -142,7 +175,14 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
         if !ids.contains_key(id.as_str()) {
             return Err(CollectError::OrphanRollback { path, id });
         }
-        rollbacks.push(SourceFile { id: id.clone(), abs, path, kind: FileKind::Rollback, order: 0, rollback_for: Some(id) });
+        rollbacks.push(SourceFile {
+            id: id.clone(),
+            abs,
+            path,
+            kind: FileKind::Rollback,
+            order: 0,
+            rollback_for: Some(id),
+        });
     }
     rollbacks.sort_by_key(|r| order_of[&r.id]);
     for (i, r) in rollbacks.iter_mut().enumerate() {
@@ -156,25 +196,45 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
         if seed_dir.is_dir() {
             for (i, (name, (abs, path))) in list_sql(&seed_dir, seeds)?.into_iter().enumerate() {
                 let id = name.strip_suffix(".sql").unwrap_or(&name).to_owned();
-                files.push(SourceFile { id, abs, path, kind: FileKind::Seed, order: i as u32, rollback_for: None });
+                files.push(SourceFile {
+                    id,
+                    abs,
+                    path,
+                    kind: FileKind::Seed,
+                    order: i as u32,
+                    rollback_for: None,
+                });
             }
         } else if seed_dir.exists() {
             return Err(CollectError::NotAFolder(seed_dir));
         }
     }
-    Ok(Collection { format, files, warnings })
+    Ok(Collection {
+        format,
+        files,
+        warnings,
+    })
 }
 
 /// `.sql` files directly in `dir` (not hidden), by name: name -> (abs, rel path).
-fn list_sql(dir: &Path, rel_dir: &str) -> Result<BTreeMap<String, (PathBuf, String)>, CollectError> {
-    let io = |source| CollectError::Io { path: dir.to_path_buf(), source };
+fn list_sql(
+    dir: &Path,
+    rel_dir: &str,
+) -> Result<BTreeMap<String, (PathBuf, String)>, CollectError> {
+    let io = |source| CollectError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut out = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let abs = entry.path();
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             if abs.extension().is_some_and(|e| e == "sql") {
-                return Err(CollectError::BadName { path: abs, message: "the file name is not valid UTF-8; rename it".into() });
+                return Err(CollectError::BadName {
+                    path: abs,
+                    message: "the file name is not valid UTF-8; rename it".into(),
+                });
             }
             continue;
         };
@@ -182,13 +242,18 @@ fn list_sql(dir: &Path, rel_dir: &str) -> Result<BTreeMap<String, (PathBuf, Stri
             continue;
         }
         // Follows symlinks: what counts is that the content is a regular file.
-        let meta = std::fs::metadata(&abs).map_err(|source| CollectError::Io { path: abs.clone(), source })?;
+        let meta = std::fs::metadata(&abs).map_err(|source| CollectError::Io {
+            path: abs.clone(),
+            source,
+        })?;
         if !meta.is_file() {
             continue;
         }
         let rel = format!("{rel_dir}/{name}");
-        paths::validate_relative(&rel)
-            .map_err(|e| CollectError::BadName { path: abs.clone(), message: format!("the stored path {rel:?} {e}") })?;
+        paths::validate_relative(&rel).map_err(|e| CollectError::BadName {
+            path: abs.clone(),
+            message: format!("the stored path {rel:?} {e}"),
+        })?;
         out.insert(name, (abs, rel));
     }
     Ok(out)
@@ -197,12 +262,23 @@ fn list_sql(dir: &Path, rel_dir: &str) -> Result<BTreeMap<String, (PathBuf, Stri
 type Listing = BTreeMap<String, (PathBuf, String)>;
 type Downs = BTreeMap<String, (PathBuf, String)>;
 
-fn drizzle(dir: &Path, rel_dir: &str, listing: &Listing, warnings: &mut Vec<String>) -> Result<(Vec<SourceFile>, Downs), CollectError> {
+fn drizzle(
+    dir: &Path,
+    rel_dir: &str,
+    listing: &Listing,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<SourceFile>, Downs), CollectError> {
     let journal_path = dir.join(JOURNAL);
-    let jerr = |message: String| CollectError::Journal { path: journal_path.clone(), message };
-    let text = std::fs::read(&journal_path).map_err(|source| CollectError::Io { path: journal_path.clone(), source })?;
-    let journal: Journal =
-        serde_json::from_slice(&text).map_err(|e| jerr(format!("not a drizzle-kit journal: {e}")))?;
+    let jerr = |message: String| CollectError::Journal {
+        path: journal_path.clone(),
+        message,
+    };
+    let text = std::fs::read(&journal_path).map_err(|source| CollectError::Io {
+        path: journal_path.clone(),
+        source,
+    })?;
+    let journal: Journal = serde_json::from_slice(&text)
+        .map_err(|e| jerr(format!("not a drizzle-kit journal: {e}")))?;
     match journal.dialect.as_deref() {
         Some("pg" | "postgresql") => {}
         Some(other) => {
@@ -223,11 +299,21 @@ fn drizzle(dir: &Path, rel_dir: &str, listing: &Listing, warnings: &mut Vec<Stri
                 e.idx
             )));
         }
-        if e.tag.is_empty() || e.tag.contains(['/', '\\']) || e.tag.starts_with('.') || e.tag.chars().any(char::is_control) {
-            return Err(jerr(format!("entry {} has tag {:?}, which is not a plain file name", e.idx, e.tag)));
+        if e.tag.is_empty()
+            || e.tag.contains(['/', '\\'])
+            || e.tag.starts_with('.')
+            || e.tag.chars().any(char::is_control)
+        {
+            return Err(jerr(format!(
+                "entry {} has tag {:?}, which is not a plain file name",
+                e.idx, e.tag
+            )));
         }
         if let Some(prev) = seen.insert(e.tag.clone(), e.idx) {
-            return Err(jerr(format!("tag {:?} appears twice (entries {prev} and {})", e.tag, e.idx)));
+            return Err(jerr(format!(
+                "tag {:?} appears twice (entries {prev} and {})",
+                e.tag, e.idx
+            )));
         }
         let name = format!("{}.sql", e.tag);
         let Some((abs, path)) = listing.get(&name) else {
@@ -295,14 +381,25 @@ fn plain(listing: &Listing) -> Result<(Vec<SourceFile>, Downs), CollectError> {
         let trimmed = num.trim_start_matches('0');
         let key = (trimmed.len(), trimmed.to_owned());
         if let Some((_, _, first)) = ordered.get(&key) {
-            return Err(CollectError::DuplicateNumber { first: first.clone(), second: path.clone(), number: num.to_owned() });
+            return Err(CollectError::DuplicateNumber {
+                first: first.clone(),
+                second: path.clone(),
+                number: num.to_owned(),
+            });
         }
         ordered.insert(key, (stem.to_owned(), abs.clone(), path.clone()));
     }
     let files = ordered
         .into_values()
         .enumerate()
-        .map(|(i, (id, abs, path))| SourceFile { id, abs, path, kind: FileKind::Migration, order: i as u32, rollback_for: None })
+        .map(|(i, (id, abs, path))| SourceFile {
+            id,
+            abs,
+            path,
+            kind: FileKind::Migration,
+            order: i as u32,
+            rollback_for: None,
+        })
         .collect();
     Ok((files, downs))
 }
@@ -318,18 +415,33 @@ mod tests {
     }
 
     fn sources<'a>(root: &'a Path, dir: &'a str) -> Sources<'a> {
-        Sources { root, migrations: dir, format: None, rollbacks: Some("db/rollback"), seeds: Some("db/seeds") }
+        Sources {
+            root,
+            migrations: dir,
+            format: None,
+            rollbacks: Some("db/rollback"),
+            seeds: Some("db/seeds"),
+        }
     }
 
     fn ids(c: &Collection, kind: FileKind) -> Vec<String> {
-        c.files.iter().filter(|f| f.kind == kind).map(|f| f.id.clone()).collect()
+        c.files
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.id.clone())
+            .collect()
     }
 
     #[test]
     fn plain_folder_orders_numerically_and_pairs_rollbacks_and_seeds() {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
-        for f in ["migrations/10_c.sql", "migrations/2_b.up.sql", "migrations/0001_a.sql", "migrations/README.md"] {
+        for f in [
+            "migrations/10_c.sql",
+            "migrations/2_b.up.sql",
+            "migrations/0001_a.sql",
+            "migrations/README.md",
+        ] {
             write(r, f, "SELECT 1;");
         }
         write(r, "migrations/0001_a.down.sql", "SELECT 0;");
@@ -342,8 +454,19 @@ mod tests {
         assert_eq!(ids(&c, FileKind::Rollback), ["0001_a", "10_c"]);
         assert_eq!(ids(&c, FileKind::Seed), ["a", "b"]);
         assert_eq!(c.files[0].path, "migrations/0001_a.sql");
-        let rb: Vec<_> = c.files.iter().filter(|f| f.kind == FileKind::Rollback).map(|f| (f.order, f.path.as_str())).collect();
-        assert_eq!(rb, [(0, "migrations/0001_a.down.sql"), (1, "db/rollback/10_c.sql")]);
+        let rb: Vec<_> = c
+            .files
+            .iter()
+            .filter(|f| f.kind == FileKind::Rollback)
+            .map(|f| (f.order, f.path.as_str()))
+            .collect();
+        assert_eq!(
+            rb,
+            [
+                (0, "migrations/0001_a.down.sql"),
+                (1, "db/rollback/10_c.sql")
+            ]
+        );
     }
 
     #[test]
@@ -352,30 +475,50 @@ mod tests {
         let r = t.path();
         write(r, "m/0001_a.sql", "");
         write(r, "m/1_b.sql", "");
-        assert!(matches!(collect(&sources(r, "m")), Err(CollectError::DuplicateNumber { .. })));
+        assert!(matches!(
+            collect(&sources(r, "m")),
+            Err(CollectError::DuplicateNumber { .. })
+        ));
 
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "m/schema.sql", "");
-        assert!(matches!(collect(&sources(t.path(), "m")), Err(CollectError::BadName { .. })));
+        assert!(matches!(
+            collect(&sources(t.path(), "m")),
+            Err(CollectError::BadName { .. })
+        ));
 
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "m/0001_a.sql", "");
         write(t.path(), "m/0002_b.down.sql", "");
-        assert!(matches!(collect(&sources(t.path(), "m")), Err(CollectError::OrphanRollback { .. })));
+        assert!(matches!(
+            collect(&sources(t.path(), "m")),
+            Err(CollectError::OrphanRollback { .. })
+        ));
 
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir(t.path().join("m")).unwrap();
-        assert!(matches!(collect(&sources(t.path(), "m")), Err(CollectError::Empty(_))));
-        assert!(matches!(collect(&sources(t.path(), "nope")), Err(CollectError::MissingFolder(_))));
+        assert!(matches!(
+            collect(&sources(t.path(), "m")),
+            Err(CollectError::Empty(_))
+        ));
+        assert!(matches!(
+            collect(&sources(t.path(), "nope")),
+            Err(CollectError::MissingFolder(_))
+        ));
     }
 
     fn journal(tags: &[&str]) -> String {
         let entries: Vec<String> = tags
             .iter()
             .enumerate()
-            .map(|(i, t)| format!(r#"{{"idx":{i},"version":"7","when":1,"tag":"{t}","breakpoints":true}}"#))
+            .map(|(i, t)| {
+                format!(r#"{{"idx":{i},"version":"7","when":1,"tag":"{t}","breakpoints":true}}"#)
+            })
             .collect();
-        format!(r#"{{"version":"7","dialect":"postgresql","entries":[{}]}}"#, entries.join(","))
+        format!(
+            r#"{{"version":"7","dialect":"postgresql","entries":[{}]}}"#,
+            entries.join(",")
+        )
     }
 
     #[test]
@@ -383,7 +526,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
         // Journal order deliberately differs from name order.
-        write(r, "drizzle/meta/_journal.json", &journal(&["0000_b", "0001_a"]));
+        write(
+            r,
+            "drizzle/meta/_journal.json",
+            &journal(&["0000_b", "0001_a"]),
+        );
         write(r, "drizzle/0000_b.sql", "");
         write(r, "drizzle/0001_a.sql", "");
         write(r, "drizzle/0002_orphan.sql", "");
@@ -391,31 +538,56 @@ mod tests {
         assert_eq!(c.format, SourceFormat::Drizzle);
         assert_eq!(ids(&c, FileKind::Migration), ["0000_b", "0001_a"]);
         assert_eq!(c.warnings.len(), 1);
-        assert!(c.warnings[0].contains("0002_orphan.sql"), "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("0002_orphan.sql"),
+            "{:?}",
+            c.warnings
+        );
     }
 
     #[test]
     fn drizzle_journal_errors() {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
-        write(r, "d/meta/_journal.json", &journal(&["0000_a", "0001_missing"]));
+        write(
+            r,
+            "d/meta/_journal.json",
+            &journal(&["0000_a", "0001_missing"]),
+        );
         write(r, "d/0000_a.sql", "");
         let e = collect(&sources(r, "d")).unwrap_err();
         assert!(matches!(e, CollectError::JournalMissingFile { .. }), "{e}");
         assert!(e.to_string().contains("0001_missing.sql"), "{e}");
 
-        write(r, "d/meta/_journal.json", &journal(&["0000_a"]).replace("postgresql", "mysql"));
+        write(
+            r,
+            "d/meta/_journal.json",
+            &journal(&["0000_a"]).replace("postgresql", "mysql"),
+        );
         let e = collect(&sources(r, "d")).unwrap_err();
         assert!(e.to_string().contains("mysql"), "{e}");
 
         write(r, "d/meta/_journal.json", &journal(&["0000_a", "0000_a"]));
-        assert!(collect(&sources(r, "d")).unwrap_err().to_string().contains("twice"));
+        assert!(
+            collect(&sources(r, "d"))
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
 
         write(r, "d/meta/_journal.json", &journal(&["../../etc/passwd"]));
-        assert!(collect(&sources(r, "d")).unwrap_err().to_string().contains("plain file name"));
+        assert!(
+            collect(&sources(r, "d"))
+                .unwrap_err()
+                .to_string()
+                .contains("plain file name")
+        );
 
         write(r, "d/meta/_journal.json", "{not json");
-        assert!(matches!(collect(&sources(r, "d")), Err(CollectError::Journal { .. })));
+        assert!(matches!(
+            collect(&sources(r, "d")),
+            Err(CollectError::Journal { .. })
+        ));
     }
 
     #[test]

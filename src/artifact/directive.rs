@@ -12,7 +12,9 @@ const PREFIX: &str = "squizzle:";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DirectiveError {
-    #[error("line {line}: unknown directive `squizzle:{name}`; the only directive is `-- squizzle:no-transaction`")]
+    #[error(
+        "line {line}: unknown directive `squizzle:{name}`; the only directive is `-- squizzle:no-transaction`"
+    )]
     Unknown { line: usize, name: String },
     #[error(
         "line {line}: `-- squizzle:{name}` comes after SQL; directives must be in the comment lines at the top of the file"
@@ -50,8 +52,14 @@ mod tests {
 
     #[test]
     fn default_without_directive() {
-        assert_eq!(parse("CREATE TABLE a (id int);"), Ok(TransactionMode::Default));
-        assert_eq!(parse("-- just a comment\nSELECT 1;"), Ok(TransactionMode::Default));
+        assert_eq!(
+            parse("CREATE TABLE a (id int);"),
+            Ok(TransactionMode::Default)
+        );
+        assert_eq!(
+            parse("-- just a comment\nSELECT 1;"),
+            Ok(TransactionMode::Default)
+        );
     }
 
     #[test]
@@ -64,16 +72,25 @@ mod tests {
     fn unknown_or_late_directives_are_errors() {
         assert_eq!(
             parse("-- squizzle:no-transactions\nSELECT 1;"),
-            Err(DirectiveError::Unknown { line: 1, name: "no-transactions".into() })
+            Err(DirectiveError::Unknown {
+                line: 1,
+                name: "no-transactions".into()
+            })
         );
         assert_eq!(
             parse("SELECT 1;\n-- squizzle:no-transaction\n"),
-            Err(DirectiveError::AfterSql { line: 2, name: "no-transaction".into() })
+            Err(DirectiveError::AfterSql {
+                line: 2,
+                name: "no-transaction".into()
+            })
         );
     }
 
     #[test]
     fn drizzle_breakpoints_are_not_directives() {
-        assert_eq!(parse("CREATE TABLE a ();\n--> statement-breakpoint\nSELECT 1;"), Ok(TransactionMode::Default));
+        assert_eq!(
+            parse("CREATE TABLE a ();\n--> statement-breakpoint\nSELECT 1;"),
+            Ok(TransactionMode::Default)
+        );
     }
 }

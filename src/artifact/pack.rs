@@ -36,16 +36,32 @@ pub enum PackError {
     Write { path: PathBuf, source: io::Error },
     #[error("{path} is not valid UTF-8 (first bad byte at offset {offset}); save it as UTF-8")]
     NotUtf8 { path: String, offset: u64 },
-    #[error("{path} contains a NUL byte at offset {offset}, which PostgreSQL cannot execute; remove it")]
+    #[error(
+        "{path} contains a NUL byte at offset {offset}, which PostgreSQL cannot execute; remove it"
+    )]
     Nul { path: String, offset: u64 },
-    #[error("{path} changed while it was being packed ({expected} bytes expected, {actual} read); build again when nothing writes to it")]
-    Changed { path: String, expected: u64, actual: u64 },
+    #[error(
+        "{path} changed while it was being packed ({expected} bytes expected, {actual} read); build again when nothing writes to it"
+    )]
+    Changed {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("{path}: {source}")]
-    Directive { path: String, source: DirectiveError },
+    Directive {
+        path: String,
+        source: DirectiveError,
+    },
     #[error(
         "{what} is {actual}, above the limit of {limit} that verify and apply enforce; raise `limits.{key}` in squizzle.toml if this is intended"
     )]
-    Limit { what: String, actual: u64, limit: u64, key: &'static str },
+    Limit {
+        what: String,
+        actual: u64,
+        limit: u64,
+        key: &'static str,
+    },
 }
 
 /// A packed release: where the tarball is, its digest, and the manifest entries.
@@ -93,13 +109,22 @@ pub fn pack(files: &[SourceFile], out: &Path, limits: &Limits) -> Result<Packed,
         });
     }
     let dir = out.parent().unwrap_or(Path::new("."));
-    let werr = |source| PackError::Write { path: out.to_path_buf(), source };
+    let werr = |source| PackError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(werr)?;
-    let tmp = tempfile::Builder::new().prefix(".squizzle-pack-").tempfile_in(dir).map_err(werr)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".squizzle-pack-")
+        .tempfile_in(dir)
+        .map_err(werr)?;
 
     let hashing = HashingWriter::new(BufWriter::with_capacity(CHUNK, tmp.as_file()));
     // OS byte 255 = "unknown": the same on every platform.
-    let gz = GzBuilder::new().mtime(0).operating_system(255).write(hashing, Compression::default());
+    let gz = GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(hashing, Compression::default());
     let mut tar = tar::Builder::new(gz);
 
     let mut order: Vec<usize> = (0..files.len()).collect();
@@ -108,7 +133,10 @@ pub fn pack(files: &[SourceFile], out: &Path, limits: &Limits) -> Result<Packed,
     let mut total: u64 = 0;
     for i in order {
         let f = &files[i];
-        let rerr = |source| PackError::Read { path: f.abs.clone(), source };
+        let rerr = |source| PackError::Read {
+            path: f.abs.clone(),
+            source,
+        };
         let file = File::open(&f.abs).map_err(rerr)?;
         let size = file.metadata().map_err(rerr)?.len();
         if size > limits.max_entry_bytes {
@@ -141,21 +169,38 @@ pub fn pack(files: &[SourceFile], out: &Path, limits: &Limits) -> Result<Packed,
             utf8: Utf8Validator::new(),
             head: Vec::new(),
         };
-        tar.append_data(&mut header, &f.path, &mut reader).map_err(werr)?;
+        tar.append_data(&mut header, &f.path, &mut reader)
+            .map_err(werr)?;
         let read = reader.hasher.len();
         if read != size {
             // tar pads to the header's size only as far as it copied: the archive
             // would be corrupt, so the whole build stops here.
-            return Err(PackError::Changed { path: f.path.clone(), expected: size, actual: read });
+            return Err(PackError::Changed {
+                path: f.path.clone(),
+                expected: size,
+                actual: read,
+            });
         }
         match reader.utf8.finish() {
             Ok(()) => {}
-            Err(Utf8Problem::Invalid(offset)) => return Err(PackError::NotUtf8 { path: f.path.clone(), offset }),
-            Err(Utf8Problem::Nul(offset)) => return Err(PackError::Nul { path: f.path.clone(), offset }),
+            Err(Utf8Problem::Invalid(offset)) => {
+                return Err(PackError::NotUtf8 {
+                    path: f.path.clone(),
+                    offset,
+                });
+            }
+            Err(Utf8Problem::Nul(offset)) => {
+                return Err(PackError::Nul {
+                    path: f.path.clone(),
+                    offset,
+                });
+            }
         }
         let head = String::from_utf8_lossy(&reader.head);
-        let transaction =
-            directive::parse(&head).map_err(|source| PackError::Directive { path: f.path.clone(), source })?;
+        let transaction = directive::parse(&head).map_err(|source| PackError::Directive {
+            path: f.path.clone(),
+            source,
+        })?;
         entries[i] = Some(FileEntry {
             id: f.id.clone(),
             path: f.path.clone(),

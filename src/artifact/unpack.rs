@@ -47,7 +47,9 @@ const MAX_PAX_BYTES: u64 = 64 * 1024;
 /// Pax keys that only carry metadata we ignore anyway. `path` is handled; anything
 /// else (`size`, `linkpath`, `GNU.sparse.*`, ...) could make another reader see a
 /// different archive than we did, so it is refused.
-const IGNORED_PAX_KEYS: &[&str] = &["mtime", "atime", "ctime", "uid", "gid", "uname", "gname", "comment"];
+const IGNORED_PAX_KEYS: &[&str] = &[
+    "mtime", "atime", "ctime", "uid", "gid", "uname", "gname", "comment",
+];
 /// Hostile paths are shown escaped and cut to this many bytes.
 const MAX_SHOWN_PATH_BYTES: usize = 200;
 
@@ -116,10 +118,14 @@ impl Inspection {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
-    #[error("the input is not a gzip stream (it starts with {found}); expected a squizzle release tarball (.tar.gz)")]
+    #[error(
+        "the input is not a gzip stream (it starts with {found}); expected a squizzle release tarball (.tar.gz)"
+    )]
     NotGzip { found: String },
 
-    #[error("the gzip stream is corrupt ({detail}); this is not a squizzle tarball or it was damaged: fetch it again")]
+    #[error(
+        "the gzip stream is corrupt ({detail}); this is not a squizzle tarball or it was damaged: fetch it again"
+    )]
     CorruptGzip { detail: String },
 
     #[error("the tarball is truncated: {detail}; fetch it again")]
@@ -140,13 +146,17 @@ pub enum UnpackError {
     )]
     DataAfterEndOfArchive { offset: u64 },
 
-    #[error("entry {path} has an unsafe path: it {reason}; squizzle tarballs hold relative paths like `drizzle/0001_init.sql`")]
+    #[error(
+        "entry {path} has an unsafe path: it {reason}; squizzle tarballs hold relative paths like `drizzle/0001_init.sql`"
+    )]
     UnsafePath { path: String, reason: PathError },
 
     #[error("entry {path} has a path that is not UTF-8; squizzle tarballs only hold UTF-8 paths")]
     NonUtf8Path { path: String },
 
-    #[error("entry {path} is a {kind}; squizzle tarballs contain only regular files, so it is refused")]
+    #[error(
+        "entry {path} is {kind}; squizzle tarballs contain only regular files, so it is refused"
+    )]
     UnsupportedEntryType { path: String, kind: String },
 
     #[error(
@@ -155,16 +165,25 @@ pub enum UnpackError {
     )]
     UnsupportedPaxRecord { key: String },
 
-    #[error("a {what} at byte {offset} of the tar stream claims {size} bytes, above the maximum of {max}; refused before reading it")]
-    ExtensionTooLarge { what: &'static str, offset: u64, size: u64, max: u64 },
+    #[error(
+        "a {what} at byte {offset} of the tar stream claims {size} bytes, above the maximum of {max}; refused before reading it"
+    )]
+    ExtensionTooLarge {
+        what: &'static str,
+        offset: u64,
+        size: u64,
+        max: u64,
+    },
 
     #[error("entry {path} appears twice in the tarball; each file may appear once")]
     DuplicateEntry { path: String },
 
-    #[error("entry {path} is in the tarball but not in the manifest; refusing a tarball with unlisted files")]
+    #[error(
+        "entry {path} is in the tarball but not in the manifest; refusing a tarball with unlisted files"
+    )]
     UnexpectedEntry { path: String },
 
-    #[error("{} listed in the manifest {} missing from the tarball: {}", .paths.len(), if .paths.len() == 1 { "is" } else { "are" }, list(.paths))]
+    #[error("{} listed in the manifest {} missing from the tarball: {}", count_files(.paths.len()), if .paths.len() == 1 { "is" } else { "are" }, list(.paths))]
     MissingFiles { paths: Vec<String> },
 
     #[error(
@@ -173,7 +192,9 @@ pub enum UnpackError {
     )]
     EntryTooLarge { path: String, size: u64, max: u64 },
 
-    #[error("the tarball has more than {max} entries (max_entries); raise the limit if this release is legitimate")]
+    #[error(
+        "the tarball has more than {max} entries (max_entries); raise the limit if this release is legitimate"
+    )]
     TooManyEntries { max: u64 },
 
     #[error(
@@ -186,13 +207,23 @@ pub enum UnpackError {
         "the tarball inflated {decompressed} bytes out of {compressed} compressed bytes, a ratio above \
          {max_ratio}:1 (max_ratio); this looks like a decompression bomb and was stopped"
     )]
-    CompressionRatio { decompressed: u64, compressed: u64, max_ratio: u64 },
+    CompressionRatio {
+        decompressed: u64,
+        compressed: u64,
+        max_ratio: u64,
+    },
 
     #[error("the manifest lists {path} twice; every file must be listed once")]
     DuplicateInManifest { path: String },
 
-    #[error("{path} does not match the manifest: expected {expected}, found {actual}; the tarball was altered or belongs to another release")]
-    ChecksumMismatch { path: String, expected: Digest, actual: Digest },
+    #[error(
+        "{path} does not match the manifest: expected {expected}, found {actual}; the tarball was altered or belongs to another release"
+    )]
+    ChecksumMismatch {
+        path: String,
+        expected: Digest,
+        actual: Digest,
+    },
 
     #[error(
         "the tarball changed while it was being extracted (first read {first}, then {second}); nothing was \
@@ -210,7 +241,19 @@ pub enum UnpackError {
     ReadInput { source: io::Error },
 
     #[error("could not {action} {}: {source}", .path.display())]
-    Io { action: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+fn count_files(n: usize) -> String {
+    if n == 1 {
+        "1 file".into()
+    } else {
+        format!("{n} files")
+    }
 }
 
 fn list(paths: &[String]) -> String {
@@ -239,7 +282,11 @@ fn shown(bytes: &[u8]) -> String {
 ///
 /// Structural problems are errors; per-file hash/size differences are not: they
 /// are reported in [`Inspection::files`] so a caller can list every mismatch.
-pub fn inspect<R: Read>(reader: R, expected: &[FileEntry], limits: &Limits) -> Result<Inspection, UnpackError> {
+pub fn inspect<R: Read>(
+    reader: R,
+    expected: &[FileEntry],
+    limits: &Limits,
+) -> Result<Inspection, UnpackError> {
     walk(reader, expected, limits, None)
 }
 
@@ -250,14 +297,27 @@ pub fn inspect<R: Read>(reader: R, expected: &[FileEntry], limits: &Limits) -> R
 /// since the file may change between the passes, and renames the staging
 /// directory to `dest` only when everything matched. On failure nothing is left
 /// at `dest` and the staging directory is removed.
-pub fn extract(tarball: &Path, expected: &[FileEntry], limits: &Limits, dest: &Path) -> Result<(), UnpackError> {
+pub fn extract(
+    tarball: &Path,
+    expected: &[FileEntry],
+    limits: &Limits,
+    dest: &Path,
+) -> Result<(), UnpackError> {
     let io_err = |action, path: &Path| {
         let path = path.to_path_buf();
-        move |source| UnpackError::Io { action, path, source }
+        move |source| UnpackError::Io {
+            action,
+            path,
+            source,
+        }
     };
     // Reading errors from the generic walker lack the file name; add it back.
     let with_path = |e: UnpackError| match e {
-        UnpackError::ReadInput { source } => UnpackError::Io { action: "read", path: tarball.to_path_buf(), source },
+        UnpackError::ReadInput { source } => UnpackError::Io {
+            action: "read",
+            path: tarball.to_path_buf(),
+            source,
+        },
         other => other,
     };
 
@@ -267,7 +327,8 @@ pub fn extract(tarball: &Path, expected: &[FileEntry], limits: &Limits, dest: &P
     let first = inspect(&mut file, expected, limits).map_err(with_path)?;
     refuse_mismatch(&first)?;
 
-    file.seek(SeekFrom::Start(0)).map_err(io_err("rewind", tarball))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(io_err("rewind", tarball))?;
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(name);
     prefix.push(".squizzle-staging-");
@@ -280,14 +341,19 @@ pub fn extract(tarball: &Path, expected: &[FileEntry], limits: &Limits, dest: &P
     let second = walk(&mut file, expected, limits, Some(staging.path())).map_err(with_path)?;
     refuse_mismatch(&second)?;
     if second.compressed_digest != first.compressed_digest {
-        return Err(UnpackError::TarballChanged { first: first.compressed_digest, second: second.compressed_digest });
+        return Err(UnpackError::TarballChanged {
+            first: first.compressed_digest,
+            second: second.compressed_digest,
+        });
     }
 
     set_mode(staging.path(), 0o755).map_err(io_err("set permissions on", staging.path()))?;
     // Checked again right before the rename: a directory created meanwhile would
     // otherwise be replaced if empty. (Without renameat2 a tiny race remains.)
     if fs::symlink_metadata(dest).is_ok() {
-        return Err(UnpackError::DestinationExists { path: dest.to_path_buf() });
+        return Err(UnpackError::DestinationExists {
+            path: dest.to_path_buf(),
+        });
     }
     fs::rename(staging.path(), dest).map_err(io_err("move the extracted files to", dest))?;
     // Renamed away: there is nothing left for the guard to delete.
@@ -301,11 +367,18 @@ pub fn extract(tarball: &Path, expected: &[FileEntry], limits: &Limits, dest: &P
 }
 
 fn destination_parts(dest: &Path) -> Result<(&Path, &std::ffi::OsStr), UnpackError> {
-    let invalid = |reason: &str| UnpackError::InvalidDestination { path: dest.to_path_buf(), reason: reason.to_owned() };
+    let invalid = |reason: &str| UnpackError::InvalidDestination {
+        path: dest.to_path_buf(),
+        reason: reason.to_owned(),
+    };
     if fs::symlink_metadata(dest).is_ok() {
-        return Err(UnpackError::DestinationExists { path: dest.to_path_buf() });
+        return Err(UnpackError::DestinationExists {
+            path: dest.to_path_buf(),
+        });
     }
-    let name = dest.file_name().ok_or_else(|| invalid("it has no final directory name"))?;
+    let name = dest
+        .file_name()
+        .ok_or_else(|| invalid("it has no final directory name"))?;
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -313,13 +386,19 @@ fn destination_parts(dest: &Path) -> Result<(&Path, &std::ffi::OsStr), UnpackErr
     match fs::metadata(parent) {
         Ok(m) if m.is_dir() => Ok((parent, name)),
         Ok(_) => Err(invalid("its parent is not a directory")),
-        Err(_) => Err(invalid("its parent directory does not exist; create it first")),
+        Err(_) => Err(invalid(
+            "its parent directory does not exist; create it first",
+        )),
     }
 }
 
 fn refuse_mismatch(inspection: &Inspection) -> Result<(), UnpackError> {
     match inspection.mismatches().next() {
-        Some(f) => Err(UnpackError::ChecksumMismatch { path: f.path.clone(), expected: f.expected, actual: f.actual }),
+        Some(f) => Err(UnpackError::ChecksumMismatch {
+            path: f.path.clone(),
+            expected: f.expected,
+            actual: f.actual,
+        }),
         None => Ok(()),
     }
 }
@@ -352,16 +431,34 @@ struct Stream<'l, R> {
 
 impl<'l, R: Read> Stream<'l, R> {
     fn open(reader: R, limits: &'l Limits) -> Result<Self, UnpackError> {
-        let mut raw = BufReader::with_capacity(CHUNK, Source { inner: HashingReader::new(reader), error: None });
-        let head = raw.fill_buf().map_err(|source| UnpackError::ReadInput { source })?;
+        let mut raw = BufReader::with_capacity(
+            CHUNK,
+            Source {
+                inner: HashingReader::new(reader),
+                error: None,
+            },
+        );
+        let head = raw
+            .fill_buf()
+            .map_err(|source| UnpackError::ReadInput { source })?;
         if head.is_empty() {
-            return Err(UnpackError::NotGzip { found: "nothing: the input is empty".into() });
+            return Err(UnpackError::NotGzip {
+                found: "nothing: the input is empty".into(),
+            });
         }
         // A short first read cannot be judged here; the decoder will reject it.
         if head.len() >= 2 && head[..2] != [0x1f, 0x8b] {
-            return Err(UnpackError::NotGzip { found: describe_start(head) });
+            return Err(UnpackError::NotGzip {
+                found: describe_start(head),
+            });
         }
-        Ok(Self { decoder: GzDecoder::new(raw), limits, decompressed: 0, eof: false, failure: None })
+        Ok(Self {
+            decoder: GzDecoder::new(raw),
+            limits,
+            decompressed: 0,
+            eof: false,
+            failure: None,
+        })
     }
 
     /// Compressed bytes the decoder actually consumed (read-ahead excluded).
@@ -373,10 +470,14 @@ impl<'l, R: Read> Stream<'l, R> {
     fn check_limits(&self) -> Option<UnpackError> {
         let l = self.limits;
         if self.decompressed > l.max_total_bytes {
-            return Some(UnpackError::TotalTooLarge { max: l.max_total_bytes });
+            return Some(UnpackError::TotalTooLarge {
+                max: l.max_total_bytes,
+            });
         }
         let compressed = self.compressed();
-        if self.decompressed > l.ratio_grace_bytes && self.decompressed > compressed.saturating_mul(l.max_ratio) {
+        if self.decompressed > l.ratio_grace_bytes
+            && self.decompressed > compressed.saturating_mul(l.max_ratio)
+        {
             return Some(UnpackError::CompressionRatio {
                 decompressed: self.decompressed,
                 compressed,
@@ -392,10 +493,15 @@ impl<'l, R: Read> Stream<'l, R> {
         }
         if e.kind() == io::ErrorKind::UnexpectedEof {
             return UnpackError::Truncated {
-                detail: format!("the gzip stream ends after {} bytes, before its end marker and checksum", self.compressed()),
+                detail: format!(
+                    "the gzip stream ends after {} bytes, before its end marker and checksum",
+                    self.compressed()
+                ),
             };
         }
-        UnpackError::CorruptGzip { detail: e.to_string() }
+        UnpackError::CorruptGzip {
+            detail: e.to_string(),
+        }
     }
 
     /// Turns an error that came out of the tar parser into the typed cause.
@@ -404,9 +510,13 @@ impl<'l, R: Read> Stream<'l, R> {
             return f;
         }
         if self.eof {
-            UnpackError::Truncated { detail: format!("the tar stream ends early ({e})") }
+            UnpackError::Truncated {
+                detail: format!("the tar stream ends early ({e})"),
+            }
         } else {
-            UnpackError::CorruptTar { detail: e.to_string() }
+            UnpackError::CorruptTar {
+                detail: e.to_string(),
+            }
         }
     }
 
@@ -422,7 +532,9 @@ impl<'l, R: Read> Stream<'l, R> {
                 Err(e) => return Err(self.tar_failure(e)),
             };
             if let Some(pos) = buf[..n].iter().position(|&b| b != 0) {
-                return Err(UnpackError::DataAfterEndOfArchive { offset: before + pos as u64 });
+                return Err(UnpackError::DataAfterEndOfArchive {
+                    offset: before + pos as u64,
+                });
             }
         }
         if self.decompressed.saturating_sub(data_end) < END_OF_ARCHIVE {
@@ -437,11 +549,16 @@ impl<'l, R: Read> Stream<'l, R> {
     /// and length of all the input.
     fn finish(self) -> Result<(Digest, u64), UnpackError> {
         let mut raw = self.decoder.into_inner();
-        let rest = raw.fill_buf().map_err(|source| UnpackError::ReadInput { source })?.len();
+        let rest = raw
+            .fill_buf()
+            .map_err(|source| UnpackError::ReadInput { source })?
+            .len();
         let source = raw.into_inner();
         let (_, digest, read) = source.inner.finish();
         if rest > 0 {
-            return Err(UnpackError::TrailingBytesAfterGzip { offset: read - rest as u64 });
+            return Err(UnpackError::TrailingBytesAfterGzip {
+                offset: read - rest as u64,
+            });
         }
         Ok((digest, read))
     }
@@ -508,7 +625,9 @@ fn walk<R: Read>(
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(expected.len());
     for (i, f) in expected.iter().enumerate() {
         if index.insert(f.path.as_str(), i).is_some() {
-            return Err(UnpackError::DuplicateInManifest { path: format!("{:?}", f.path) });
+            return Err(UnpackError::DuplicateInManifest {
+                path: format!("{:?}", f.path),
+            });
         }
     }
     let mut found: Vec<Option<(Digest, u64)>> = vec![None; expected.len()];
@@ -527,8 +646,12 @@ fn walk<R: Read>(
     let uncompressed_size = stream.decompressed;
     let (compressed_digest, compressed_size) = stream.finish()?;
 
-    let missing: Vec<String> =
-        expected.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(e, _)| format!("{:?}", e.path)).collect();
+    let missing: Vec<String> = expected
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(e, _)| format!("{:?}", e.path))
+        .collect();
     if !missing.is_empty() {
         return Err(UnpackError::MissingFiles { paths: missing });
     }
@@ -545,7 +668,12 @@ fn walk<R: Read>(
             })
         })
         .collect();
-    Ok(Inspection { files, compressed_digest, compressed_size, uncompressed_size })
+    Ok(Inspection {
+        files,
+        compressed_digest,
+        compressed_size,
+        uncompressed_size,
+    })
 }
 
 /// Long names and pax records read so far, to apply to the next entry.
@@ -584,18 +712,26 @@ fn walk_entries<R: Read>(
         let offset = entry.raw_header_position();
         let header = entry.header();
         if header.as_gnu().is_none() && header.as_ustar().is_none() {
-            return Err(corrupt(format!("the header at byte {offset} has neither GNU nor ustar magic")));
+            return Err(corrupt(format!(
+                "the header at byte {offset} has neither GNU nor ustar magic"
+            )));
         }
         let size = header.entry_size().map_err(Stop::Tar)?;
         let entry_type = header.entry_type();
         data_end = entry
             .raw_file_position()
             .checked_add(size.div_ceil(BLOCK) * BLOCK)
-            .ok_or_else(|| corrupt(format!("the header at byte {offset} claims an impossible size")))?;
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "the header at byte {offset} claims an impossible size"
+                ))
+            })?;
 
         if entry_type.is_gnu_longname() {
             if pending.long_name.is_some() {
-                return Err(corrupt(format!("two GNU long-name records in a row at byte {offset}")));
+                return Err(corrupt(format!(
+                    "two GNU long-name records in a row at byte {offset}"
+                )));
             }
             if size > MAX_LONG_NAME_BYTES {
                 return Err(UnpackError::ExtensionTooLarge {
@@ -617,7 +753,9 @@ fn walk_entries<R: Read>(
         }
         if entry_type.is_pax_local_extensions() {
             if pending.pax.is_some() {
-                return Err(corrupt(format!("two pax extended headers in a row at byte {offset}")));
+                return Err(corrupt(format!(
+                    "two pax extended headers in a row at byte {offset}"
+                )));
             }
             if size > MAX_PAX_BYTES {
                 return Err(UnpackError::ExtensionTooLarge {
@@ -635,7 +773,10 @@ fn walk_entries<R: Read>(
 
         count += 1;
         if count > limits.max_entries {
-            return Err(UnpackError::TooManyEntries { max: limits.max_entries }.into());
+            return Err(UnpackError::TooManyEntries {
+                max: limits.max_entries,
+            }
+            .into());
         }
 
         let raw_path = match (pending.long_name.take(), pending.pax.take()) {
@@ -650,16 +791,37 @@ fn walk_entries<R: Read>(
         };
 
         if !entry_type.is_file() {
-            return Err(UnpackError::UnsupportedEntryType { path: shown(&raw_path), kind: type_name(entry_type) }.into());
+            return Err(UnpackError::UnsupportedEntryType {
+                path: shown(&raw_path),
+                kind: type_name(entry_type),
+            }
+            .into());
         }
-        let path = std::str::from_utf8(&raw_path).map_err(|_| UnpackError::NonUtf8Path { path: shown(&raw_path) })?;
-        paths::validate_relative(path).map_err(|reason| UnpackError::UnsafePath { path: shown(&raw_path), reason })?;
-        let &slot = index.get(path).ok_or_else(|| UnpackError::UnexpectedEntry { path: format!("{path:?}") })?;
+        let path = std::str::from_utf8(&raw_path).map_err(|_| UnpackError::NonUtf8Path {
+            path: shown(&raw_path),
+        })?;
+        paths::validate_relative(path).map_err(|reason| UnpackError::UnsafePath {
+            path: shown(&raw_path),
+            reason,
+        })?;
+        let &slot = index
+            .get(path)
+            .ok_or_else(|| UnpackError::UnexpectedEntry {
+                path: format!("{path:?}"),
+            })?;
         if found[slot].is_some() {
-            return Err(UnpackError::DuplicateEntry { path: format!("{path:?}") }.into());
+            return Err(UnpackError::DuplicateEntry {
+                path: format!("{path:?}"),
+            }
+            .into());
         }
         if size > limits.max_entry_bytes {
-            return Err(UnpackError::EntryTooLarge { path: format!("{path:?}"), size, max: limits.max_entry_bytes }.into());
+            return Err(UnpackError::EntryTooLarge {
+                path: format!("{path:?}"),
+                size,
+                max: limits.max_entry_bytes,
+            }
+            .into());
         }
 
         let mut file = match out {
@@ -669,22 +831,29 @@ fn walk_entries<R: Read>(
         let mut hasher = Hasher::new();
         let mut remaining = size;
         while remaining > 0 {
-            let want = buf.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let want = buf
+                .len()
+                .min(usize::try_from(remaining).unwrap_or(usize::MAX));
             let n = entry.read(&mut buf[..want]).map_err(Stop::Tar)?;
             if n == 0 {
                 return Err(UnpackError::Truncated {
-                    detail: format!("entry {path:?} ends after {} of its {size} bytes", hasher.len()),
+                    detail: format!(
+                        "entry {path:?} ends after {} of its {size} bytes",
+                        hasher.len()
+                    ),
                 }
                 .into());
             }
             hasher.update(&buf[..n]);
             if let Some((f, p)) = file.as_mut() {
-                f.write_all(&buf[..n]).map_err(|source| io_error("write", p, source))?;
+                f.write_all(&buf[..n])
+                    .map_err(|source| io_error("write", p, source))?;
             }
             remaining -= n as u64;
         }
         if let Some((f, p)) = file {
-            f.sync_all().map_err(|source| io_error("sync", &p, source))?;
+            f.sync_all()
+                .map_err(|source| io_error("sync", &p, source))?;
         }
         found[slot] = Some((hasher.finish(), size));
     }
@@ -703,7 +872,11 @@ fn corrupt(detail: String) -> Stop {
 }
 
 fn io_error(action: &'static str, path: &Path, source: io::Error) -> Stop {
-    Stop::Refused(UnpackError::Io { action, path: path.to_path_buf(), source })
+    Stop::Refused(UnpackError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads a small record fully (its size was already capped by the caller).
@@ -711,7 +884,10 @@ fn read_small<R: Read>(entry: &mut R, size: u64, offset: u64) -> Result<Vec<u8>,
     let mut data = Vec::new();
     entry.take(size).read_to_end(&mut data).map_err(Stop::Tar)?;
     if (data.len() as u64) < size {
-        return Err(UnpackError::Truncated { detail: format!("the record at byte {offset} is cut short") }.into());
+        return Err(UnpackError::Truncated {
+            detail: format!("the record at byte {offset} is cut short"),
+        }
+        .into());
     }
     Ok(data)
 }
@@ -721,12 +897,23 @@ fn read_small<R: Read>(entry: &mut R, size: u64, offset: u64) -> Result<Vec<u8>,
 fn pax_path(records: &[u8], offset: u64) -> Result<Option<Vec<u8>>, Stop> {
     let mut path = None;
     for record in tar::PaxExtensions::new(records) {
-        let record = record.map_err(|_| corrupt(format!("unreadable pax record in the header at byte {offset}")))?;
-        let key = record.key().map_err(|_| corrupt(format!("a pax key that is not UTF-8 at byte {offset}")))?;
+        let record = record.map_err(|_| {
+            corrupt(format!(
+                "unreadable pax record in the header at byte {offset}"
+            ))
+        })?;
+        let key = record
+            .key()
+            .map_err(|_| corrupt(format!("a pax key that is not UTF-8 at byte {offset}")))?;
         match key {
             "path" => path = Some(record.value_bytes().to_vec()),
             k if IGNORED_PAX_KEYS.contains(&k) => {}
-            k => return Err(UnpackError::UnsupportedPaxRecord { key: k.escape_debug().to_string() }.into()),
+            k => {
+                return Err(UnpackError::UnsupportedPaxRecord {
+                    key: k.escape_debug().to_string(),
+                }
+                .into());
+            }
         }
     }
     Ok(path)
@@ -735,17 +922,20 @@ fn pax_path(records: &[u8], offset: u64) -> Result<Option<Vec<u8>>, Stop> {
 fn type_name(t: tar::EntryType) -> String {
     use tar::EntryType as T;
     match t {
-        T::Symlink => "symbolic link".into(),
-        T::Link => "hard link".into(),
-        T::Char => "character device".into(),
-        T::Block => "block device".into(),
-        T::Fifo => "FIFO (named pipe)".into(),
-        T::Directory => "directory".into(),
-        T::Continuous => "contiguous file (type `7`)".into(),
-        T::GNULongLink => "GNU long link-name record".into(),
-        T::GNUSparse => "GNU sparse file".into(),
-        T::XGlobalHeader => "pax global header".into(),
-        other => format!("entry of unknown type {:?}", char::from(other.as_byte()).escape_default().to_string()),
+        T::Symlink => "a symbolic link".into(),
+        T::Link => "a hard link".into(),
+        T::Char => "a character device".into(),
+        T::Block => "a block device".into(),
+        T::Fifo => "a FIFO (named pipe)".into(),
+        T::Directory => "a directory".into(),
+        T::Continuous => "a contiguous file (type `7`)".into(),
+        T::GNULongLink => "a GNU long link-name record".into(),
+        T::GNUSparse => "a GNU sparse file".into(),
+        T::XGlobalHeader => "a pax global header".into(),
+        other => format!(
+            "an entry of unknown type `{}`",
+            other.as_byte().escape_ascii()
+        ),
     }
 }
 
@@ -760,10 +950,12 @@ fn create_file(root: &Path, rel: &str) -> Result<(File, PathBuf), Stop> {
         dir.push(seg);
         match create_dir(&dir) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match fs::symlink_metadata(&dir) {
-                Ok(m) if m.file_type().is_dir() => {}
-                _ => return Err(io_error("create the directory", &dir, e)),
-            },
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                match fs::symlink_metadata(&dir) {
+                    Ok(m) if m.file_type().is_dir() => {}
+                    _ => return Err(io_error("create the directory", &dir, e)),
+                }
+            }
             Err(e) => return Err(io_error("create the directory", &dir, e)),
         }
     }
@@ -775,13 +967,16 @@ fn create_file(root: &Path, rel: &str) -> Result<(File, PathBuf), Stop> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o644);
     }
-    let file = options.open(&path).map_err(|e| io_error("create", &path, e))?;
+    let file = options
+        .open(&path)
+        .map_err(|e| io_error("create", &path, e))?;
     // The mode passed to open is filtered by the umask; set it exactly, on the
     // open handle so no path is followed.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o644)).map_err(|e| io_error("set permissions on", &path, e))?;
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(|e| io_error("set permissions on", &path, e))?;
     }
     Ok((file, path))
 }
@@ -817,7 +1012,12 @@ mod tests {
 
     fn entry(path: &str, content: &[u8]) -> FileEntry {
         FileEntry {
-            id: path.rsplit('/').next().unwrap_or(path).trim_end_matches(".sql").to_owned(),
+            id: path
+                .rsplit('/')
+                .next()
+                .unwrap_or(path)
+                .trim_end_matches(".sql")
+                .to_owned(),
             path: path.to_owned(),
             sha256: Digest::of(content),
             size: content.len() as u64,
@@ -849,8 +1049,14 @@ mod tests {
     const MORE: &[u8] = b"ALTER TABLE t ADD COLUMN name text;\n";
 
     fn sample() -> (Vec<u8>, Vec<FileEntry>) {
-        let files: [(&str, &[u8]); 2] = [("drizzle/0001_init.sql", INIT), ("drizzle/0002_more.sql", MORE)];
-        (tar_gz(&files), files.iter().map(|(p, c)| entry(p, c)).collect())
+        let files: [(&str, &[u8]); 2] = [
+            ("drizzle/0001_init.sql", INIT),
+            ("drizzle/0002_more.sql", MORE),
+        ];
+        (
+            tar_gz(&files),
+            files.iter().map(|(p, c)| entry(p, c)).collect(),
+        )
     }
 
     #[test]
@@ -887,6 +1093,77 @@ mod tests {
         assert!(got.files[0].matches());
     }
 
+    /// A pax record `len key=value\n`, `len` counting the whole record.
+    fn pax_record(key: &str, value: &str) -> Vec<u8> {
+        let body = format!(" {key}={value}\n");
+        let mut len = body.len() + 1;
+        while (len.to_string().len() + body.len()) != len {
+            len += 1;
+        }
+        format!("{len}{body}").into_bytes()
+    }
+
+    fn raw_tar_gz(members: &[(tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+        let gz = GzEncoder::new(Vec::new(), Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        for (kind, name, data) in members {
+            let mut header = tar::Header::new_ustar();
+            header.set_entry_type(*kind);
+            header.set_path(name).unwrap();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append(&header, *data).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn pax_paths_are_applied_and_accepted_when_safe() {
+        let pax = pax_record("path", "drizzle/0001_init.sql");
+        let gz = raw_tar_gz(&[
+            (tar::EntryType::XHeader, "PaxHeader", &pax),
+            (tar::EntryType::Regular, "something-else.sql", INIT),
+        ]);
+        let got = inspect(
+            &gz[..],
+            &[entry("drizzle/0001_init.sql", INIT)],
+            &Limits::default(),
+        )
+        .unwrap();
+        assert!(got.files[0].matches());
+    }
+
+    #[test]
+    fn a_long_name_and_a_pax_path_together_are_refused() {
+        let pax = pax_record("path", "drizzle/0001_init.sql");
+        let long = b"drizzle/0002_more.sql\0";
+        let gz = raw_tar_gz(&[
+            (tar::EntryType::GNULongName, "././@LongLink", long),
+            (tar::EntryType::XHeader, "PaxHeader", &pax),
+            (tar::EntryType::Regular, "x.sql", INIT),
+        ]);
+        let (_, expected) = sample();
+        assert!(matches!(
+            inspect(&gz[..], &expected, &Limits::default()),
+            Err(UnpackError::CorruptTar { .. })
+        ));
+    }
+
+    #[test]
+    fn a_dangling_long_name_is_refused() {
+        let gz = raw_tar_gz(&[(
+            tar::EntryType::GNULongName,
+            "././@LongLink",
+            b"drizzle/0001_init.sql\0",
+        )]);
+        let (_, expected) = sample();
+        assert!(matches!(
+            inspect(&gz[..], &expected, &Limits::default()),
+            Err(UnpackError::Truncated { .. })
+        ));
+    }
+
     #[test]
     fn a_hash_or_size_difference_is_reported_not_raised() {
         let (gz, mut expected) = sample();
@@ -914,7 +1191,9 @@ mod tests {
     fn an_unlisted_entry_is_refused_by_name() {
         let (gz, expected) = sample();
         match inspect(&gz[..], &expected[..1], &Limits::default()) {
-            Err(e @ UnpackError::UnexpectedEntry { .. }) => assert!(e.to_string().contains("0002_more.sql"), "{e}"),
+            Err(e @ UnpackError::UnexpectedEntry { .. }) => {
+                assert!(e.to_string().contains("0002_more.sql"), "{e}")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -923,9 +1202,14 @@ mod tests {
     fn a_ratio_bomb_stops_early() {
         let zeros = vec![0u8; 8 * 1024 * 1024];
         let gz = tar_gz(&[("drizzle/0001_init.sql", &zeros)]);
-        let limits = Limits { ratio_grace_bytes: 1024 * 1024, ..Limits::default() };
+        let limits = Limits {
+            ratio_grace_bytes: 1024 * 1024,
+            ..Limits::default()
+        };
         match inspect(&gz[..], &[entry("drizzle/0001_init.sql", &zeros)], &limits) {
-            Err(UnpackError::CompressionRatio { decompressed, .. }) => assert!(decompressed < 2 * 1024 * 1024),
+            Err(UnpackError::CompressionRatio { decompressed, .. }) => {
+                assert!(decompressed < 2 * 1024 * 1024)
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -940,7 +1224,10 @@ mod tests {
         }
         let (gz, expected) = sample();
         let reader = (&gz[..20]).chain(Failing);
-        assert!(matches!(inspect(reader, &expected, &Limits::default()), Err(UnpackError::ReadInput { .. })));
+        assert!(matches!(
+            inspect(reader, &expected, &Limits::default()),
+            Err(UnpackError::ReadInput { .. })
+        ));
     }
 
     #[test]
@@ -985,7 +1272,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let left: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(left, ["release.tar.gz"]);
     }
 
@@ -1007,9 +1297,21 @@ mod tests {
         // A source that serves a different tarball on its second pass is caught by
         // the walker itself: exercise it directly with the altered bytes.
         let (_, expected) = sample();
-        let altered = tar_gz(&[("drizzle/0001_init.sql", b"DROP TABLE t;\n"), ("drizzle/0002_more.sql", MORE)]);
+        let altered = tar_gz(&[
+            ("drizzle/0001_init.sql", b"DROP TABLE t;\n"),
+            ("drizzle/0002_more.sql", MORE),
+        ]);
         let tmp = tempfile::tempdir().unwrap();
-        let got = walk(&altered[..], &expected, &Limits::default(), Some(tmp.path())).unwrap();
-        assert!(matches!(refuse_mismatch(&got), Err(UnpackError::ChecksumMismatch { .. })));
+        let got = walk(
+            &altered[..],
+            &expected,
+            &Limits::default(),
+            Some(tmp.path()),
+        )
+        .unwrap();
+        assert!(matches!(
+            refuse_mismatch(&got),
+            Err(UnpackError::ChecksumMismatch { .. })
+        ));
     }
 }

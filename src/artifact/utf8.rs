@@ -56,7 +56,9 @@ impl Utf8Validator {
         match std::str::from_utf8(data) {
             Ok(_) => self.offset += data.len() as u64,
             Err(e) => match e.error_len() {
-                Some(_) => self.error = Some(Utf8Problem::Invalid(self.offset + e.valid_up_to() as u64)),
+                Some(_) => {
+                    self.error = Some(Utf8Problem::Invalid(self.offset + e.valid_up_to() as u64))
+                }
                 None => {
                     self.offset += e.valid_up_to() as u64;
                     self.carry.extend_from_slice(&data[e.valid_up_to()..]);
@@ -95,7 +97,11 @@ mod tests {
     fn valid_text_split_anywhere_is_valid() {
         let text = "café — ünïcødé 🚀 SELECT 'ok';".repeat(5);
         for chunk in 1..9 {
-            assert_eq!(check_chunked(text.as_bytes(), chunk), Ok(()), "chunk {chunk}");
+            assert_eq!(
+                check_chunked(text.as_bytes(), chunk),
+                Ok(()),
+                "chunk {chunk}"
+            );
         }
     }
 
@@ -104,10 +110,17 @@ mod tests {
         let mut data = b"SELECT 1;".to_vec();
         data.push(0xff);
         for chunk in 1..5 {
-            assert_eq!(check_chunked(&data, chunk), Err(Utf8Problem::Invalid(9)), "chunk {chunk}");
+            assert_eq!(
+                check_chunked(&data, chunk),
+                Err(Utf8Problem::Invalid(9)),
+                "chunk {chunk}"
+            );
         }
         // Truncated multi-byte character at end of input.
-        assert_eq!(check_chunked(&"é".as_bytes()[..1], 1), Err(Utf8Problem::Invalid(0)));
+        assert_eq!(
+            check_chunked(&"é".as_bytes()[..1], 1),
+            Err(Utf8Problem::Invalid(0))
+        );
         // Latin-1 é (0xE9) followed by ASCII.
         assert_eq!(check_chunked(b"caf\xe9 x", 2), Err(Utf8Problem::Invalid(3)));
     }

@@ -24,7 +24,14 @@ pub struct BuildArgs {
 pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
     let config = ctx.config()?;
-    let report = ops::build::build(&config, &ctx.env, &BuildOptions { version, notes: args.notes })?;
+    let report = ops::build::build(
+        &config,
+        &ctx.env,
+        &BuildOptions {
+            version,
+            notes: args.notes,
+        },
+    )?;
     let p = &ctx.printer;
     for w in &report.warnings {
         p.warn(w);
@@ -33,7 +40,12 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
         p.json(&report);
         return Ok(ExitCode::Ok);
     }
-    let rel = |path: &std::path::Path| path.strip_prefix(&config.root).unwrap_or(path).display().to_string();
+    let rel = |path: &std::path::Path| {
+        path.strip_prefix(&config.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    };
     let source = match report.format {
         crate::core::manifest::SourceFormat::Drizzle => "drizzle-kit journal order",
         crate::core::manifest::SourceFormat::Plain => "numbered files",
@@ -49,9 +61,17 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
         bytes(report.uncompressed_size)
     ));
     if report.unchanged {
-        p.ok(&format!("{} is already in {} with identical content; nothing changed", report.version, rel(&report.store)));
+        p.ok(&format!(
+            "{} is already in {} with identical content; nothing changed",
+            report.version,
+            rel(&report.store)
+        ));
     } else {
-        p.ok(&format!("Stored {} in {}", report.version, rel(&report.store)));
+        p.ok(&format!(
+            "Stored {} in {}",
+            report.version,
+            rel(&report.store)
+        ));
     }
     p.info(&format!("Digest: {}", report.digest));
     p.info(&format!("Tarball sha256: {}", report.tarball_sha256));

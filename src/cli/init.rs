@@ -30,12 +30,18 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<ExitCode, ops::Error> {
         args.dir
     } else {
         // Join without `./` noise: `--dir .` is the current folder itself.
-        args.dir.components().fold(ctx.cwd.clone(), |acc, c| match c {
-            std::path::Component::CurDir => acc,
-            other => acc.join(other),
-        })
+        args.dir
+            .components()
+            .fold(ctx.cwd.clone(), |acc, c| match c {
+                std::path::Component::CurDir => acc,
+                other => acc.join(other),
+            })
     };
-    let report = ops::init::init(&InitOptions { dir, migrations: args.migrations, force: args.force })?;
+    let report = ops::init::init(&InitOptions {
+        dir,
+        migrations: args.migrations,
+        force: args.force,
+    })?;
     let p = &ctx.printer;
     if p.is_json() {
         p.json(&report);
@@ -43,9 +49,15 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<ExitCode, ops::Error> {
     }
     p.ok(&format!("Wrote {}", report.config.display()));
     if report.drizzle {
-        p.info(&format!("Found a drizzle-kit folder: {} (order from meta/_journal.json)", report.migrations));
+        p.info(&format!(
+            "Found a drizzle-kit folder: {} (order from meta/_journal.json)",
+            report.migrations
+        ));
     } else {
-        p.info(&format!("Migrations go in {}/ as NNNN_name.sql", report.migrations));
+        p.info(&format!(
+            "Migrations go in {}/ as NNNN_name.sql",
+            report.migrations
+        ));
     }
     for other in &report.also_found {
         p.warn(&format!("Another drizzle-kit folder exists at {other}; set `project.migrations` if that is the right one"));

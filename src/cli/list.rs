@@ -22,11 +22,23 @@ pub fn exec(ctx: &Context, _args: ListArgs) -> Result<ExitCode, ops::Error> {
         return Ok(ExitCode::Ok);
     }
     if report.versions.is_empty() {
-        p.line(&format!("No versions in {} yet; run `squizzle build <version>`", report.store.display()));
+        p.line(&format!(
+            "No versions in {} yet; run `squizzle build <version>`",
+            report.store.display()
+        ));
         return Ok(ExitCode::Ok);
     }
-    let width = report.versions.iter().map(|v| v.version.len()).max().unwrap_or(7).max(7);
-    p.line(&format!("{:<width$}  {:<19}  {:<20}  {:>10}  NOTES", "VERSION", "DIGEST", "CREATED", "MIGRATIONS"));
+    let width = report
+        .versions
+        .iter()
+        .map(|v| v.version.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    p.line(&format!(
+        "{:<width$}  {:<19}  {:<20}  {:>10}  NOTES",
+        "VERSION", "DIGEST", "CREATED", "MIGRATIONS"
+    ));
     for v in &report.versions {
         match &v.problem {
             None => p.line(&format!(
@@ -35,9 +47,16 @@ pub fn exec(ctx: &Context, _args: ListArgs) -> Result<ExitCode, ops::Error> {
                 v.digest.short(),
                 v.created_at.as_deref().unwrap_or("-"),
                 v.migrations.map_or("-".into(), |n| n.to_string()),
-                v.notes.as_deref().and_then(|n| n.lines().next()).unwrap_or("")
+                v.notes
+                    .as_deref()
+                    .and_then(|n| n.lines().next())
+                    .unwrap_or("")
             )),
-            Some(problem) => p.fail(&format!("{:<width$}  {}  unreadable: {problem}", v.version, v.digest.short())),
+            Some(problem) => p.fail(&format!(
+                "{:<width$}  {}  unreadable: {problem}",
+                v.version,
+                v.digest.short()
+            )),
         }
     }
     for t in &report.other_tags {

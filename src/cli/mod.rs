@@ -27,7 +27,12 @@ const ABOUT: &str = "Database migrations as signed, verifiable OCI release artif
 fn exit_codes_help() -> String {
     let mut s = String::from("Exit codes (stable; see docs/exit-codes.md):\n");
     for c in ExitCode::ALL {
-        s.push_str(&format!("  {:>2}  {:<17} {}\n", c.code(), c.name(), c.description()));
+        s.push_str(&format!(
+            "  {:>2}  {:<17} {}\n",
+            c.code(),
+            c.name(),
+            c.description()
+        ));
     }
     s
 }
@@ -79,7 +84,12 @@ pub struct Context {
 
 impl Context {
     pub fn config(&self) -> Result<Config, Error> {
-        Ok(Config::discover(self.config_path.as_deref(), &self.cwd, &self.env, self.environment.as_deref())?)
+        Ok(Config::discover(
+            self.config_path.as_deref(),
+            &self.cwd,
+            &self.env,
+            self.environment.as_deref(),
+        )?)
     }
 }
 
@@ -93,11 +103,19 @@ where
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::Usage } else { ExitCode::Ok };
+            return if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Ok
+            };
         }
     };
     let env = Env::process();
-    let printer = Printer::new(cli.output, cli.quiet, env.get("NO_COLOR").is_some_and(|v| !v.is_empty()));
+    let printer = Printer::new(
+        cli.output,
+        cli.quiet,
+        env.get("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    );
     init_tracing(cli.verbose, cli.quiet, &env);
     let cwd = match std::env::current_dir() {
         Ok(d) => d,
@@ -106,7 +124,13 @@ where
             return ExitCode::General;
         }
     };
-    let ctx = Context { printer, env, cwd, config_path: cli.config, environment: cli.environment };
+    let ctx = Context {
+        printer,
+        env,
+        cwd,
+        config_path: cli.config,
+        environment: cli.environment,
+    };
     let result = match cli.command {
         Command::Init(a) => init::exec(&ctx, a),
         Command::Build(a) => build::exec(&ctx, a),
@@ -138,7 +162,13 @@ struct JsonErrorBody<'a> {
 fn report_error(printer: &Printer, e: &Error, code: ExitCode) {
     tracing::debug!(error = ?e, "command failed");
     if printer.is_json() {
-        printer.json(&JsonError { error: JsonErrorBody { kind: code.name(), code: code.code(), message: e.to_string() } });
+        printer.json(&JsonError {
+            error: JsonErrorBody {
+                kind: code.name(),
+                code: code.code(),
+                message: e.to_string(),
+            },
+        });
     } else {
         printer.error(&e.to_string());
     }
@@ -150,7 +180,9 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
         Error::Config(_) | Error::Version(_) | Error::Usage(_) => ExitCode::Usage,
         Error::Collect(CollectError::Io { .. }) => ExitCode::General,
         Error::Collect(_) => ExitCode::Usage,
-        Error::Pack(PackError::Read { .. } | PackError::Write { .. } | PackError::Changed { .. }) => ExitCode::General,
+        Error::Pack(
+            PackError::Read { .. } | PackError::Write { .. } | PackError::Changed { .. },
+        ) => ExitCode::General,
         Error::Pack(_) => ExitCode::Usage,
         Error::Store(StoreError::Io { .. }) => ExitCode::General,
         Error::Store(StoreError::BadTag { .. }) => ExitCode::Usage,
@@ -200,7 +232,9 @@ impl std::io::Write for RedactingStderr {
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             let text = String::from_utf8_lossy(&self.buf);
-            std::io::stderr().lock().write_all(crate::core::redact::redact(&text).as_bytes())?;
+            std::io::stderr()
+                .lock()
+                .write_all(crate::core::redact::redact(&text).as_bytes())?;
             self.buf.clear();
         }
         Ok(())

@@ -32,8 +32,14 @@ const RESET: &str = "\x1b[0m";
 
 impl Printer {
     pub fn new(format: OutputFormat, quiet: bool, no_color_env: bool) -> Self {
-        let color = !no_color_env && std::io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
-        Self { format, quiet, color }
+        let color = !no_color_env
+            && std::io::stdout().is_terminal()
+            && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        Self {
+            format,
+            quiet,
+            color,
+        }
     }
 
     pub fn is_json(&self) -> bool {
@@ -41,7 +47,11 @@ impl Printer {
     }
 
     fn paint(&self, color: &str, s: &str) -> String {
-        if self.color { format!("{color}{s}{RESET}") } else { s.to_owned() }
+        if self.color {
+            format!("{color}{s}{RESET}")
+        } else {
+            s.to_owned()
+        }
     }
 
     fn out(&self, line: &str) {
@@ -67,7 +77,11 @@ impl Printer {
             return;
         }
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{}", redact(&format!("{} {msg}", self.paint(RED, "✗"))));
+        let _ = writeln!(
+            stdout,
+            "{}",
+            redact(&format!("{} {msg}", self.paint(RED, "✗")))
+        );
     }
 
     /// Indented detail under a failed check (Expected/Actual), shown with it.
@@ -104,7 +118,8 @@ impl Printer {
 
     /// Prints one JSON document (redacted) on stdout.
     pub fn json<T: Serialize>(&self, value: &T) {
-        let text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        let text = serde_json::to_string_pretty(value)
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{}", redact(&text));
     }
@@ -119,7 +134,11 @@ pub fn bytes(n: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 #[cfg(test)]

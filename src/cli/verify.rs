@@ -35,8 +35,14 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
         if check.name == "files" {
             for f in report.files.iter().filter(|f| !f.ok) {
                 p.fail(&format!("Checksum mismatch in {}", f.path));
-                p.fail_detail(&format!("Expected: {} ({} bytes)", f.expected_sha256, f.expected_size));
-                p.fail_detail(&format!("Actual:   {} ({} bytes)", f.actual_sha256, f.actual_size));
+                p.fail_detail(&format!(
+                    "Expected: {} ({} bytes)",
+                    f.expected_sha256, f.expected_size
+                ));
+                p.fail_detail(&format!(
+                    "Actual:   {} ({} bytes)",
+                    f.actual_sha256, f.actual_size
+                ));
             }
         }
         match check.status {

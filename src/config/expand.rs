@@ -1,7 +1,7 @@
 //! `${VAR}` expansion over parsed TOML values, and the literal-secret check.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::ConfigError;
 use crate::core::redact;
@@ -13,10 +13,21 @@ pub struct Env(BTreeMap<String, String>);
 
 impl Env {
     pub fn process() -> Self {
-        Self(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect())
+        Self(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        )
     }
-    pub fn from_pairs<I: IntoIterator<Item = (K, V)>, K: Into<String>, V: Into<String>>(pairs: I) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    pub fn from_pairs<I: IntoIterator<Item = (K, V)>, K: Into<String>, V: Into<String>>(
+        pairs: I,
+    ) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
     pub fn get(&self, key: &str) -> Option<String> {
         self.0.get(key).cloned()
@@ -60,7 +71,10 @@ fn is_whole_reference(s: &str) -> bool {
 
 fn is_var_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Expands `${NAME}` and `${NAME:-default}`; `$${` stands for a literal `${`.
@@ -88,7 +102,9 @@ fn expand(raw: &str, key: &str, path: &Path, env: &Env) -> Result<String, Config
                 return Err(ConfigError::BadReference {
                     path: path.to_path_buf(),
                     key: key.to_owned(),
-                    message: format!("`${{{inner}}}` is not a variable reference; names are letters, digits and '_'"),
+                    message: format!(
+                        "`${{{inner}}}` is not a variable reference; names are letters, digits and '_'"
+                    ),
                 });
             }
             match (env.get(name), default) {
@@ -113,7 +129,12 @@ fn expand(raw: &str, key: &str, path: &Path, env: &Env) -> Result<String, Config
 }
 
 fn literal_secret(path: &Path, key: &str, what: &'static str, fix: String) -> ConfigError {
-    ConfigError::LiteralSecret { path: path.to_path_buf(), key: key.to_owned(), what, fix }
+    ConfigError::LiteralSecret {
+        path: path.to_path_buf(),
+        key: key.to_owned(),
+        what,
+        fix,
+    }
 }
 
 /// Checks one raw string for literal secrets, then returns its expansion.
@@ -174,7 +195,8 @@ fn has_literal_password_param(raw: &str) -> bool {
     let mut from = 0;
     while let Some(i) = lower[from..].find("password") {
         let start = from + i;
-        let before_ok = start == 0 || matches!(lower.as_bytes()[start - 1], b'?' | b'&' | b' ' | b'\t');
+        let before_ok =
+            start == 0 || matches!(lower.as_bytes()[start - 1], b'?' | b'&' | b' ' | b'\t');
         let after = lower[start + "password".len()..].trim_start();
         if before_ok && let Some(v) = after.strip_prefix('=') {
             let v = v.trim_start();
@@ -192,7 +214,13 @@ fn has_literal_password_param(raw: &str) -> bool {
 fn suggested_var(key_path: &str) -> String {
     let mut s: String = key_path
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     s = s.trim_start_matches("ENVIRONMENTS_").to_owned();
     s
@@ -200,7 +228,7 @@ fn suggested_var(key_path: &str) -> String {
 
 pub(super) fn check_and_expand(
     table: &mut toml::Table,
-    path: &PathBuf,
+    path: &Path,
     env: &Env,
     is_secret_key: fn(&str) -> bool,
     is_url_key: fn(&str) -> bool,
@@ -229,7 +257,12 @@ pub(super) fn check_and_expand(
                 }
             }
             _ if sk(leaf) => {
-                return Err(literal_secret(path, key_path, "secret", format!("`{leaf} = \"${{{}}}\"`", suggested_var(key_path))));
+                return Err(literal_secret(
+                    path,
+                    key_path,
+                    "secret",
+                    format!("`{leaf} = \"${{{}}}\"`", suggested_var(key_path)),
+                ));
             }
             _ => {}
         }

@@ -30,7 +30,10 @@ pub enum ConfigError {
     )]
     NotFound { start: PathBuf },
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("{path}: {message}")]
@@ -38,13 +41,32 @@ pub enum ConfigError {
     #[error(
         "{path}: `{key}` contains a literal {what}. Secrets are never read from the config file: put the value in an environment variable and write {fix}"
     )]
-    LiteralSecret { path: PathBuf, key: String, what: &'static str, fix: String },
-    #[error("{path}: `{key}` refers to ${{{var}}}, which is not set; export {var} or write ${{{var}:-default}}")]
-    UnsetVariable { path: PathBuf, key: String, var: String },
+    LiteralSecret {
+        path: PathBuf,
+        key: String,
+        what: &'static str,
+        fix: String,
+    },
+    #[error(
+        "{path}: `{key}` refers to ${{{var}}}, which is not set; export {var} or write ${{{var}:-default}}"
+    )]
+    UnsetVariable {
+        path: PathBuf,
+        key: String,
+        var: String,
+    },
     #[error("{path}: `{key}`: {message}")]
-    BadReference { path: PathBuf, key: String, message: String },
+    BadReference {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
     #[error("environment {name:?} is not defined in {path}; defined: {known}")]
-    UnknownEnvironment { path: PathBuf, name: String, known: String },
+    UnknownEnvironment {
+        path: PathBuf,
+        name: String,
+        known: String,
+    },
 }
 
 /// Which folder layout the migrations use.
@@ -165,33 +187,61 @@ fn is_url_key(key: &str) -> bool {
 
 impl Config {
     /// Finds `squizzle.toml` (explicit path, or `start` and its parents) and loads it.
-    pub fn discover(explicit: Option<&Path>, start: &Path, env: &Env, environment: Option<&str>) -> Result<Self, ConfigError> {
+    pub fn discover(
+        explicit: Option<&Path>,
+        start: &Path,
+        env: &Env,
+        environment: Option<&str>,
+    ) -> Result<Self, ConfigError> {
         let file = match explicit {
             Some(p) => p.to_path_buf(),
             None => start
                 .ancestors()
                 .map(|d| d.join(FILE_NAME))
                 .find(|p| p.is_file())
-                .ok_or_else(|| ConfigError::NotFound { start: start.to_path_buf() })?,
+                .ok_or_else(|| ConfigError::NotFound {
+                    start: start.to_path_buf(),
+                })?,
         };
-        let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+        let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read {
+            path: file.clone(),
+            source,
+        })?;
         Self::from_str(&text, &file, env, environment)
     }
 
     /// Parses `text` as the contents of `file` (whose directory is the project root).
-    pub fn from_str(text: &str, file: &Path, env: &Env, environment: Option<&str>) -> Result<Self, ConfigError> {
+    pub fn from_str(
+        text: &str,
+        file: &Path,
+        env: &Env,
+        environment: Option<&str>,
+    ) -> Result<Self, ConfigError> {
         let path = file.to_path_buf();
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.clone(), message: e.to_string() })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
         expand::check_and_expand(&mut table, &path, env, is_secret_key, is_url_key)?;
-        let model: FileModel = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid { path: path.clone(), message: e.to_string() })?;
+        let model: FileModel =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
 
         let root = file
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let mut cfg = Config {
@@ -206,7 +256,11 @@ impl Config {
         };
         cfg.apply_env_overrides(env);
         cfg.validate()?;
-        cfg.select_environment(environment.map(str::to_owned).or_else(|| env.get("SQUIZZLE_ENV")))?;
+        cfg.select_environment(
+            environment
+                .map(str::to_owned)
+                .or_else(|| env.get("SQUIZZLE_ENV")),
+        )?;
         Ok(cfg)
     }
 
@@ -224,12 +278,18 @@ impl Config {
             for e in self.environments.values_mut() {
                 e.database_url = Some(url.clone());
             }
-            self.environments.entry("default".into()).or_default().database_url = Some(url);
+            self.environments
+                .entry("default".into())
+                .or_default()
+                .database_url = Some(url);
         }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { path: self.file.clone(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: self.file.clone(),
+            message,
+        };
         for (key, value) in [
             ("project.migrations", Some(&self.project.migrations)),
             ("project.tarballs", Some(&self.project.tarballs)),
@@ -248,7 +308,11 @@ impl Config {
             }
         }
         for name in self.environments.keys() {
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 return Err(invalid(format!(
                     "environment name {name:?} may only contain letters, digits, '-' and '_'"
                 )));
@@ -269,7 +333,11 @@ impl Config {
                 return Err(ConfigError::UnknownEnvironment {
                     path: self.file.clone(),
                     name,
-                    known: if known.is_empty() { "(none)".into() } else { known.join(", ") },
+                    known: if known.is_empty() {
+                        "(none)".into()
+                    } else {
+                        known.join(", ")
+                    },
                 });
             }
             self.environment = Some(name);

@@ -1,7 +1,12 @@
 use super::*;
 
 fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    Config::from_str(text, Path::new("/proj/squizzle.toml"), &Env::from_pairs(env.iter().copied()), None)
+    Config::from_str(
+        text,
+        Path::new("/proj/squizzle.toml"),
+        &Env::from_pairs(env.iter().copied()),
+        None,
+    )
 }
 
 #[test]
@@ -35,7 +40,10 @@ fn unset_variable_names_key_and_variable() {
     let e = load("[project]\nmigrations = \"${NOPE}\"\n", &[]).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, ConfigError::UnsetVariable { .. }), "{msg}");
-    assert!(msg.contains("project.migrations") && msg.contains("NOPE"), "{msg}");
+    assert!(
+        msg.contains("project.migrations") && msg.contains("NOPE"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -47,7 +55,10 @@ fn literal_password_in_database_url_is_refused_and_not_echoed() {
     .unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, ConfigError::LiteralSecret { .. }), "{msg}");
-    assert!(msg.contains("environments.production.database_url"), "{msg}");
+    assert!(
+        msg.contains("environments.production.database_url"),
+        "{msg}"
+    );
     assert!(msg.contains("${PRODUCTION_DATABASE_URL}"), "{msg}");
     assert!(!msg.contains("hunter2-canary"), "{msg}");
 }
@@ -55,7 +66,11 @@ fn literal_password_in_database_url_is_refused_and_not_echoed() {
 #[test]
 fn literal_registry_password_and_token_are_refused() {
     for key in ["password", "token"] {
-        let e = load(&format!("[registry]\nurl = \"r.example/x\"\n{key} = \"abc123\"\n"), &[]).unwrap_err();
+        let e = load(
+            &format!("[registry]\nurl = \"r.example/x\"\n{key} = \"abc123\"\n"),
+            &[],
+        )
+        .unwrap_err();
         assert!(matches!(e, ConfigError::LiteralSecret { .. }), "{e}");
         assert!(e.to_string().contains(&format!("registry.{key}")), "{e}");
     }
@@ -65,8 +80,15 @@ fn literal_registry_password_and_token_are_refused() {
 
 #[test]
 fn literal_password_parameter_is_refused() {
-    for url in ["postgres://app@db/prod?sslmode=require&password=x1", "host=db password=x1 user=app"] {
-        let e = load(&format!("[environments.prod]\ndatabase_url = \"{url}\"\n"), &[]).unwrap_err();
+    for url in [
+        "postgres://app@db/prod?sslmode=require&password=x1",
+        "host=db password=x1 user=app",
+    ] {
+        let e = load(
+            &format!("[environments.prod]\ndatabase_url = \"{url}\"\n"),
+            &[],
+        )
+        .unwrap_err();
         assert!(matches!(e, ConfigError::LiteralSecret { .. }), "{url}: {e}");
     }
 }
@@ -78,8 +100,14 @@ fn referenced_secrets_expand_and_are_registered_for_redaction() {
         &[("PGPW", "pw-canary-8841"), ("REG_PW", "reg-canary-1177")],
     )
     .unwrap();
-    assert_eq!(c.environments["prod"].database_url.as_deref(), Some("postgres://app:pw-canary-8841@db/prod"));
-    assert_eq!(redact::redact("x pw-canary-8841 reg-canary-1177"), "x *** ***");
+    assert_eq!(
+        c.environments["prod"].database_url.as_deref(),
+        Some("postgres://app:pw-canary-8841@db/prod")
+    );
+    assert_eq!(
+        redact::redact("x pw-canary-8841 reg-canary-1177"),
+        "x *** ***"
+    );
 }
 
 #[test]
@@ -98,14 +126,20 @@ fn env_overrides_apply() {
     assert_eq!(r.url.as_deref(), Some("127.0.0.1:5000/acme/db"));
     assert_eq!(r.token.as_deref(), Some("tok-canary-5521"));
     assert_eq!(c.environment.as_deref(), Some("prod"));
-    assert_eq!(c.environments["prod"].database_url.as_deref(), Some("postgres://u:dburl-canary-9@h/d"));
+    assert_eq!(
+        c.environments["prod"].database_url.as_deref(),
+        Some("postgres://u:dburl-canary-9@h/d")
+    );
     assert_eq!(redact::redact("tok-canary-5521 dburl-canary-9"), "*** ***");
 }
 
 #[test]
 fn unknown_keys_and_environments_are_refused() {
     let e = load("[project]\nmigration = \"x\"\n", &[]).unwrap_err();
-    assert!(matches!(e, ConfigError::Invalid { .. }) && e.to_string().contains("migration"), "{e}");
+    assert!(
+        matches!(e, ConfigError::Invalid { .. }) && e.to_string().contains("migration"),
+        "{e}"
+    );
     let e = Config::from_str(
         "[environments.staging]\n",
         Path::new("/p/squizzle.toml"),
@@ -113,7 +147,10 @@ fn unknown_keys_and_environments_are_refused() {
         Some("prod"),
     )
     .unwrap_err();
-    assert!(matches!(e, ConfigError::UnknownEnvironment { .. }) && e.to_string().contains("staging"), "{e}");
+    assert!(
+        matches!(e, ConfigError::UnknownEnvironment { .. }) && e.to_string().contains("staging"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -71,7 +71,9 @@ impl FromStr for Digest {
             Some(("sha256", hex_part)) => {
                 Self::from_hex(hex_part).map_err(|_| DigestError::Malformed(s.to_owned()))
             }
-            Some((alg, _)) if !alg.is_empty() => Err(DigestError::UnsupportedAlgorithm(s.to_owned())),
+            Some((alg, _)) if !alg.is_empty() => {
+                Err(DigestError::UnsupportedAlgorithm(s.to_owned()))
+            }
             _ => Err(DigestError::Malformed(s.to_owned())),
         }
     }
@@ -136,7 +138,10 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        Self { inner, hasher: Hasher::new() }
+        Self {
+            inner,
+            hasher: Hasher::new(),
+        }
     }
     pub fn bytes_read(&self) -> u64 {
         self.hasher.len()
@@ -164,7 +169,10 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        Self { inner, hasher: Hasher::new() }
+        Self {
+            inner,
+            hasher: Hasher::new(),
+        }
     }
     pub fn finish(self) -> (W, Digest, u64) {
         let len = self.hasher.len();

@@ -65,17 +65,23 @@ impl ExitCode {
     pub fn description(self) -> &'static str {
         match self {
             ExitCode::Ok => "success (including: nothing to do)",
-            ExitCode::General => "unexpected failure (I/O error, bug); the message says what failed",
+            ExitCode::General => {
+                "unexpected failure (I/O error, bug); the message says what failed"
+            }
             ExitCode::Usage => "invalid command line or configuration",
             ExitCode::Connection => "cannot reach the database or registry",
             ExitCode::Authentication => "credentials were refused",
             ExitCode::VersionConflict => {
                 "the version exists with other content, is older than what is applied, or applied files drifted"
             }
-            ExitCode::Integrity => "a digest, checksum or size does not match, or the artifact is malformed or unsafe",
+            ExitCode::Integrity => {
+                "a digest, checksum or size does not match, or the artifact is malformed or unsafe"
+            }
             ExitCode::RollbackFailed => "a rollback script failed",
             ExitCode::LockTimeout => "another squizzle held the advisory lock past --lock-timeout",
-            ExitCode::Signature => "signature, signer identity or provenance does not satisfy the policy",
+            ExitCode::Signature => {
+                "signature, signer identity or provenance does not satisfy the policy"
+            }
             ExitCode::Revoked => "the version has been revoked",
             ExitCode::MigrationFailed => "a migration failed; its transaction was rolled back",
             ExitCode::NotFound => "the requested version or artifact does not exist",

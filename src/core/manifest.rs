@@ -137,7 +137,8 @@ impl Manifest {
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(ManifestError::TooLarge);
         }
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse(e.to_string()))?;
         m.validate()?;
         Ok(m)
     }
@@ -160,15 +161,29 @@ impl Manifest {
             ));
         }
         if self.media_type != MANIFEST_MEDIA_TYPE {
-            return bad(format!("mediaType {:?}, expected {MANIFEST_MEDIA_TYPE:?}", self.media_type));
+            return bad(format!(
+                "mediaType {:?}, expected {MANIFEST_MEDIA_TYPE:?}",
+                self.media_type
+            ));
         }
-        if time::OffsetDateTime::parse(&self.created_at, &time::format_description::well_known::Rfc3339).is_err() {
-            return bad(format!("createdAt {:?} is not an RFC 3339 timestamp", self.created_at));
+        if time::OffsetDateTime::parse(
+            &self.created_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .is_err()
+        {
+            return bad(format!(
+                "createdAt {:?} is not an RFC 3339 timestamp",
+                self.created_at
+            ));
         }
         if let Some(prev) = &self.previous_version
             && prev >= &self.version
         {
-            return bad(format!("previousVersion {prev} is not older than version {}", self.version));
+            return bad(format!(
+                "previousVersion {prev} is not older than version {}",
+                self.version
+            ));
         }
         if self.files.iter().all(|f| f.kind != FileKind::Migration) {
             return bad("it lists no migration".into());
@@ -191,12 +206,25 @@ impl Manifest {
                 return bad(format!("{} id {:?} is listed twice", f.kind.as_str(), f.id));
             }
             if !orders[k].insert(f.order) {
-                return bad(format!("{} order {} is used twice", f.kind.as_str(), f.order));
+                return bad(format!(
+                    "{} order {} is used twice",
+                    f.kind.as_str(),
+                    f.order
+                ));
             }
             match (f.kind, &f.rollback_for) {
-                (FileKind::Rollback, None) => return bad(format!("rollback {:?} does not say which migration it undoes", f.path)),
+                (FileKind::Rollback, None) => {
+                    return bad(format!(
+                        "rollback {:?} does not say which migration it undoes",
+                        f.path
+                    ));
+                }
                 (FileKind::Migration | FileKind::Seed, Some(_)) => {
-                    return bad(format!("{} {:?} has rollbackFor, which only rollbacks may have", f.kind.as_str(), f.path));
+                    return bad(format!(
+                        "{} {:?} has rollbackFor, which only rollbacks may have",
+                        f.kind.as_str(),
+                        f.path
+                    ));
                 }
                 _ => {}
             }
@@ -205,14 +233,19 @@ impl Manifest {
             if let Some(max) = set.last()
                 && *max as usize + 1 != set.len()
             {
-                return bad(format!("the order numbers of kind #{k} are not contiguous from 0"));
+                return bad(format!(
+                    "the order numbers of kind #{k} are not contiguous from 0"
+                ));
             }
         }
         for f in &self.files {
             if let Some(target) = &f.rollback_for
                 && !ids[FileKind::Migration as usize].contains(target.as_str())
             {
-                return bad(format!("rollback {:?} undoes {target:?}, which is not a migration of this release", f.path));
+                return bad(format!(
+                    "rollback {:?} undoes {target:?}, which is not a migration of this release",
+                    f.path
+                ));
             }
         }
         Ok(())

@@ -57,7 +57,12 @@ mod tests {
 
     #[test]
     fn accepts_plain_relative_paths() {
-        for ok in ["a.sql", "drizzle/0001_init.sql", "db/rollback/0001 x.sql", "a..b.sql"] {
+        for ok in [
+            "a.sql",
+            "drizzle/0001_init.sql",
+            "db/rollback/0001 x.sql",
+            "a..b.sql",
+        ] {
             assert_eq!(validate_relative(ok), Ok(()), "{ok}");
         }
     }
@@ -79,6 +84,9 @@ mod tests {
         for (p, e) in cases {
             assert_eq!(validate_relative(p), Err(e), "{p:?}");
         }
-        assert_eq!(validate_relative(&"a".repeat(MAX_PATH_BYTES + 1)), Err(PathError::TooLong));
+        assert_eq!(
+            validate_relative(&"a".repeat(MAX_PATH_BYTES + 1)),
+            Err(PathError::TooLong)
+        );
     }
 }

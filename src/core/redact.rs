@@ -69,7 +69,7 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| Patterns {
         url_password: Regex::new(r"(?i)([a-z][a-z0-9+.\-]*://[^/\s:@]*:)([^@\s/]*)@").expect("static regex"),
         key_value: Regex::new(
-            r#"(?i)\b(password|passwd|pwd|passphrase|secret|token|access_token|refresh_token|id_token|client_secret|sslpassword|api_key|apikey)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,"']+)"#,
+            r#"(?i)\b(password|passwd|pwd|passphrase|secret|token|access_token|refresh_token|id_token|client_secret|sslpassword|api_key|apikey)(["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,"'}]+)"#,
         )
         .expect("static regex"),
         authorization: Regex::new(r"(?i)\b(authorization\s*:\s*)([a-z]+\s+)?[^\s,;]+").expect("static regex"),
@@ -101,7 +101,21 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     }
     // `${1}` keeps the prefix (scheme://user:, key=, Authorization: ...).
     out = replace(out, &p.url_password, "${1}***@");
-    out = replace(out, &p.key_value, "${1}${2}***");
+    // Keep the quotes of a quoted value so JSON stays JSON.
+    if p.key_value.is_match(&out) {
+        let replaced = p.key_value.replace_all(&out, |c: &regex::Captures<'_>| {
+            let value = &c[3];
+            let quote = if value.starts_with('"') {
+                "\""
+            } else if value.starts_with('\'') {
+                "'"
+            } else {
+                ""
+            };
+            format!("{}{}{quote}{MASK}{quote}", &c[1], &c[2])
+        });
+        out = Cow::Owned(replaced.into_owned());
+    }
     out = replace(out, &p.authorization, "${1}***");
     out = replace(out, &p.bearer, "${1}${2}***");
     out = replace(out, &p.jwt, MASK);
@@ -123,10 +137,23 @@ mod tests {
 
     #[test]
     fn masks_key_value_and_header_forms() {
-        assert_eq!(redact("host=db password=hunter22 user=x"), "host=db password=*** user=x");
-        assert_eq!(redact(r#"{"token":"abc.def"}"#), r#"{"token":***}"#);
-        assert_eq!(redact("Authorization: Bearer abcdefghijkl"), "Authorization: ***");
-        assert_eq!(redact("got Bearer abcdefghijklmnop back"), "got Bearer *** back");
+        assert_eq!(
+            redact("host=db password=hunter22 user=x"),
+            "host=db password=*** user=x"
+        );
+        assert_eq!(redact(r#"{"token":"abc.def"}"#), r#"{"token":"***"}"#);
+        assert_eq!(
+            redact("postgres://h/db?sslmode=require&password=pw1"),
+            "postgres://h/db?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact("Authorization: Bearer abcdefghijkl"),
+            "Authorization: ***"
+        );
+        assert_eq!(
+            redact("got Bearer abcdefghijklmnop back"),
+            "got Bearer *** back"
+        );
         assert_eq!(
             redact("tok eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl end"),
             "tok *** end"
@@ -137,7 +164,10 @@ mod tests {
     fn masks_registered_secrets_in_any_context_including_percent_encoded() {
         register_secret("canary-Zq9/x@");
         assert_eq!(redact("value canary-Zq9/x@ here"), "value *** here");
-        assert_eq!(redact("url user:canary-Zq9%2Fx%40 no at"), "url user:*** no at");
+        assert_eq!(
+            redact("url user:canary-Zq9%2Fx%40 no at"),
+            "url user:*** no at"
+        );
         register_secret("ab"); // too short to register
         assert_eq!(redact("ab"), "ab");
     }

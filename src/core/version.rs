@@ -97,9 +97,15 @@ mod tests {
     #[test]
     fn refuses_non_semver_and_build_metadata() {
         for bad in ["1.2", "latest", "", "1.2.3.4", "01.2.3", "v", "1.2.3 "] {
-            assert!(matches!(Version::parse(bad), Err(VersionError::Invalid { .. })), "{bad}");
+            assert!(
+                matches!(Version::parse(bad), Err(VersionError::Invalid { .. })),
+                "{bad}"
+            );
         }
-        assert!(matches!(Version::parse("1.2.3+build.5"), Err(VersionError::BuildMetadata(_))));
+        assert!(matches!(
+            Version::parse("1.2.3+build.5"),
+            Err(VersionError::BuildMetadata(_))
+        ));
     }
 
     #[test]

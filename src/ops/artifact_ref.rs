@@ -30,26 +30,39 @@ pub fn versions(store: &LayoutStore) -> Result<Vec<(Version, Descriptor)>> {
     let mut v: Vec<(Version, Descriptor)> = store
         .tags()?
         .into_iter()
-        .filter_map(|(t, d)| Version::parse(&t).ok().filter(|v| v.tag() == t).map(|v| (v, d)))
+        .filter_map(|(t, d)| {
+            Version::parse(&t)
+                .ok()
+                .filter(|v| v.tag() == t)
+                .map(|v| (v, d))
+        })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(v)
 }
 
 pub fn not_found(store: &LayoutStore, version: &Version) -> Error {
-    let known: Vec<String> = versions(store).map(|v| v.into_iter().map(|(v, _)| v.tag()).collect()).unwrap_or_default();
+    let known: Vec<String> = versions(store)
+        .map(|v| v.into_iter().map(|(v, _)| v.tag()).collect())
+        .unwrap_or_default();
     let hint = if known.is_empty() {
         format!("the store is empty: run `squizzle build {version}` first")
     } else {
         format!("available: {}", known.join(", "))
     };
-    Error::NotFound { version: version.tag(), store: store.root().to_path_buf(), hint }
+    Error::NotFound {
+        version: version.tag(),
+        store: store.root().to_path_buf(),
+        hint,
+    }
 }
 
 /// Resolves `version` and reads + checks the OCI manifest and squizzle manifest.
 pub fn resolve(store: &LayoutStore, version: &Version) -> Result<ResolvedRelease> {
     let tag = version.tag();
-    let descriptor = store.resolve(&tag)?.ok_or_else(|| not_found(store, version))?;
+    let descriptor = store
+        .resolve(&tag)?
+        .ok_or_else(|| not_found(store, version))?;
     if descriptor.media_type != oci::IMAGE_MANIFEST_MEDIA_TYPE {
         return Err(Error::Integrity(format!(
             "tag {tag} points at a {:?}, expected an OCI image manifest ({})",
@@ -61,18 +74,36 @@ pub fn resolve(store: &LayoutStore, version: &Version) -> Result<ResolvedRelease
     let image: ImageManifest = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Integrity(format!("the OCI manifest of {tag} is not valid: {e}")))?;
     check_shape(&tag, &image)?;
-    let config = store.read_blob(&image.config, manifest::MAX_MANIFEST_BYTES, "squizzle manifest")?;
-    let manifest = Manifest::from_json(&config)
-        .map_err(|e| Error::Integrity(format!("the squizzle manifest of {tag} is not valid: {e}")))?;
+    let config = store.read_blob(
+        &image.config,
+        manifest::MAX_MANIFEST_BYTES,
+        "squizzle manifest",
+    )?;
+    let manifest = Manifest::from_json(&config).map_err(|e| {
+        Error::Integrity(format!("the squizzle manifest of {tag} is not valid: {e}"))
+    })?;
     if manifest.version.tag() != tag {
-        return Err(Error::VersionMismatch { tag, declared: manifest.version.tag() });
+        return Err(Error::VersionMismatch {
+            tag,
+            declared: manifest.version.tag(),
+        });
     }
     let layer = image.layers[0].clone();
-    Ok(ResolvedRelease { tag, descriptor, oci: image, manifest, layer })
+    Ok(ResolvedRelease {
+        tag,
+        descriptor,
+        oci: image,
+        manifest,
+        layer,
+    })
 }
 
 fn check_shape(tag: &str, m: &ImageManifest) -> Result<()> {
-    let bad = |what: String| Err(Error::Integrity(format!("{tag} is not a squizzle release: {what}")));
+    let bad = |what: String| {
+        Err(Error::Integrity(format!(
+            "{tag} is not a squizzle release: {what}"
+        )))
+    };
     if m.schema_version != 2 {
         return bad(format!("schemaVersion is {}, expected 2", m.schema_version));
     }
@@ -80,16 +111,30 @@ fn check_shape(tag: &str, m: &ImageManifest) -> Result<()> {
         return bad(format!("mediaType is {:?}", m.media_type));
     }
     if m.artifact_type.as_deref() != Some(oci::ARTIFACT_TYPE) {
-        return bad(format!("artifactType is {:?}, expected {:?}", m.artifact_type, oci::ARTIFACT_TYPE));
+        return bad(format!(
+            "artifactType is {:?}, expected {:?}",
+            m.artifact_type,
+            oci::ARTIFACT_TYPE
+        ));
     }
     if m.config.media_type != MANIFEST_MEDIA_TYPE {
-        return bad(format!("config mediaType is {:?}, expected {MANIFEST_MEDIA_TYPE:?}", m.config.media_type));
+        return bad(format!(
+            "config mediaType is {:?}, expected {MANIFEST_MEDIA_TYPE:?}",
+            m.config.media_type
+        ));
     }
     if m.layers.len() != 1 {
-        return bad(format!("it has {} layers, expected exactly 1", m.layers.len()));
+        return bad(format!(
+            "it has {} layers, expected exactly 1",
+            m.layers.len()
+        ));
     }
     if m.layers[0].media_type != oci::LAYER_MEDIA_TYPE {
-        return bad(format!("layer mediaType is {:?}, expected {:?}", m.layers[0].media_type, oci::LAYER_MEDIA_TYPE));
+        return bad(format!(
+            "layer mediaType is {:?}, expected {:?}",
+            m.layers[0].media_type,
+            oci::LAYER_MEDIA_TYPE
+        ));
     }
     Ok(())
 }

@@ -11,7 +11,9 @@ use crate::artifact::pack;
 use crate::artifact::unpack::Limits;
 use crate::config::{Config, Env, MigrationFormat};
 use crate::core::digest::Digest;
-use crate::core::manifest::{FileKind, MANIFEST_MEDIA_TYPE, Manifest, SCHEMA_VERSION, Source, SourceFormat, Tarball, Tool};
+use crate::core::manifest::{
+    FileKind, MANIFEST_MEDIA_TYPE, Manifest, SCHEMA_VERSION, Source, SourceFormat, Tarball, Tool,
+};
 use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::core::version::Version;
 use crate::ops::artifact_ref::{self, versions};
@@ -96,12 +98,10 @@ pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildRep
         Some(_) => Some(artifact_ref::resolve(&store, version)?),
         None => None,
     };
-    let previous = versions(&store)
-        ?
+    let previous = versions(&store)?
         .into_iter()
         .map(|(v, _)| v)
-        .filter(|v| v < version)
-        .next_back();
+        .rfind(|v| v < version);
 
     let manifest = Manifest {
         schema_version: SCHEMA_VERSION,
@@ -110,13 +110,22 @@ pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildRep
         previous_version: previous.clone(),
         created_at: created_at(env)?,
         notes: opts.notes.clone().filter(|n| !n.trim().is_empty()),
-        tool: Tool { name: "squizzle".into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: Tool {
+            name: "squizzle".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         source: source_info(config, env),
         format: collection.format,
-        tarball: Tarball { name: name.clone(), sha256: packed.sha256, size: packed.size },
+        tarball: Tarball {
+            name: name.clone(),
+            sha256: packed.sha256,
+            size: packed.size,
+        },
         files: packed.files.clone(),
     };
-    manifest.validate().map_err(|e| Error::Integrity(format!("the manifest this build produced is invalid: {e}")))?;
+    manifest.validate().map_err(|e| {
+        Error::Integrity(format!("the manifest this build produced is invalid: {e}"))
+    })?;
 
     if let Some(existing) = existing {
         let same = existing.manifest.tarball.sha256 == packed.sha256
@@ -134,14 +143,29 @@ pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildRep
         let config_bytes = existing.manifest.to_canonical_json();
         finish_files(&staging, &tarball_path, &manifest_path, &config_bytes)?;
         drop(guard);
-        return Ok(report(config, &existing.manifest, existing.digest(), &tarball_path, &manifest_path, &store, &packed, true, collection.warnings));
+        return Ok(report(
+            &existing.manifest,
+            existing.digest(),
+            &tarball_path,
+            &manifest_path,
+            &store,
+            &packed,
+            true,
+            collection.warnings,
+        ));
     }
 
     let config_bytes = manifest.to_canonical_json();
     let config_desc = store.put_bytes(MANIFEST_MEDIA_TYPE, &config_bytes)?;
     let mut layer = Descriptor::new(oci::LAYER_MEDIA_TYPE, packed.sha256, packed.size);
-    layer.annotations.insert(oci::ANNOTATION_TITLE.into(), name.clone());
-    let staged = std::fs::File::open(&staging).map_err(|source| Error::Io { action: "read", path: staging.clone(), source })?;
+    layer
+        .annotations
+        .insert(oci::ANNOTATION_TITLE.into(), name.clone());
+    let staged = std::fs::File::open(&staging).map_err(|source| Error::Io {
+        action: "read",
+        path: staging.clone(),
+        source,
+    })?;
     store.put_blob(&layer, staged)?;
 
     let image = ImageManifest {
@@ -161,7 +185,16 @@ pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildRep
     // most unreferenced blobs, never a tag pointing at missing content.
     store.tag(&version.tag(), &image_desc)?;
     drop(guard);
-    Ok(report(config, &manifest, image_desc.digest, &tarball_path, &manifest_path, &store, &packed, false, collection.warnings))
+    Ok(report(
+        &manifest,
+        image_desc.digest,
+        &tarball_path,
+        &manifest_path,
+        &store,
+        &packed,
+        false,
+        collection.warnings,
+    ))
 }
 
 /// Removes the half-built tarball on every exit path; after the rename into
@@ -176,7 +209,6 @@ impl Drop for StagingFile {
 
 #[allow(clippy::too_many_arguments)]
 fn report(
-    _config: &Config,
     manifest: &Manifest,
     digest: Digest,
     tarball: &std::path::Path,
@@ -206,13 +238,25 @@ fn report(
     }
 }
 
-fn finish_files(staging: &std::path::Path, tarball: &std::path::Path, manifest: &std::path::Path, config_bytes: &[u8]) -> Result<()> {
+fn finish_files(
+    staging: &std::path::Path,
+    tarball: &std::path::Path,
+    manifest: &std::path::Path,
+    config_bytes: &[u8],
+) -> Result<()> {
     let io = |path: &std::path::Path| {
         let path = path.to_path_buf();
-        move |source| Error::Io { action: "write", path, source }
+        move |source| Error::Io {
+            action: "write",
+            path,
+            source,
+        }
     };
     let dir = manifest.parent().unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".squizzle-manifest-").tempfile_in(dir).map_err(io(manifest))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".squizzle-manifest-")
+        .tempfile_in(dir)
+        .map_err(io(manifest))?;
     std::io::Write::write_all(&mut tmp, config_bytes).map_err(io(manifest))?;
     tmp.persist(manifest).map_err(|e| io(manifest)(e.error))?;
     std::fs::rename(staging, tarball).map_err(io(tarball))?;
@@ -247,7 +291,9 @@ fn created_at(env: &Env) -> Result<String> {
             time::OffsetDateTime::from_unix_timestamp(secs)
                 .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH {secs} is out of range")))?
         }
-        None => time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        None => time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
     };
     ts.format(&time::format_description::well_known::Rfc3339)
         .map_err(|e| Error::Usage(format!("cannot format the build time: {e}")))
@@ -256,19 +302,35 @@ fn created_at(env: &Env) -> Result<String> {
 /// Source repository and revision: CI variables first, then the git checkout.
 /// Credentials embedded in a remote URL are stripped, never recorded.
 fn source_info(config: &Config, env: &Env) -> Option<Source> {
-    let (repo, rev) = if let (Some(server), Some(repo)) = (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY")) {
+    let (repo, rev) = if let (Some(server), Some(repo)) =
+        (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"))
+    {
         (Some(format!("{server}/{repo}")), env.get("GITHUB_SHA"))
     } else if let Some(url) = env.get("CI_PROJECT_URL") {
         (Some(url), env.get("CI_COMMIT_SHA"))
     } else {
         let git = |args: &[&str]| -> Option<String> {
-            let out = Command::new("git").arg("-C").arg(&config.root).args(args).output().ok()?;
-            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()).filter(|s| !s.is_empty())
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(&config.root)
+                .args(args)
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+                .filter(|s| !s.is_empty())
         };
-        (git(&["config", "--get", "remote.origin.url"]), git(&["rev-parse", "--verify", "-q", "HEAD"]))
+        (
+            git(&["config", "--get", "remote.origin.url"]),
+            git(&["rev-parse", "--verify", "-q", "HEAD"]),
+        )
     };
     let repo = repo.map(|r| strip_userinfo(&r));
-    (repo.is_some() || rev.is_some()).then_some(Source { repository: repo, revision: rev })
+    (repo.is_some() || rev.is_some()).then_some(Source {
+        repository: repo,
+        revision: rev,
+    })
 }
 
 fn strip_userinfo(url: &str) -> String {
@@ -288,9 +350,18 @@ mod tests {
 
     #[test]
     fn userinfo_is_stripped_from_remote_urls() {
-        assert_eq!(strip_userinfo("https://user:tok@github.com/a/b.git"), "https://github.com/a/b.git");
-        assert_eq!(strip_userinfo("https://github.com/a/b.git"), "https://github.com/a/b.git");
-        assert_eq!(strip_userinfo("git@github.com:a/b.git"), "git@github.com:a/b.git");
+        assert_eq!(
+            strip_userinfo("https://user:tok@github.com/a/b.git"),
+            "https://github.com/a/b.git"
+        );
+        assert_eq!(
+            strip_userinfo("https://github.com/a/b.git"),
+            "https://github.com/a/b.git"
+        );
+        assert_eq!(
+            strip_userinfo("git@github.com:a/b.git"),
+            "git@github.com:a/b.git"
+        );
     }
 
     #[test]

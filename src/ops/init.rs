@@ -29,7 +29,14 @@ pub struct InitReport {
 }
 
 /// Folders never searched for drizzle journals.
-const SKIP: [&str; 6] = ["node_modules", ".git", "target", "dist", "build", ".squizzle"];
+const SKIP: [&str; 6] = [
+    "node_modules",
+    ".git",
+    "target",
+    "dist",
+    "build",
+    ".squizzle",
+];
 
 /// Finds folders (relative to `root`, depth <= 4) that hold a drizzle journal.
 pub fn find_drizzle_folders(root: &Path) -> Vec<String> {
@@ -44,11 +51,17 @@ pub fn find_drizzle_folders(root: &Path) -> Vec<String> {
         if depth == 0 {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter(|e| e.file_name().to_str().is_some_and(|n| !n.starts_with('.') && !SKIP.contains(&n)))
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| !n.starts_with('.') && !SKIP.contains(&n))
+            })
             .map(|e| e.path())
             .collect();
         dirs.sort();
@@ -59,7 +72,12 @@ pub fn find_drizzle_folders(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     walk(root, root, 4, &mut out);
     // Shallowest first, then by name.
-    out.sort_by(|a, b| a.matches('/').count().cmp(&b.matches('/').count()).then(a.cmp(b)));
+    out.sort_by(|a, b| {
+        a.matches('/')
+            .count()
+            .cmp(&b.matches('/').count())
+            .then(a.cmp(b))
+    });
     out
 }
 
@@ -79,26 +97,45 @@ pub fn init(opts: &InitOptions) -> Result<InitReport> {
             None => ("migrations".to_owned(), Vec::new()),
         },
     };
-    crate::core::paths::validate_relative(&migrations)
-        .map_err(|e| Error::Usage(format!("--migrations {migrations:?} {e}; give a folder inside the project")))?;
+    crate::core::paths::validate_relative(&migrations).map_err(|e| {
+        Error::Usage(format!(
+            "--migrations {migrations:?} {e}; give a folder inside the project"
+        ))
+    })?;
     let drizzle = is_drizzle_folder(&opts.dir.join(&migrations));
 
     let mut created = Vec::new();
     for rel in [migrations.as_str(), "db/tarballs"] {
         let p = opts.dir.join(rel);
         if !p.exists() {
-            std::fs::create_dir_all(&p).map_err(|source| Error::Io { action: "create", path: p.clone(), source })?;
+            std::fs::create_dir_all(&p).map_err(|source| Error::Io {
+                action: "create",
+                path: p.clone(),
+                source,
+            })?;
             created.push(p);
         }
     }
     let text = render(&migrations, drizzle);
-    std::fs::write(&config_path, text).map_err(|source| Error::Io { action: "write", path: config_path.clone(), source })?;
-    Ok(InitReport { config: config_path, migrations, drizzle, created, also_found })
+    std::fs::write(&config_path, text).map_err(|source| Error::Io {
+        action: "write",
+        path: config_path.clone(),
+        source,
+    })?;
+    Ok(InitReport {
+        config: config_path,
+        migrations,
+        drizzle,
+        created,
+        also_found,
+    })
 }
 
 fn render(migrations: &str, drizzle: bool) -> String {
     let format_line = if drizzle {
-        format!("# drizzle-kit folder: order comes from {migrations}/{JOURNAL}\nformat = \"drizzle\"\n")
+        format!(
+            "# drizzle-kit folder: order comes from {migrations}/{JOURNAL}\nformat = \"drizzle\"\n"
+        )
     } else {
         "# plain folder of NNNN_name.sql files (NNNN_name.down.sql for rollbacks)\nformat = \"auto\"\n".to_owned()
     };

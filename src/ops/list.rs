@@ -35,7 +35,11 @@ pub struct ListReport {
 pub fn list(config: &Config) -> Result<ListReport> {
     let dir = config.store_dir();
     if !dir.exists() {
-        return Ok(ListReport { store: dir, versions: Vec::new(), other_tags: Vec::new() });
+        return Ok(ListReport {
+            store: dir,
+            versions: Vec::new(),
+            other_tags: Vec::new(),
+        });
     }
     let store = LayoutStore::open(&dir)?;
     let all = versions(&store)?;
@@ -62,6 +66,15 @@ pub fn list(config: &Config) -> Result<ListReport> {
         listed.push(entry);
     }
     let known: std::collections::HashSet<String> = all.iter().map(|(v, _)| v.tag()).collect();
-    let other_tags = store.tags()?.into_iter().map(|(t, _)| t).filter(|t| !known.contains(t)).collect();
-    Ok(ListReport { store: dir, versions: listed, other_tags })
+    let other_tags = store
+        .tags()?
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| !known.contains(t))
+        .collect();
+    Ok(ListReport {
+        store: dir,
+        versions: listed,
+        other_tags,
+    })
 }

@@ -37,14 +37,28 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     #[error("cannot {action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("version {version} is not in the store at {store}; {hint}")]
-    NotFound { version: String, store: PathBuf, hint: String },
+    NotFound {
+        version: String,
+        store: PathBuf,
+        hint: String,
+    },
     #[error(
         "version {version} already exists with different content (stored tarball {existing}, new build {new}); versions are immutable: build the change as a new version"
     )]
-    VersionExists { version: Version, existing: Digest, new: Digest },
-    #[error("the artifact tagged {tag} declares version {declared}; the tag was moved or replayed, do not use it")]
+    VersionExists {
+        version: Version,
+        existing: Digest,
+        new: Digest,
+    },
+    #[error(
+        "the artifact tagged {tag} declares version {declared}; the tag was moved or replayed, do not use it"
+    )]
     VersionMismatch { tag: String, declared: String },
     #[error("{0}")]
     Integrity(String),

@@ -66,7 +66,11 @@ pub enum Failure {
 
 impl VerifyReport {
     pub fn failure(&self) -> Option<Failure> {
-        let failed = |n: &str| self.checks.iter().any(|c| c.name == n && c.status == Status::Fail);
+        let failed = |n: &str| {
+            self.checks
+                .iter()
+                .any(|c| c.name == n && c.status == Status::Fail)
+        };
         if failed("artifact") || failed("files") {
             Some(Failure::Integrity)
         } else if failed("signature") {
@@ -78,7 +82,8 @@ impl VerifyReport {
 }
 
 pub fn verify(config: &Config, version: &Version) -> Result<VerifyReport> {
-    let store = LayoutStore::open(&config.store_dir()).map_err(|_| artifact_ref_missing_store(config, version))?;
+    let store = LayoutStore::open(&config.store_dir())
+        .map_err(|_| artifact_ref_missing_store(config, version))?;
     let release = artifact_ref::resolve(&store, version)?;
     let mut checks = Vec::new();
     let files = check_layer(&store, &release, &limits(config), &mut checks)?;
@@ -122,11 +127,20 @@ fn check_layer(
         return Ok(Vec::new());
     }
     let blob = store.open_blob(&release.layer.digest)?;
-    let inspection = unpack::inspect(std::io::BufReader::with_capacity(256 * 1024, blob), &m.files, limits)?;
-    let artifact_ok = inspection.compressed_digest == release.layer.digest && inspection.compressed_size == release.layer.size;
+    let inspection = unpack::inspect(
+        std::io::BufReader::with_capacity(256 * 1024, blob),
+        &m.files,
+        limits,
+    )?;
+    let artifact_ok = inspection.compressed_digest == release.layer.digest
+        && inspection.compressed_size == release.layer.size;
     checks.push(Check {
         name: "artifact",
-        status: if artifact_ok { Status::Pass } else { Status::Fail },
+        status: if artifact_ok {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
         detail: if artifact_ok {
             "Verifying artifact checksum...".into()
         } else {
@@ -150,7 +164,11 @@ fn check_layer(
     let good = files.iter().filter(|f| f.ok).count();
     checks.push(Check {
         name: "files",
-        status: if good == files.len() { Status::Pass } else { Status::Fail },
+        status: if good == files.len() {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
         detail: format!("Verifying file checksums ({good}/{})...", files.len()),
         expected: None,
         actual: None,
@@ -161,9 +179,10 @@ fn check_layer(
 /// Signature policy. Signing is a separate capability; until a release carries a
 /// signature, a policy that requires one must refuse it.
 fn signature_check(config: &Config, release: &ResolvedRelease) -> Check {
-    let bundle = config
-        .tarballs_dir()
-        .join(format!("squizzle-{}.sigstore.json", release.manifest.version));
+    let bundle = config.tarballs_dir().join(format!(
+        "squizzle-{}.sigstore.json",
+        release.manifest.version
+    ));
     let present = bundle.is_file();
     match (config.require_signature(), present) {
         (false, _) => Check {

@@ -30,22 +30,28 @@ impl LayoutStore {
             path: root.to_path_buf(),
             reason: format!("cannot read {}: {e}", marker.display()),
         })?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| StoreError::NotALayout {
-            path: root.to_path_buf(),
-            reason: format!("oci-layout is not JSON: {e}"),
-        })?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| StoreError::NotALayout {
+                path: root.to_path_buf(),
+                reason: format!("oci-layout is not JSON: {e}"),
+            })?;
         if v.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
             return Err(StoreError::NotALayout {
                 path: root.to_path_buf(),
                 reason: "oci-layout does not declare imageLayoutVersion 1.0.0".into(),
             });
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     /// Opens the layout, creating an empty one if the folder does not exist or is empty.
     pub fn open_or_init(root: &Path) -> Result<Self, StoreError> {
-        let io = |source| StoreError::Io { path: root.to_path_buf(), source };
+        let io = |source| StoreError::Io {
+            path: root.to_path_buf(),
+            source,
+        };
         let empty = match fs::read_dir(root) {
             Ok(mut d) => d.next().is_none(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => true,
@@ -55,8 +61,13 @@ impl LayoutStore {
             return Self::open(root);
         }
         fs::create_dir_all(root.join("blobs/sha256")).map_err(io)?;
-        let store = Self { root: root.to_path_buf() };
-        store.write_atomic(&root.join("index.json"), &serde_json::to_vec(&ImageIndex::empty()).unwrap_or_default())?;
+        let store = Self {
+            root: root.to_path_buf(),
+        };
+        store.write_atomic(
+            &root.join("index.json"),
+            &serde_json::to_vec(&ImageIndex::empty()).unwrap_or_default(),
+        )?;
         store.write_atomic(&root.join("oci-layout"), oci::OCI_LAYOUT_FILE.as_bytes())?;
         Ok(store)
     }
@@ -70,7 +81,8 @@ impl LayoutStore {
     }
 
     pub fn has_blob(&self, desc: &Descriptor) -> bool {
-        fs::metadata(self.blob_path(&desc.digest)).is_ok_and(|m| m.is_file() && m.len() == desc.size)
+        fs::metadata(self.blob_path(&desc.digest))
+            .is_ok_and(|m| m.is_file() && m.len() == desc.size)
     }
 
     /// Opens a blob for streaming; the caller must check the digest of what it reads
@@ -78,22 +90,39 @@ impl LayoutStore {
     pub fn open_blob(&self, digest: &Digest) -> Result<File, StoreError> {
         let path = self.blob_path(digest);
         File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: *digest, path },
+            io::ErrorKind::NotFound => StoreError::MissingBlob {
+                digest: *digest,
+                path,
+            },
             _ => StoreError::Io { path, source: e },
         })
     }
 
     /// Reads a small blob fully, refusing anything above `limit` bytes, and checks
     /// its digest and size against the descriptor.
-    pub fn read_blob(&self, desc: &Descriptor, limit: u64, what: &'static str) -> Result<Vec<u8>, StoreError> {
+    pub fn read_blob(
+        &self,
+        desc: &Descriptor,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Vec<u8>, StoreError> {
         if desc.size > limit {
-            return Err(StoreError::TooLarge { digest: desc.digest, limit, what });
+            return Err(StoreError::TooLarge {
+                digest: desc.digest,
+                limit,
+                what,
+            });
         }
         let path = self.blob_path(&desc.digest);
         let file = self.open_blob(&desc.digest)?;
         let mut buf = Vec::with_capacity(desc.size as usize);
         let mut reader = HashingReader::new(file.take(limit + 1));
-        reader.read_to_end(&mut buf).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        reader
+            .read_to_end(&mut buf)
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
         let (_, actual, actual_size) = reader.finish();
         if actual != desc.digest || actual_size != desc.size {
             return Err(StoreError::DigestMismatch {
@@ -121,9 +150,15 @@ impl LayoutStore {
             return Ok(());
         }
         let dir = self.root.join("blobs/sha256");
-        let io = |source| StoreError::Io { path: dir.clone(), source };
+        let io = |source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        };
         fs::create_dir_all(&dir).map_err(io)?;
-        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir).map_err(io)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&dir)
+            .map_err(io)?;
         let mut hashing = HashingReader::new(reader.take(desc.size + 1));
         io::copy(&mut hashing, &mut tmp).map_err(io)?;
         let (_, actual, actual_size) = hashing.finish();
@@ -137,7 +172,8 @@ impl LayoutStore {
             });
         }
         tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(self.blob_path(&desc.digest)).map_err(|e| io(e.error))?;
+        tmp.persist(self.blob_path(&desc.digest))
+            .map_err(|e| io(e.error))?;
         Ok(())
     }
 
@@ -148,15 +184,27 @@ impl LayoutStore {
     /// Reads `index.json`.
     pub fn index(&self) -> Result<ImageIndex, StoreError> {
         let path = self.index_path();
-        let file = File::open(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        let file = File::open(&path).map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let mut bytes = Vec::new();
         file.take(MAX_INDEX_BYTES + 1)
             .read_to_end(&mut bytes)
-            .map_err(|source| StoreError::Io { path: path.clone(), source })?;
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
         if bytes.len() as u64 > MAX_INDEX_BYTES {
-            return Err(StoreError::Corrupt { path, reason: format!("larger than {MAX_INDEX_BYTES} bytes") });
+            return Err(StoreError::Corrupt {
+                path,
+                reason: format!("larger than {MAX_INDEX_BYTES} bytes"),
+            });
         }
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path, reason: format!("not an OCI image index: {e}") })
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path,
+            reason: format!("not an OCI image index: {e}"),
+        })
     }
 
     /// Every tagged manifest: (tag, descriptor), in index order.
@@ -165,14 +213,23 @@ impl LayoutStore {
             .index()?
             .manifests
             .into_iter()
-            .filter_map(|d| d.annotations.get(oci::ANNOTATION_REF_NAME).cloned().map(|t| (t, d)))
+            .filter_map(|d| {
+                d.annotations
+                    .get(oci::ANNOTATION_REF_NAME)
+                    .cloned()
+                    .map(|t| (t, d))
+            })
             .collect())
     }
 
     /// The manifest descriptor a tag points at, if any. Two entries for one tag
     /// is a corrupt (or tampered) index and an error, never a silent choice.
     pub fn resolve(&self, tag: &str) -> Result<Option<Descriptor>, StoreError> {
-        let mut found = self.tags()?.into_iter().filter(|(t, _)| t == tag).map(|(_, d)| d);
+        let mut found = self
+            .tags()?
+            .into_iter()
+            .filter(|(t, _)| t == tag)
+            .map(|(_, d)| d);
         let first = found.next();
         if found.next().is_some() {
             return Err(StoreError::Corrupt {
@@ -187,22 +244,37 @@ impl LayoutStore {
     /// entry for that tag. Serialized with other writers by a lock file.
     pub fn tag(&self, tag: &str, desc: &Descriptor) -> Result<(), StoreError> {
         if !is_valid_tag(tag) {
-            return Err(StoreError::BadTag { tag: tag.to_owned() });
+            return Err(StoreError::BadTag {
+                tag: tag.to_owned(),
+            });
         }
         let mut entry = desc.clone();
-        entry.annotations.insert(oci::ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+        entry
+            .annotations
+            .insert(oci::ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
         self.update_index(|index| {
-            index
-                .manifests
-                .retain(|d| d.annotations.get(oci::ANNOTATION_REF_NAME).map(String::as_str) != Some(tag));
+            index.manifests.retain(|d| {
+                d.annotations
+                    .get(oci::ANNOTATION_REF_NAME)
+                    .map(String::as_str)
+                    != Some(tag)
+            });
             index.manifests.push(entry);
         })
     }
 
     fn update_index(&self, change: impl FnOnce(&mut ImageIndex)) -> Result<(), StoreError> {
         let lock_path = self.root.join(".index.lock");
-        let io = |source| StoreError::Io { path: lock_path.clone(), source };
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io)?;
+        let io = |source| StoreError::Io {
+            path: lock_path.clone(),
+            source,
+        };
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
         lock.lock().map_err(io)?;
         let mut index = self.index()?;
         change(&mut index);
@@ -215,8 +287,14 @@ impl LayoutStore {
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let dir = path.parent().unwrap_or(&self.root);
-        let io = |source| StoreError::Io { path: path.to_path_buf(), source };
-        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io)?;
+        let io = |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .map_err(io)?;
         tmp.write_all(bytes).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(path).map_err(|e| io(e.error))?;
@@ -250,7 +328,10 @@ mod tests {
         let s = LayoutStore::open_or_init(t.path()).unwrap();
         let d = s.put_bytes("x", b"original").unwrap();
         fs::write(s.blob_path(&d.digest), b"tampered").unwrap();
-        assert!(matches!(s.read_blob(&d, 100, "test"), Err(StoreError::DigestMismatch { .. })));
+        assert!(matches!(
+            s.read_blob(&d, 100, "test"),
+            Err(StoreError::DigestMismatch { .. })
+        ));
     }
 
     #[test]
@@ -258,10 +339,15 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let s = LayoutStore::open_or_init(t.path()).unwrap();
         let desc = Descriptor::new("x", Digest::of(b"expected"), 8);
-        assert!(matches!(s.put_blob(&desc, &b"imposter"[..]), Err(StoreError::DigestMismatch { .. })));
+        assert!(matches!(
+            s.put_blob(&desc, &b"imposter"[..]),
+            Err(StoreError::DigestMismatch { .. })
+        ));
         assert!(!s.blob_path(&desc.digest).exists());
         // No temporary files are left behind either.
-        let leftovers: Vec<_> = fs::read_dir(t.path().join("blobs/sha256")).unwrap().collect();
+        let leftovers: Vec<_> = fs::read_dir(t.path().join("blobs/sha256"))
+            .unwrap()
+            .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
@@ -269,11 +355,17 @@ mod tests {
     fn refuses_non_layouts_and_bad_tags() {
         let t = tempfile::tempdir().unwrap();
         fs::write(t.path().join("file"), b"x").unwrap();
-        assert!(matches!(LayoutStore::open_or_init(t.path()), Err(StoreError::NotALayout { .. })));
+        assert!(matches!(
+            LayoutStore::open_or_init(t.path()),
+            Err(StoreError::NotALayout { .. })
+        ));
         let s = LayoutStore::open_or_init(&t.path().join("s")).unwrap();
         let d = s.put_bytes("x", b"y").unwrap();
         for bad in ["", "-x", "a+b", &"a".repeat(129)] {
-            assert!(matches!(s.tag(bad, &d), Err(StoreError::BadTag { .. })), "{bad}");
+            assert!(
+                matches!(s.tag(bad, &d), Err(StoreError::BadTag { .. })),
+                "{bad}"
+            );
         }
     }
 

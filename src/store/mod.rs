@@ -16,16 +16,33 @@ pub enum StoreError {
     #[error("{path} is not an OCI image layout: {reason}")]
     NotALayout { path: PathBuf, reason: String },
     #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("blob {digest} is missing from the store at {path}")]
     MissingBlob { digest: Digest, path: PathBuf },
-    #[error("blob {path} does not match its digest: expected {expected} ({expected_size} bytes), found {actual} ({actual_size} bytes)")]
-    DigestMismatch { path: PathBuf, expected: Digest, actual: Digest, expected_size: u64, actual_size: u64 },
+    #[error(
+        "blob {path} does not match its digest: expected {expected} ({expected_size} bytes), found {actual} ({actual_size} bytes)"
+    )]
+    DigestMismatch {
+        path: PathBuf,
+        expected: Digest,
+        actual: Digest,
+        expected_size: u64,
+        actual_size: u64,
+    },
     #[error("blob {digest} is larger than the {limit} bytes allowed for a {what}")]
-    TooLarge { digest: Digest, limit: u64, what: &'static str },
+    TooLarge {
+        digest: Digest,
+        limit: u64,
+        what: &'static str,
+    },
     #[error("{path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("tag {tag:?} is not a valid OCI tag (letters, digits, '_', '.', '-'; at most 128 characters)")]
+    #[error(
+        "tag {tag:?} is not a valid OCI tag (letters, digits, '_', '.', '-'; at most 128 characters)"
+    )]
     BadTag { tag: String },
 }
 
@@ -33,6 +50,8 @@ pub enum StoreError {
 pub fn is_valid_tag(tag: &str) -> bool {
     let mut chars = tag.chars();
     tag.len() <= 128
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests.
+# Installs what it needs on a fresh Debian machine (as root). CI runs this.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$repo/scripts/lib/setup.sh"
+cd "$repo"
+ensure_rust
+apt_install python3
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --locked --all-targets --quiet -- -D warnings
+log "cargo test"
+cargo test --locked --no-fail-fast
