@@ -15,5 +15,6 @@ pub mod artifact;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod db;
 pub mod ops;
 pub mod store;

@@ -2,10 +2,13 @@
 //! operation per command, prints its report, and maps errors to exit codes in
 //! exactly one place ([`exit_code_for`]).
 
+mod apply;
+mod baseline;
 mod build;
 mod init;
 mod list;
 pub mod output;
+mod status;
 mod verify;
 
 use std::ffi::OsString;
@@ -18,6 +21,7 @@ use crate::artifact::collect::CollectError;
 use crate::artifact::pack::PackError;
 use crate::config::{Config, Env};
 use crate::core::exit::ExitCode;
+use crate::db::DbError;
 use crate::ops::Error;
 use crate::store::StoreError;
 use output::{OutputFormat, Printer};
@@ -70,6 +74,9 @@ pub enum Command {
     Build(build::BuildArgs),
     Verify(verify::VerifyArgs),
     List(list::ListArgs),
+    Apply(apply::ApplyArgs),
+    Status(status::StatusArgs),
+    Baseline(baseline::BaselineArgs),
 }
 
 /// What every command gets: the printer, the environment snapshot, and the
@@ -136,6 +143,9 @@ where
         Command::Build(a) => build::exec(&ctx, a),
         Command::Verify(a) => verify::exec(&ctx, a),
         Command::List(a) => list::exec(&ctx, a),
+        Command::Apply(a) => apply::exec(&ctx, a),
+        Command::Status(a) => status::exec(&ctx, a),
+        Command::Baseline(a) => baseline::exec(&ctx, a),
     };
     match result {
         Ok(code) => code,
@@ -192,6 +202,18 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
         Error::NotFound { .. } => ExitCode::NotFound,
         Error::VersionExists { .. } | Error::VersionMismatch { .. } => ExitCode::VersionConflict,
         Error::Signature(_) => ExitCode::Signature,
+        Error::Db(e) => match e {
+            DbError::BadUrl(_) | DbError::BadIdentifier(_) => ExitCode::Usage,
+            DbError::Connect { .. } | DbError::Tls(_) | DbError::ConnectionLost { .. } => {
+                ExitCode::Connection
+            }
+            DbError::Auth { .. } => ExitCode::Authentication,
+            DbError::LockTimeout { .. } => ExitCode::LockTimeout,
+            DbError::Query { .. } | DbError::LayoutTooNew { .. } => ExitCode::General,
+        },
+        Error::Plan(_) | Error::HistoryNotEmpty(_) => ExitCode::VersionConflict,
+        Error::MigrationFailed(_) => ExitCode::MigrationFailed,
+        Error::TransactionControl { .. } => ExitCode::Usage,
     }
 }
 

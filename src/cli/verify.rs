@@ -31,6 +31,20 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
         p.json(&report);
         return Ok(code);
     }
+    print_checks(p, &report);
+    match report.failure() {
+        None => p.info(&format!("{} {} verified", report.version, report.digest)),
+        Some(Failure::Integrity) => p.fail(&format!(
+            "Integrity check failed for {}: do not apply it; rebuild it from source or pull it again",
+            report.version
+        )),
+        Some(Failure::Signature) => p.fail(&format!("Signature policy not satisfied for {}", report.version)),
+    }
+    Ok(code)
+}
+
+/// The seed-style check lines of a verify report (used by verify and apply).
+pub fn print_checks(p: &super::output::Printer, report: &crate::ops::verify::VerifyReport) {
     for check in &report.checks {
         if check.name == "files" {
             for f in report.files.iter().filter(|f| !f.ok) {
@@ -62,13 +76,4 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
             p.ok("Integrity verified");
         }
     }
-    match report.failure() {
-        None => p.info(&format!("{} {} verified", report.version, report.digest)),
-        Some(Failure::Integrity) => p.fail(&format!(
-            "Integrity check failed for {}: do not apply it; rebuild it from source or pull it again",
-            report.version
-        )),
-        Some(Failure::Signature) => p.fail(&format!("Signature policy not satisfied for {}", report.version)),
-    }
-    Ok(code)
 }

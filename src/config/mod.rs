@@ -136,11 +136,33 @@ pub struct Limits {
     pub max_ratio: Option<u64>,
 }
 
+/// How pending migrations are grouped into transactions.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TxMode {
+    /// Everything pending in one transaction (files marked no-transaction run alone).
+    #[default]
+    Release,
+    /// Each migration commits on its own.
+    File,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
     pub database_url: Option<String>,
     pub require_signature: Option<bool>,
+    /// Schema for squizzle's own tables. Default: `squizzle`.
+    pub history_schema: Option<String>,
+    pub tx_mode: Option<TxMode>,
+    /// How long to wait for the migration lock (e.g. `5m`).
+    pub lock_timeout: Option<String>,
+    /// PostgreSQL `statement_timeout` for migration statements.
+    pub statement_timeout: Option<String>,
+    /// PostgreSQL `lock_timeout`: how long one statement may wait for a table lock.
+    pub statement_lock_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -218,12 +240,20 @@ impl Config {
         environment: Option<&str>,
     ) -> Result<Self, ConfigError> {
         let path = file.to_path_buf();
-        let mut table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
+        // Only the parser's message and position: its default rendering quotes
+        // the offending line, which may hold a secret the user mistyped.
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let position = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            ConfigError::Syntax {
+                path: path.clone(),
+                message: format!("{}{}", position.unwrap_or_default(), e.message()),
+            }
+        })?;
         expand::check_and_expand(&mut table, &path, env, is_secret_key, is_url_key)?;
         let model: FileModel =
             toml::Value::Table(table)
@@ -318,6 +348,22 @@ impl Config {
                 )));
             }
         }
+        for (name, e) in &self.environments {
+            for (key, value) in [
+                ("lock_timeout", &e.lock_timeout),
+                ("statement_timeout", &e.statement_timeout),
+                ("statement_lock_timeout", &e.statement_lock_timeout),
+            ] {
+                if let Some(v) = value {
+                    crate::core::duration::parse(v)
+                        .map_err(|m| invalid(format!("`environments.{name}.{key}`: {m}")))?;
+                }
+            }
+            if let Some(schema) = &e.history_schema {
+                crate::core::ident::Ident::new(schema)
+                    .map_err(|m| invalid(format!("`environments.{name}.history_schema`: {m}")))?;
+            }
+        }
         if let Some(l) = &self.limits.max_ratio
             && *l == 0
         {
@@ -358,6 +404,16 @@ impl Config {
     }
     pub fn store_dir(&self) -> PathBuf {
         self.path(&self.project.store)
+    }
+
+    /// The selected environment's settings (an empty default when none is selected).
+    pub fn active_environment(&self) -> Environment {
+        self.environment
+            .as_ref()
+            .and_then(|n| self.environments.get(n))
+            .or_else(|| self.environments.get("default"))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Whether the active policy requires a signature: the environment's setting

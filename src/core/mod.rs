@@ -5,7 +5,9 @@
 //! network; everything above depends on it, it depends on nothing above.
 
 pub mod digest;
+pub mod duration;
 pub mod exit;
+pub mod ident;
 pub mod manifest;
 pub mod oci;
 pub mod paths;

@@ -69,13 +69,19 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| Patterns {
         url_password: Regex::new(r"(?i)([a-z][a-z0-9+.\-]*://[^/\s:@]*:)([^@\s/]*)@").expect("static regex"),
         key_value: Regex::new(
-            r#"(?i)\b(password|passwd|pwd|passphrase|secret|token|access_token|refresh_token|id_token|client_secret|sslpassword|api_key|apikey)(["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,"'}]+)"#,
+            r#"(?i)\b([a-z0-9_.\-]*(?:password|passwd|passphrase|secret|token|api_?key)|pwd)(["']?\s*[=:]\s*)("[^"\n]*"?|'[^'\n]*'?|[^\s&;,"'}]+)"#,
         )
         .expect("static regex"),
         authorization: Regex::new(r"(?i)\b(authorization\s*:\s*)([a-z]+\s+)?[^\s,;]+").expect("static regex"),
         bearer: Regex::new(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]{8,}").expect("static regex"),
         jwt: Regex::new(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*").expect("static regex"),
     })
+}
+
+fn is_reference(v: &str) -> bool {
+    v.strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
 
 /// Masks every known secret and every credential-looking pattern in `text`.
@@ -100,11 +106,24 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         }
     }
     // `${1}` keeps the prefix (scheme://user:, key=, Authorization: ...).
-    out = replace(out, &p.url_password, "${1}***@");
+    // A `${VAR}` reference names where a secret comes from; it is not one.
+    if p.url_password.is_match(&out) {
+        let replaced = p.url_password.replace_all(&out, |c: &regex::Captures<'_>| {
+            if is_reference(&c[2]) {
+                c[0].to_owned()
+            } else {
+                format!("{}{MASK}@", &c[1])
+            }
+        });
+        out = Cow::Owned(replaced.into_owned());
+    }
     // Keep the quotes of a quoted value so JSON stays JSON.
     if p.key_value.is_match(&out) {
         let replaced = p.key_value.replace_all(&out, |c: &regex::Captures<'_>| {
             let value = &c[3];
+            if is_reference(value.trim_matches(|ch| ch == '"' || ch == '\'')) {
+                return c[0].to_owned();
+            }
             let quote = if value.starts_with('"') {
                 "\""
             } else if value.starts_with('\'') {
@@ -170,6 +189,26 @@ mod tests {
         );
         register_secret("ab"); // too short to register
         assert_eq!(redact("ab"), "ab");
+    }
+
+    #[test]
+    fn masks_unterminated_quotes_and_prefixed_keys_but_not_references() {
+        assert_eq!(
+            redact(r#"6 | password = "unterminated-canary"#),
+            r#"6 | password = "***""#
+        );
+        assert_eq!(
+            redact(r#"db_password = "x1y2z3" x"#),
+            r#"db_password = "***" x"#
+        );
+        assert_eq!(
+            redact(r#"write `password = "${REGISTRY_PASSWORD}"`"#),
+            r#"write `password = "${REGISTRY_PASSWORD}"`"#
+        );
+        assert_eq!(
+            redact("postgres://USER:${DB_PW}@HOST/DB"),
+            "postgres://USER:${DB_PW}@HOST/DB"
+        );
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! Operations never parse arguments and never print; the CLI turns their
 //! reports into text or JSON and their errors into exit codes.
 
+pub mod apply;
 pub mod artifact_ref;
+pub mod baseline;
 pub mod build;
 pub mod init;
 pub mod list;
+pub mod plan;
+pub mod status;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -18,6 +22,7 @@ use crate::artifact::unpack::UnpackError;
 use crate::config::ConfigError;
 use crate::core::digest::Digest;
 use crate::core::version::{Version, VersionError};
+use crate::db::DbError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +69,22 @@ pub enum Error {
     Integrity(String),
     #[error("{0}")]
     Signature(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Plan(#[from] crate::ops::plan::PlanError),
+    #[error("{0}")]
+    MigrationFailed(Box<crate::ops::apply::MigrationFailure>),
+    #[error(
+        "{path} line {line}: {keyword} — squizzle runs each migration in a transaction itself; remove the transaction control, or mark the file `-- squizzle:no-transaction` if it must manage its own"
+    )]
+    TransactionControl {
+        path: String,
+        line: usize,
+        keyword: String,
+    },
+    #[error("{0}")]
+    HistoryNotEmpty(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -82,8 +82,12 @@ impl VerifyReport {
 }
 
 pub fn verify(config: &Config, version: &Version) -> Result<VerifyReport> {
-    let store = LayoutStore::open(&config.store_dir())
-        .map_err(|_| artifact_ref_missing_store(config, version))?;
+    let dir = config.store_dir();
+    if !dir.exists() {
+        return Err(artifact_ref_missing_store(config, version));
+    }
+    // An existing folder that is not a valid layout is damage, not absence.
+    let store = LayoutStore::open(&dir)?;
     let release = artifact_ref::resolve(&store, version)?;
     let mut checks = Vec::new();
     let files = check_layer(&store, &release, &limits(config), &mut checks)?;

@@ -1,0 +1,87 @@
+//! `squizzle status`
+
+use clap::Args;
+
+use super::Context;
+use super::apply::runtime;
+use crate::core::exit::ExitCode;
+use crate::core::version::Version;
+use crate::ops::{self, Error};
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Show what this database has applied, what is pending, drift and the lock holder",
+    after_help = "Read-only: takes no lock and creates nothing. Exits 5 when the database has\ndrifted from the release (or the release is older than what is applied).\n\nExamples:\n  squizzle status --env production\n  squizzle status --version 1.4.0 --output json"
+)]
+pub struct StatusArgs {
+    /// Compare with this release instead of the newest in the store.
+    #[arg(long)]
+    version: Option<String>,
+}
+
+pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
+    let version = args.version.as_deref().map(Version::parse).transpose()?;
+    let config = ctx.config()?;
+    let report = runtime()?.block_on(ops::status::status(&config, &ctx.env, version.as_ref()))?;
+    let code = if report.problem.is_some() {
+        ExitCode::VersionConflict
+    } else {
+        ExitCode::Ok
+    };
+    let p = &ctx.printer;
+    if p.is_json() {
+        p.json(&report);
+        return Ok(code);
+    }
+    p.info(&format!(
+        "Database: {} (history in schema {})",
+        report.database, report.history_schema
+    ));
+    if !report.history_exists {
+        p.line("No squizzle history yet: nothing has been applied.");
+    }
+    match report.applied.last() {
+        Some(v) => p.line(&format!(
+            "Applied: {} ({}), {} migrations",
+            v.version, v.digest, report.applied_migrations
+        )),
+        None => p.line("Applied: none"),
+    }
+    for r in report.recent.iter().filter(|r| !r.success).rev().take(1) {
+        p.warn(&format!(
+            "Last failed attempt: {} at {}: {}",
+            r.version,
+            r.applied_at,
+            r.error_message.as_deref().unwrap_or("unknown error")
+        ));
+    }
+    match &report.release {
+        Some(v) if report.pending.is_empty() && report.problem.is_none() => {
+            p.ok(&format!("Up to date with {v}"))
+        }
+        Some(v) => {
+            if !report.pending.is_empty() {
+                p.line(&format!(
+                    "Pending in {v}: {} migrations",
+                    report.pending.len()
+                ));
+                for f in &report.pending {
+                    let resume = if f.resume_from > 0 {
+                        format!(" (resumes at statement {})", f.resume_from + 1)
+                    } else {
+                        String::new()
+                    };
+                    p.line(&format!("  {}{resume}", f.path));
+                }
+            }
+        }
+        None => p.line("No release in the store to compare with."),
+    }
+    if let Some(problem) = &report.problem {
+        p.fail(problem);
+    }
+    if let Some(h) = &report.lock_holder {
+        p.warn(&format!("The migration lock is held by {h}"));
+    }
+    Ok(code)
+}

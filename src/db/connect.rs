@@ -1,0 +1,521 @@
+//! Connection settings with libpq's meaning: a `postgres://` URL or a
+//! `key=value` string, `PG*` environment variables as fallbacks, and the TLS
+//! parameters (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) that tokio-postgres
+//! does not implement itself (it knows no `verify-ca`/`verify-full`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_postgres::Client;
+
+use super::DbError;
+use super::tls::{MakeRustlsConnect, Verification, client_config};
+use crate::config::Env;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn parse(s: &str) -> Result<Self, DbError> {
+        Ok(match s {
+            "disable" => Self::Disable,
+            "allow" => Self::Allow,
+            "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            other => {
+                return Err(DbError::BadUrl(format!(
+                    "sslmode={other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                )));
+            }
+        })
+    }
+}
+
+/// Everything needed to open a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectSpec {
+    pub pg: tokio_postgres::Config,
+    pub sslmode: SslMode,
+    pub sslrootcert: Option<String>,
+    pub sslcert: Option<PathBuf>,
+    pub sslkey: Option<PathBuf>,
+    /// `user@host:port/db`, never with a password: for messages.
+    pub target: String,
+}
+
+const TLS_KEYS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword"];
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits the TLS parameters out of a URL or key=value string; returns the rest
+/// (for tokio-postgres) and the TLS parameters.
+fn take_tls_params(input: &str) -> (String, Vec<(String, String)>) {
+    let mut tls = Vec::new();
+    if input.starts_with("postgres://") || input.starts_with("postgresql://") {
+        let Some((base, query)) = input.split_once('?') else {
+            return (input.to_owned(), tls);
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if TLS_KEYS.contains(&k) {
+                tls.push((k.to_owned(), percent_decode(v)));
+            } else {
+                kept.push(pair);
+            }
+        }
+        let rest = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        (rest, tls)
+    } else {
+        // key=value form; values may be single-quoted with \' escapes.
+        let mut kept = Vec::new();
+        let mut chars = input.chars().peekable();
+        loop {
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+            let key: String =
+                std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
+            if key.is_empty() {
+                break;
+            }
+            while chars.peek().is_some_and(|c| c.is_whitespace() || *c == '=') {
+                chars.next();
+            }
+            let mut raw = String::new();
+            let mut value = String::new();
+            if chars.peek() == Some(&'\'') {
+                raw.push('\'');
+                chars.next();
+                while let Some(c) = chars.next() {
+                    raw.push(c);
+                    match c {
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                raw.push(n);
+                                value.push(n);
+                            }
+                        }
+                        '\'' => break,
+                        _ => value.push(c),
+                    }
+                }
+            } else {
+                while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                    raw.push(c);
+                    value.push(c);
+                }
+            }
+            if TLS_KEYS.contains(&key.as_str()) {
+                tls.push((key, value));
+            } else {
+                kept.push(format!("{key}={raw}"));
+            }
+        }
+        (kept.join(" "), tls)
+    }
+}
+
+impl ConnectSpec {
+    /// Parses `url` (or, when `None`, only the `PG*` variables) the way libpq would.
+    pub fn parse(url: Option<&str>, env: &Env) -> Result<Self, DbError> {
+        let (mut rest, tls) = take_tls_params(url.unwrap_or(""));
+        // tokio-postgres fills in 5432 for a host without a port, so libpq's
+        // PGPORT fallback has to be applied to the text before parsing.
+        if let Some(port) = env.get("PGPORT").filter(|p| !p.is_empty()) {
+            rest = with_default_port(&rest, &port);
+        }
+        let mut pg: tokio_postgres::Config = if rest.trim().is_empty() {
+            tokio_postgres::Config::new()
+        } else {
+            rest.parse()
+                .map_err(|e: tokio_postgres::Error| DbError::BadUrl(e.to_string()))?
+        };
+        let get = |k: &str| {
+            tls.iter()
+                .rev()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let pgenv = |k: &str| env.get(k).filter(|v| !v.is_empty());
+
+        if pg.get_hosts().is_empty() {
+            match pgenv("PGHOST") {
+                Some(h) => {
+                    for host in h.split(',') {
+                        pg.host(host);
+                    }
+                }
+                None if Path::new("/var/run/postgresql").is_dir() => {
+                    pg.host_path("/var/run/postgresql");
+                }
+                None => {
+                    pg.host("localhost");
+                }
+            }
+        }
+        if pg.get_ports().is_empty()
+            && let Some(p) = pgenv("PGPORT")
+        {
+            pg.port(
+                p.parse()
+                    .map_err(|_| DbError::BadUrl(format!("PGPORT={p:?} is not a port number")))?,
+            );
+        }
+        if pg.get_user().is_none() {
+            let user = pgenv("PGUSER")
+                .or_else(|| pgenv("USER"))
+                .unwrap_or_else(|| "postgres".into());
+            pg.user(&user);
+        }
+        if pg.get_password().is_none()
+            && let Some(pw) = pgenv("PGPASSWORD")
+        {
+            crate::core::redact::register_secret(&pw);
+            pg.password(pw);
+        }
+        if let Some(pw) = pg.get_password() {
+            crate::core::redact::register_secret(&String::from_utf8_lossy(pw));
+        }
+        if pg.get_dbname().is_none()
+            && let Some(db) = pgenv("PGDATABASE")
+        {
+            pg.dbname(&db);
+        }
+        if pg.get_application_name().is_none()
+            && let Some(app) = pgenv("PGAPPNAME")
+        {
+            pg.application_name(&app);
+        }
+        if pg.get_connect_timeout().is_none() {
+            let secs = match pgenv("PGCONNECT_TIMEOUT") {
+                Some(s) => s.parse().map_err(|_| {
+                    DbError::BadUrl(format!(
+                        "PGCONNECT_TIMEOUT={s:?} is not a number of seconds"
+                    ))
+                })?,
+                None => 10,
+            };
+            pg.connect_timeout(Duration::from_secs(secs));
+        }
+        let sslmode = SslMode::parse(
+            &get("sslmode")
+                .or_else(|| pgenv("PGSSLMODE"))
+                .unwrap_or_else(|| "prefer".into()),
+        )?;
+        pg.ssl_mode(match sslmode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+        let sslrootcert = get("sslrootcert").or_else(|| pgenv("PGSSLROOTCERT"));
+        let sslcert = get("sslcert")
+            .or_else(|| pgenv("PGSSLCERT"))
+            .map(PathBuf::from);
+        let sslkey = get("sslkey")
+            .or_else(|| pgenv("PGSSLKEY"))
+            .map(PathBuf::from);
+        let target = describe(&pg);
+        Ok(Self {
+            pg,
+            sslmode,
+            sslrootcert,
+            sslcert,
+            sslkey,
+            target,
+        })
+    }
+
+    pub fn set_application_name_default(&mut self, name: &str) {
+        if self.pg.get_application_name().is_none() {
+            // PostgreSQL truncates to 63 bytes; cut on a char boundary ourselves.
+            let mut end = name.len().min(63);
+            while !name.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.pg.application_name(&name[..end]);
+        }
+    }
+
+    fn verification(&self) -> Result<Verification, DbError> {
+        let default_root =
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql/root.crt"));
+        let root = match &self.sslrootcert {
+            Some(r) => Some(r.clone()),
+            None => default_root
+                .filter(|p| p.is_file())
+                .map(|p| p.display().to_string()),
+        };
+        let load = |r: &str| -> Result<Arc<RootCertStore>, DbError> {
+            let mut store = RootCertStore::empty();
+            if r == "system" {
+                let found = rustls_native_certs::load_native_certs();
+                for cert in found.certs {
+                    let _ = store.add(cert);
+                }
+            } else {
+                let certs = CertificateDer::pem_file_iter(r)
+                    .map_err(|e| DbError::Tls(format!("cannot read sslrootcert {r}: {e}")))?;
+                for cert in certs {
+                    let cert = cert.map_err(|e| DbError::Tls(format!("sslrootcert {r}: {e}")))?;
+                    store
+                        .add(cert)
+                        .map_err(|e| DbError::Tls(format!("sslrootcert {r}: {e}")))?;
+                }
+            }
+            if store.is_empty() {
+                return Err(DbError::Tls(format!(
+                    "sslrootcert {r} holds no certificate"
+                )));
+            }
+            Ok(Arc::new(store))
+        };
+        Ok(match (self.sslmode, root) {
+            (SslMode::VerifyFull, Some(r)) => Verification::Full(load(&r)?),
+            (SslMode::VerifyCa, Some(r)) | (SslMode::Require, Some(r)) => {
+                Verification::Chain(load(&r)?)
+            }
+            (SslMode::VerifyFull | SslMode::VerifyCa, None) => {
+                return Err(DbError::Tls(format!(
+                    "sslmode={} needs a root certificate: add sslrootcert=/path/to/ca.pem (or sslrootcert=system) to the URL",
+                    if self.sslmode == SslMode::VerifyFull {
+                        "verify-full"
+                    } else {
+                        "verify-ca"
+                    }
+                )));
+            }
+            _ => Verification::None,
+        })
+    }
+
+    fn client_auth(
+        &self,
+    ) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, DbError> {
+        match (&self.sslcert, &self.sslkey) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| {
+                        DbError::Tls(format!("cannot read sslcert {}: {e}", cert.display()))
+                    })?;
+                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                    DbError::Tls(format!("cannot read sslkey {}: {e}", key.display()))
+                })?;
+                Ok(Some((chain, key)))
+            }
+            _ => Err(DbError::Tls(
+                "sslcert and sslkey must be given together".into(),
+            )),
+        }
+    }
+
+    /// Opens the connection and spawns its driver task on the current runtime.
+    pub async fn connect(&self) -> Result<Client, DbError> {
+        let tls = if self.sslmode == SslMode::Disable {
+            None
+        } else {
+            let config = client_config(self.verification()?, self.client_auth()?)
+                .map_err(|e| DbError::Tls(e.to_string()))?;
+            Some(MakeRustlsConnect::new(config))
+        };
+        let result = match tls {
+            Some(tls) => self.pg.connect(tls).await.map(|(c, conn)| {
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                c
+            }),
+            None => self
+                .pg
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map(|(c, conn)| {
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    c
+                }),
+        };
+        result.map_err(|e| DbError::from_connect(&self.target, e))
+    }
+}
+
+/// Adds `port` to a URL whose (single) host has none, or to a key=value string
+/// without `port=`. Multi-host URLs are left as they are.
+fn with_default_port(input: &str, port: &str) -> String {
+    if input.trim().is_empty() {
+        return input.to_owned();
+    }
+    let Some(scheme_end) = input.find("://") else {
+        let has_port = input
+            .split_whitespace()
+            .any(|t| t.trim_start().starts_with("port"));
+        return if has_port {
+            input.to_owned()
+        } else {
+            format!("{input} port={port}")
+        };
+    };
+    let start = scheme_end + 3;
+    let rest = &input[start..];
+    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host_start = rest[..auth_end].rfind('@').map_or(0, |i| i + 1);
+    let host = &rest[host_start..auth_end];
+    let has_port = host
+        .rsplit_once(']')
+        .map_or(host, |(_, after)| after)
+        .contains(':');
+    if host.is_empty() || host.contains(',') || has_port {
+        return input.to_owned();
+    }
+    format!(
+        "{}{host}:{port}{}",
+        &input[..start + host_start],
+        &rest[auth_end..]
+    )
+}
+
+fn describe(pg: &tokio_postgres::Config) -> String {
+    let host = match pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "?".into(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{}@{host}:{port}/{}",
+        pg.get_user().unwrap_or("?"),
+        pg.get_dbname().or(pg.get_user()).unwrap_or("?")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_parameters_are_taken_out_of_urls() {
+        let (rest, tls) = take_tls_params(
+            "postgres://u:p@h:5/db?sslmode=verify-full&application_name=x&sslrootcert=%2Ftmp%2Fca.pem",
+        );
+        assert_eq!(rest, "postgres://u:p@h:5/db?application_name=x");
+        assert_eq!(
+            tls,
+            [
+                ("sslmode".into(), "verify-full".into()),
+                ("sslrootcert".into(), "/tmp/ca.pem".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn tls_parameters_are_taken_out_of_key_value_strings() {
+        let (rest, tls) =
+            take_tls_params("host=h sslmode = verify-ca sslrootcert='/a b/ca.pem' dbname=x");
+        assert_eq!(rest, "host=h dbname=x");
+        assert_eq!(
+            tls,
+            [
+                ("sslmode".into(), "verify-ca".into()),
+                ("sslrootcert".into(), "/a b/ca.pem".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn env_fallbacks_fill_what_the_url_lacks() {
+        let env = Env::from_pairs([
+            ("PGPORT", "6543"),
+            ("PGUSER", "app"),
+            ("PGDATABASE", "prod"),
+            ("PGSSLMODE", "disable"),
+            ("PGHOST", "db1"),
+        ]);
+        let spec = ConnectSpec::parse(None, &env).unwrap();
+        assert_eq!(spec.target, "app@db1:6543/prod");
+        assert_eq!(spec.sslmode, SslMode::Disable);
+        let spec = ConnectSpec::parse(Some("postgres://x@h/d?sslmode=require"), &env).unwrap();
+        assert_eq!(spec.target, "x@h:6543/d");
+        assert_eq!(spec.sslmode, SslMode::Require);
+    }
+
+    #[test]
+    fn pgport_fills_only_a_missing_port() {
+        assert_eq!(
+            with_default_port("postgres://u:p@h/d?x=1", "6"),
+            "postgres://u:p@h:6/d?x=1"
+        );
+        assert_eq!(
+            with_default_port("postgres://h:7/d", "6"),
+            "postgres://h:7/d"
+        );
+        assert_eq!(
+            with_default_port("postgres://[::1]/d", "6"),
+            "postgres://[::1]:6/d"
+        );
+        assert_eq!(
+            with_default_port("postgres://[::1]:7/d", "6"),
+            "postgres://[::1]:7/d"
+        );
+        assert_eq!(
+            with_default_port("host=h dbname=d", "6"),
+            "host=h dbname=d port=6"
+        );
+        assert_eq!(with_default_port("host=h port=7", "6"), "host=h port=7");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_allowed_values() {
+        let e =
+            ConnectSpec::parse(Some("postgres://h/d?sslmode=strict"), &Env::default()).unwrap_err();
+        assert!(e.to_string().contains("verify-full"), "{e}");
+        let spec = ConnectSpec::parse(Some("postgres://h/d?sslmode=verify-full"), &Env::default())
+            .unwrap();
+        let e = spec.verification().unwrap_err();
+        assert!(e.to_string().contains("sslrootcert"), "{e}");
+    }
+
+    #[test]
+    fn application_name_is_cut_to_postgres_limit_on_a_char_boundary() {
+        let mut spec = ConnectSpec::parse(Some("postgres://h/d"), &Env::default()).unwrap();
+        spec.set_application_name_default(&"é".repeat(40));
+        assert!(spec.pg.get_application_name().unwrap().len() <= 63);
+    }
+}

@@ -1,0 +1,377 @@
+//! squizzle's own tables, in their own schema (default `squizzle`):
+//!
+//! - `layout`: the version of this table layout, so later squizzles can upgrade
+//!   it in place (and refuse to write a layout newer than they know).
+//! - `releases`: append-only, one row per apply/baseline/rollback attempt,
+//!   failures included. There is no unique constraint on version: a failed
+//!   attempt must never block a later success. A trigger refuses UPDATE/DELETE.
+//! - `migrations`: one row per migration currently applied (or, for a file run
+//!   outside a transaction, in progress: `statements_done` lets a re-run resume).
+//!
+//! Creation and upgrades must run under the migration lock.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tokio_postgres::GenericClient;
+
+use super::{DbError, Ident};
+
+pub const LAYOUT_VERSION: i32 = 1;
+
+const TS: &str = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'";
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedMigration {
+    pub id: String,
+    pub path: String,
+    pub sha256: String,
+    pub version: String,
+    pub applied_at: String,
+    pub duration_ms: i64,
+    pub statements_done: i32,
+    pub statements_total: i32,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseSummary {
+    pub id: i64,
+    pub version: String,
+    pub operation: String,
+    pub artifact_digest: String,
+    pub success: bool,
+    pub applied_at: String,
+    pub applied_by_role: String,
+    pub applied_by_os_user: Option<String>,
+    pub ci_identity: Option<String>,
+    pub migrations_run: i32,
+    pub execution_ms: i64,
+    pub error_message: Option<String>,
+}
+
+/// What the database has recorded.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// False when the history schema does not exist yet.
+    pub exists: bool,
+    pub migrations: BTreeMap<String, AppliedMigration>,
+    /// Oldest first.
+    pub releases: Vec<ReleaseSummary>,
+}
+
+/// One row of `releases`.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseRecord {
+    pub version: String,
+    pub operation: &'static str,
+    pub artifact_digest: String,
+    pub checksum: String,
+    pub success: bool,
+    pub execution_ms: i64,
+    pub applied_by_os_user: Option<String>,
+    pub ci_identity: Option<String>,
+    pub signer_identity: Option<String>,
+    pub signer_issuer: Option<String>,
+    pub rekor_log_index: Option<i64>,
+    pub migrations_run: i32,
+    pub error_sqlstate: Option<String>,
+    pub error_message: Option<String>,
+    pub failing_migration: Option<String>,
+    pub failing_statement: Option<i32>,
+    pub failing_line: Option<i32>,
+    pub metadata: serde_json::Value,
+}
+
+/// One row of `migrations`.
+#[derive(Debug, Clone)]
+pub struct MigrationRecord<'a> {
+    pub id: &'a str,
+    pub path: &'a str,
+    pub sha256: &'a str,
+    pub version: &'a str,
+    pub duration_ms: i64,
+    pub statements_done: i32,
+    pub statements_total: i32,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryStore {
+    schema: Ident,
+}
+
+fn q(during: &str) -> impl FnOnce(tokio_postgres::Error) -> DbError + '_ {
+    move |e| DbError::query(during, e)
+}
+
+impl HistoryStore {
+    pub fn new(schema: &str) -> Result<Self, DbError> {
+        Ok(Self {
+            schema: Ident::new(schema)?,
+        })
+    }
+
+    pub fn schema(&self) -> &Ident {
+        &self.schema
+    }
+
+    /// The layout version recorded, or `None` when there is no history yet.
+    pub async fn layout_version(&self, c: &impl GenericClient) -> Result<Option<i32>, DbError> {
+        let row = c
+            .query_one(
+                "SELECT to_regclass($1)::text",
+                &[&format!("{}.layout", self.schema)],
+            )
+            .await
+            .map_err(q("reading squizzle's history layout"))?;
+        if row.get::<_, Option<String>>(0).is_none() {
+            return Ok(None);
+        }
+        let row = c
+            .query_one(
+                &format!("SELECT max(version) FROM {}.layout", self.schema),
+                &[],
+            )
+            .await
+            .map_err(q("reading squizzle's history layout"))?;
+        Ok(row.get::<_, Option<i32>>(0))
+    }
+
+    /// Creates the schema and tables, or upgrades an older layout. Call it
+    /// while holding the migration lock. Works for a role that owns the schema
+    /// (or may create it) and has no other privileges.
+    pub async fn ensure(&self, c: &impl GenericClient) -> Result<(), DbError> {
+        match self.layout_version(c).await? {
+            Some(v) if v == LAYOUT_VERSION => return Ok(()),
+            Some(v) if v > LAYOUT_VERSION => {
+                return Err(DbError::LayoutTooNew {
+                    schema: self.schema.name().into(),
+                    found: v,
+                    supported: LAYOUT_VERSION,
+                });
+            }
+            _ => {}
+        }
+        // Check first: `CREATE SCHEMA IF NOT EXISTS` demands CREATE on the
+        // database even when the schema exists, which a least-privilege role lacks.
+        let exists: bool = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                &[&self.schema.name()],
+            )
+            .await
+            .map_err(q("looking for squizzle's history schema"))?
+            .get(0);
+        if !exists {
+            c.batch_execute(&format!("CREATE SCHEMA {}", self.schema))
+                .await
+                .map_err(q("creating squizzle's history schema (the role needs CREATE on the database, or create the schema for it)"))?;
+        }
+        let s = &self.schema;
+        let ddl = format!(
+            r#"
+CREATE TABLE IF NOT EXISTS {s}.layout (
+    version integer NOT NULL,
+    upgraded_at timestamptz NOT NULL DEFAULT now(),
+    tool_version text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.releases (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version text NOT NULL,
+    operation text NOT NULL CHECK (operation IN ('apply', 'baseline', 'rollback')),
+    artifact_digest text NOT NULL,
+    checksum text NOT NULL,
+    success boolean NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    execution_ms bigint NOT NULL,
+    applied_by_role text NOT NULL DEFAULT current_user,
+    applied_by_os_user text,
+    ci_identity text,
+    signer_identity text,
+    signer_issuer text,
+    rekor_log_index bigint,
+    migrations_run integer NOT NULL DEFAULT 0,
+    error_sqlstate text,
+    error_message text,
+    failing_migration text,
+    failing_statement integer,
+    failing_line integer,
+    metadata jsonb NOT NULL DEFAULT '{{}}'
+);
+CREATE INDEX IF NOT EXISTS releases_version_idx ON {s}.releases (version);
+CREATE TABLE IF NOT EXISTS {s}.migrations (
+    migration_id text PRIMARY KEY,
+    path text NOT NULL,
+    sha256 text NOT NULL,
+    version text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    duration_ms bigint NOT NULL,
+    statements_done integer NOT NULL,
+    statements_total integer NOT NULL,
+    complete boolean NOT NULL
+);
+CREATE OR REPLACE FUNCTION {s}.releases_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'squizzle release history is append-only';
+END
+$$;
+DROP TRIGGER IF EXISTS releases_append_only ON {s}.releases;
+CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.releases
+    FOR EACH STATEMENT EXECUTE FUNCTION {s}.releases_append_only();
+"#
+        );
+        c.batch_execute(&ddl)
+            .await
+            .map_err(q("creating squizzle's history tables"))?;
+        c.execute(
+            &format!("INSERT INTO {s}.layout (version, tool_version) VALUES ($1, $2)"),
+            &[&LAYOUT_VERSION, &env!("CARGO_PKG_VERSION")],
+        )
+        .await
+        .map_err(q("recording squizzle's history layout"))?;
+        Ok(())
+    }
+
+    /// Reads everything recorded; an empty snapshot when there is no history.
+    pub async fn snapshot(&self, c: &impl GenericClient) -> Result<Snapshot, DbError> {
+        match self.layout_version(c).await? {
+            None => return Ok(Snapshot::default()),
+            Some(v) if v > LAYOUT_VERSION => {
+                return Err(DbError::LayoutTooNew {
+                    schema: self.schema.name().into(),
+                    found: v,
+                    supported: LAYOUT_VERSION,
+                });
+            }
+            Some(_) => {}
+        }
+        let s = &self.schema;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT migration_id, path, sha256, version, to_char(applied_at AT TIME ZONE 'UTC', {TS}), \
+                            duration_ms, statements_done, statements_total, complete FROM {s}.migrations"
+                ),
+                &[],
+            )
+            .await
+            .map_err(q("reading applied migrations"))?;
+        let migrations = rows
+            .iter()
+            .map(|r| {
+                let m = AppliedMigration {
+                    id: r.get(0),
+                    path: r.get(1),
+                    sha256: r.get(2),
+                    version: r.get(3),
+                    applied_at: r.get(4),
+                    duration_ms: r.get(5),
+                    statements_done: r.get(6),
+                    statements_total: r.get(7),
+                    complete: r.get(8),
+                };
+                (m.id.clone(), m)
+            })
+            .collect();
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT id, version, operation, artifact_digest, success, to_char(applied_at AT TIME ZONE 'UTC', {TS}), \
+                            applied_by_role, applied_by_os_user, ci_identity, migrations_run, execution_ms, error_message \
+                     FROM {s}.releases ORDER BY id"
+                ),
+                &[],
+            )
+            .await
+            .map_err(q("reading release history"))?;
+        let releases = rows
+            .iter()
+            .map(|r| ReleaseSummary {
+                id: r.get(0),
+                version: r.get(1),
+                operation: r.get(2),
+                artifact_digest: r.get(3),
+                success: r.get(4),
+                applied_at: r.get(5),
+                applied_by_role: r.get(6),
+                applied_by_os_user: r.get(7),
+                ci_identity: r.get(8),
+                migrations_run: r.get(9),
+                execution_ms: r.get(10),
+                error_message: r.get(11),
+            })
+            .collect();
+        Ok(Snapshot {
+            exists: true,
+            migrations,
+            releases,
+        })
+    }
+
+    pub async fn insert_release(
+        &self,
+        c: &impl GenericClient,
+        r: &ReleaseRecord,
+    ) -> Result<i64, DbError> {
+        let row = c
+            .query_one(
+                &format!(
+                    "INSERT INTO {}.releases (version, operation, artifact_digest, checksum, success, execution_ms, \
+                        applied_by_os_user, ci_identity, signer_identity, signer_issuer, rekor_log_index, migrations_run, \
+                        error_sqlstate, error_message, failing_migration, failing_statement, failing_line, metadata) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+                    self.schema
+                ),
+                &[
+                    &r.version,
+                    &r.operation,
+                    &r.artifact_digest,
+                    &r.checksum,
+                    &r.success,
+                    &r.execution_ms,
+                    &r.applied_by_os_user,
+                    &r.ci_identity,
+                    &r.signer_identity,
+                    &r.signer_issuer,
+                    &r.rekor_log_index,
+                    &r.migrations_run,
+                    &r.error_sqlstate,
+                    &r.error_message,
+                    &r.failing_migration,
+                    &r.failing_statement,
+                    &r.failing_line,
+                    &r.metadata,
+                ],
+            )
+            .await
+            .map_err(q("recording the release in squizzle's history"))?;
+        Ok(row.get(0))
+    }
+
+    /// Inserts or updates a migration's row (progress of a resumable file too).
+    pub async fn record_migration(
+        &self,
+        c: &impl GenericClient,
+        m: &MigrationRecord<'_>,
+    ) -> Result<(), DbError> {
+        c.execute(
+            &format!(
+                "INSERT INTO {}.migrations (migration_id, path, sha256, version, duration_ms, statements_done, statements_total, complete) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (migration_id) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, \
+                    version = EXCLUDED.version, applied_at = clock_timestamp(), \
+                    duration_ms = {0}.migrations.duration_ms + EXCLUDED.duration_ms, \
+                    statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, \
+                    complete = EXCLUDED.complete",
+                self.schema
+            ),
+            &[&m.id, &m.path, &m.sha256, &m.version, &m.duration_ms, &m.statements_done, &m.statements_total, &m.complete],
+        )
+        .await
+        .map_err(q("recording a migration in squizzle's history"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! PostgreSQL capability: connecting with libpq semantics over rustls
+//! ([`connect`], [`tls`]), squizzle's own history tables ([`history`]), the
+//! migration advisory lock ([`lock`]) and splitting SQL into statements ([`split`]).
+//!
+//! Only parameterized queries for squizzle's own SQL; every identifier that is
+//! spliced into SQL (the history schema) is validated and quoted by [`Ident`].
+//! This layer knows nothing of OCI stores, registries or signatures, and never prints.
+
+pub mod connect;
+pub mod history;
+pub mod lock;
+pub mod split;
+pub mod tls;
+
+use std::error::Error as _;
+
+pub use crate::core::ident::Ident;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid database connection settings: {0}")]
+    BadUrl(String),
+    #[error(
+        "cannot connect to {target}: {message}; check the host, port and that the server is running"
+    )]
+    Connect { target: String, message: String },
+    #[error(
+        "the database refused the credentials for {target}: {message}; check the password's environment variable"
+    )]
+    Auth { target: String, message: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("lost the connection to the database while {during}: {message}")]
+    ConnectionLost { during: String, message: String },
+    #[error("{during}: {message}")]
+    Query {
+        during: String,
+        message: String,
+        sqlstate: Option<String>,
+    },
+    #[error(transparent)]
+    BadIdentifier(#[from] crate::core::ident::IdentError),
+    #[error(
+        "squizzle's history in schema {schema} has layout version {found}, newer than the {supported} this squizzle knows; upgrade squizzle"
+    )]
+    LayoutTooNew {
+        schema: String,
+        found: i32,
+        supported: i32,
+    },
+    #[error(
+        "timed out after {waited_s:.1}s waiting for the migration lock; it is held by {holder}"
+    )]
+    LockTimeout { waited_s: f64, holder: String },
+}
+
+/// Full text of a tokio-postgres error: its message, the server's detail and
+/// hint when there are any, and the cause chain.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!("; detail: {d}"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!("; hint: {h}"));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(&format!(": {text}"));
+        }
+        cur = c.source();
+    }
+    s
+}
+
+impl DbError {
+    pub(crate) fn from_connect(target: &str, e: tokio_postgres::Error) -> Self {
+        let code = e.code().map(|c| c.code().to_owned());
+        match code.as_deref() {
+            Some("28P01" | "28000") => DbError::Auth {
+                target: target.to_owned(),
+                message: describe(&e),
+            },
+            _ => DbError::Connect {
+                target: target.to_owned(),
+                message: describe(&e),
+            },
+        }
+    }
+
+    /// Wraps a query error, telling a dropped connection from a failed statement.
+    pub fn query(during: impl Into<String>, e: tokio_postgres::Error) -> Self {
+        let during = during.into();
+        if e.as_db_error().is_none()
+            && (e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()))
+        {
+            return DbError::ConnectionLost {
+                during,
+                message: describe(&e),
+            };
+        }
+        DbError::Query {
+            during,
+            sqlstate: e.code().map(|c| c.code().to_owned()),
+            message: describe(&e),
+        }
+    }
+}

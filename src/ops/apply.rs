@@ -1,0 +1,791 @@
+//! `apply`: verify -> extract -> connect -> lock -> plan -> run -> record.
+//!
+//! Pending migrations run in transaction segments: by default (`release` mode)
+//! every run of consecutive ordinary files is one transaction together with its
+//! history rows, so a failure leaves the database as it was; a file marked
+//! no-transaction runs alone, statement by statement, recording its progress
+//! after each statement so that a re-run resumes where it stopped. In `file`
+//! mode each migration commits on its own. The release's success row is written
+//! in the same transaction as the last file whenever that file is transactional.
+//! A failure is recorded in its own row after the rollback.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use crate::artifact::unpack;
+use crate::config::{Config, Env, TxMode};
+use crate::core::digest::Digest;
+use crate::core::manifest::{FileEntry, SourceFormat, TransactionMode};
+use crate::core::version::Version;
+use crate::db::connect::ConnectSpec;
+use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
+use crate::db::lock::{self, LockHolder};
+use crate::db::split::{self, SplitMode};
+use crate::db::{DbError, describe};
+use crate::ops::artifact_ref::{self, ResolvedRelease};
+use crate::ops::build::limits;
+use crate::ops::plan::{self, Plan, Step};
+use crate::ops::verify::{self, Failure, VerifyReport};
+use crate::ops::{Error, Result};
+use crate::store::layout::LayoutStore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DryRun {
+    Off,
+    /// Verify, plan and print the SQL; write nothing, take no lock.
+    Plan,
+    /// Run everything inside one transaction and roll it back.
+    Execute,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub version: Version,
+    pub dry_run: DryRun,
+    pub tx_mode: Option<TxMode>,
+    pub lock_timeout: Option<Duration>,
+    pub statement_timeout: Option<Duration>,
+    pub statement_lock_timeout: Option<Duration>,
+    pub allow_out_of_order: bool,
+}
+
+/// Progress, for the CLI to show as it happens.
+pub enum ApplyEvent<'a> {
+    Verified(&'a VerifyReport),
+    Connected {
+        target: &'a str,
+    },
+    LockWait(Option<&'a LockHolder>),
+    Locked,
+    Planned(&'a Plan),
+    Warning(&'a str),
+    FileStarted {
+        file: &'a FileEntry,
+        statements: usize,
+        resume_from: usize,
+    },
+    FileDone {
+        file: &'a FileEntry,
+        statements: usize,
+        ms: u64,
+    },
+    DryRunFile {
+        file: &'a FileEntry,
+        sql: &'a str,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Applied,
+    NothingToDo,
+    DryRun,
+    DryRunExecuted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedFile {
+    pub id: String,
+    pub path: String,
+    pub transaction: TransactionMode,
+    pub statements: usize,
+    pub resume_from: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyReport {
+    pub version: String,
+    pub digest: Digest,
+    pub database: String,
+    pub history_schema: String,
+    pub outcome: Outcome,
+    pub tx_mode: TxMode,
+    pub planned: Vec<PlannedFile>,
+    pub skipped: usize,
+    pub migrations_run: usize,
+    pub statements_run: usize,
+    pub execution_ms: u64,
+    pub release_id: Option<i64>,
+    pub warnings: Vec<String>,
+}
+
+/// Details of a migration that failed (and was rolled back where it could be).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationFailure {
+    pub version: String,
+    pub migration: String,
+    pub path: String,
+    /// 1-based statement number within the file.
+    pub statement: usize,
+    /// 1-based line in the file where the error points.
+    pub line: usize,
+    pub sqlstate: Option<String>,
+    pub message: String,
+    pub rolled_back: bool,
+    pub recorded: bool,
+    pub migrations_committed: usize,
+}
+
+impl std::fmt::Display for MigrationFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "migration {} failed at statement {} (line {} of {}): {}",
+            self.migration, self.statement, self.line, self.path, self.message
+        )?;
+        if self.rolled_back {
+            write!(f, "; its transaction was rolled back")?;
+        }
+        if self.migrations_committed > 0 {
+            write!(
+                f,
+                "; {} earlier migration(s) of this run stay committed",
+                self.migrations_committed
+            )?;
+        }
+        if self.recorded {
+            write!(f, "; the failure is recorded in the history")?;
+        } else {
+            write!(f, "; the failure could not be recorded")?;
+        }
+        write!(f, ". Fix it in a new release and apply that")
+    }
+}
+
+/// A pending file, loaded and split.
+struct Loaded {
+    step: Step,
+    text: String,
+    statements: usize,
+}
+
+pub fn split_mode(format: SourceFormat) -> SplitMode {
+    match format {
+        SourceFormat::Drizzle => SplitMode::Drizzle,
+        SourceFormat::Plain => SplitMode::Plain,
+    }
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// The CI job identity and run URL, from the CI system's own variables.
+pub fn ci_identity(env: &Env) -> (Option<String>, Option<String>) {
+    if env.get("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let repo = env.get("GITHUB_REPOSITORY").unwrap_or_default();
+        let id = format!(
+            "github-actions:{repo}:{}",
+            env.get("GITHUB_WORKFLOW_REF")
+                .or_else(|| env.get("GITHUB_WORKFLOW"))
+                .unwrap_or_default()
+        );
+        let url = match (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_RUN_ID")) {
+            (Some(s), Some(r)) => Some(format!("{s}/{repo}/actions/runs/{r}")),
+            _ => None,
+        };
+        return (Some(id), url);
+    }
+    if env.get("GITLAB_CI").as_deref() == Some("true") {
+        let id = format!(
+            "gitlab:{}:job {}",
+            env.get("CI_PROJECT_PATH").unwrap_or_default(),
+            env.get("CI_JOB_ID").unwrap_or_default()
+        );
+        return (Some(id), env.get("CI_JOB_URL"));
+    }
+    if env.get("BUILDKITE").as_deref() == Some("true") {
+        let id = format!(
+            "buildkite:{}:{}",
+            env.get("BUILDKITE_PIPELINE_SLUG").unwrap_or_default(),
+            env.get("BUILDKITE_BUILD_NUMBER").unwrap_or_default()
+        );
+        return (Some(id), env.get("BUILDKITE_BUILD_URL"));
+    }
+    if env.get("CIRCLECI").as_deref() == Some("true") {
+        let id = format!(
+            "circleci:{}:{}",
+            env.get("CIRCLE_PROJECT_REPONAME").unwrap_or_default(),
+            env.get("CIRCLE_BUILD_NUM").unwrap_or_default()
+        );
+        return (Some(id), env.get("CIRCLE_BUILD_URL"));
+    }
+    (None, None)
+}
+
+pub fn os_user(env: &Env) -> Option<String> {
+    env.get("USER")
+        .or_else(|| env.get("LOGNAME"))
+        .filter(|u| !u.is_empty())
+}
+
+/// Verification as `verify` does it; a failure stops here, before any connection.
+pub fn verified_release(
+    config: &Config,
+    version: &Version,
+) -> Result<(VerifyReport, ResolvedRelease, LayoutStore)> {
+    let report = verify::verify(config, version)?;
+    match report.failure() {
+        Some(Failure::Integrity) => {
+            return Err(Error::Integrity(format!(
+                "{version} failed verification; it was not applied"
+            )));
+        }
+        Some(Failure::Signature) => {
+            let why = report
+                .checks
+                .iter()
+                .find(|c| c.name == "signature")
+                .map(|c| c.detail.clone())
+                .unwrap_or_default();
+            return Err(Error::Signature(format!(
+                "{version} does not satisfy the signature policy: {why}"
+            )));
+        }
+        None => {}
+    }
+    let store = LayoutStore::open(&config.store_dir())?;
+    let release = artifact_ref::resolve(&store, version)?;
+    if release.digest() != report.digest {
+        return Err(Error::Integrity(format!(
+            "{version} changed in the store while it was being verified ({} then {}); try again",
+            report.digest,
+            release.digest()
+        )));
+    }
+    Ok((report, release, store))
+}
+
+/// Extracts the verified layer into `dir/release` and returns that path.
+pub fn extract_release(
+    config: &Config,
+    store: &LayoutStore,
+    release: &ResolvedRelease,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let dest = dir.join("release");
+    unpack::extract(
+        &store.blob_path(&release.layer.digest),
+        &release.manifest.files,
+        &limits(config),
+        &dest,
+    )?;
+    Ok(dest)
+}
+
+pub async fn connect(
+    config: &Config,
+    env: &Env,
+    command: &str,
+    version: &Version,
+) -> Result<(Client, ConnectSpec)> {
+    let url = config.active_environment().database_url;
+    let mut spec = ConnectSpec::parse(url.as_deref(), env)?;
+    spec.set_application_name_default(&format!("squizzle {command} {version} on {}", hostname()));
+    let client = spec.connect().await?;
+    Ok((client, spec))
+}
+
+pub async fn apply(
+    config: &Config,
+    env: &Env,
+    opts: &ApplyOptions,
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport> {
+    let started = Instant::now();
+    let (report, release, store) = verified_release(config, &opts.version)?;
+    on(ApplyEvent::Verified(&report));
+    let work = tempfile::tempdir().map_err(|source| Error::Io {
+        action: "create a work folder in",
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let root = extract_release(config, &store, &release, work.path())?;
+
+    let envcfg = config.active_environment();
+    let (client, spec) = connect(config, env, "apply", &opts.version).await?;
+    on(ApplyEvent::Connected {
+        target: &spec.target,
+    });
+    let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
+    let key = lock::key_for(history.schema());
+    let parse = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|s| crate::core::duration::parse(s).ok())
+    };
+    let lock_timeout = opts
+        .lock_timeout
+        .or_else(|| parse(&envcfg.lock_timeout))
+        .unwrap_or(Duration::from_secs(300));
+    let tx_mode = opts.tx_mode.or(envcfg.tx_mode).unwrap_or_default();
+
+    let locked = opts.dry_run != DryRun::Plan;
+    if locked {
+        lock::acquire(&client, key, lock_timeout, |h| on(ApplyEvent::LockWait(h))).await?;
+        on(ApplyEvent::Locked);
+    }
+    let settings = Settings {
+        statement_timeout: opts
+            .statement_timeout
+            .or_else(|| parse(&envcfg.statement_timeout)),
+        statement_lock_timeout: opts
+            .statement_lock_timeout
+            .or_else(|| parse(&envcfg.statement_lock_timeout)),
+    };
+    let ctx = RunContext {
+        client: &client,
+        history: &history,
+        release: &release,
+        root: &root,
+        env,
+        tx_mode,
+        dry_run: opts.dry_run,
+        allow_out_of_order: opts.allow_out_of_order,
+        target: spec.target.clone(),
+        started,
+    };
+    let result = run_locked(&ctx, &settings, on).await;
+    if locked {
+        // Best effort: the lock also ends with the connection.
+        let _ = lock::unlock(&client, key).await;
+    }
+    result
+}
+
+struct Settings {
+    statement_timeout: Option<Duration>,
+    statement_lock_timeout: Option<Duration>,
+}
+
+struct RunContext<'a> {
+    client: &'a Client,
+    history: &'a HistoryStore,
+    release: &'a ResolvedRelease,
+    root: &'a Path,
+    env: &'a Env,
+    tx_mode: TxMode,
+    dry_run: DryRun,
+    allow_out_of_order: bool,
+    target: String,
+    started: Instant,
+}
+
+async fn exec(client: &Client, sql: &str, during: &str) -> Result<()> {
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| Error::Db(DbError::query(during, e)))
+}
+
+async fn run_locked(
+    ctx: &RunContext<'_>,
+    settings: &Settings,
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport> {
+    let client = ctx.client;
+    for (name, value) in [
+        ("statement_timeout", settings.statement_timeout),
+        ("lock_timeout", settings.statement_lock_timeout),
+    ] {
+        if let Some(d) = value {
+            exec(
+                client,
+                &format!("SET {name} = {}", d.as_millis()),
+                "applying session settings",
+            )
+            .await?;
+        }
+    }
+    let manifest = &ctx.release.manifest;
+    let mode = split_mode(manifest.format);
+    if ctx.dry_run == DryRun::Execute {
+        exec(client, "BEGIN", "starting the dry-run transaction").await?;
+    }
+    if ctx.dry_run != DryRun::Plan {
+        ctx.history.ensure(client).await?;
+    }
+    let snapshot = ctx.history.snapshot(client).await?;
+    let plan = plan::plan(
+        manifest,
+        &ctx.release.digest(),
+        &snapshot,
+        ctx.allow_out_of_order,
+    )?;
+    on(ApplyEvent::Planned(&plan));
+    for w in &plan.warnings {
+        on(ApplyEvent::Warning(w));
+    }
+
+    let mut loaded = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        let path = ctx.root.join(&step.file.path);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            action: "read",
+            path: path.clone(),
+            source,
+        })?;
+        let statements = split::split(&text, mode)
+            .map_err(|e| Error::Usage(format!("{}: {e}", step.file.path)))?;
+        if step.file.transaction == TransactionMode::Default
+            && let Some(st) = statements
+                .iter()
+                .find(|s| split::transaction_control(s.sql).is_some())
+        {
+            return Err(Error::TransactionControl {
+                path: step.file.path.clone(),
+                line: st.start_line,
+                keyword: split::transaction_control(st.sql)
+                    .unwrap_or("BEGIN")
+                    .to_owned(),
+            });
+        }
+        let count = statements.len();
+        loaded.push(Loaded {
+            step: step.clone(),
+            text,
+            statements: count,
+        });
+    }
+    let planned: Vec<PlannedFile> = loaded
+        .iter()
+        .map(|l| PlannedFile {
+            id: l.step.file.id.clone(),
+            path: l.step.file.path.clone(),
+            transaction: l.step.file.transaction,
+            statements: l.statements,
+            resume_from: l.step.resume_from,
+        })
+        .collect();
+    let mut report = ApplyReport {
+        version: manifest.version.tag(),
+        digest: ctx.release.digest(),
+        database: ctx.target.clone(),
+        history_schema: ctx.history.schema().name().to_owned(),
+        outcome: Outcome::Applied,
+        tx_mode: ctx.tx_mode,
+        planned,
+        skipped: plan.skipped,
+        migrations_run: 0,
+        statements_run: 0,
+        execution_ms: 0,
+        release_id: None,
+        warnings: plan.warnings.clone(),
+    };
+    if ctx.dry_run == DryRun::Plan {
+        for l in &loaded {
+            on(ApplyEvent::DryRunFile {
+                file: &l.step.file,
+                sql: &l.text,
+            });
+        }
+        report.outcome = if plan.nothing_to_do() {
+            Outcome::NothingToDo
+        } else {
+            Outcome::DryRun
+        };
+        return Ok(report);
+    }
+    if plan.nothing_to_do() {
+        if ctx.dry_run == DryRun::Execute {
+            exec(client, "ROLLBACK", "ending the dry run").await?;
+        }
+        report.outcome = Outcome::NothingToDo;
+        return Ok(report);
+    }
+
+    let segments = segments(&loaded, ctx.tx_mode, ctx.dry_run);
+    let mut runner = Runner {
+        ctx,
+        mode,
+        migrations_committed: 0,
+        statements_run: 0,
+    };
+    let outcome = runner.run(&loaded, &segments, on).await;
+    report.migrations_run = runner.migrations_committed;
+    report.statements_run = runner.statements_run;
+    report.execution_ms = ctx.started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(release_id) => {
+            report.release_id = release_id;
+            if ctx.dry_run == DryRun::Execute {
+                report.outcome = Outcome::DryRunExecuted;
+                for l in loaded
+                    .iter()
+                    .filter(|l| l.step.file.transaction == TransactionMode::None)
+                {
+                    report.warnings.push(format!(
+                        "{} runs outside a transaction and was not executed by the dry run",
+                        l.step.file.path
+                    ));
+                }
+            }
+            Ok(report)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+enum Segment {
+    /// Indexes into the loaded files, run in one transaction.
+    Tx(Vec<usize>),
+    /// A no-transaction file, run statement by statement.
+    Alone(usize),
+}
+
+fn segments(loaded: &[Loaded], mode: TxMode, dry_run: DryRun) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    for (i, l) in loaded.iter().enumerate() {
+        if l.step.file.transaction == TransactionMode::None {
+            if dry_run == DryRun::Execute {
+                continue; // cannot run inside the dry-run transaction
+            }
+            out.push(Segment::Alone(i));
+            continue;
+        }
+        match (mode, dry_run, out.last_mut()) {
+            (_, DryRun::Execute, Some(Segment::Tx(ids)))
+            | (TxMode::Release, _, Some(Segment::Tx(ids))) => ids.push(i),
+            _ => out.push(Segment::Tx(vec![i])),
+        }
+    }
+    out
+}
+
+struct Runner<'a, 'c> {
+    ctx: &'a RunContext<'c>,
+    mode: SplitMode,
+    migrations_committed: usize,
+    statements_run: usize,
+}
+
+/// Where a statement failed.
+struct StatementFailure {
+    index: usize,
+    line: usize,
+    sqlstate: Option<String>,
+    message: String,
+}
+
+impl Runner<'_, '_> {
+    fn release_record(&self, success: bool, migrations_run: usize) -> ReleaseRecord {
+        let ctx = self.ctx;
+        let (ci, run_url) = ci_identity(ctx.env);
+        ReleaseRecord {
+            version: ctx.release.manifest.version.tag(),
+            operation: "apply",
+            artifact_digest: ctx.release.digest().to_string(),
+            checksum: ctx.release.manifest.tarball.sha256.to_string(),
+            success,
+            execution_ms: ctx.started.elapsed().as_millis() as i64,
+            applied_by_os_user: os_user(ctx.env),
+            ci_identity: ci,
+            migrations_run: migrations_run as i32,
+            metadata: serde_json::json!({
+                "hostname": hostname(),
+                "toolVersion": env!("CARGO_PKG_VERSION"),
+                "ciRunUrl": run_url,
+                "txMode": ctx.tx_mode,
+                "database": ctx.target,
+            }),
+            ..ReleaseRecord::default()
+        }
+    }
+
+    async fn run(
+        &mut self,
+        loaded: &[Loaded],
+        segments: &[Segment],
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<Option<i64>> {
+        let client = self.ctx.client;
+        let history = self.ctx.history;
+        let dry = self.ctx.dry_run == DryRun::Execute;
+        if segments.is_empty() {
+            // Nothing new to run (cumulative release re-packing applied files):
+            // still record that this release is now what the database runs.
+            if dry {
+                exec(client, "ROLLBACK", "ending the dry run").await?;
+                return Ok(None);
+            }
+            let id = history
+                .insert_release(client, &self.release_record(true, 0))
+                .await?;
+            return Ok(Some(id));
+        }
+        let mut release_id = None;
+        for (si, seg) in segments.iter().enumerate() {
+            let last = si + 1 == segments.len();
+            match seg {
+                Segment::Tx(ids) => {
+                    if !dry {
+                        exec(client, "BEGIN", "starting a transaction").await?;
+                    }
+                    for &i in ids {
+                        if let Err(f) = self.run_file(&loaded[i], true, on).await? {
+                            let _ = client.batch_execute("ROLLBACK").await;
+                            return Err(self.fail(&loaded[i], f, true).await);
+                        }
+                    }
+                    if dry {
+                        exec(client, "ROLLBACK", "rolling back the dry run").await?;
+                        return Ok(None);
+                    }
+                    if last {
+                        let run = self.migrations_committed + ids.len();
+                        release_id = Some(
+                            history
+                                .insert_release(client, &self.release_record(true, run))
+                                .await?,
+                        );
+                    }
+                    exec(client, "COMMIT", "committing").await?;
+                    self.migrations_committed += ids.len();
+                }
+                Segment::Alone(i) => {
+                    if let Err(f) = self.run_file(&loaded[*i], false, on).await? {
+                        return Err(self.fail(&loaded[*i], f, false).await);
+                    }
+                    self.migrations_committed += 1;
+                    if last {
+                        release_id = Some(
+                            history
+                                .insert_release(
+                                    client,
+                                    &self.release_record(true, self.migrations_committed),
+                                )
+                                .await?,
+                        );
+                    }
+                }
+            }
+        }
+        Ok(release_id)
+    }
+
+    /// Runs one file. Inside a transaction its history row is written at the
+    /// end (same transaction); outside, progress is written after every statement.
+    /// The outer error is infrastructure (connection lost...); the inner one a
+    /// failing statement.
+    async fn run_file(
+        &mut self,
+        l: &Loaded,
+        in_tx: bool,
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<std::result::Result<(), StatementFailure>> {
+        let client = self.ctx.client;
+        let f = &l.step.file;
+        let statements = split::split(&l.text, self.mode)
+            .map_err(|e| Error::Usage(format!("{}: {e}", f.path)))?;
+        let total = statements.len();
+        on(ApplyEvent::FileStarted {
+            file: f,
+            statements: total,
+            resume_from: l.step.resume_from,
+        });
+        let t0 = Instant::now();
+        let sha = f.sha256.to_string();
+        let version = self.ctx.release.manifest.version.tag();
+        let record = |done: usize, ms: i64| MigrationRecord {
+            id: &f.id,
+            path: &f.path,
+            sha256: &sha,
+            version: &version,
+            duration_ms: ms,
+            statements_done: done as i32,
+            statements_total: total as i32,
+            complete: done == total,
+        };
+        let mut last_progress = Instant::now();
+        for (k, st) in statements.iter().enumerate().skip(l.step.resume_from) {
+            if let Err(e) = client.batch_execute(st.sql).await {
+                let Some(db) = e.as_db_error() else {
+                    return Err(Error::Db(DbError::query(
+                        format!("running {} (statement {})", f.path, k + 1),
+                        e,
+                    )));
+                };
+                let line = match db.position() {
+                    Some(tokio_postgres::error::ErrorPosition::Original(pos)) => {
+                        st.start_line
+                            + st.sql
+                                .chars()
+                                .take((*pos as usize).saturating_sub(1))
+                                .filter(|c| *c == '\n')
+                                .count()
+                    }
+                    _ => st.start_line,
+                };
+                return Ok(Err(StatementFailure {
+                    index: k,
+                    line,
+                    sqlstate: Some(db.code().code().to_owned()),
+                    message: describe(&e),
+                }));
+            }
+            self.statements_run += 1;
+            if !in_tx {
+                let ms = last_progress.elapsed().as_millis() as i64;
+                last_progress = Instant::now();
+                self.ctx
+                    .history
+                    .record_migration(client, &record(k + 1, ms))
+                    .await?;
+            }
+        }
+        if in_tx || total == 0 || total <= l.step.resume_from {
+            self.ctx
+                .history
+                .record_migration(client, &record(total, t0.elapsed().as_millis() as i64))
+                .await?;
+        }
+        on(ApplyEvent::FileDone {
+            file: f,
+            statements: total,
+            ms: t0.elapsed().as_millis() as u64,
+        });
+        Ok(Ok(()))
+    }
+
+    /// Records the failure in its own row (the transaction is gone) and builds the error.
+    async fn fail(&self, l: &Loaded, f: StatementFailure, rolled_back: bool) -> Error {
+        let file = &l.step.file;
+        let mut row = self.release_record(false, self.migrations_committed);
+        row.error_sqlstate = f.sqlstate.clone();
+        row.error_message = Some(f.message.clone());
+        row.failing_migration = Some(file.id.clone());
+        row.failing_statement = Some(f.index as i32 + 1);
+        row.failing_line = Some(f.line as i32);
+        let recorded = self.ctx.dry_run != DryRun::Execute
+            && self
+                .ctx
+                .history
+                .insert_release(self.ctx.client, &row)
+                .await
+                .is_ok();
+        Error::MigrationFailed(Box::new(MigrationFailure {
+            version: self.ctx.release.manifest.version.tag(),
+            migration: file.id.clone(),
+            path: file.path.clone(),
+            statement: f.index + 1,
+            line: f.line,
+            sqlstate: f.sqlstate,
+            message: f.message,
+            rolled_back,
+            recorded,
+            migrations_committed: self.migrations_committed,
+        }))
+    }
+}

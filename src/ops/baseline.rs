@@ -1,0 +1,107 @@
+//! `baseline`: record a release as applied without running it, to adopt a
+//! database whose schema already matches. Verified and locked like apply;
+//! refuses a database that already has history unless forced.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{Config, Env};
+use crate::core::manifest::FileKind;
+use crate::core::version::Version;
+use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
+use crate::db::lock;
+use crate::db::split;
+use crate::ops::apply::{
+    ci_identity, connect, extract_release, hostname, os_user, split_mode, verified_release,
+};
+use crate::ops::{Error, Result};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineReport {
+    pub version: String,
+    pub digest: String,
+    pub database: String,
+    pub migrations_recorded: usize,
+    pub release_id: i64,
+}
+
+pub async fn baseline(
+    config: &Config,
+    env: &Env,
+    version: &Version,
+    force: bool,
+    lock_timeout: std::time::Duration,
+) -> Result<BaselineReport> {
+    let started = Instant::now();
+    let (_, release, store) = verified_release(config, version)?;
+    let work = tempfile::tempdir().map_err(|source| Error::Io {
+        action: "create a work folder in",
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let root = extract_release(config, &store, &release, work.path())?;
+    let (client, spec) = connect(config, env, "baseline", version).await?;
+    let envcfg = config.active_environment();
+    let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
+    let key = lock::key_for(history.schema());
+    lock::acquire(&client, key, lock_timeout, |_| {}).await?;
+    let result = async {
+        history.ensure(&client).await?;
+        let snapshot = history.snapshot(&client).await?;
+        if (!snapshot.migrations.is_empty() || !snapshot.releases.is_empty()) && !force {
+            return Err(Error::HistoryNotEmpty(format!(
+                "{} already has squizzle history ({} migrations, {} release records); baseline is for adopting a database without history. Use apply, or --force to record {version} anyway",
+                spec.target,
+                snapshot.migrations.len(),
+                snapshot.releases.len()
+            )));
+        }
+        let m = &release.manifest;
+        let mode = split_mode(m.format);
+        let tag = m.version.tag();
+        client.batch_execute("BEGIN").await.map_err(|e| Error::Db(crate::db::DbError::query("starting the baseline", e)))?;
+        let mut count = 0;
+        for f in m.files.iter().filter(|f| f.kind == FileKind::Migration) {
+            let path = root.join(&f.path);
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { action: "read", path: path.clone(), source })?;
+            let total = split::split(&text, mode).map_err(|e| Error::Usage(format!("{}: {e}", f.path)))?.len() as i32;
+            let sha = f.sha256.to_string();
+            history
+                .record_migration(
+                    &client,
+                    &MigrationRecord { id: &f.id, path: &f.path, sha256: &sha, version: &tag, duration_ms: 0, statements_done: total, statements_total: total, complete: true },
+                )
+                .await?;
+            count += 1;
+        }
+        let (ci, run_url) = ci_identity(env);
+        let id = history
+            .insert_release(
+                &client,
+                &ReleaseRecord {
+                    version: tag.clone(),
+                    operation: "baseline",
+                    artifact_digest: release.digest().to_string(),
+                    checksum: m.tarball.sha256.to_string(),
+                    success: true,
+                    execution_ms: started.elapsed().as_millis() as i64,
+                    applied_by_os_user: os_user(env),
+                    ci_identity: ci,
+                    migrations_run: count as i32,
+                    metadata: serde_json::json!({ "hostname": hostname(), "toolVersion": env!("CARGO_PKG_VERSION"), "ciRunUrl": run_url, "forced": force }),
+                    ..ReleaseRecord::default()
+                },
+            )
+            .await?;
+        client.batch_execute("COMMIT").await.map_err(|e| Error::Db(crate::db::DbError::query("committing the baseline", e)))?;
+        Ok(BaselineReport { version: tag, digest: release.digest().to_string(), database: spec.target.clone(), migrations_recorded: count, release_id: id })
+    }
+    .await;
+    if result.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    let _ = lock::unlock(&client, key).await;
+    result
+}

@@ -1,0 +1,133 @@
+//! `status`: what this database has applied, what the release would still run,
+//! drift, and who holds the migration lock. Read-only: takes no lock, creates nothing.
+
+use serde::Serialize;
+
+use crate::config::{Config, Env};
+use crate::core::version::Version;
+use crate::db::history::{HistoryStore, ReleaseSummary};
+use crate::db::lock::{self, LockHolder};
+use crate::ops::apply::connect;
+use crate::ops::artifact_ref::{self, versions};
+use crate::ops::plan;
+use crate::ops::{Error, Result};
+use crate::store::layout::LayoutStore;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedVersion {
+    pub version: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingFile {
+    pub id: String,
+    pub path: String,
+    pub resume_from: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    pub database: String,
+    pub history_schema: String,
+    pub history_exists: bool,
+    /// Versions in effect (applied or baselined, not rolled back), oldest first.
+    pub applied: Vec<AppliedVersion>,
+    pub applied_migrations: usize,
+    /// Last ten attempts, newest last.
+    pub recent: Vec<ReleaseSummary>,
+    /// The release compared against: `--version`, else the newest in the store.
+    pub release: Option<String>,
+    pub pending: Vec<PendingFile>,
+    /// Drift, downgrade or a moved tag, as apply would report it.
+    pub problem: Option<String>,
+    pub lock_holder: Option<LockHolder>,
+    pub up_to_date: bool,
+}
+
+pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Result<StatusReport> {
+    let store_dir = config.store_dir();
+    let store = if store_dir.exists() {
+        Some(LayoutStore::open(&store_dir)?)
+    } else {
+        None
+    };
+    let release = match (version, &store) {
+        (Some(v), Some(s)) => Some(artifact_ref::resolve(s, v)?),
+        (Some(v), None) => return Err(artifact_ref_missing(config, v)),
+        (None, Some(s)) => match versions(s)?.pop() {
+            Some((v, _)) => Some(artifact_ref::resolve(s, &v)?),
+            None => None,
+        },
+        (None, None) => None,
+    };
+    let label = version
+        .cloned()
+        .or_else(|| release.as_ref().map(|r| r.manifest.version.clone()));
+    let shown =
+        label.unwrap_or_else(|| Version::parse("0.0.0").unwrap_or_else(|_| unreachable_version()));
+    let (client, spec) = connect(config, env, "status", &shown).await?;
+    let envcfg = config.active_environment();
+    let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
+    let snapshot = history.snapshot(&client).await?;
+    let lock_holder = lock::holder(&client, lock::key_for(history.schema())).await?;
+    let applied: Vec<AppliedVersion> = plan::applied_versions(&snapshot)
+        .into_iter()
+        .map(|(version, digest)| AppliedVersion { version, digest })
+        .collect();
+    let mut pending = Vec::new();
+    let mut problem = None;
+    if let Some(r) = &release {
+        match plan::plan(&r.manifest, &r.digest(), &snapshot, false) {
+            Ok(p) => {
+                pending = p
+                    .steps
+                    .iter()
+                    .map(|s| PendingFile {
+                        id: s.file.id.clone(),
+                        path: s.file.path.clone(),
+                        resume_from: s.resume_from,
+                    })
+                    .collect();
+            }
+            Err(e) => problem = Some(e.to_string()),
+        }
+    }
+    let recent = snapshot
+        .releases
+        .iter()
+        .rev()
+        .take(10)
+        .rev()
+        .cloned()
+        .collect();
+    Ok(StatusReport {
+        database: spec.target.clone(),
+        history_schema: history.schema().name().to_owned(),
+        history_exists: snapshot.exists,
+        up_to_date: release.is_some() && pending.is_empty() && problem.is_none(),
+        applied,
+        applied_migrations: snapshot.migrations.values().filter(|m| m.complete).count(),
+        recent,
+        release: release.map(|r| r.manifest.version.tag()),
+        pending,
+        problem,
+        lock_holder,
+    })
+}
+
+fn unreachable_version() -> Version {
+    // "0.0.0" always parses; this only names the application in pg_stat_activity.
+    Version::parse("0.0.1").unwrap_or_else(|_| unreachable_version())
+}
+
+fn artifact_ref_missing(config: &Config, v: &Version) -> Error {
+    Error::NotFound {
+        version: v.tag(),
+        store: config.store_dir(),
+        hint: format!("there is no store there yet: run `squizzle build {v}` first"),
+    }
+}
