@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # squizzle's main job, end to end, on the bundled example (the real drizzle-kit
-# history in fixtures/dokploy-drizzle): init -> build -> verify -> list, with
-# the local OCI layout store. Then it shows a tampered release being caught.
+# history in fixtures/dokploy-drizzle): init -> build -> verify -> list with the
+# local OCI layout store, then apply -> status -> apply again (a no-op) against a
+# throwaway PostgreSQL 15 it starts itself. Last, it shows a tampered release
+# being refused.
 # Usage: bash scripts/demo.sh   (work folder: $SQUIZZLE_DEMO_DIR, default /tmp/squizzle-demo)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$repo/scripts/lib/setup.sh"
+. "$repo/scripts/lib/pg.sh"
 ensure_rust
+ensure_postgres
+apt_install python3
 
 log "building squizzle (release)"
 cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
@@ -26,6 +31,15 @@ run "$squizzle" build 1.0.0 --notes "dokploy schema, 186 migrations"
 run "$squizzle" verify 1.0.0
 run "$squizzle" list
 
+printf '\n# A throwaway PostgreSQL 15 on 127.0.0.1 (stopped when this script ends):\n'
+trap pg_stop EXIT
+pg_start "$work/pg"
+echo "DATABASE_URL=$DATABASE_URL"
+printf '\n$ %s\n' "$squizzle apply 1.0.0   # (per-file lines trimmed)"
+"$squizzle" apply 1.0.0 | sed -n '1,8p;$p'
+run "$squizzle" status
+run "$squizzle" apply 1.0.0
+
 printf '\n# Tampering with the stored release is caught (exit code 6):\n'
 layer=$("$squizzle" verify 1.0.0 --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["files"][0]["path"])')
 blob=$(python3 - <<PY
@@ -44,4 +58,9 @@ run "$squizzle" verify 1.0.0
 code=$?
 set -e
 [ "$code" -eq 6 ] || { echo "expected exit code 6 from a tampered release, got $code" >&2; exit 1; }
-printf '\nverify refused the tampered release with exit code %s. Work folder: %s\n' "$code" "$work"
+set +e
+run "$squizzle" apply 1.0.0 --quiet
+apply_code=$?
+set -e
+[ "$apply_code" -eq 6 ] || { echo "expected apply to refuse the tampered release with 6, got $apply_code" >&2; exit 1; }
+printf '\nverify and apply refused the tampered release (exit code 6). Work folder: %s\n' "$work"

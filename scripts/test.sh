@@ -6,6 +6,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$repo/scripts/lib/setup.sh"
 cd "$repo"
 ensure_rust
+ensure_postgres
 apt_install python3
 
 log "cargo fmt --check"

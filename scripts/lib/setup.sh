@@ -39,3 +39,11 @@ ensure_rust() {
   fi
   command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
 }
+
+# PostgreSQL 15 server and client programs for the tests that run a real
+# database (tests/support/pg.rs starts throwaway servers from
+# /usr/lib/postgresql/15/bin as the `postgres` user the package creates).
+# The harness also needs setpriv, from util-linux (always installed on Debian).
+ensure_postgres() {
+  apt_install postgresql-15 postgresql-client-15
+}

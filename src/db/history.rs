@@ -351,27 +351,39 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         Ok(row.get(0))
     }
 
-    /// Inserts or updates a migration's row (progress of a resumable file too).
+    fn record_migration_sql(&self) -> String {
+        format!(
+            "INSERT INTO {0}.migrations (migration_id, path, sha256, version, duration_ms, statements_done, statements_total, complete) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (migration_id) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, \
+                version = EXCLUDED.version, applied_at = clock_timestamp(), \
+                duration_ms = {0}.migrations.duration_ms + EXCLUDED.duration_ms, \
+                statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, \
+                complete = EXCLUDED.complete",
+            self.schema
+        )
+    }
+
+    /// Prepares the migration-row upsert once, for a run that writes many rows.
+    pub async fn prepare_record_migration(&self, c: &impl GenericClient) -> Result<tokio_postgres::Statement, DbError> {
+        c.prepare(&self.record_migration_sql()).await.map_err(q("preparing squizzle's history writes"))
+    }
+
+    /// Inserts or updates a migration's row (progress of a resumable file too),
+    /// with a statement from [`Self::prepare_record_migration`] when there is one.
     pub async fn record_migration(
         &self,
         c: &impl GenericClient,
+        prepared: Option<&tokio_postgres::Statement>,
         m: &MigrationRecord<'_>,
     ) -> Result<(), DbError> {
-        c.execute(
-            &format!(
-                "INSERT INTO {}.migrations (migration_id, path, sha256, version, duration_ms, statements_done, statements_total, complete) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (migration_id) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, \
-                    version = EXCLUDED.version, applied_at = clock_timestamp(), \
-                    duration_ms = {0}.migrations.duration_ms + EXCLUDED.duration_ms, \
-                    statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, \
-                    complete = EXCLUDED.complete",
-                self.schema
-            ),
-            &[&m.id, &m.path, &m.sha256, &m.version, &m.duration_ms, &m.statements_done, &m.statements_total, &m.complete],
-        )
-        .await
-        .map_err(q("recording a migration in squizzle's history"))?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+            [&m.id, &m.path, &m.sha256, &m.version, &m.duration_ms, &m.statements_done, &m.statements_total, &m.complete];
+        let result = match prepared {
+            Some(st) => c.execute(st, &params).await,
+            None => c.execute(self.record_migration_sql().as_str(), &params).await,
+        };
+        result.map_err(q("recording a migration in squizzle's history"))?;
         Ok(())
     }
 }

@@ -55,7 +55,7 @@ pub enum SplitMode {
 }
 
 /// A construct that the file opens and never closes. PostgreSQL would reject
-/// the file too, but only after running the statements before it.
+/// it too, but statement by statement only after running the ones before it.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SplitError {
     #[error("unterminated quoted string starting at line {line}")]
@@ -98,8 +98,7 @@ pub fn line_of(file: &str, offset: usize) -> usize {
 /// decides, which is why `DO $$ BEGIN ... END $$` and
 /// `CREATE FUNCTION ... BEGIN ATOMIC ... END` are not matches: their `BEGIN` is
 /// inside the statement. `SAVEPOINT`, `RELEASE` and `ROLLBACK TO [SAVEPOINT]`
-/// only work inside a transaction that squizzle opened, so they are not matches
-/// either.
+/// neither open nor end a transaction, so they are not matches either.
 pub fn transaction_control(stmt: &str) -> Option<&'static str> {
     let bytes = stmt.as_bytes();
     let mut lexer = Lexer::new(stmt, 0, stmt.len());
@@ -476,8 +475,8 @@ impl<'a> Lexer<'a> {
         };
     }
 
-    /// `/* ... */`, nesting: PostgreSQL (unlike the SQL standard's
-    /// implementations in other databases) counts inner `/*`.
+    /// `/* ... */`. PostgreSQL nests them, as the SQL standard says (many
+    /// other databases do not): `/* a /* b */ c */` is one comment.
     fn skip_block_comment(&mut self) -> Result<(), SplitError> {
         let start = self.pos;
         let mut at = start + 2;

@@ -507,7 +507,9 @@ async fn run_locked(
     }
 
     let segments = segments(&loaded, ctx.tx_mode, ctx.dry_run);
+    let record_stmt = ctx.history.prepare_record_migration(client).await?;
     let mut runner = Runner {
+        record_stmt,
         ctx,
         mode,
         migrations_committed: 0,
@@ -567,6 +569,7 @@ fn segments(loaded: &[Loaded], mode: TxMode, dry_run: DryRun) -> Vec<Segment> {
 struct Runner<'a, 'c> {
     ctx: &'a RunContext<'c>,
     mode: SplitMode,
+    record_stmt: tokio_postgres::Statement,
     migrations_committed: usize,
     statements_run: usize,
 }
@@ -741,14 +744,14 @@ impl Runner<'_, '_> {
                 last_progress = Instant::now();
                 self.ctx
                     .history
-                    .record_migration(client, &record(k + 1, ms))
+                    .record_migration(client, Some(&self.record_stmt), &record(k + 1, ms))
                     .await?;
             }
         }
         if in_tx || total == 0 || total <= l.step.resume_from {
             self.ctx
                 .history
-                .record_migration(client, &record(total, t0.elapsed().as_millis() as i64))
+                .record_migration(client, Some(&self.record_stmt), &record(total, t0.elapsed().as_millis() as i64))
                 .await?;
         }
         on(ApplyEvent::FileDone {

@@ -71,6 +71,7 @@ pub async fn baseline(
             history
                 .record_migration(
                     &client,
+                    None,
                     &MigrationRecord { id: &f.id, path: &f.path, sha256: &sha, version: &tag, duration_ms: 0, statements_done: total, statements_total: total, complete: true },
                 )
                 .await?;
