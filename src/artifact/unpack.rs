@@ -303,6 +303,27 @@ pub fn extract(
     limits: &Limits,
     dest: &Path,
 ) -> Result<(), UnpackError> {
+    extract_with(tarball, expected, limits, dest, Durability::Synced)
+}
+
+/// Whether extracted files are flushed to stable storage before `extract`
+/// returns. A private working copy that is read once and deleted (apply's)
+/// does not need it, and on a journaling file system a few hundred fsyncs
+/// cost more than everything else apply does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Synced,
+    Scratch,
+}
+
+/// [`extract`], choosing the [`Durability`] of what it writes.
+pub fn extract_with(
+    tarball: &Path,
+    expected: &[FileEntry],
+    limits: &Limits,
+    dest: &Path,
+    durability: Durability,
+) -> Result<(), UnpackError> {
     let io_err = |action, path: &Path| {
         let path = path.to_path_buf();
         move |source| UnpackError::Io {
@@ -338,7 +359,13 @@ pub fn extract(
         .tempdir_in(parent)
         .map_err(io_err("create a staging directory in", parent))?;
 
-    let second = walk(&mut file, expected, limits, Some(staging.path())).map_err(with_path)?;
+    let second = walk(
+        &mut file,
+        expected,
+        limits,
+        Some((staging.path(), durability == Durability::Synced)),
+    )
+    .map_err(with_path)?;
     refuse_mismatch(&second)?;
     if second.compressed_digest != first.compressed_digest {
         return Err(UnpackError::TarballChanged {
@@ -360,7 +387,9 @@ pub fn extract(
     let _ = staging.keep();
     // Durability of the rename is best effort: the files themselves are synced,
     // and failing here would report an error while `dest` is complete.
-    if let Ok(dir) = File::open(parent) {
+    if durability == Durability::Synced
+        && let Ok(dir) = File::open(parent)
+    {
         let _ = dir.sync_all();
     }
     Ok(())
@@ -620,7 +649,7 @@ fn walk<R: Read>(
     reader: R,
     expected: &[FileEntry],
     limits: &Limits,
-    out: Option<&Path>,
+    out: Option<(&Path, bool)>,
 ) -> Result<Inspection, UnpackError> {
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(expected.len());
     for (i, f) in expected.iter().enumerate() {
@@ -697,7 +726,7 @@ fn walk_entries<R: Read>(
     index: &HashMap<&str, usize>,
     found: &mut [Option<(Digest, u64)>],
     limits: &Limits,
-    out: Option<&Path>,
+    out: Option<(&Path, bool)>,
 ) -> Result<u64, Stop> {
     // Raw mode: `tar` would otherwise read long names and pax records into memory
     // whatever size their headers claim.
@@ -825,7 +854,7 @@ fn walk_entries<R: Read>(
         }
 
         let mut file = match out {
-            Some(root) => Some(create_file(root, path)?),
+            Some((root, _)) => Some(create_file(root, path)?),
             None => None,
         };
         let mut hasher = Hasher::new();
@@ -851,7 +880,9 @@ fn walk_entries<R: Read>(
             }
             remaining -= n as u64;
         }
-        if let Some((f, p)) = file {
+        if let Some((f, p)) = file
+            && out.is_some_and(|(_, sync)| sync)
+        {
             f.sync_all()
                 .map_err(|source| io_error("sync", &p, source))?;
         }
@@ -1306,7 +1337,7 @@ mod tests {
             &altered[..],
             &expected,
             &Limits::default(),
-            Some(tmp.path()),
+            Some((tmp.path(), true)),
         )
         .unwrap();
         assert!(matches!(

@@ -365,8 +365,13 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
     }
 
     /// Prepares the migration-row upsert once, for a run that writes many rows.
-    pub async fn prepare_record_migration(&self, c: &impl GenericClient) -> Result<tokio_postgres::Statement, DbError> {
-        c.prepare(&self.record_migration_sql()).await.map_err(q("preparing squizzle's history writes"))
+    pub async fn prepare_record_migration(
+        &self,
+        c: &impl GenericClient,
+    ) -> Result<tokio_postgres::Statement, DbError> {
+        c.prepare(&self.record_migration_sql())
+            .await
+            .map_err(q("preparing squizzle's history writes"))
     }
 
     /// Inserts or updates a migration's row (progress of a resumable file too),
@@ -377,11 +382,22 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         prepared: Option<&tokio_postgres::Statement>,
         m: &MigrationRecord<'_>,
     ) -> Result<(), DbError> {
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
-            [&m.id, &m.path, &m.sha256, &m.version, &m.duration_ms, &m.statements_done, &m.statements_total, &m.complete];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &m.id,
+            &m.path,
+            &m.sha256,
+            &m.version,
+            &m.duration_ms,
+            &m.statements_done,
+            &m.statements_total,
+            &m.complete,
+        ];
         let result = match prepared {
             Some(st) => c.execute(st, &params).await,
-            None => c.execute(self.record_migration_sql().as_str(), &params).await,
+            None => {
+                c.execute(self.record_migration_sql().as_str(), &params)
+                    .await
+            }
         };
         result.map_err(q("recording a migration in squizzle's history"))?;
         Ok(())

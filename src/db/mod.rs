@@ -24,10 +24,12 @@ pub enum DbError {
         "cannot connect to {target}: {message}; check the host, port and that the server is running"
     )]
     Connect { target: String, message: String },
-    #[error(
-        "the database refused the credentials for {target}: {message}; check the password's environment variable"
-    )]
-    Auth { target: String, message: String },
+    #[error("the database refused the credentials for {target}: {message}; {hint}")]
+    Auth {
+        target: String,
+        message: String,
+        hint: &'static str,
+    },
     #[error("TLS: {0}")]
     Tls(String),
     #[error("lost the connection to the database while {during}: {message}")]
@@ -79,17 +81,46 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     s
 }
 
+/// Whether a connection error came from the TLS layer (certificate checks,
+/// handshake), judged from the error chain.
+fn is_tls_failure(e: &tokio_postgres::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(c) = cur {
+        if c.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
 impl DbError {
     pub(crate) fn from_connect(target: &str, e: tokio_postgres::Error) -> Self {
-        let code = e.code().map(|c| c.code().to_owned());
-        match code.as_deref() {
-            Some("28P01" | "28000") => DbError::Auth {
+        let message = describe(&e);
+        match e.code().map(|c| c.code()) {
+            Some("28P01") => DbError::Auth {
                 target: target.to_owned(),
-                message: describe(&e),
+                message,
+                hint: "check the password (the variable the URL's ${...} names, or PGPASSWORD)",
             },
+            Some("28000") => DbError::Auth {
+                target: target.to_owned(),
+                message,
+                hint: "the server's pg_hba.conf does not admit this role, database, address or TLS setting (it may require sslmode=require, or a client certificate via sslcert/sslkey)",
+            },
+            _ if is_tls_failure(&e) => DbError::Tls(format!(
+                "{target}: {message}; check sslmode, sslrootcert (the CA that signed the server certificate) and that the host name matches the certificate"
+            )),
             _ => DbError::Connect {
                 target: target.to_owned(),
-                message: describe(&e),
+                message,
             },
         }
     }

@@ -88,6 +88,33 @@ pub enum Outcome {
     DryRunExecuted,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_control_is_found_inside_multi_statement_chunks_with_its_line() {
+        let file =
+            "CREATE TABLE a (id int);\n--> statement-breakpoint\nSELECT 1;\n-- note\nCOMMIT;\n";
+        let chunks = split::split(file, SplitMode::Drizzle).unwrap();
+        assert_eq!(find_transaction_control(&chunks), Some((5, "COMMIT")));
+        let clean = split::split(
+            "CREATE TABLE a (id int);\n--> statement-breakpoint\nDO $$ BEGIN NULL; END $$;",
+            SplitMode::Drizzle,
+        )
+        .unwrap();
+        assert_eq!(find_transaction_control(&clean), None);
+    }
+
+    #[test]
+    fn code_line_skips_leading_comments() {
+        let file =
+            "SELECT 1;\n-- why\n/* nested /* block */ comment */\n\nINSERT INTO t VALUES (1);";
+        let st = split::split(file, SplitMode::Plain).unwrap();
+        assert_eq!(code_line(&st[1]), 5);
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedFile {
@@ -165,6 +192,53 @@ struct Loaded {
     step: Step,
     text: String,
     statements: usize,
+}
+
+/// The line where a statement's SQL starts, after its leading comments (the
+/// splitter keeps comments with the statement that follows them).
+fn code_line(st: &split::Statement<'_>) -> usize {
+    let mut rest = st.sql;
+    loop {
+        let trimmed = rest.trim_start();
+        if let Some(after) = trimmed.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]);
+        } else if trimmed.starts_with("/*") {
+            // Nested block comments, as PostgreSQL reads them.
+            let bytes = trimmed.as_bytes();
+            let (mut depth, mut i) = (0usize, 0usize);
+            while i + 1 < bytes.len() {
+                match (bytes[i], bytes[i + 1]) {
+                    (b'/', b'*') => (depth, i) = (depth + 1, i + 2),
+                    (b'*', b'/') => {
+                        (depth, i) = (depth - 1, i + 2);
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            rest = &trimmed[i.min(trimmed.len())..];
+        } else {
+            let consumed = st.sql.len() - trimmed.len();
+            return st.start_line + st.sql[..consumed].matches('\n').count();
+        }
+    }
+}
+
+/// The first transaction-control statement (file line, keyword). A drizzle
+/// chunk can hold several statements, so each chunk is lexed again in plain mode.
+fn find_transaction_control(statements: &[split::Statement<'_>]) -> Option<(usize, &'static str)> {
+    for st in statements {
+        // A chunk that does not lex on its own is left for the server to reject.
+        let inner = split::split(st.sql, SplitMode::Plain).unwrap_or_default();
+        for sub in &inner {
+            if let Some(keyword) = split::transaction_control(sub.sql) {
+                return Some((st.start_line + code_line(sub) - 1, keyword));
+            }
+        }
+    }
+    None
 }
 
 pub fn split_mode(format: SourceFormat) -> SplitMode {
@@ -277,11 +351,13 @@ pub fn extract_release(
     dir: &Path,
 ) -> Result<PathBuf> {
     let dest = dir.join("release");
-    unpack::extract(
+    unpack::extract_with(
         &store.blob_path(&release.layer.digest),
         &release.manifest.files,
         &limits(config),
         &dest,
+        // A private copy, read once and deleted: no need to fsync it.
+        unpack::Durability::Scratch,
     )?;
     Ok(dest)
 }
@@ -290,11 +366,22 @@ pub async fn connect(
     config: &Config,
     env: &Env,
     command: &str,
-    version: &Version,
+    version: Option<&Version>,
 ) -> Result<(Client, ConnectSpec)> {
     let url = config.active_environment().database_url;
+    // A named environment must say where its database is: falling back to
+    // libpq defaults (a local socket) would deploy somewhere nobody chose.
+    if url.is_none()
+        && let Some(name) = &config.environment
+    {
+        return Err(Error::Usage(format!(
+            "environment {name:?} has no database_url; set `environments.{name}.database_url` (e.g. \"${{{}_DATABASE_URL}}\") or DATABASE_URL",
+            name.to_ascii_uppercase().replace('-', "_")
+        )));
+    }
     let mut spec = ConnectSpec::parse(url.as_deref(), env)?;
-    spec.set_application_name_default(&format!("squizzle {command} {version} on {}", hostname()));
+    let what = version.map_or_else(String::new, |v| format!(" {v}"));
+    spec.set_application_name_default(&format!("squizzle {command}{what} on {}", hostname()));
     let client = spec.connect().await?;
     Ok((client, spec))
 }
@@ -313,10 +400,9 @@ pub async fn apply(
         path: std::env::temp_dir(),
         source,
     })?;
-    let root = extract_release(config, &store, &release, work.path())?;
 
     let envcfg = config.active_environment();
-    let (client, spec) = connect(config, env, "apply", &opts.version).await?;
+    let (client, spec) = connect(config, env, "apply", Some(&opts.version)).await?;
     on(ApplyEvent::Connected {
         target: &spec.target,
     });
@@ -349,7 +435,9 @@ pub async fn apply(
         client: &client,
         history: &history,
         release: &release,
-        root: &root,
+        config,
+        store: &store,
+        work: work.path(),
         env,
         tx_mode,
         dry_run: opts.dry_run,
@@ -374,7 +462,10 @@ struct RunContext<'a> {
     client: &'a Client,
     history: &'a HistoryStore,
     release: &'a ResolvedRelease,
-    root: &'a Path,
+    config: &'a Config,
+    store: &'a LayoutStore,
+    /// Private folder the release is extracted into, once something is pending.
+    work: &'a Path,
     env: &'a Env,
     tx_mode: TxMode,
     dry_run: DryRun,
@@ -429,9 +520,15 @@ async fn run_locked(
         on(ApplyEvent::Warning(w));
     }
 
+    // Extract only when something will run: a no-op apply reads no files.
+    let root = if plan.steps.is_empty() {
+        PathBuf::new()
+    } else {
+        extract_release(ctx.config, ctx.store, ctx.release, ctx.work)?
+    };
     let mut loaded = Vec::with_capacity(plan.steps.len());
     for step in &plan.steps {
-        let path = ctx.root.join(&step.file.path);
+        let path = root.join(&step.file.path);
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
             action: "read",
             path: path.clone(),
@@ -440,16 +537,12 @@ async fn run_locked(
         let statements = split::split(&text, mode)
             .map_err(|e| Error::Usage(format!("{}: {e}", step.file.path)))?;
         if step.file.transaction == TransactionMode::Default
-            && let Some(st) = statements
-                .iter()
-                .find(|s| split::transaction_control(s.sql).is_some())
+            && let Some((line, keyword)) = find_transaction_control(&statements)
         {
             return Err(Error::TransactionControl {
                 path: step.file.path.clone(),
-                line: st.start_line,
-                keyword: split::transaction_control(st.sql)
-                    .unwrap_or("BEGIN")
-                    .to_owned(),
+                line,
+                keyword: keyword.to_owned(),
             });
         }
         let count = statements.len();
@@ -729,7 +822,7 @@ impl Runner<'_, '_> {
                                 .filter(|c| *c == '\n')
                                 .count()
                     }
-                    _ => st.start_line,
+                    _ => code_line(st),
                 };
                 return Ok(Err(StatementFailure {
                     index: k,
@@ -751,7 +844,11 @@ impl Runner<'_, '_> {
         if in_tx || total == 0 || total <= l.step.resume_from {
             self.ctx
                 .history
-                .record_migration(client, Some(&self.record_stmt), &record(total, t0.elapsed().as_millis() as i64))
+                .record_migration(
+                    client,
+                    Some(&self.record_stmt),
+                    &record(total, t0.elapsed().as_millis() as i64),
+                )
                 .await?;
         }
         on(ApplyEvent::FileDone {

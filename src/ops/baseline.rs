@@ -42,7 +42,7 @@ pub async fn baseline(
         source,
     })?;
     let root = extract_release(config, &store, &release, work.path())?;
-    let (client, spec) = connect(config, env, "baseline", version).await?;
+    let (client, spec) = connect(config, env, "baseline", Some(version)).await?;
     let envcfg = config.active_environment();
     let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
     let key = lock::key_for(history.schema());

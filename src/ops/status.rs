@@ -64,12 +64,7 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
         },
         (None, None) => None,
     };
-    let label = version
-        .cloned()
-        .or_else(|| release.as_ref().map(|r| r.manifest.version.clone()));
-    let shown =
-        label.unwrap_or_else(|| Version::parse("0.0.0").unwrap_or_else(|_| unreachable_version()));
-    let (client, spec) = connect(config, env, "status", &shown).await?;
+    let (client, spec) = connect(config, env, "status", None).await?;
     let envcfg = config.active_environment();
     let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
     let snapshot = history.snapshot(&client).await?;
@@ -117,11 +112,6 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
         problem,
         lock_holder,
     })
-}
-
-fn unreachable_version() -> Version {
-    // "0.0.0" always parses; this only names the application in pg_stat_activity.
-    Version::parse("0.0.1").unwrap_or_else(|_| unreachable_version())
 }
 
 fn artifact_ref_missing(config: &Config, v: &Version) -> Error {
