@@ -34,34 +34,6 @@ impl Env {
     }
 }
 
-/// Returns the password in the userinfo of `scheme://user:password@host/...`.
-pub(crate) fn url_password(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let userinfo = &authority[..authority.rfind('@')?];
-    let (_, pw) = userinfo.split_once(':')?;
-    Some(pw)
-}
-
-pub(crate) fn percent_decode(s: &str) -> Result<String, ()> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(())?;
-            let hex = std::str::from_utf8(hex).map_err(|_| ())?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| ())
-}
-
 /// `${NAME}` exactly, nothing around it.
 fn is_whole_reference(s: &str) -> bool {
     s.strip_prefix("${")
@@ -161,7 +133,7 @@ fn check_string(
         return Ok(value);
     }
     if is_url_key(leaf) {
-        if let Some(pw) = url_password(raw)
+        if let Some(pw) = crate::core::url::userinfo_password(raw)
             && !is_whole_reference(pw)
         {
             return Err(literal_secret(

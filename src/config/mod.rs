@@ -429,9 +429,9 @@ impl Config {
 
 /// Registers the password in a URL's userinfo (if any) as a secret.
 pub fn register_url_password(url: &str) {
-    if let Some(pw) = expand::url_password(url) {
+    if let Some(pw) = crate::core::url::userinfo_password(url) {
         redact::register_secret(pw);
-        if let Ok(decoded) = expand::percent_decode(pw) {
+        if let Some(decoded) = crate::core::url::percent_decode(pw) {
             redact::register_secret(&decoded);
         }
     }

@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod oci;
 pub mod paths;
 pub mod redact;
+pub mod url;
 pub mod version;
 
 pub use digest::Digest;

@@ -58,26 +58,6 @@ pub struct ConnectSpec {
 
 const TLS_KEYS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword"];
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Splits the TLS parameters out of a URL or key=value string; returns the rest
 /// (for tokio-postgres) and the TLS parameters.
 fn take_tls_params(input: &str) -> (String, Vec<(String, String)>) {
@@ -90,7 +70,10 @@ fn take_tls_params(input: &str) -> (String, Vec<(String, String)>) {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             if TLS_KEYS.contains(&k) {
-                tls.push((k.to_owned(), percent_decode(v)));
+                tls.push((
+                    k.to_owned(),
+                    crate::core::url::percent_decode(v).unwrap_or_else(|| v.to_owned()),
+                ));
             } else {
                 kept.push(pair);
             }

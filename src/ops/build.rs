@@ -326,43 +326,16 @@ fn source_info(config: &Config, env: &Env) -> Option<Source> {
             git(&["rev-parse", "--verify", "-q", "HEAD"]),
         )
     };
-    let repo = repo.map(|r| strip_userinfo(&r));
+    let repo = repo.map(|r| crate::core::url::strip_userinfo(&r));
     (repo.is_some() || rev.is_some()).then_some(Source {
         repository: repo,
         revision: rev,
     })
 }
 
-fn strip_userinfo(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let auth_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..auth_end].rfind('@') {
-            return format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]);
-        }
-    }
-    url.to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn userinfo_is_stripped_from_remote_urls() {
-        assert_eq!(
-            strip_userinfo("https://user:tok@github.com/a/b.git"),
-            "https://github.com/a/b.git"
-        );
-        assert_eq!(
-            strip_userinfo("https://github.com/a/b.git"),
-            "https://github.com/a/b.git"
-        );
-        assert_eq!(
-            strip_userinfo("git@github.com:a/b.git"),
-            "git@github.com:a/b.git"
-        );
-    }
 
     #[test]
     fn created_at_honours_source_date_epoch() {
