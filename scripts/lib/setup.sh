@@ -47,3 +47,14 @@ ensure_rust() {
 ensure_postgres() {
   apt_install postgresql-15 postgresql-client-15
 }
+
+# A throwaway OCI registry for the tests that push and pull artifacts
+# (tests/support/registry.rs): CNCF distribution 2.8 from the Debian package
+# docker-registry (/usr/bin/docker-registry, started per test on 127.0.0.1;
+# on hosts running systemd the package also enables its own
+# docker-registry.service on :5000, which the tests do not use), htpasswd
+# from apache2-utils for basic auth, and skopeo as an independent client.
+# The harness also needs setpriv, from util-linux.
+ensure_registry() {
+  apt_install docker-registry apache2-utils skopeo
+}
