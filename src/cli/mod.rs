@@ -8,6 +8,8 @@ mod build;
 mod init;
 mod list;
 pub mod output;
+mod pull;
+mod push;
 mod status;
 mod verify;
 
@@ -74,6 +76,8 @@ pub enum Command {
     Build(build::BuildArgs),
     Verify(verify::VerifyArgs),
     List(list::ListArgs),
+    Push(push::PushArgs),
+    Pull(pull::PullArgs),
     Apply(apply::ApplyArgs),
     Status(status::StatusArgs),
     Baseline(baseline::BaselineArgs),
@@ -143,6 +147,8 @@ where
         Command::Build(a) => build::exec(&ctx, a),
         Command::Verify(a) => verify::exec(&ctx, a),
         Command::List(a) => list::exec(&ctx, a),
+        Command::Push(a) => push::exec(&ctx, a),
+        Command::Pull(a) => pull::exec(&ctx, a),
         Command::Apply(a) => apply::exec(&ctx, a),
         Command::Status(a) => status::exec(&ctx, a),
         Command::Baseline(a) => baseline::exec(&ctx, a),
@@ -195,12 +201,20 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
         ) => ExitCode::General,
         Error::Pack(_) => ExitCode::Usage,
         Error::Store(StoreError::Io { .. }) => ExitCode::General,
-        Error::Store(StoreError::BadTag { .. }) => ExitCode::Usage,
+        Error::Store(StoreError::BadTag { .. } | StoreError::BadRegistryRef { .. }) => {
+            ExitCode::Usage
+        }
+        Error::Store(StoreError::RemoteUnreachable { .. }) => ExitCode::Connection,
+        Error::Store(StoreError::RemoteAuth { .. }) => ExitCode::Authentication,
+        Error::Store(StoreError::RemoteNotFound { .. }) => ExitCode::NotFound,
+        Error::Store(StoreError::Registry { .. }) => ExitCode::General,
         Error::Store(_) => ExitCode::Integrity,
         Error::Unpack(_) | Error::Integrity(_) => ExitCode::Integrity,
         Error::Io { .. } => ExitCode::General,
         Error::NotFound { .. } => ExitCode::NotFound,
-        Error::VersionExists { .. } | Error::VersionMismatch { .. } => ExitCode::VersionConflict,
+        Error::VersionExists { .. } | Error::VersionMismatch { .. } | Error::TagConflict { .. } => {
+            ExitCode::VersionConflict
+        }
         Error::Signature(_) => ExitCode::Signature,
         Error::Db(e) => match e {
             DbError::BadUrl(_) | DbError::BadIdentifier(_) => ExitCode::Usage,

@@ -98,7 +98,7 @@ pub fn resolve(store: &LayoutStore, version: &Version) -> Result<ResolvedRelease
     })
 }
 
-fn check_shape(tag: &str, m: &ImageManifest) -> Result<()> {
+pub(crate) fn check_shape(tag: &str, m: &ImageManifest) -> Result<()> {
     let bad = |what: String| {
         Err(Error::Integrity(format!(
             "{tag} is not a squizzle release: {what}"

@@ -12,6 +12,7 @@ pub mod init;
 pub mod list;
 pub mod plan;
 pub mod status;
+pub mod transfer;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -65,6 +66,15 @@ pub enum Error {
         "the artifact tagged {tag} declares version {declared}; the tag was moved or replayed, do not use it"
     )]
     VersionMismatch { tag: String, declared: String },
+    #[error(
+        "version {version} already exists in {place} with different content (digest {existing}; this release is {incoming}); versions are immutable: release the change as a new version"
+    )]
+    TagConflict {
+        version: String,
+        place: String,
+        existing: Digest,
+        incoming: Digest,
+    },
     #[error("{0}")]
     Integrity(String),
     #[error("{0}")]

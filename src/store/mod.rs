@@ -1,11 +1,13 @@
 //! Where release artifacts live: OCI content stores.
 //!
-//! Today: [`layout::LayoutStore`], an OCI image layout folder on disk (the default
-//! store, used when no registry is configured). It speaks only OCI: descriptors,
-//! blobs, manifests and tags. It never interprets the squizzle manifest, never
+//! [`layout::LayoutStore`], an OCI image layout folder on disk (the default
+//! store, used when no registry is configured), and [`registry::RegistryStore`],
+//! an OCI distribution registry. They speak only OCI: descriptors, blobs,
+//! manifests and tags. It never interprets the squizzle manifest, never
 //! touches SQL, and never prints.
 
 pub mod layout;
+pub mod registry;
 
 use std::path::PathBuf;
 
@@ -44,6 +46,25 @@ pub enum StoreError {
         "tag {tag:?} is not a valid OCI tag (letters, digits, '_', '.', '-'; at most 128 characters)"
     )]
     BadTag { tag: String },
+    #[error("registry URL {value:?} is invalid: {reason}")]
+    BadRegistryRef { value: String, reason: String },
+    #[error("cannot reach the registry {registry}: {reason}")]
+    RemoteUnreachable { registry: String, reason: String },
+    #[error("the registry {registry} refused access: {reason}")]
+    RemoteAuth { registry: String, reason: String },
+    #[error("{what} does not exist in the registry {registry}")]
+    RemoteNotFound { what: String, registry: String },
+    #[error(
+        "{what} from the registry {registry} does not match its digest: expected {expected}, found {actual}"
+    )]
+    RemoteDigestMismatch {
+        what: String,
+        registry: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("registry {registry}: {reason}")]
+    Registry { registry: String, reason: String },
 }
 
 /// OCI tag grammar: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
