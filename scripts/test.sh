@@ -9,6 +9,7 @@ ensure_rust
 ensure_postgres
 ensure_registry
 apt_install python3
+ensure_oras
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -58,3 +58,16 @@ ensure_postgres() {
 ensure_registry() {
   apt_install docker-registry apache2-utils skopeo
 }
+
+# The PyPI `oras` client, an independent OCI client that
+# tests/registry_oras.rs uses to read back what squizzle pushed.
+ensure_oras() {
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  python3 -c 'import oras.client' >/dev/null 2>&1 && return 0
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  log "installing the oras Python package"
+  # Debian's own python3 is "externally managed" (PEP 668): retry with the
+  # override there; a pyenv or venv python takes the first form.
+  python3 -m pip install --quiet --root-user-action=ignore oras 2>/dev/null \
+    || python3 -m pip install --quiet --root-user-action=ignore --break-system-packages oras
+}

@@ -72,6 +72,13 @@ pub fn exec(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, Error> {
     };
     let p = &ctx.printer;
     let mut on = |event: ApplyEvent<'_>| match event {
+        ApplyEvent::Pulled(pulled) => p.ok(&format!(
+            "Pulled {} from {} ({} blobs, {})",
+            pulled.version,
+            pulled.registry,
+            pulled.blobs_copied,
+            super::output::bytes(pulled.bytes_copied)
+        )),
         ApplyEvent::Verified(report) => print_checks(p, report),
         ApplyEvent::Connected { target } => p.info(&format!("Connected to {target}")),
         ApplyEvent::LockWait(holder) => p.warn(&format!(

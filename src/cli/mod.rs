@@ -207,7 +207,9 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
         Error::Store(StoreError::RemoteUnreachable { .. }) => ExitCode::Connection,
         Error::Store(StoreError::RemoteAuth { .. }) => ExitCode::Authentication,
         Error::Store(StoreError::RemoteNotFound { .. }) => ExitCode::NotFound,
-        Error::Store(StoreError::Registry { .. }) => ExitCode::General,
+        Error::Store(StoreError::Registry { .. } | StoreError::RemoteUnsupported { .. }) => {
+            ExitCode::General
+        }
         Error::Store(_) => ExitCode::Integrity,
         Error::Unpack(_) | Error::Integrity(_) => ExitCode::Integrity,
         Error::Io { .. } => ExitCode::General,

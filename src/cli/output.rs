@@ -5,11 +5,15 @@
 //! a terminal and never with `NO_COLOR`. JSON mode prints exactly one JSON
 //! document on stdout per command.
 
+use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::core::digest::Digest;
 use crate::core::redact::redact;
+use crate::store::registry::{Direction, TransferEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -122,6 +126,165 @@ impl Printer {
             .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{}", redact(&text));
+    }
+}
+
+/// Shows blob transfers of `push` and `pull`: on a colour terminal, one line
+/// per blob redrawn in place (carriage return) at most every
+/// [`REDRAW_EVERY`]; otherwise (a pipe, `NO_COLOR`, `TERM=dumb`) one plain
+/// line per finished blob, e.g. `↑ layer sha256:0a1b2c3d4e5f… 12.3 MB`.
+/// Nothing in JSON mode or with `--quiet`.
+pub struct TransferProgress<'a> {
+    printer: &'a Printer,
+    state: RefCell<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    last_draw: Option<Instant>,
+    /// A partial line is on screen.
+    drawn: bool,
+    /// Labels ("layer", "config") of the blobs started, by digest.
+    labels: Vec<(Digest, &'static str)>,
+}
+
+/// At most ~10 redraws a second.
+pub const REDRAW_EVERY: Duration = Duration::from_millis(100);
+
+impl Printer {
+    pub fn transfer_progress(&self) -> TransferProgress<'_> {
+        TransferProgress {
+            printer: self,
+            state: RefCell::default(),
+        }
+    }
+
+    fn silent(&self) -> bool {
+        self.is_json() || self.quiet
+    }
+
+    /// Replaces the current terminal line (no newline).
+    fn redraw(&self, line: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = write!(stdout, "\r\x1b[2K{}", redact(line));
+        let _ = stdout.flush();
+    }
+}
+
+impl TransferProgress<'_> {
+    pub fn on(&self, event: &TransferEvent) {
+        let p = self.printer;
+        if p.silent() {
+            return;
+        }
+        let mut st = self.state.borrow_mut();
+        match event {
+            TransferEvent::Started {
+                direction,
+                digest,
+                media_type,
+                total,
+                ..
+            } => {
+                if p.color {
+                    let head = transfer_head(*direction, media_type, digest);
+                    p.redraw(&format!("{head} 0 B / {}", bytes(*total)));
+                    st.drawn = true;
+                    st.last_draw = Some(Instant::now());
+                }
+                st.labels.push((*digest, label(media_type)));
+            }
+            TransferEvent::Progress {
+                direction,
+                digest,
+                done,
+                total,
+            } => {
+                if !p.color || st.last_draw.is_some_and(|t| t.elapsed() < REDRAW_EVERY) {
+                    return;
+                }
+                let head = transfer_head_known(*direction, digest, &st.labels);
+                let pct = if *total == 0 { 100 } else { done * 100 / total };
+                p.redraw(&format!(
+                    "{head} {} / {} ({pct}%)",
+                    bytes(*done),
+                    bytes(*total)
+                ));
+                st.drawn = true;
+                st.last_draw = Some(Instant::now());
+            }
+            TransferEvent::Finished {
+                direction,
+                digest,
+                bytes: n,
+            } => {
+                let head = transfer_head_known(*direction, digest, &st.labels);
+                let line = format!("{head} {}", bytes(*n));
+                if st.drawn {
+                    p.redraw("");
+                    st.drawn = false;
+                }
+                st.last_draw = None;
+                p.out(&line);
+            }
+        }
+    }
+}
+
+impl Drop for TransferProgress<'_> {
+    /// Clears a half-drawn line so an error message starts on a clean line.
+    fn drop(&mut self) {
+        if self.state.borrow().drawn {
+            self.printer.redraw("");
+        }
+    }
+}
+
+fn label(media_type: &str) -> &'static str {
+    if media_type.ends_with("tar+gzip") || media_type.contains(".layer.") {
+        "layer"
+    } else if media_type.ends_with("+json") {
+        "config"
+    } else {
+        "blob"
+    }
+}
+
+fn transfer_head(direction: Direction, media_type: &str, digest: &Digest) -> String {
+    format!(
+        "{} {} {}",
+        arrow(direction),
+        label(media_type),
+        short(digest)
+    )
+}
+
+fn transfer_head_known(
+    direction: Direction,
+    digest: &Digest,
+    labels: &[(Digest, &'static str)],
+) -> String {
+    let label = labels
+        .iter()
+        .rev()
+        .find(|(d, _)| d == digest)
+        .map_or("blob", |(_, l)| *l);
+    format!("{} {label} {}", arrow(direction), short(digest))
+}
+
+fn arrow(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Push => "↑",
+        Direction::Pull => "↓",
+    }
+}
+
+/// `sha256:` and the first 12 hex digits.
+fn short(digest: &Digest) -> String {
+    let full = digest.to_string();
+    match full.get(..19) {
+        Some(head) if full.len() > 19 => format!("{head}…"),
+        _ => full,
     }
 }
 

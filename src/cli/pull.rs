@@ -19,13 +19,26 @@ use crate::ops;
 pub struct PullArgs {
     /// Release version to pull.
     version: String,
+    /// Allow plain HTTP to a registry that is not on loopback (same as
+    /// [registry] insecure = true). Loopback registries may always use HTTP.
+    #[arg(long)]
+    insecure_registry: bool,
 }
 
 pub fn exec(ctx: &Context, args: PullArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.config()?;
-    let report = runtime()?.block_on(ops::transfer::pull(&config, &version))?;
+    let mut config = ctx.config()?;
+    if args.insecure_registry {
+        config
+            .registry
+            .get_or_insert_with(Default::default)
+            .insecure = true;
+    }
     let p = &ctx.printer;
+    let progress = p.transfer_progress();
+    let report =
+        runtime()?.block_on(ops::transfer::pull(&config, &version, &|e| progress.on(e)))?;
+    drop(progress);
     if p.is_json() {
         p.json(&report);
     } else if report.already_there {

@@ -12,21 +12,35 @@ use crate::ops;
 #[command(
     about = "Upload a built release to the registry (blobs it already has are skipped)",
     after_help = "The registry comes from [registry] url in squizzle.toml or SQUIZZLE_REGISTRY \
-                  (host[:port]/repository); credentials from [registry] username/password \
-                  (as ${VAR}) or SQUIZZLE_REGISTRY_TOKEN. A version the registry already has \
+                  (host[:port]/repository); credentials from SQUIZZLE_REGISTRY_TOKEN or [registry] token, then \
+                  [registry] username/password (as ${VAR}), then docker's config.json \
+                  (auths, credHelpers, credsStore), else anonymous. A version the registry already has \
                   with other content is refused (exit 5).\n\n\
                   Examples:\n  squizzle push 1.0.0\n  SQUIZZLE_REGISTRY=ghcr.io/acme/migrations squizzle push 1.0.0 --output json"
 )]
 pub struct PushArgs {
     /// Release version to push (it must be built first).
     version: String,
+    /// Allow plain HTTP to a registry that is not on loopback (same as
+    /// [registry] insecure = true). Loopback registries may always use HTTP.
+    #[arg(long)]
+    insecure_registry: bool,
 }
 
 pub fn exec(ctx: &Context, args: PushArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.config()?;
-    let report = runtime()?.block_on(ops::transfer::push(&config, &version))?;
+    let mut config = ctx.config()?;
+    if args.insecure_registry {
+        config
+            .registry
+            .get_or_insert_with(Default::default)
+            .insecure = true;
+    }
     let p = &ctx.printer;
+    let progress = p.transfer_progress();
+    let report =
+        runtime()?.block_on(ops::transfer::push(&config, &version, &|e| progress.on(e)))?;
+    drop(progress);
     if p.is_json() {
         p.json(&report);
     } else if report.already_there {

@@ -55,6 +55,8 @@ pub struct ApplyOptions {
 
 /// Progress, for the CLI to show as it happens.
 pub enum ApplyEvent<'a> {
+    /// The release was not in the local store and was pulled from the registry.
+    Pulled(&'a crate::ops::transfer::TransferReport),
     Verified(&'a VerifyReport),
     Connected {
         target: &'a str,
@@ -306,6 +308,31 @@ pub fn os_user(env: &Env) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// With a registry configured, a release missing from the local store is
+/// pulled first (every digest checked on the way in); a release already in the
+/// store is used as it is, since it was checked when it arrived. Verification
+/// follows in every case.
+pub async fn pull_if_missing(
+    config: &Config,
+    version: &Version,
+) -> Result<Option<crate::ops::transfer::TransferReport>> {
+    let configured = config
+        .registry
+        .as_ref()
+        .and_then(|r| r.url.as_deref())
+        .is_some_and(|u| !u.trim().is_empty());
+    if !configured {
+        return Ok(None);
+    }
+    let dir = config.store_dir();
+    let present = dir.exists() && LayoutStore::open(&dir)?.resolve(&version.tag())?.is_some();
+    if present {
+        return Ok(None);
+    }
+    let report = crate::ops::transfer::pull(config, version, &|_| {}).await?;
+    Ok(Some(report))
+}
+
 /// Verification as `verify` does it; a failure stops here, before any connection.
 pub fn verified_release(
     config: &Config,
@@ -393,6 +420,9 @@ pub async fn apply(
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let started = Instant::now();
+    if let Some(pulled) = pull_if_missing(config, &opts.version).await? {
+        on(ApplyEvent::Pulled(&pulled));
+    }
     let (report, release, store) = verified_release(config, &opts.version)?;
     on(ApplyEvent::Verified(&report));
     let work = tempfile::tempdir().map_err(|source| Error::Io {

@@ -35,6 +35,7 @@ pub async fn baseline(
     lock_timeout: std::time::Duration,
 ) -> Result<BaselineReport> {
     let started = Instant::now();
+    crate::ops::apply::pull_if_missing(config, version).await?;
     let (_, release, store) = verified_release(config, version)?;
     let work = tempfile::tempdir().map_err(|source| Error::Io {
         action: "create a work folder in",

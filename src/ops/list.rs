@@ -1,14 +1,22 @@
-//! `list`: the versions in the store, oldest first, with what each release says
-//! about itself. A release that cannot be read is listed with the reason instead
-//! of failing the whole listing.
+//! `list`: the versions in the registry when one is configured (else in the
+//! local store), oldest first by semver, with what each release says about
+//! itself and markers from its referrers (signed, provenance, revoked). A
+//! release that cannot be read is listed with the reason instead of failing the
+//! whole listing. If the configured registry cannot be reached, the local store
+//! is listed with a warning saying so.
 
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::core::digest::Digest;
-use crate::ops::Result;
+use crate::core::manifest::{self, Manifest};
+use crate::core::oci::{self, Descriptor, ImageManifest};
+use crate::core::version::Version;
 use crate::ops::artifact_ref::{self, versions};
+use crate::ops::{Error, Result};
+use crate::store::StoreError;
 use crate::store::layout::LayoutStore;
+use crate::store::registry::RegistryStore;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,40 +26,218 @@ pub struct ListedVersion {
     pub created_at: Option<String>,
     pub notes: Option<String>,
     pub migrations: Option<usize>,
+    /// A Sigstore bundle refers to it.
+    pub signed: bool,
+    /// A SLSA provenance statement refers to it.
+    pub provenance: bool,
+    /// A squizzle revocation refers to it.
+    pub revoked: bool,
     /// Why the release could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }
 
+/// Markers from the `artifactType`s of a release's referrers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Markers {
+    pub signed: bool,
+    pub provenance: bool,
+    pub revoked: bool,
+}
+
+impl Markers {
+    pub fn from_referrers(referrers: &[Descriptor]) -> Self {
+        let has = |t: &str| {
+            referrers
+                .iter()
+                .any(|d| d.artifact_type.as_deref() == Some(t))
+        };
+        Self {
+            signed: has(oci::SIGNATURE_ARTIFACT_TYPE),
+            provenance: has(oci::PROVENANCE_ARTIFACT_TYPE),
+            revoked: has(oci::REVOCATION_ARTIFACT_TYPE),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListReport {
+    /// `registry` or `local`.
+    pub source: &'static str,
+    /// The registry listed (`host[:port]/repository`), when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
     pub store: std::path::PathBuf,
     pub versions: Vec<ListedVersion>,
-    /// Tags that are not versions (squizzle ignores them).
+    /// Tags that are not versions (squizzle ignores them), sorted; referrers
+    /// tag-schema tags (`sha256-<hex>`) are not listed.
     pub other_tags: Vec<String>,
+    /// Why the configured registry was not listed, if it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+fn registry_configured(config: &Config) -> bool {
+    config
+        .registry
+        .as_ref()
+        .and_then(|r| r.url.as_deref())
+        .is_some_and(|u| !u.trim().is_empty())
+}
+
+/// The registry when one is configured, else the local store; an unreachable
+/// registry falls back to the local store with a warning.
+pub async fn list_any(config: &Config) -> Result<ListReport> {
+    if !registry_configured(config) {
+        return list(config);
+    }
+    // The same credential negotiation as pull (token realms are checked before
+    // a password leaves the process).
+    let listed = async {
+        let remote = crate::ops::transfer::authenticated_store(
+            config,
+            crate::store::registry::auth::Operation::Pull,
+        )
+        .await?;
+        list_registry(&remote, config).await
+    }
+    .await;
+    match listed {
+        Err(Error::Store(StoreError::RemoteUnreachable { registry, reason })) => {
+            let mut report = list(config)?;
+            report.warning = Some(format!(
+                "cannot reach the registry {registry} ({reason}); listing the local store instead"
+            ));
+            Ok(report)
+        }
+        other => other,
+    }
+}
+
+/// The versions in `remote`: tags by semver, each release read from the
+/// registry (digest-checked), markers from its referrers.
+pub async fn list_registry(remote: &RegistryStore, config: &Config) -> Result<ListReport> {
+    let tags = remote.tags_paginated().await?;
+    let mut versions: Vec<Version> = Vec::new();
+    let mut other_tags: Vec<String> = Vec::new();
+    for t in tags {
+        match Version::parse(&t) {
+            Ok(v) if v.tag() == t => versions.push(v),
+            _ if oci::is_referrers_tag(&t) => {}
+            _ => other_tags.push(t),
+        }
+    }
+    versions.sort();
+    other_tags.sort();
+    let mut listed = Vec::with_capacity(versions.len());
+    for v in &versions {
+        let tag = v.tag();
+        let Some(desc) = remote.resolve(&tag).await? else {
+            continue; // deleted while listing
+        };
+        let mut entry = ListedVersion {
+            version: tag.clone(),
+            digest: desc.digest,
+            created_at: None,
+            notes: None,
+            migrations: None,
+            signed: false,
+            provenance: false,
+            revoked: false,
+            problem: None,
+        };
+        match read_remote_release(remote, &tag, &desc).await {
+            Ok(m) => {
+                entry.created_at = Some(m.created_at.clone());
+                entry.notes = m.notes.clone();
+                entry.migrations = Some(m.migrations().count());
+            }
+            Err(
+                e @ Error::Store(
+                    StoreError::RemoteUnreachable { .. } | StoreError::RemoteAuth { .. },
+                ),
+            ) => {
+                return Err(e);
+            }
+            Err(e) => entry.problem = Some(e.to_string()),
+        }
+        let markers = Markers::from_referrers(&remote.referrers(&desc.digest, None).await?);
+        entry.signed = markers.signed;
+        entry.provenance = markers.provenance;
+        entry.revoked = markers.revoked;
+        listed.push(entry);
+    }
+    Ok(ListReport {
+        source: "registry",
+        registry: Some(remote.reference().to_string()),
+        store: config.store_dir(),
+        versions: listed,
+        other_tags,
+        warning: None,
+    })
+}
+
+async fn read_remote_release(
+    remote: &RegistryStore,
+    tag: &str,
+    desc: &Descriptor,
+) -> Result<Manifest> {
+    if desc.media_type != oci::IMAGE_MANIFEST_MEDIA_TYPE {
+        return Err(Error::Integrity(format!(
+            "{tag} points at a {:?}, not an OCI image manifest",
+            desc.media_type
+        )));
+    }
+    let bytes = remote.read_manifest(desc).await?;
+    let image: ImageManifest = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Integrity(format!("the OCI manifest of {tag} is not valid: {e}")))?;
+    artifact_ref::check_shape(tag, &image)?;
+    let config = remote
+        .read_blob_bytes(&image.config, manifest::MAX_MANIFEST_BYTES)
+        .await?;
+    let m = Manifest::from_json(&config).map_err(|e| {
+        Error::Integrity(format!("the squizzle manifest of {tag} is not valid: {e}"))
+    })?;
+    if m.version.tag() != tag {
+        return Err(Error::VersionMismatch {
+            tag: tag.to_owned(),
+            declared: m.version.tag(),
+        });
+    }
+    Ok(m)
 }
 
 pub fn list(config: &Config) -> Result<ListReport> {
     let dir = config.store_dir();
     if !dir.exists() {
         return Ok(ListReport {
+            source: "local",
+            registry: None,
             store: dir,
             versions: Vec::new(),
             other_tags: Vec::new(),
+            warning: None,
         });
     }
     let store = LayoutStore::open(&dir)?;
     let all = versions(&store)?;
     let mut listed = Vec::with_capacity(all.len());
     for (v, d) in &all {
-        let entry = match artifact_ref::resolve(&store, v) {
+        let markers = store
+            .referrers(&d.digest, None)
+            .map(|r| Markers::from_referrers(&r))
+            .unwrap_or_default();
+        let mut entry = match artifact_ref::resolve(&store, v) {
             Ok(r) => ListedVersion {
                 version: v.tag(),
                 digest: d.digest,
                 created_at: Some(r.manifest.created_at.clone()),
                 notes: r.manifest.notes.clone(),
                 migrations: Some(r.manifest.migrations().count()),
+                signed: false,
+                provenance: false,
+                revoked: false,
                 problem: None,
             },
             Err(e) => ListedVersion {
@@ -60,9 +246,15 @@ pub fn list(config: &Config) -> Result<ListReport> {
                 created_at: None,
                 notes: None,
                 migrations: None,
+                signed: false,
+                provenance: false,
+                revoked: false,
                 problem: Some(e.to_string()),
             },
         };
+        entry.signed = markers.signed;
+        entry.provenance = markers.provenance;
+        entry.revoked = markers.revoked;
         listed.push(entry);
     }
     let known: std::collections::HashSet<String> = all.iter().map(|(v, _)| v.tag()).collect();
@@ -73,8 +265,11 @@ pub fn list(config: &Config) -> Result<ListReport> {
         .filter(|t| !known.contains(t))
         .collect();
     Ok(ListReport {
+        source: "local",
+        registry: None,
         store: dir,
         versions: listed,
         other_tags,
+        warning: None,
     })
 }

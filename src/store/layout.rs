@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::{StoreError, is_valid_tag};
 use crate::core::digest::{Digest, HashingReader};
-use crate::core::oci::{self, Descriptor, ImageIndex};
+use crate::core::oci::{self, Descriptor, ImageIndex, ImageManifest};
 
 #[derive(Debug, Clone)]
 pub struct LayoutStore {
@@ -263,6 +263,78 @@ impl LayoutStore {
         })
     }
 
+    /// Stores a referrer (an OCI image manifest with a `subject`, given as its
+    /// exact bytes) and lists it in `index.json` as an untagged entry, once.
+    /// Its config and layer blobs must already be in the store.
+    ///
+    /// Local referrers are found by reading the `subject` of every untagged
+    /// manifest in the index ([`Self::referrers`]): the manifest itself is the
+    /// only record, so nothing can disagree with it.
+    pub fn add_referrer(&self, bytes: &[u8]) -> Result<Descriptor, StoreError> {
+        let bad = |reason: String| StoreError::Corrupt {
+            path: self.index_path(),
+            reason,
+        };
+        let m: ImageManifest = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("a referrer must be an OCI image manifest: {e}")))?;
+        if m.media_type != oci::IMAGE_MANIFEST_MEDIA_TYPE || m.subject.is_none() {
+            return Err(bad(
+                "a referrer must be an OCI image manifest with a subject".into(),
+            ));
+        }
+        for blob in std::iter::once(&m.config).chain(&m.layers) {
+            if !self.has_blob(blob) {
+                return Err(StoreError::MissingBlob {
+                    digest: blob.digest,
+                    path: self.blob_path(&blob.digest),
+                });
+            }
+        }
+        let desc = m.referrer_descriptor(bytes);
+        self.put_blob(&desc, bytes)?;
+        let entry = desc.clone();
+        self.update_index(|index| {
+            let present = index.manifests.iter().any(|d| {
+                d.digest == entry.digest && !d.annotations.contains_key(oci::ANNOTATION_REF_NAME)
+            });
+            if !present {
+                index.manifests.push(entry);
+            }
+        })?;
+        Ok(desc)
+    }
+
+    /// The referrers of `subject` stored here (descriptors with
+    /// `artifactType` and the referrer's annotations), in index order,
+    /// optionally only those of one `artifact_type`.
+    pub fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        let mut out: Vec<Descriptor> = Vec::new();
+        for d in self.index()?.manifests {
+            if d.annotations.contains_key(oci::ANNOTATION_REF_NAME)
+                || d.media_type != oci::IMAGE_MANIFEST_MEDIA_TYPE
+                || out.iter().any(|o| o.digest == d.digest)
+            {
+                continue;
+            }
+            let bytes = self.read_blob(&d, oci::MAX_MANIFEST_BYTES, "manifest")?;
+            let Ok(m) = serde_json::from_slice::<ImageManifest>(&bytes) else {
+                continue;
+            };
+            if m.subject.as_ref().map(|s| s.digest) != Some(*subject) {
+                continue;
+            }
+            let r = m.referrer_descriptor(&bytes);
+            if artifact_type.is_none_or(|t| r.artifact_type.as_deref() == Some(t)) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     fn update_index(&self, change: impl FnOnce(&mut ImageIndex)) -> Result<(), StoreError> {
         let lock_path = self.root.join(".index.lock");
         let io = |source| StoreError::Io {
@@ -367,6 +439,43 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn referrers_are_untagged_entries_found_by_subject() {
+        let t = tempfile::tempdir().unwrap();
+        let s = LayoutStore::open_or_init(t.path()).unwrap();
+        let subject = s.put_bytes(oci::IMAGE_MANIFEST_MEDIA_TYPE, b"{}").unwrap();
+        s.tag("1.0.0", &subject).unwrap();
+        let config = s.put_bytes(oci::EMPTY_MEDIA_TYPE, b"{}").unwrap();
+        let make = |at: &str| {
+            let m = ImageManifest {
+                schema_version: 2,
+                media_type: oci::IMAGE_MANIFEST_MEDIA_TYPE.into(),
+                artifact_type: Some(at.into()),
+                config: config.clone(),
+                layers: vec![config.clone()],
+                subject: Some(subject.clone()),
+                annotations: Default::default(),
+            };
+            s.add_referrer(&m.to_canonical_json()).unwrap()
+        };
+        let sig = make(oci::SIGNATURE_ARTIFACT_TYPE);
+        make(oci::REVOCATION_ARTIFACT_TYPE);
+        make(oci::SIGNATURE_ARTIFACT_TYPE); // the same one again: listed once
+        assert_eq!(s.referrers(&subject.digest, None).unwrap().len(), 2);
+        let sigs = s
+            .referrers(&subject.digest, Some(oci::SIGNATURE_ARTIFACT_TYPE))
+            .unwrap();
+        assert_eq!(sigs, vec![sig]);
+        assert!(
+            s.referrers(&Digest::of(b"another"), None)
+                .unwrap()
+                .is_empty()
+        );
+        // Referrers are not tags.
+        assert_eq!(s.tags().unwrap().len(), 1);
+        assert!(s.add_referrer(b"{}").is_err());
     }
 
     #[test]

@@ -65,6 +65,12 @@ pub enum StoreError {
     },
     #[error("registry {registry}: {reason}")]
     Registry { registry: String, reason: String },
+    #[error("the registry {registry} does not support this for {what}: {reason}")]
+    RemoteUnsupported {
+        registry: String,
+        what: String,
+        reason: String,
+    },
 }
 
 /// OCI tag grammar: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.

@@ -32,6 +32,13 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+pub mod auth;
+pub mod progress;
+pub mod referrers;
+pub mod retry;
+
+pub use progress::{Direction, TransferEvent};
+
 use super::StoreError;
 use super::layout::LayoutStore;
 use crate::core::digest::{Digest, Hasher};
@@ -226,6 +233,8 @@ pub struct RegistryStore {
     /// Manifest bytes seen by `resolve`, already digest-checked, so reading
     /// the manifest right after resolving it costs no second request.
     manifests: Mutex<HashMap<Digest, Bytes>>,
+    /// Raw HTTP for referrers, deletion and paginated tags (`referrers.rs`).
+    raw: referrers::Raw,
 }
 
 impl std::fmt::Debug for RegistryStore {
@@ -263,6 +272,7 @@ impl RegistryStore {
             _ => RegistryAuth::Anonymous,
         };
         Self {
+            raw: referrers::Raw::new(&reference, opts),
             reference,
             client: Client::new(config),
             auth,
@@ -311,17 +321,17 @@ impl RegistryStore {
         self.ensure_auth().await;
         let what = format!("manifest {tag}");
         let (body, header_digest) = match self
-            .client
-            .pull_manifest_raw(&self.tag_ref(tag), &self.auth, MANIFEST_ACCEPT)
+            .retrying(&what, async |_| {
+                self.client
+                    .pull_manifest_raw(&self.tag_ref(tag), &self.auth, MANIFEST_ACCEPT)
+                    .await
+                    .map_err(|e| self.attempt_err(&what, e))
+            })
             .await
         {
             Ok(r) => r,
-            Err(e) => {
-                return match self.err(&what, e) {
-                    StoreError::RemoteNotFound { .. } => Ok(None),
-                    other => Err(other),
-                };
-            }
+            Err(StoreError::RemoteNotFound { .. }) => return Ok(None),
+            Err(other) => return Err(other),
         };
         let digest = Digest::of(&body);
         if body.len() as u64 > oci::MAX_MANIFEST_BYTES {
@@ -370,11 +380,19 @@ impl RegistryStore {
             Some(b) => b,
             None => {
                 self.ensure_auth().await;
-                self.client
-                    .pull_manifest_raw(&self.digest_ref(&desc.digest), &self.auth, MANIFEST_ACCEPT)
-                    .await
-                    .map_err(|e| self.err(&format!("manifest {}", desc.digest), e))?
-                    .0
+                let what = format!("manifest {}", desc.digest);
+                self.retrying(&what, async |_| {
+                    self.client
+                        .pull_manifest_raw(
+                            &self.digest_ref(&desc.digest),
+                            &self.auth,
+                            MANIFEST_ACCEPT,
+                        )
+                        .await
+                        .map_err(|e| self.attempt_err(&what, e))
+                })
+                .await?
+                .0
             }
         };
         let actual = Digest::of(&body);
@@ -392,68 +410,131 @@ impl RegistryStore {
     /// `HEAD` of a blob.
     pub async fn has_blob(&self, desc: &Descriptor) -> Result<bool, StoreError> {
         self.ensure_auth().await;
-        self.client
-            .blob_exists(&self.tag_ref("latest"), &desc.digest.to_string())
-            .await
-            .map_err(|e| self.err(&format!("blob {}", desc.digest), e))
+        let what = format!("blob {}", desc.digest);
+        self.retrying(&what, async |_| {
+            self.client
+                .blob_exists(&self.tag_ref("latest"), &desc.digest.to_string())
+                .await
+                .map_err(|e| self.attempt_err(&what, e))
+        })
+        .await
     }
 
     /// Uploads the blob `desc` from `file` in 4 MiB chunks, unless the registry
     /// has it already. The file is hashed while it is sent; if it does not match
     /// `desc`, the upload is abandoned before it is committed.
     pub async fn push_blob(&self, desc: &Descriptor, file: File) -> Result<bool, StoreError> {
+        self.push_blob_with(desc, file, &progress::silent).await
+    }
+
+    /// [`Self::push_blob`], reporting progress to `progress`. A transient
+    /// failure starts the upload over (a new upload session, the file read
+    /// again from its start).
+    pub async fn push_blob_with(
+        &self,
+        desc: &Descriptor,
+        file: File,
+        progress: &dyn Fn(&TransferEvent),
+    ) -> Result<bool, StoreError> {
         if self.has_blob(desc).await? {
             return Ok(false);
         }
-        let expected = desc.clone();
-        let state = Some((file, Hasher::new()));
-        let stream = futures_util::stream::unfold(state, move |state| {
-            let expected = expected.clone();
-            async move {
-                let (mut file, mut hasher) = state?;
-                let mut buf = vec![0u8; CHUNK];
-                let mut filled = 0;
-                while filled < CHUNK {
-                    match file.read(&mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Some((Err(OciDistributionError::IoError(e)), None)),
+        let what = format!("upload of blob {}", desc.digest);
+        self.retrying(&what, async |attempt| {
+            let mut file = file.try_clone().map_err(|e| StoreError::Registry {
+                registry: self.reference.to_string(),
+                reason: format!("{what}: cannot reopen the local blob: {e}"),
+            })?;
+            io::Seek::rewind(&mut file).map_err(|e| StoreError::Registry {
+                registry: self.reference.to_string(),
+                reason: format!("{what}: cannot rewind the local blob: {e}"),
+            })?;
+            progress(&TransferEvent::Started {
+                direction: Direction::Push,
+                digest: desc.digest,
+                media_type: desc.media_type.clone(),
+                total: desc.size,
+                attempt,
+            });
+            let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let counter = sent.clone();
+            let expected = desc.clone();
+            let state = Some((file, Hasher::new()));
+            let stream = futures_util::stream::unfold(state, move |state| {
+                let expected = expected.clone();
+                let counter = counter.clone();
+                async move {
+                    let (mut file, mut hasher) = state?;
+                    let mut buf = vec![0u8; CHUNK];
+                    let mut filled = 0;
+                    while filled < CHUNK {
+                        match file.read(&mut buf[filled..]) {
+                            Ok(0) => break,
+                            Ok(n) => filled += n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Some((Err(OciDistributionError::IoError(e)), None)),
+                        }
                     }
+                    buf.truncate(filled);
+                    hasher.update(&buf);
+                    if hasher.len() > expected.size {
+                        return Some((Err(local_mismatch(&expected, &hasher)), None));
+                    }
+                    if filled == 0 {
+                        // End of file: only now is the whole blob known to match.
+                        return if hasher.len() == expected.size
+                            && hasher.clone().finish() == expected.digest
+                        {
+                            None
+                        } else {
+                            Some((Err(local_mismatch(&expected, &hasher)), None))
+                        };
+                    }
+                    counter.store(hasher.len(), std::sync::atomic::Ordering::Relaxed);
+                    Some((Ok(Bytes::from(buf)), Some((file, hasher))))
                 }
-                buf.truncate(filled);
-                hasher.update(&buf);
-                if hasher.len() > expected.size {
-                    return Some((Err(local_mismatch(&expected, &hasher)), None));
-                }
-                if filled == 0 {
-                    // End of file: only now is the whole blob known to match.
-                    return if hasher.len() == expected.size
-                        && hasher.clone().finish() == expected.digest
-                    {
-                        None
-                    } else {
-                        Some((Err(local_mismatch(&expected, &hasher)), None))
-                    };
-                }
-                Some((Ok(Bytes::from(buf)), Some((file, hasher))))
-            }
-        });
-        self.client
-            .push_blob_stream(
-                &self.tag_ref("latest"),
-                stream,
-                &desc.digest.to_string(),
-                Some(desc.size),
-            )
+            });
+            let (image, digest) = (self.tag_ref("latest"), desc.digest.to_string());
+            let upload = self
+                .client
+                .push_blob_stream(&image, stream, &digest, Some(desc.size));
+            progress::with_ticks(upload, || {
+                progress(&TransferEvent::Progress {
+                    direction: Direction::Push,
+                    digest: desc.digest,
+                    done: sent.load(std::sync::atomic::Ordering::Relaxed),
+                    total: desc.size,
+                })
+            })
             .await
-            .map_err(|e| self.err(&format!("upload of blob {}", desc.digest), e))?;
+            .map_err(|e| self.attempt_err(&what, e))
+        })
+        .await?;
+        progress(&TransferEvent::Finished {
+            direction: Direction::Push,
+            digest: desc.digest,
+            bytes: desc.size,
+        });
         Ok(true)
     }
 
     /// Downloads the blob `desc` into `dest`'s blob folder: streamed into a
     /// temporary file, checked against the digest and size, then renamed.
     pub async fn pull_blob(&self, desc: &Descriptor, dest: &LayoutStore) -> Result<(), StoreError> {
+        self.pull_blob_with(desc, dest, &progress::silent).await
+    }
+
+    /// [`Self::pull_blob`], reporting progress to `progress`. A transient
+    /// failure (including a connection cut mid-body or a body cut short)
+    /// starts over from the first byte into a new temporary file; the
+    /// previous one is removed first, so the blob folder never keeps a
+    /// partial download.
+    pub async fn pull_blob_with(
+        &self,
+        desc: &Descriptor,
+        dest: &LayoutStore,
+        progress: &dyn Fn(&TransferEvent),
+    ) -> Result<(), StoreError> {
         self.ensure_auth().await;
         let what = format!("blob {}", desc.digest);
         let layer = oci_client::manifest::OciDescriptor {
@@ -462,63 +543,102 @@ impl RegistryStore {
             size: i64::try_from(desc.size).unwrap_or(i64::MAX),
             ..Default::default()
         };
-        let mut stream = self
-            .client
-            .pull_blob_stream(&self.digest_ref(&desc.digest), &layer)
-            .await
-            .map_err(|e| self.err(&what, e))?;
         let dir = dest.root().join("blobs/sha256");
         let io_err = |source| StoreError::Io {
             path: dir.clone(),
             source,
         };
         std::fs::create_dir_all(&dir).map_err(io_err)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-pull-")
-            .tempfile_in(&dir)
-            .map_err(io_err)?;
-        let mut hasher = Hasher::new();
-        let mut too_long = false;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(chunk) => {
-                    hasher.update(&chunk);
-                    if hasher.len() > desc.size {
-                        too_long = true;
-                        break;
+        let tmp = self
+            .retrying(&what, async |attempt| {
+                let mut stream = self
+                    .client
+                    .pull_blob_stream(&self.digest_ref(&desc.digest), &layer)
+                    .await
+                    .map_err(|e| self.attempt_err(&what, e))?;
+                progress(&TransferEvent::Started {
+                    direction: Direction::Pull,
+                    digest: desc.digest,
+                    media_type: desc.media_type.clone(),
+                    total: desc.size,
+                    attempt,
+                });
+                // Dropped (and so deleted) when this attempt fails.
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(".tmp-pull-")
+                    .tempfile_in(&dir)
+                    .map_err(io_err)?;
+                let mut hasher = Hasher::new();
+                let mut too_long = false;
+                while let Some(item) = stream.next().await {
+                    match item {
+                        Ok(chunk) => {
+                            hasher.update(&chunk);
+                            if hasher.len() > desc.size {
+                                too_long = true;
+                                break;
+                            }
+                            tmp.write_all(&chunk).map_err(io_err)?;
+                            progress(&TransferEvent::Progress {
+                                direction: Direction::Pull,
+                                digest: desc.digest,
+                                done: hasher.len(),
+                                total: desc.size,
+                            });
+                        }
+                        // oci-client checks the digest itself once the last chunk has
+                        // been delivered, and reports a mismatch as an I/O error wrapping
+                        // a DigestError: by then every byte went through `hasher`, so
+                        // the comparison below reports it with the actual digest.
+                        Err(e)
+                            if e.get_ref().is_some_and(|inner| {
+                                inner.is::<oci_client::errors::DigestError>()
+                            }) =>
+                        {
+                            break;
+                        }
+                        Err(e) => {
+                            return Err(self.attempt_err(&what, OciDistributionError::IoError(e)));
+                        }
                     }
-                    tmp.write_all(&chunk).map_err(io_err)?;
                 }
-                // oci-client checks the digest itself once the last chunk has
-                // been delivered, and reports a mismatch as an I/O error wrapping
-                // a DigestError: by then every byte went through `hasher`, so
-                // the comparison below reports it with the actual digest.
-                Err(e)
-                    if e.get_ref()
-                        .is_some_and(|inner| inner.is::<oci_client::errors::DigestError>()) =>
-                {
-                    break;
+                let actual_size = hasher.len();
+                let actual = hasher.finish();
+                if too_long || actual != desc.digest || actual_size != desc.size {
+                    // A body that ends early without an error is a cut
+                    // connection, not different content: worth another try.
+                    if !too_long && actual_size < desc.size {
+                        return Err(retry::Attempt::unavailable(StoreError::RemoteUnreachable {
+                            registry: self.reference.to_string(),
+                            reason: format!(
+                                "{what}: the response ended after {actual_size} of {} bytes",
+                                desc.size
+                            ),
+                        }));
+                    }
+                    let mismatch = StoreError::RemoteDigestMismatch {
+                        what: what.clone(),
+                        registry: self.reference.to_string(),
+                        expected: format!("{} ({} bytes)", desc.digest, desc.size),
+                        actual: if too_long {
+                            format!("more than {} bytes", desc.size)
+                        } else {
+                            format!("{actual} ({actual_size} bytes)")
+                        },
+                    };
+                    return Err(mismatch.into());
                 }
-                Err(e) => return Err(self.err(&what, OciDistributionError::IoError(e))),
-            }
-        }
-        let actual_size = hasher.len();
-        let actual = hasher.finish();
-        if too_long || actual != desc.digest || actual_size != desc.size {
-            return Err(StoreError::RemoteDigestMismatch {
-                what,
-                registry: self.reference.to_string(),
-                expected: format!("{} ({} bytes)", desc.digest, desc.size),
-                actual: if too_long {
-                    format!("more than {} bytes", desc.size)
-                } else {
-                    format!("{actual} ({actual_size} bytes)")
-                },
-            });
-        }
+                Ok(tmp)
+            })
+            .await?;
         tmp.as_file().sync_all().map_err(io_err)?;
         tmp.persist(dest.blob_path(&desc.digest))
             .map_err(|e| io_err(e.error))?;
+        progress(&TransferEvent::Finished {
+            direction: Direction::Pull,
+            digest: desc.digest,
+            bytes: desc.size,
+        });
         Ok(())
     }
 
@@ -539,10 +659,18 @@ impl RegistryStore {
             registry: self.reference.to_string(),
             reason: format!("media type {media_type:?} is not a valid header value"),
         })?;
-        self.client
-            .push_manifest_raw(&self.tag_ref(tag), bytes.to_vec(), content_type)
-            .await
-            .map_err(|e| self.err(&format!("manifest {tag}"), e))?;
+        let what = format!("manifest {tag}");
+        self.retrying(&what, async |_| {
+            self.client
+                .push_manifest_raw(
+                    &self.tag_ref(tag),
+                    bytes.to_vec(),
+                    Clone::clone(&content_type),
+                )
+                .await
+                .map_err(|e| self.attempt_err(&what, e))
+        })
+        .await?;
         // Drop any cached copy of an older manifest for this content.
         self.lock_cache().remove(&Digest::of(bytes));
         Ok(())
@@ -552,15 +680,17 @@ impl RegistryStore {
     pub async fn tags(&self) -> Result<Vec<String>, StoreError> {
         self.ensure_auth().await;
         match self
-            .client
-            .list_tags(&self.tag_ref("latest"), &self.auth, None, None)
+            .retrying("tag list", async |_| {
+                self.client
+                    .list_tags(&self.tag_ref("latest"), &self.auth, None, None)
+                    .await
+                    .map_err(|e| self.attempt_err("tag list", e))
+            })
             .await
         {
             Ok(r) => Ok(r.tags),
-            Err(e) => match self.err("tag list", e) {
-                StoreError::RemoteNotFound { .. } => Ok(Vec::new()),
-                other => Err(other),
-            },
+            Err(StoreError::RemoteNotFound { .. }) => Ok(Vec::new()),
+            Err(other) => Err(other),
         }
     }
 }

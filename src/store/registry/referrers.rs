@@ -1,0 +1,847 @@
+//! Referrers, deletion and paginated tag listing on a registry: the calls
+//! `oci-client` does not make (or does not let us see the answers of), sent
+//! with a small raw HTTP client that shares the store's address rules and
+//! credentials.
+//!
+//! Referrers (OCI distribution spec 1.1):
+//! - A referrer is an OCI image manifest with a `subject`, pushed by digest
+//!   (untagged).
+//! - If the registry has the referrers API (the manifest `PUT` answers with an
+//!   `OCI-Subject` header, or `GET /v2/<name>/referrers/<digest>` answers 200
+//!   with an image index), the registry lists referrers itself.
+//! - Otherwise squizzle maintains the referrers tag schema: the tag
+//!   `sha256-<hex of the subject digest>` points at an OCI image index listing
+//!   one descriptor per referrer (with `artifactType` and annotations).
+//!   Registries without the API have no conditional `PUT` either, so the index
+//!   is updated optimistically: read, merge (dedupe by digest), `PUT`, read back
+//!   at once and again after a short jittered settle delay; if our entry is
+//!   gone (a concurrent writer read the index before our `PUT` and wrote after
+//!   it), merge again and retry, a bounded number of times with jittered
+//!   backoff. Every writer does the same, so a writer whose entry survives two
+//!   read-backs has seen the others' writes land, and entries are only ever
+//!   added.
+//!
+//! Deleting: `DELETE /v2/<name>/manifests/<digest>` (distribution 2.8 deletes by
+//! digest only and drops every tag pointing at that manifest). A registry that
+//! does not allow deletion (405, or error code `UNSUPPORTED`) gets
+//! [`StoreError::RemoteUnsupported`].
+//!
+//! Tags: `GET /v2/<name>/tags/list`, following `Link: <...>; rel="next"`
+//! headers when the registry paginates.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher as _};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci_client::RegistryOperation;
+use oci_client::secrets::RegistryAuth;
+use reqwest::{Method, StatusCode};
+
+use super::{RegistryOptions, RegistryRef, RegistryStore, StoreError, error_chain};
+use crate::core::digest::{Digest, Hasher};
+use crate::core::oci::{self, Descriptor, ImageIndex, ImageManifest};
+
+/// Attempts to get an entry into the referrers tag-schema index.
+const TAG_SCHEMA_ATTEMPTS: u32 = 12;
+/// Settle delay before the second read-back (plus up to the same again as jitter).
+const SETTLE_MS: u64 = 150;
+/// Pages of a paginated tag list squizzle follows at most.
+const MAX_PAGES: usize = 10_000;
+
+/// A small blob given in memory (config or layer of a referrer).
+#[derive(Debug, Clone, Copy)]
+pub struct ReferrerBlob<'a> {
+    pub media_type: &'a str,
+    pub data: &'a [u8],
+}
+
+/// The raw HTTP side of a [`RegistryStore`].
+pub(super) struct Raw {
+    http: Result<reqwest::Client, String>,
+    /// `http(s)://host[:port]`
+    origin: String,
+    /// Whether the registry has the referrers API, once known.
+    api: Mutex<Option<bool>>,
+}
+
+impl Raw {
+    pub(super) fn new(reference: &RegistryRef, opts: &RegistryOptions) -> Self {
+        let scheme = if reference.is_loopback() || opts.insecure {
+            "http"
+        } else {
+            "https"
+        };
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("squizzle/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(5));
+        let mut http = Ok(());
+        if let Some(pem) = &opts.ca_pem {
+            match reqwest::Certificate::from_pem_bundle(pem) {
+                Ok(certs) => builder = builder.tls_certs_merge(certs),
+                Err(e) => http = Err(format!("the registry CA file is not valid PEM: {e}")),
+            }
+        }
+        let http = http.and_then(|()| {
+            builder
+                .build()
+                .map_err(|e| format!("cannot set up the HTTP client: {}", error_chain(&e)))
+        });
+        Self {
+            http,
+            origin: format!("{scheme}://{}", reference.registry),
+            api: Mutex::new(None),
+        }
+    }
+
+    fn api(&self) -> Option<bool> {
+        *self.api.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_api(&self, value: bool) {
+        *self.api.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+    }
+}
+
+/// The `next` target of an RFC 8288 `Link` header, if any.
+pub fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let link = link.trim();
+        let (target, params) = link.strip_prefix('<')?.split_once('>')?;
+        params
+            .split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .any(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+            .then(|| target.trim().to_owned())
+    })
+}
+
+/// `WWW-Authenticate: Bearer realm="..",service="..",scope=".."`.
+#[derive(Debug, PartialEq, Eq)]
+struct BearerChallenge {
+    realm: String,
+    service: Option<String>,
+    scope: Option<String>,
+}
+
+fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
+        if key.is_empty() || chars.next() != Some('=') {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => value.extend(chars.next()),
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
+        }
+        params.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
+    Some(BearerChallenge {
+        realm: get("realm")?,
+        service: get("service"),
+        scope: get("scope"),
+    })
+}
+
+/// A pseudo-random delay below `max_ms`, different in every process and call.
+fn jitter(max_ms: u64) -> Duration {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    Duration::from_millis(h.finish() % max_ms.max(1))
+}
+
+#[derive(serde::Deserialize)]
+struct TagPage {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+impl RegistryStore {
+    fn registry_name(&self) -> String {
+        self.reference.to_string()
+    }
+
+    fn repo_url(&self, rest: &str) -> String {
+        format!(
+            "{}/v2/{}/{rest}",
+            self.raw.origin, self.reference.repository
+        )
+    }
+
+    fn http_err(&self, what: &str, e: &reqwest::Error) -> StoreError {
+        let chain = error_chain(e);
+        if e.is_connect() || e.is_timeout() {
+            StoreError::RemoteUnreachable {
+                registry: self.registry_name(),
+                reason: chain,
+            }
+        } else {
+            StoreError::Registry {
+                registry: self.registry_name(),
+                reason: format!("{what}: {chain}"),
+            }
+        }
+    }
+
+    /// Sends one request; on a `401` it authenticates (basic credentials, or a
+    /// token from the registry's token service through `oci-client`) and sends
+    /// it once more.
+    async fn send(
+        &self,
+        what: &str,
+        op: RegistryOperation,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> Result<reqwest::Response, StoreError> {
+        let http = self.raw.http.as_ref().map_err(|e| StoreError::Registry {
+            registry: self.registry_name(),
+            reason: e.clone(),
+        })?;
+        let build = || {
+            let mut rb = http.request(method.clone(), url);
+            for (k, v) in headers {
+                rb = rb.header(*k, *v);
+            }
+            if let Some(b) = &body {
+                rb = rb.body(b.clone());
+            }
+            rb
+        };
+        let first = match &self.auth {
+            RegistryAuth::Bearer(t) => build().bearer_auth(t),
+            _ => build(),
+        }
+        .send()
+        .await
+        .map_err(|e| self.http_err(what, &e))?;
+        if first.status() != StatusCode::UNAUTHORIZED {
+            return Ok(first);
+        }
+        let challenge = first
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_bearer_challenge);
+        let token = match challenge {
+            // The challenge names the scope this request needs (for DELETE:
+            // the `delete` action, which oci-client never asks for).
+            Some(c) => self.fetch_token(http, what, &c).await?,
+            None => {
+                let image = self.tag_ref("latest");
+                self.client
+                    .auth(&image, &self.auth, op)
+                    .await
+                    .map_err(|e| self.err(what, e))?
+            }
+        };
+        let again = match (token, &self.auth) {
+            (Some(t), _) => build().bearer_auth(t),
+            (None, RegistryAuth::Basic(u, p)) => build().basic_auth(u, Some(p)),
+            _ => return Ok(first),
+        };
+        again.send().await.map_err(|e| self.http_err(what, &e))
+    }
+
+    /// A token from the challenge's realm for its service and scope, with the
+    /// configured basic credentials (anonymous otherwise). The realm must be
+    /// HTTPS unless this registry itself is reached over plain HTTP.
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        what: &str,
+        c: &BearerChallenge,
+    ) -> Result<Option<String>, StoreError> {
+        let plain_ok = self.raw.origin.starts_with("http://");
+        if !(c.realm.starts_with("https://") || (plain_ok && c.realm.starts_with("http://"))) {
+            return Err(StoreError::RemoteAuth {
+                registry: self.registry_name(),
+                reason: format!(
+                    "{what}: the token service {:?} is not HTTPS; not sending credentials there",
+                    c.realm
+                ),
+            });
+        }
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(s) = &c.service {
+            query.push(("service", s));
+        }
+        if let Some(s) = &c.scope {
+            query.push(("scope", s));
+        }
+        let mut rb = http.get(&c.realm).query(&query);
+        if let RegistryAuth::Basic(u, p) = &self.auth {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        let resp = rb.send().await.map_err(|e| self.http_err(what, &e))?;
+        if !resp.status().is_success() {
+            return Err(StoreError::RemoteAuth {
+                registry: self.registry_name(),
+                reason: format!(
+                    "{what}: the token service refused the credentials ({}); check [registry] username/password or SQUIZZLE_REGISTRY_TOKEN",
+                    resp.status()
+                ),
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenAnswer {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let body = self.capped_body(what, resp, 1024 * 1024).await?;
+        let answer: TokenAnswer =
+            serde_json::from_slice(&body).map_err(|_| StoreError::RemoteAuth {
+                registry: self.registry_name(),
+                reason: format!("{what}: the token service did not answer with a token"),
+            })?;
+        Ok(answer.token.or(answer.access_token))
+    }
+
+    /// A refusal, sorted like `map_error` sorts oci-client's.
+    async fn status_err(&self, what: &str, resp: reqwest::Response) -> StoreError {
+        let status = resp.status();
+        let body = resp.bytes().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&body[..body.len().min(2048)]).into_owned();
+        let registry = self.registry_name();
+        let has_code = |c: &str| text.contains(&format!("\"{c}\""));
+        match status.as_u16() {
+            401 => StoreError::RemoteAuth {
+                registry,
+                reason: format!(
+                    "{what}: the registry refused the credentials (401 Unauthorized); check [registry] username/password or SQUIZZLE_REGISTRY_TOKEN"
+                ),
+            },
+            403 => StoreError::RemoteAuth {
+                registry,
+                reason: format!("{what}: access denied (403 Forbidden)"),
+            },
+            404 => StoreError::RemoteNotFound {
+                what: what.to_owned(),
+                registry,
+            },
+            405 => StoreError::RemoteUnsupported {
+                registry,
+                what: what.to_owned(),
+                reason: "405 Method Not Allowed".into(),
+            },
+            _ if has_code("UNSUPPORTED") => StoreError::RemoteUnsupported {
+                registry,
+                what: what.to_owned(),
+                reason: format!("{status}: {}", text.trim()),
+            },
+            _ => StoreError::Registry {
+                registry,
+                reason: format!("{what}: {status}: {}", text.trim()),
+            },
+        }
+    }
+
+    async fn capped_body(
+        &self,
+        what: &str,
+        resp: reqwest::Response,
+        limit: u64,
+    ) -> Result<Bytes, StoreError> {
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(StoreError::Registry {
+                registry: self.registry_name(),
+                reason: format!("{what}: larger than {limit} bytes"),
+            });
+        }
+        let body = resp.bytes().await.map_err(|e| self.http_err(what, &e))?;
+        if body.len() as u64 > limit {
+            return Err(StoreError::Registry {
+                registry: self.registry_name(),
+                reason: format!("{what}: larger than {limit} bytes"),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Every tag of the repository, following `Link` pagination (empty if the
+    /// repository does not exist yet).
+    pub async fn tags_paginated(&self) -> Result<Vec<String>, StoreError> {
+        let mut url = self.repo_url("tags/list");
+        let mut tags = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let resp = self
+                .send(
+                    "tag list",
+                    RegistryOperation::Pull,
+                    Method::GET,
+                    &url,
+                    &[],
+                    None,
+                )
+                .await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Ok(tags);
+            }
+            if !resp.status().is_success() {
+                return Err(self.status_err("tag list", resp).await);
+            }
+            let next = resp
+                .headers()
+                .get_all(reqwest::header::LINK)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(next_link);
+            let body = self
+                .capped_body("tag list", resp, oci::MAX_MANIFEST_BYTES)
+                .await?;
+            let page: TagPage =
+                serde_json::from_slice(&body).map_err(|e| StoreError::Registry {
+                    registry: self.registry_name(),
+                    reason: format!("tag list: not a tag list: {e}"),
+                })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) if n.starts_with('/') => url = format!("{}{n}", self.raw.origin),
+                Some(n) if n.starts_with(&format!("{}/", self.raw.origin)) => url = n,
+                Some(n) => {
+                    return Err(StoreError::Registry {
+                        registry: self.registry_name(),
+                        reason: format!(
+                            "tag list: the next page {n:?} is not on this registry; not following it"
+                        ),
+                    });
+                }
+                None => return Ok(tags),
+            }
+        }
+        Err(StoreError::Registry {
+            registry: self.registry_name(),
+            reason: format!("tag list: more than {MAX_PAGES} pages"),
+        })
+    }
+
+    /// Deletes the manifest `digest` (and, on distribution, every tag pointing
+    /// at it). A registry that does not allow deletion is
+    /// [`StoreError::RemoteUnsupported`]; an unknown digest is
+    /// [`StoreError::RemoteNotFound`].
+    pub async fn delete_manifest(&self, digest: &Digest) -> Result<(), StoreError> {
+        let what = format!("manifest {digest}");
+        let resp = self
+            .send(
+                &what,
+                RegistryOperation::Push,
+                Method::DELETE,
+                &self.repo_url(&format!("manifests/{digest}")),
+                &[],
+                None,
+            )
+            .await?;
+        if resp.status().is_success() {
+            self.lock_cache().remove(digest);
+            return Ok(());
+        }
+        Err(match self.status_err(&what, resp).await {
+            StoreError::RemoteUnsupported { registry, what, .. } => StoreError::RemoteUnsupported {
+                registry,
+                what,
+                reason: "the registry does not allow deleting manifests (for distribution: storage.delete.enabled: true)".into(),
+            },
+            other => other,
+        })
+    }
+
+    /// Whether the registry answers the referrers API (asked once per store).
+    pub async fn has_referrers_api(&self, subject: &Digest) -> Result<bool, StoreError> {
+        if let Some(known) = self.raw.api() {
+            return Ok(known);
+        }
+        let resp = self
+            .send(
+                "referrers",
+                RegistryOperation::Pull,
+                Method::GET,
+                &self.repo_url(&format!("referrers/{subject}")),
+                &[("Accept", oci::IMAGE_INDEX_MEDIA_TYPE)],
+                None,
+            )
+            .await?;
+        let status = resp.status();
+        if matches!(status.as_u16(), 401 | 403) {
+            return Err(self.status_err("referrers", resp).await);
+        }
+        let is_index = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(oci::IMAGE_INDEX_MEDIA_TYPE));
+        let api = status == StatusCode::OK && is_index;
+        self.raw.set_api(api);
+        Ok(api)
+    }
+
+    /// Referrers of `subject`: from the referrers API when the registry has
+    /// it, else from the `sha256-<hex>` tag-schema index. Entries of another
+    /// `artifact_type` are left out.
+    pub async fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        let mut found = if self.has_referrers_api(subject).await? {
+            self.referrers_from_api(subject, artifact_type).await?
+        } else {
+            self.referrers_index(subject)
+                .await?
+                .map(|i| i.manifests)
+                .unwrap_or_default()
+        };
+        found.retain(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)));
+        Ok(found)
+    }
+
+    async fn referrers_from_api(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        let mut url = self.repo_url(&format!("referrers/{subject}"));
+        if let Some(t) = artifact_type {
+            url.push_str("?artifactType=");
+            url.push_str(&t.replace('+', "%2B"));
+        }
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let resp = self
+                .send(
+                    "referrers",
+                    RegistryOperation::Pull,
+                    Method::GET,
+                    &url,
+                    &[("Accept", oci::IMAGE_INDEX_MEDIA_TYPE)],
+                    None,
+                )
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.status_err("referrers", resp).await);
+            }
+            let next = resp
+                .headers()
+                .get_all(reqwest::header::LINK)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(next_link);
+            let body = self
+                .capped_body("referrers", resp, oci::MAX_MANIFEST_BYTES)
+                .await?;
+            let index: ImageIndex =
+                serde_json::from_slice(&body).map_err(|e| StoreError::Registry {
+                    registry: self.registry_name(),
+                    reason: format!("referrers of {subject}: not an image index: {e}"),
+                })?;
+            out.extend(index.manifests);
+            match next {
+                Some(n) if n.starts_with('/') => url = format!("{}{n}", self.raw.origin),
+                Some(n) if n.starts_with(&format!("{}/", self.raw.origin)) => url = n,
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tag-schema index of `subject`, if the tag exists.
+    pub async fn referrers_index(
+        &self,
+        subject: &Digest,
+    ) -> Result<Option<ImageIndex>, StoreError> {
+        let tag = oci::referrers_tag(subject);
+        let Some(desc) = self.resolve(&tag).await? else {
+            return Ok(None);
+        };
+        let bytes = self.read_manifest(&desc).await?;
+        let index: ImageIndex = serde_json::from_slice(&bytes)
+            .ok()
+            .filter(|i: &ImageIndex| i.media_type.as_deref() == Some(oci::IMAGE_INDEX_MEDIA_TYPE))
+            .ok_or_else(|| StoreError::Registry {
+                registry: self.registry_name(),
+                reason: format!(
+                    "tag {tag} (the referrers of {subject}) does not point at an OCI image index"
+                ),
+            })?;
+        Ok(Some(index))
+    }
+
+    /// Uploads a small in-memory blob unless the registry has it.
+    pub async fn push_blob_bytes(
+        &self,
+        media_type: &str,
+        data: &[u8],
+    ) -> Result<Descriptor, StoreError> {
+        let desc = Descriptor::new(media_type, Digest::of(data), data.len() as u64);
+        if !self.has_blob(&desc).await? {
+            self.client
+                .push_blob(
+                    &self.tag_ref("latest"),
+                    data.to_vec(),
+                    &desc.digest.to_string(),
+                )
+                .await
+                .map_err(|e| self.err(&format!("upload of blob {}", desc.digest), e))?;
+        }
+        Ok(desc)
+    }
+
+    /// Reads a small blob into memory, refusing more than `limit` bytes and
+    /// anything that does not match `desc`.
+    pub async fn read_blob_bytes(
+        &self,
+        desc: &Descriptor,
+        limit: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let what = format!("blob {}", desc.digest);
+        if desc.size > limit {
+            return Err(StoreError::TooLarge {
+                digest: desc.digest,
+                limit,
+                what: "small blob",
+            });
+        }
+        let resp = self
+            .send(
+                &what,
+                RegistryOperation::Pull,
+                Method::GET,
+                &self.repo_url(&format!("blobs/{}", desc.digest)),
+                &[],
+                None,
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.status_err(&what, resp).await);
+        }
+        let mut stream = resp.bytes_stream();
+        let mut buf = Vec::new();
+        let mut hasher = Hasher::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.http_err(&what, &e))?;
+            hasher.update(&chunk);
+            if hasher.len() > desc.size {
+                break;
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        let size = hasher.len();
+        let actual = hasher.finish();
+        if actual != desc.digest || size != desc.size {
+            return Err(StoreError::RemoteDigestMismatch {
+                what,
+                registry: self.registry_name(),
+                expected: format!("{} ({} bytes)", desc.digest, desc.size),
+                actual: format!("{actual} ({size} bytes)"),
+            });
+        }
+        Ok(buf)
+    }
+
+    /// Pushes a referrer of `subject`: its blobs (config: the empty `{}` blob
+    /// when `None`), then an OCI image manifest with `artifactType`, `subject`
+    /// and `annotations`, by digest, made discoverable (see the module docs).
+    pub async fn push_referrer(
+        &self,
+        subject: &Descriptor,
+        artifact_type: &str,
+        config: Option<ReferrerBlob<'_>>,
+        layers: &[ReferrerBlob<'_>],
+        annotations: BTreeMap<String, String>,
+    ) -> Result<Descriptor, StoreError> {
+        let config = config.unwrap_or(ReferrerBlob {
+            media_type: oci::EMPTY_MEDIA_TYPE,
+            data: b"{}",
+        });
+        let config = self.push_blob_bytes(config.media_type, config.data).await?;
+        let mut layer_descs = Vec::with_capacity(layers.len());
+        for l in layers {
+            layer_descs.push(self.push_blob_bytes(l.media_type, l.data).await?);
+        }
+        let subject = Descriptor::new(&subject.media_type, subject.digest, subject.size);
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: oci::IMAGE_MANIFEST_MEDIA_TYPE.into(),
+            artifact_type: Some(artifact_type.to_owned()),
+            config,
+            layers: layer_descs,
+            subject: Some(subject),
+            annotations,
+        };
+        self.push_referrer_manifest(&manifest.to_canonical_json())
+            .await
+    }
+
+    /// Pushes the exact bytes of a referrer manifest (its blobs must be in the
+    /// registry already) by digest, then makes it discoverable.
+    pub async fn push_referrer_manifest(&self, bytes: &[u8]) -> Result<Descriptor, StoreError> {
+        let m: ImageManifest = serde_json::from_slice(bytes)
+            .ok()
+            .filter(|m: &ImageManifest| m.media_type == oci::IMAGE_MANIFEST_MEDIA_TYPE)
+            .ok_or_else(|| StoreError::Registry {
+                registry: self.registry_name(),
+                reason: "a referrer must be an OCI image manifest".into(),
+            })?;
+        let Some(subject) = m.subject.clone() else {
+            return Err(StoreError::Registry {
+                registry: self.registry_name(),
+                reason: "a referrer must have a subject".into(),
+            });
+        };
+        let desc = m.referrer_descriptor(bytes);
+        let what = format!("referrer manifest {}", desc.digest);
+        let resp = self
+            .send(
+                &what,
+                RegistryOperation::Push,
+                Method::PUT,
+                &self.repo_url(&format!("manifests/{}", desc.digest)),
+                &[("Content-Type", oci::IMAGE_MANIFEST_MEDIA_TYPE)],
+                Some(Bytes::copy_from_slice(bytes)),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.status_err(&what, resp).await);
+        }
+        let oci_subject = resp
+            .headers()
+            .get("OCI-Subject")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == subject.digest.to_string());
+        if oci_subject {
+            self.raw.set_api(true);
+            return Ok(desc);
+        }
+        if !self.has_referrers_api(&subject.digest).await? {
+            self.add_to_referrers_tag(&subject.digest, &desc).await?;
+        }
+        Ok(desc)
+    }
+
+    fn index_has(index: Option<&ImageIndex>, entry: &Descriptor) -> bool {
+        index.is_some_and(|i| i.manifests.iter().any(|d| d == entry))
+    }
+
+    /// Puts `entry` into the tag-schema index of `subject`, race-safely as far
+    /// as a registry without conditional requests allows (module docs).
+    async fn add_to_referrers_tag(
+        &self,
+        subject: &Digest,
+        entry: &Descriptor,
+    ) -> Result<(), StoreError> {
+        let tag = oci::referrers_tag(subject);
+        for attempt in 0..TAG_SCHEMA_ATTEMPTS {
+            if attempt > 0 {
+                let backoff = 50u64 << attempt.min(5);
+                tokio::time::sleep(jitter(backoff)).await;
+            }
+            let current = self.referrers_index(subject).await?;
+            if !Self::index_has(current.as_ref(), entry) {
+                let mut index = current.unwrap_or_else(ImageIndex::empty);
+                index.schema_version = 2;
+                index.media_type = Some(oci::IMAGE_INDEX_MEDIA_TYPE.into());
+                oci::merge_referrers(&mut index, std::slice::from_ref(entry));
+                let bytes = serde_json::to_vec(&index).unwrap_or_default();
+                self.push_manifest(&tag, oci::IMAGE_INDEX_MEDIA_TYPE, &bytes)
+                    .await?;
+                if !Self::index_has(self.referrers_index(subject).await?.as_ref(), entry) {
+                    tracing::debug!(%tag, attempt, "referrers index overwritten by a concurrent writer; merging again");
+                    continue;
+                }
+            }
+            // A writer that read the index before our PUT may still write after
+            // it: look again once such a read-modify-write has had time to land.
+            tokio::time::sleep(Duration::from_millis(SETTLE_MS) + jitter(SETTLE_MS)).await;
+            if Self::index_has(self.referrers_index(subject).await?.as_ref(), entry) {
+                return Ok(());
+            }
+            tracing::debug!(%tag, attempt, "referrers index overwritten after settling; merging again");
+        }
+        Err(StoreError::Registry {
+            registry: self.registry_name(),
+            reason: format!(
+                "could not add referrer {} to the referrers index {tag} after {TAG_SCHEMA_ATTEMPTS} attempts (concurrent writers)",
+                entry.digest
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_link_headers() {
+        assert_eq!(
+            next_link(r#"</v2/acme/m/tags/list?n=2&last=1.2.0>; rel="next""#).as_deref(),
+            Some("/v2/acme/m/tags/list?n=2&last=1.2.0")
+        );
+        assert_eq!(
+            next_link(r#"<https://r.example/v2/a/tags/list?last=b&n=1>;rel=next"#).as_deref(),
+            Some("https://r.example/v2/a/tags/list?last=b&n=1")
+        );
+        assert_eq!(
+            next_link(r#"</first>; rel="prev", </second>; rel="next""#).as_deref(),
+            Some("/second")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let c = parse_bearer_challenge(
+            r#"Bearer realm="http://127.0.0.1:1/token",service="reg",scope="repository:a/b:pull,push,delete""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "http://127.0.0.1:1/token");
+        assert_eq!(c.service.as_deref(), Some("reg"));
+        assert_eq!(c.scope.as_deref(), Some("repository:a/b:pull,push,delete"));
+        let c = parse_bearer_challenge(r#"bearer realm=https://auth.example/token"#).unwrap();
+        assert_eq!(c.realm, "https://auth.example/token");
+        assert_eq!(c.scope, None);
+        assert_eq!(parse_bearer_challenge(r#"Basic realm="x""#), None);
+        assert_eq!(parse_bearer_challenge("Bearer service=x"), None);
+    }
+
+    #[test]
+    fn jitter_stays_below_its_bound() {
+        for _ in 0..100 {
+            assert!(jitter(10) < Duration::from_millis(10));
+        }
+    }
+}
