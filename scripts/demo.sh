@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # squizzle's main job, end to end, on the bundled example (the real drizzle-kit
 # history in fixtures/dokploy-drizzle): init -> build -> verify -> list with the
-# local OCI layout store, then apply -> status -> apply again (a no-op) against a
-# throwaway PostgreSQL 15 it starts itself. Last, it shows a tampered release
-# being refused.
+# local OCI layout store; push to a throwaway OCI registry; then, from an empty
+# deploy checkout, apply (which pulls and verifies the release) -> status ->
+# apply again (a no-op) against a throwaway PostgreSQL 15. Both servers are
+# started by this script on 127.0.0.1 and stopped when it ends. Last, it shows
+# a tampered release being refused.
 # Usage: bash scripts/demo.sh   (work folder: $SQUIZZLE_DEMO_DIR, default /tmp/squizzle-demo)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$repo/scripts/lib/setup.sh"
 . "$repo/scripts/lib/pg.sh"
+. "$repo/scripts/lib/registry.sh"
 ensure_rust
 ensure_postgres
+ensure_registry
 apt_install python3
 
 log "building squizzle (release)"
@@ -31,14 +35,26 @@ run "$squizzle" build 1.0.0 --notes "dokploy schema, 186 migrations"
 run "$squizzle" verify 1.0.0
 run "$squizzle" list
 
-printf '\n# A throwaway PostgreSQL 15 on 127.0.0.1 (stopped when this script ends):\n'
-trap pg_stop EXIT
-pg_start "$work/pg"
+printf '\n# A throwaway OCI registry and PostgreSQL 15 on 127.0.0.1 (stopped when this script ends):\n'
+trap 'pg_stop; registry_stop' EXIT
+servers="$work.servers"
+rm -rf "$servers"
+registry_start "$servers/registry"
+pg_start "$servers/pg"
+echo "SQUIZZLE_REGISTRY=$SQUIZZLE_REGISTRY"
 echo "DATABASE_URL=$DATABASE_URL"
+run "$squizzle" push 1.0.0
+run "$squizzle" list
+
+printf '\n# A deploy job: an empty checkout with only squizzle.toml; apply pulls, verifies, applies.\n'
+deploy="$work.deploy"
+rm -rf "$deploy" && mkdir -p "$deploy" && cp "$work/squizzle.toml" "$deploy/"
+cd "$deploy"
 printf '\n$ %s\n' "$squizzle apply 1.0.0   # (per-file lines trimmed)"
-"$squizzle" apply 1.0.0 | sed -n '1,8p;$p'
+"$squizzle" apply 1.0.0 | sed -n '1,9p;$p'
 run "$squizzle" status
 run "$squizzle" apply 1.0.0
+cd "$work"
 
 printf '\n# Tampering with the stored release is caught (exit code 6):\n'
 layer=$("$squizzle" verify 1.0.0 --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["files"][0]["path"])')
