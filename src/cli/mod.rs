@@ -102,6 +102,19 @@ impl Context {
             self.environment.as_deref(),
         )?)
     }
+
+    /// The configuration for a registry command; `--insecure-registry` has the
+    /// same effect as `[registry] insecure = true`.
+    pub fn registry_config(&self, insecure_registry: bool) -> Result<Config, Error> {
+        let mut config = self.config()?;
+        if insecure_registry {
+            config
+                .registry
+                .get_or_insert_with(Default::default)
+                .insecure = true;
+        }
+        Ok(config)
+    }
 }
 
 /// Runs the CLI with `args`; returns the process exit code.

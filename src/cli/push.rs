@@ -29,13 +29,7 @@ pub struct PushArgs {
 
 pub fn exec(ctx: &Context, args: PushArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
-    let mut config = ctx.config()?;
-    if args.insecure_registry {
-        config
-            .registry
-            .get_or_insert_with(Default::default)
-            .insecure = true;
-    }
+    let config = ctx.registry_config(args.insecure_registry)?;
     let p = &ctx.printer;
     let progress = p.transfer_progress();
     let report =
