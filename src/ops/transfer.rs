@@ -1,10 +1,12 @@
 //! `push` and `pull`: copying a tagged release (OCI manifest, squizzle manifest,
 //! tarball layer) between the local OCI layout and a registry.
 //!
-//! Both directions skip blobs the destination already has, check every digest
-//! on the way, and write the tag last, so a failed copy never leaves a tag
-//! pointing at missing or unverified content. The manifest bytes travel
-//! exactly as built: their digest is the release's identity.
+//! One copy routine, [`copy_release`], between any two [`Target`]s; `push`
+//! and `pull` only choose the direction. It skips blobs the destination
+//! already has, checks every digest on the way, and writes the tag last, so a
+//! failed copy never leaves a tag pointing at missing or unverified content.
+//! The manifest bytes travel exactly as built: their digest is the release's
+//! identity.
 
 use std::path::PathBuf;
 
@@ -17,9 +19,11 @@ use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::core::version::Version;
 use crate::ops::artifact_ref;
 use crate::ops::{Error, Result};
-use crate::store::StoreError;
 use crate::store::layout::LayoutStore;
-use crate::store::registry::{RegistryOptions, RegistryRef, RegistryStore, TransferEvent, auth};
+use crate::store::registry::{
+    RegistryOptions, RegistryRef, RegistryStore, TransferEvent, auth, progress,
+};
+use crate::store::{StoreError, Target};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -207,78 +211,20 @@ pub async fn push(
         });
     }
     let local = LayoutStore::open(&dir)?;
-    push_release(&local, &remote, version, progress)
+    let empty = format!("the store is empty: run `squizzle build {version}` first");
+    let copied = copy_release(&local, &remote, version, &empty, progress)
         .await
-        .map_err(|e| insecure_hint(remote.reference(), config, e))
-}
-
-pub async fn push_release(
-    local: &LayoutStore,
-    remote: &RegistryStore,
-    version: &Version,
-    progress: &dyn Fn(&TransferEvent),
-) -> Result<TransferReport> {
-    let release = artifact_ref::resolve(local, version)?;
-    let bytes = local.read_blob(&release.descriptor, oci::MAX_MANIFEST_BYTES, "manifest")?;
-    let mut report = TransferReport {
-        version: release.tag.clone(),
-        digest: release.digest(),
-        registry: remote.reference().to_string(),
-        store: local.root().to_path_buf(),
-        blobs_copied: 0,
-        blobs_skipped: 0,
-        bytes_copied: 0,
-        already_there: false,
-        referrers_copied: 0,
-    };
-    if let Some(existing) = remote.resolve(&release.tag).await? {
-        if existing.digest == release.digest() {
-            report.already_there = true;
-            report.referrers_copied = push_referrers(local, remote, &release.digest()).await?;
-            return Ok(report);
-        }
-        return Err(tag_conflict(
-            version,
-            format!("the registry {}", remote.reference()),
-            existing.digest,
-            release.digest(),
-        ));
-    }
-    for desc in [&release.oci.config, &release.layer] {
-        let file = local.open_blob(&desc.digest)?;
-        if remote.push_blob_with(desc, file, progress).await? {
-            report.blobs_copied += 1;
-            report.bytes_copied += desc.size;
-        } else {
-            report.blobs_skipped += 1;
-        }
-    }
-    remote
-        .push_manifest(&release.tag, oci::IMAGE_MANIFEST_MEDIA_TYPE, &bytes)
-        .await?;
-    // Read it back: the registry must serve exactly the bytes we built.
-    match remote.resolve(&release.tag).await? {
-        Some(d) if d.digest == release.digest() => {
-            report.referrers_copied = push_referrers(local, remote, &release.digest()).await?;
-            Ok(report)
-        }
-        Some(d) => Err(Error::Integrity(format!(
-            "the registry {} serves {} for {} after the push, expected {}",
-            remote.reference(),
-            d.digest,
-            release.tag,
-            release.digest()
-        ))),
-        None => Err(Error::Integrity(format!(
-            "the registry {} does not serve {} right after the push",
-            remote.reference(),
-            release.tag
-        ))),
-    }
+        .map_err(|e| insecure_hint(remote.reference(), config, e))?;
+    Ok(copied.report(&remote, &local))
 }
 
 /// Registry -> local layout (`project.store`), which is the content-addressed
 /// cache every reader (verify, apply) uses. Blob transfers report to `progress`.
+///
+/// The copy goes through [`LayoutStore::staged`]: fetched blobs wait in a
+/// staging folder inside the store and move in only when the manifest is
+/// written, after every digest and the squizzle manifest's version were
+/// checked, so a tampered or replayed release leaves the store as it was.
 pub async fn pull(
     config: &Config,
     version: &Version,
@@ -286,20 +232,64 @@ pub async fn pull(
 ) -> Result<TransferReport> {
     let remote = authenticated_store(config, auth::Operation::Pull).await?;
     let local = LayoutStore::open_or_init(&config.store_dir())?;
-    pull_release(&remote, &local, version, progress)
+    let staged = local.staged()?;
+    let empty = format!("the registry has no versions: run `squizzle push {version}` first");
+    let copied = copy_release(&remote, &staged, version, &empty, progress)
         .await
-        .map_err(|e| insecure_hint(remote.reference(), config, e))
+        .map_err(|e| insecure_hint(remote.reference(), config, e))?;
+    Ok(copied.report(&remote, &local))
 }
 
-pub async fn pull_release(
-    remote: &RegistryStore,
-    local: &LayoutStore,
+/// What [`copy_release`] did.
+#[derive(Debug, Clone)]
+pub struct Copied {
+    pub tag: String,
+    pub digest: Digest,
+    pub blobs_copied: usize,
+    pub blobs_skipped: usize,
+    pub bytes_copied: u64,
+    pub already_there: bool,
+    pub referrers_copied: usize,
+}
+
+impl Copied {
+    fn report(self, remote: &RegistryStore, local: &LayoutStore) -> TransferReport {
+        TransferReport {
+            version: self.tag,
+            digest: self.digest,
+            registry: remote.reference().to_string(),
+            store: local.root().to_path_buf(),
+            blobs_copied: self.blobs_copied,
+            blobs_skipped: self.blobs_skipped,
+            bytes_copied: self.bytes_copied,
+            already_there: self.already_there,
+            referrers_copied: self.referrers_copied,
+        }
+    }
+}
+
+/// Copies the release tagged `version` from `src` to `dst`, whatever the two
+/// stores are.
+///
+/// Order, so that a failure never leaves a tag pointing at missing or
+/// unverified content: resolve and shape-check the release in `src`, check
+/// its squizzle manifest names `version` (before any blob is copied); a `dst`
+/// tag naming another digest
+/// is a conflict; the config and the layer are copied concurrently (blobs
+/// `dst` has are skipped; every byte is digest-checked by the writer); then
+/// the manifest bytes exactly as stored, under the tag, last; then they are
+/// read back; then the release's referrers. `empty_hint` says what to do
+/// when `src` has no versions at all.
+pub async fn copy_release<S: Target, D: Target>(
+    src: &S,
+    dst: &D,
     version: &Version,
+    empty_hint: &str,
     progress: &dyn Fn(&TransferEvent),
-) -> Result<TransferReport> {
+) -> Result<Copied> {
     let tag = version.tag();
-    let Some(found) = remote.resolve(&tag).await? else {
-        let mut known: Vec<Version> = remote
+    let Some(found) = src.resolve(&tag).await? else {
+        let mut known: Vec<Version> = src
             .tags()
             .await
             .unwrap_or_default()
@@ -308,7 +298,7 @@ pub async fn pull_release(
             .collect();
         known.sort();
         let hint = if known.is_empty() {
-            format!("the registry has no versions: run `squizzle push {version}` first")
+            empty_hint.to_owned()
         } else {
             format!(
                 "available: {}",
@@ -321,180 +311,152 @@ pub async fn pull_release(
         };
         return Err(Error::NotFound {
             version: tag,
-            store: PathBuf::from(remote.reference().to_string()),
+            store: PathBuf::from(src.name()),
             hint,
         });
     };
     if found.media_type != oci::IMAGE_MANIFEST_MEDIA_TYPE {
         return Err(Error::Integrity(format!(
             "tag {tag} in {} points at a {:?}, expected an OCI image manifest ({})",
-            remote.reference(),
+            src.name(),
             found.media_type,
             oci::IMAGE_MANIFEST_MEDIA_TYPE
         )));
     }
-    let bytes = remote.read_manifest(&found).await?;
+    let bytes = src.read_manifest(&found).await?;
     let image: ImageManifest = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Integrity(format!("the OCI manifest of {tag} is not valid: {e}")))?;
     artifact_ref::check_shape(&tag, &image)?;
-
-    let mut report = TransferReport {
-        version: tag.clone(),
-        digest: found.digest,
-        registry: remote.reference().to_string(),
-        store: local.root().to_path_buf(),
+    let digest = found.digest;
+    let mut copied = Copied {
+        tag: tag.clone(),
+        digest,
         blobs_copied: 0,
         blobs_skipped: 0,
         bytes_copied: 0,
         already_there: false,
         referrers_copied: 0,
     };
-    let mut manifest_desc =
-        Descriptor::new(oci::IMAGE_MANIFEST_MEDIA_TYPE, found.digest, found.size);
-    manifest_desc.artifact_type = image.artifact_type.clone();
-    let blobs = [&image.config, &image.layers[0]];
-    if let Some(existing) = local.resolve(&tag)? {
-        if existing.digest != found.digest {
-            return Err(tag_conflict(
-                version,
-                format!("the local store {}", local.root().display()),
-                existing.digest,
-                found.digest,
-            ));
+    let (config, layer) = (&image.config, &image.layers[0]);
+    if let Some(existing) = dst.resolve(&tag).await? {
+        if existing.digest != digest {
+            return Err(tag_conflict(version, dst.place(), existing.digest, digest));
         }
-        if local.has_blob(&manifest_desc) && blobs.iter().all(|d| local.has_blob(d)) {
-            report.already_there = true;
-            report.referrers_copied = pull_referrers(remote, local, &found.digest).await?;
-            return Ok(report);
+        if dst.read_manifest(&existing).await.is_ok()
+            && dst.has_blob(config).await?
+            && dst.has_blob(layer).await?
+        {
+            copied.already_there = true;
+            copied.referrers_copied = copy_referrers(src, dst, &digest).await?;
+            return Ok(copied);
         }
     }
-    // Missing blobs land in a staging layout inside the store and move in
-    // only once all of them are checked and the squizzle manifest names the
-    // tagged version: a tampered or replayed release leaves the store as it was.
-    let staging_dir = tempfile::Builder::new()
-        .prefix(".tmp-pull-")
-        .tempdir_in(local.root())
-        .map_err(|source| Error::Io {
-            action: "create a staging folder in the store",
-            path: local.root().to_path_buf(),
-            source,
-        })?;
-    let staging = LayoutStore::open_or_init(staging_dir.path())?;
-    for desc in blobs {
-        if local.has_blob(desc) {
-            report.blobs_skipped += 1;
+    // The squizzle manifest must name the version it is tagged as: read (size
+    // capped, digest-checked) and checked before any blob is copied, so a
+    // replayed tag never costs a tarball download.
+    let json = src
+        .read_small_blob(&image.config, manifest::MAX_MANIFEST_BYTES)
+        .await?;
+    let m = Manifest::from_json(&json).map_err(|e| {
+        Error::Integrity(format!("the squizzle manifest of {tag} is not valid: {e}"))
+    })?;
+    if m.version.tag() != tag {
+        return Err(Error::VersionMismatch {
+            tag,
+            declared: m.version.tag(),
+        });
+    }
+    // Independent blobs: copied concurrently.
+    let (config_sent, layer_sent) = tokio::try_join!(
+        copy_blob(src, dst, config, progress),
+        copy_blob(src, dst, layer, progress)
+    )?;
+    for (sent, desc) in [(config_sent, config), (layer_sent, layer)] {
+        if sent {
+            copied.blobs_copied += 1;
+            copied.bytes_copied += desc.size;
         } else {
-            remote.pull_blob_with(desc, &staging, progress).await?;
-            report.blobs_copied += 1;
-            report.bytes_copied += desc.size;
-        }
-        if std::ptr::eq(desc, &image.config) {
-            // The squizzle manifest must name the version it is tagged as;
-            // checked before the tarball is fetched.
-            let from = if local.has_blob(desc) {
-                local
-            } else {
-                &staging
-            };
-            let config = from.read_blob(desc, manifest::MAX_MANIFEST_BYTES, "squizzle manifest")?;
-            let m = Manifest::from_json(&config).map_err(|e| {
-                Error::Integrity(format!("the squizzle manifest of {tag} is not valid: {e}"))
-            })?;
-            if m.version.tag() != tag {
-                return Err(Error::VersionMismatch {
-                    tag,
-                    declared: m.version.tag(),
-                });
-            }
+            copied.blobs_skipped += 1;
         }
     }
-    for desc in blobs {
-        if staging.has_blob(desc) {
-            let to = local.blob_path(&desc.digest);
-            std::fs::rename(staging.blob_path(&desc.digest), &to).map_err(|source| Error::Io {
-                action: "move a pulled blob into the store",
-                path: to,
-                source,
-            })?;
+    // Tag last: until now nothing in `dst` names this release.
+    dst.push_manifest(&tag, oci::IMAGE_MANIFEST_MEDIA_TYPE, &bytes)
+        .await?;
+    // Read it back: the destination must serve exactly the bytes we copied.
+    match dst.resolve(&tag).await? {
+        Some(d) if d.digest == digest => {}
+        Some(d) => {
+            return Err(Error::Integrity(format!(
+                "{} serves {} for {tag} after the copy, expected {digest}",
+                dst.place(),
+                d.digest,
+            )));
+        }
+        None => {
+            return Err(Error::Integrity(format!(
+                "{} does not serve {tag} right after the copy",
+                dst.place(),
+            )));
         }
     }
-    local.put_blob(&manifest_desc, &bytes[..])?;
-    // Tag last: until now nothing in the local store names this release.
-    local.tag(&tag, &manifest_desc)?;
-    report.referrers_copied = pull_referrers(remote, local, &found.digest).await?;
-    Ok(report)
+    copied.referrers_copied = copy_referrers(src, dst, &digest).await?;
+    Ok(copied)
 }
 
-/// Pushes every referrer the local layout has for `subject` that the
-/// registry does not list yet (its blobs first, then the manifest bytes as
-/// stored). Returns how many were pushed.
-pub async fn push_referrers(
-    local: &LayoutStore,
-    remote: &RegistryStore,
+/// Copies one blob unless `dst` has it; returns whether bytes moved.
+async fn copy_blob<S: Target, D: Target>(
+    src: &S,
+    dst: &D,
+    desc: &Descriptor,
+    progress: &dyn Fn(&TransferEvent),
+) -> Result<bool> {
+    if dst.has_blob(desc).await? {
+        return Ok(false);
+    }
+    let blob = src.open_blob(desc).await?;
+    Ok(dst.push_blob(desc, blob, progress).await?)
+}
+
+/// Copies every referrer `src` lists for `subject` that `dst` does not list
+/// yet: its blobs first, then its manifest bytes exactly as stored. A listed
+/// manifest whose `subject` is another manifest is refused. Returns how many
+/// were copied.
+pub async fn copy_referrers<S: Target, D: Target>(
+    src: &S,
+    dst: &D,
     subject: &Digest,
 ) -> Result<usize> {
-    let wanted = local.referrers(subject, None)?;
+    let wanted = src.referrers(subject, None).await?;
     if wanted.is_empty() {
         return Ok(0);
     }
-    let there: std::collections::HashSet<Digest> = remote
+    let there: std::collections::HashSet<Digest> = dst
         .referrers(subject, None)
         .await?
         .into_iter()
         .map(|d| d.digest)
         .collect();
-    let mut pushed = 0;
-    for desc in wanted.iter().filter(|d| !there.contains(&d.digest)) {
-        let bytes = local.read_blob(desc, oci::MAX_MANIFEST_BYTES, "manifest")?;
-        let m: ImageManifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Integrity(format!("referrer {} is not valid: {e}", desc.digest)))?;
-        for blob in std::iter::once(&m.config).chain(&m.layers) {
-            remote
-                .push_blob(blob, local.open_blob(&blob.digest)?)
-                .await?;
-        }
-        remote.push_referrer_manifest(&bytes).await?;
-        pushed += 1;
-    }
-    Ok(pushed)
-}
-
-/// Pulls every referrer the registry lists for `subject` into the local
-/// layout (digest-checked; a listed manifest whose `subject` is another
-/// manifest is refused). Returns how many were new locally.
-pub async fn pull_referrers(
-    remote: &RegistryStore,
-    local: &LayoutStore,
-    subject: &Digest,
-) -> Result<usize> {
-    let have: std::collections::HashSet<Digest> = local
-        .referrers(subject, None)?
-        .into_iter()
-        .map(|d| d.digest)
-        .collect();
-    let mut pulled = 0;
-    for listed in remote.referrers(subject, None).await? {
-        if have.contains(&listed.digest) || listed.media_type != oci::IMAGE_MANIFEST_MEDIA_TYPE {
+    let mut copied = 0;
+    for listed in wanted {
+        if there.contains(&listed.digest) || listed.media_type != oci::IMAGE_MANIFEST_MEDIA_TYPE {
             continue;
         }
         let desc = Descriptor::new(&listed.media_type, listed.digest, listed.size);
-        let bytes = remote.read_manifest(&desc).await?;
+        let bytes = src.read_manifest(&desc).await?;
         let m: ImageManifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Integrity(format!("referrer {} is not valid: {e}", desc.digest)))?;
         if m.subject.as_ref().map(|s| s.digest) != Some(*subject) {
             return Err(Error::Integrity(format!(
-                "the registry {} lists {} as a referrer of {subject}, but its subject is another manifest",
-                remote.reference(),
+                "{} lists {} as a referrer of {subject}, but its subject is another manifest",
+                src.place(),
                 desc.digest
             )));
         }
         for blob in std::iter::once(&m.config).chain(&m.layers) {
-            if !local.has_blob(blob) {
-                remote.pull_blob(blob, local).await?;
-            }
+            copy_blob(src, dst, blob, &progress::silent).await?;
         }
-        local.add_referrer(&bytes)?;
-        pulled += 1;
+        dst.push_referrer(&bytes).await?;
+        copied += 1;
     }
-    Ok(pulled)
+    Ok(copied)
 }

@@ -10,9 +10,19 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{StoreError, is_valid_tag};
+use std::time::{Duration, SystemTime};
+
+use super::registry::TransferEvent;
+use super::{BlobReader, StoreError, Target, is_valid_tag};
 use crate::core::digest::{Digest, HashingReader};
 use crate::core::oci::{self, Descriptor, ImageIndex, ImageManifest};
+
+/// Prefix of the staging folders a pull writes into (see [`Staged`]).
+const STAGING_PREFIX: &str = ".tmp-pull-";
+
+/// A staging folder older than this was left by a crashed pull: no live pull
+/// takes that long between creating it and committing or dropping it.
+const STALE_STAGING: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone)]
 pub struct LayoutStore {
@@ -41,6 +51,7 @@ impl LayoutStore {
                 reason: "oci-layout does not declare imageLayoutVersion 1.0.0".into(),
             });
         }
+        remove_stale_staging(root);
         Ok(Self {
             root: root.to_path_buf(),
         })
@@ -374,6 +385,278 @@ impl LayoutStore {
     }
 }
 
+/// Removes `.tmp-pull-*` staging folders older than [`STALE_STAGING`] left in
+/// `root` by a pull that crashed (a pull that fails normally removes its own).
+/// Best effort: a folder that cannot be removed is left for the next time.
+fn remove_stale_staging(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(STAGING_PREFIX) {
+            continue;
+        }
+        let old = entry.metadata().ok().filter(|m| m.is_dir()).and_then(|m| {
+            m.modified()
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .filter(|age| *age > STALE_STAGING)
+        });
+        if old.is_some() {
+            let path = entry.path();
+            match fs::remove_dir_all(&path) {
+                Ok(()) => tracing::info!(
+                    path = %path.display(),
+                    "removed a staging folder left by an interrupted pull"
+                ),
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), error = %e, "cannot remove a stale staging folder")
+                }
+            }
+        }
+    }
+}
+
+/// The `artifactType` of manifest bytes, for the index entry that names them.
+fn artifact_type_of(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()?
+        .get("artifactType")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+impl LayoutStore {
+    /// Stores manifest bytes (after checking that its config and layers are
+    /// here) and points `tag` at them.
+    fn store_manifest(&self, tag: &str, media_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        if let Ok(m) = serde_json::from_slice::<ImageManifest>(bytes) {
+            for blob in std::iter::once(&m.config).chain(&m.layers) {
+                if !self.has_blob(blob) {
+                    return Err(StoreError::MissingBlob {
+                        digest: blob.digest,
+                        path: self.blob_path(&blob.digest),
+                    });
+                }
+            }
+        }
+        let mut desc = Descriptor::new(media_type, Digest::of(bytes), bytes.len() as u64);
+        desc.artifact_type = artifact_type_of(bytes);
+        self.put_blob(&desc, bytes)?;
+        // Tag last: until now nothing names this manifest.
+        self.tag(tag, &desc)
+    }
+
+    /// A view of this layout whose new blobs go to a staging folder inside it
+    /// (`.tmp-pull-*`) and move in only when a manifest naming them is
+    /// pushed: a copy that fails half-way (a digest mismatch, a squizzle
+    /// manifest naming another version) leaves the store as it was. Dropping
+    /// it removes the staging folder.
+    pub fn staged(&self) -> Result<Staged<'_>, StoreError> {
+        let dir = tempfile::Builder::new()
+            .prefix(STAGING_PREFIX)
+            .tempdir_in(&self.root)
+            .map_err(|source| StoreError::Io {
+                path: self.root.clone(),
+                source,
+            })?;
+        let staging = LayoutStore::open_or_init(dir.path())?;
+        Ok(Staged {
+            store: self,
+            staging,
+            _dir: dir,
+        })
+    }
+}
+
+impl Target for LayoutStore {
+    fn name(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn place(&self) -> String {
+        format!("the local store {}", self.root.display())
+    }
+
+    async fn resolve(&self, tag: &str) -> Result<Option<Descriptor>, StoreError> {
+        LayoutStore::resolve(self, tag)
+    }
+
+    async fn tags(&self) -> Result<Vec<String>, StoreError> {
+        Ok(LayoutStore::tags(self)?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
+    }
+
+    async fn read_manifest(&self, desc: &Descriptor) -> Result<Vec<u8>, StoreError> {
+        self.read_blob(desc, oci::MAX_MANIFEST_BYTES, "manifest")
+    }
+
+    async fn read_small_blob(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
+        self.read_blob(desc, limit, "small blob")
+    }
+
+    async fn has_blob(&self, desc: &Descriptor) -> Result<bool, StoreError> {
+        Ok(LayoutStore::has_blob(self, desc))
+    }
+
+    async fn open_blob(&self, desc: &Descriptor) -> Result<BlobReader<'_>, StoreError> {
+        Ok(BlobReader::File(LayoutStore::open_blob(
+            self,
+            &desc.digest,
+        )?))
+    }
+
+    async fn push_blob(
+        &self,
+        desc: &Descriptor,
+        blob: BlobReader<'_>,
+        progress: &dyn Fn(&TransferEvent),
+    ) -> Result<bool, StoreError> {
+        if LayoutStore::has_blob(self, desc) {
+            return Ok(false);
+        }
+        match blob {
+            BlobReader::File(file) => self.put_blob(desc, file)?,
+            BlobReader::Registry(remote) => remote.pull_blob_with(desc, self, progress).await?,
+        }
+        Ok(true)
+    }
+
+    async fn push_manifest(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.store_manifest(tag, media_type, bytes)
+    }
+
+    async fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        LayoutStore::referrers(self, subject, artifact_type)
+    }
+
+    async fn push_referrer(&self, bytes: &[u8]) -> Result<Descriptor, StoreError> {
+        self.add_referrer(bytes)
+    }
+}
+
+/// A [`LayoutStore`] written through a staging folder: see
+/// [`LayoutStore::staged`]. Reads see the store and the staged blobs; pushing
+/// a manifest or a referrer first moves every staged (already verified) blob
+/// into the store, then writes the manifest, then the tag.
+pub struct Staged<'a> {
+    store: &'a LayoutStore,
+    staging: LayoutStore,
+    _dir: tempfile::TempDir,
+}
+
+impl Staged<'_> {
+    fn holder(&self, desc: &Descriptor) -> &LayoutStore {
+        if self.staging.has_blob(desc) {
+            &self.staging
+        } else {
+            self.store
+        }
+    }
+
+    /// Moves every staged blob into the store.
+    fn commit_blobs(&self) -> Result<(), StoreError> {
+        let dir = self.staging.root.join("blobs/sha256");
+        let io = |path: &Path, source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        for entry in fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
+            let entry = entry.map_err(|e| io(&dir, e))?;
+            let name = entry.file_name();
+            let Some(hex) = name.to_str().filter(|n| !n.starts_with('.')) else {
+                continue;
+            };
+            let to = self.store.root.join("blobs/sha256").join(hex);
+            fs::rename(entry.path(), &to).map_err(|e| io(&to, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Target for Staged<'_> {
+    fn name(&self) -> String {
+        self.store.name()
+    }
+
+    fn place(&self) -> String {
+        self.store.place()
+    }
+
+    async fn resolve(&self, tag: &str) -> Result<Option<Descriptor>, StoreError> {
+        self.store.resolve(tag)
+    }
+
+    async fn tags(&self) -> Result<Vec<String>, StoreError> {
+        Target::tags(self.store).await
+    }
+
+    async fn read_manifest(&self, desc: &Descriptor) -> Result<Vec<u8>, StoreError> {
+        self.holder(desc)
+            .read_blob(desc, oci::MAX_MANIFEST_BYTES, "manifest")
+    }
+
+    async fn read_small_blob(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
+        self.holder(desc).read_blob(desc, limit, "small blob")
+    }
+
+    async fn has_blob(&self, desc: &Descriptor) -> Result<bool, StoreError> {
+        Ok(self.store.has_blob(desc) || self.staging.has_blob(desc))
+    }
+
+    async fn open_blob(&self, desc: &Descriptor) -> Result<BlobReader<'_>, StoreError> {
+        Ok(BlobReader::File(self.holder(desc).open_blob(&desc.digest)?))
+    }
+
+    async fn push_blob(
+        &self,
+        desc: &Descriptor,
+        blob: BlobReader<'_>,
+        progress: &dyn Fn(&TransferEvent),
+    ) -> Result<bool, StoreError> {
+        if self.store.has_blob(desc) {
+            return Ok(false);
+        }
+        Target::push_blob(&self.staging, desc, blob, progress).await
+    }
+
+    async fn push_manifest(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.commit_blobs()?;
+        self.store.store_manifest(tag, media_type, bytes)
+    }
+
+    async fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        self.store.referrers(subject, artifact_type)
+    }
+
+    async fn push_referrer(&self, bytes: &[u8]) -> Result<Descriptor, StoreError> {
+        self.commit_blobs()?;
+        self.store.add_referrer(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +759,72 @@ mod tests {
         // Referrers are not tags.
         assert_eq!(s.tags().unwrap().len(), 1);
         assert!(s.add_referrer(b"{}").is_err());
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn staged_blobs_stay_invisible_until_a_manifest_names_them() {
+        let t = tempfile::tempdir().unwrap();
+        let s = LayoutStore::open_or_init(t.path()).unwrap();
+        let src = LayoutStore::open_or_init(&t.path().join("src")).unwrap();
+        let blob = src.put_bytes("x", b"content").unwrap();
+        let staged = s.staged().unwrap();
+        block_on(async {
+            let reader = Target::open_blob(&src, &blob).await.unwrap();
+            assert!(
+                Target::push_blob(&staged, &blob, reader, &|_| {})
+                    .await
+                    .unwrap()
+            );
+            assert!(Target::has_blob(&staged, &blob).await.unwrap());
+            assert!(!s.has_blob(&blob), "visible before the manifest");
+            let m = ImageManifest {
+                schema_version: 2,
+                media_type: oci::IMAGE_MANIFEST_MEDIA_TYPE.into(),
+                artifact_type: Some("application/x-test".into()),
+                config: blob.clone(),
+                layers: vec![blob.clone()],
+                subject: None,
+                annotations: Default::default(),
+            };
+            let bytes = m.to_canonical_json();
+            staged
+                .push_manifest("1.0.0", oci::IMAGE_MANIFEST_MEDIA_TYPE, &bytes)
+                .await
+                .unwrap();
+        });
+        assert!(s.has_blob(&blob));
+        let tagged = s.resolve("1.0.0").unwrap().unwrap();
+        assert_eq!(tagged.artifact_type.as_deref(), Some("application/x-test"));
+        drop(staged);
+        let left: Vec<_> = fs::read_dir(t.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn open_removes_only_stale_staging_folders() {
+        let t = tempfile::tempdir().unwrap();
+        LayoutStore::open_or_init(t.path()).unwrap();
+        let stale = t.path().join(".tmp-pull-stale");
+        let fresh = t.path().join(".tmp-pull-fresh");
+        for d in [&stale, &fresh] {
+            fs::create_dir_all(d.join("blobs/sha256")).unwrap();
+        }
+        let old = SystemTime::now() - Duration::from_secs(2 * 60 * 60);
+        File::open(&stale).unwrap().set_modified(old).unwrap();
+        LayoutStore::open(t.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(fresh.exists());
     }
 
     #[test]

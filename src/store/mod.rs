@@ -2,16 +2,101 @@
 //!
 //! [`layout::LayoutStore`], an OCI image layout folder on disk (the default
 //! store, used when no registry is configured), and [`registry::RegistryStore`],
-//! an OCI distribution registry. They speak only OCI: descriptors, blobs,
-//! manifests and tags. It never interprets the squizzle manifest, never
-//! touches SQL, and never prints.
+//! an OCI distribution registry, are two implementations of one [`Target`]
+//! (the oras-go idea): what a copy between two stores needs, so `ops/transfer.rs`
+//! has one copy routine for every direction. They speak only OCI:
+//! descriptors, blobs, manifests and tags. This module never interprets the
+//! squizzle manifest, never touches SQL, and never prints.
 
 pub mod layout;
 pub mod registry;
 
+use std::fs::File;
 use std::path::PathBuf;
 
 use crate::core::digest::Digest;
+use crate::core::oci::Descriptor;
+use registry::{RegistryStore, TransferEvent};
+
+/// Where the bytes of one blob come from, handed by [`Target::open_blob`] of
+/// the source to [`Target::push_blob`] of the destination.
+///
+/// A local blob is an open file: re-readable from its start, so a retried
+/// upload rewinds it. A registry blob is not opened by the source: the
+/// destination fetches it itself, so the registry's retry policy can start a
+/// cut download over into a fresh temporary file (a half-consumed stream could
+/// not be replayed). Either way the destination hashes every byte while it
+/// writes and refuses a blob whose digest or size differs from its
+/// descriptor; memory does not grow with the blob's size.
+pub enum BlobReader<'a> {
+    File(File),
+    Registry(&'a RegistryStore),
+}
+
+/// One OCI content store, as a copy sees it: tags resolve to manifest
+/// descriptors, manifests and blobs are addressed by descriptor and checked
+/// against it on every read and write.
+///
+/// Static dispatch only (`copy_release<S: Target, D: Target>`), on the
+/// current-thread runtime: the futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Target {
+    /// How the store is named in reports and messages.
+    fn name(&self) -> String;
+
+    /// The store in a sentence: `the registry …`, `the local store …`.
+    fn place(&self) -> String;
+
+    /// The manifest `tag` points at, if any.
+    async fn resolve(&self, tag: &str) -> Result<Option<Descriptor>, StoreError>;
+
+    /// Every tag (unordered; empty for a store that has none yet).
+    async fn tags(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The bytes of the manifest `desc` names: size-capped, digest-checked.
+    async fn read_manifest(&self, desc: &Descriptor) -> Result<Vec<u8>, StoreError>;
+
+    /// A small blob, read whole, refusing more than `limit` bytes and anything
+    /// that does not match `desc`.
+    async fn read_small_blob(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError>;
+
+    /// Whether the store holds the blob `desc` names (same digest and size).
+    async fn has_blob(&self, desc: &Descriptor) -> Result<bool, StoreError>;
+
+    /// The blob `desc` names, for [`Target::push_blob`] of another store.
+    async fn open_blob(&self, desc: &Descriptor) -> Result<BlobReader<'_>, StoreError>;
+
+    /// Stores the blob `desc` from `blob`, verifying digest and size while
+    /// writing; nothing unverified becomes visible. Returns whether bytes were
+    /// transferred (`false`: the store had it already).
+    async fn push_blob(
+        &self,
+        desc: &Descriptor,
+        blob: BlobReader<'_>,
+        progress: &dyn Fn(&TransferEvent),
+    ) -> Result<bool, StoreError>;
+
+    /// Stores `bytes` exactly as given as the manifest tagged `tag`. Its
+    /// config and layers must be in the store already.
+    async fn push_manifest(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// The referrers of `subject`, optionally only those of one `artifact_type`.
+    async fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError>;
+
+    /// Stores the exact bytes of a referrer manifest (an OCI image manifest
+    /// with a `subject`; its blobs must be in the store already) and makes it
+    /// discoverable as a referrer of its subject.
+    async fn push_referrer(&self, bytes: &[u8]) -> Result<Descriptor, StoreError>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

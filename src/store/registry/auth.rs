@@ -20,7 +20,9 @@
 //! HTTPS, a sibling host under the same parent domain, as Docker Hub's
 //! `auth.docker.io` for `registry-1.docker.io`), and oci-client then gets the
 //! resulting token, never the password. oci-client on its own sends basic
-//! credentials to whatever realm a registry names.
+//! credentials to whatever realm a registry names. The raw client of
+//! `referrers.rs`, which exchanges the password itself when a token expires or
+//! lacks a scope, applies the same [`realm_allowed`] first.
 //!
 //! Must never: print, or return a secret that is not registered with
 //! `core::redact`.

@@ -1,9 +1,10 @@
 //! An OCI distribution registry as a store, over `oci-client`.
 //!
-//! Same shapes as [`super::layout::LayoutStore`]: resolve a tag to a descriptor,
-//! read a manifest by descriptor (size-capped, digest-checked), ask for a blob,
-//! push a blob streaming from a file, pull a blob streaming into a layout, push
-//! manifest bytes under a tag, list tags.
+//! The other [`super::Target`] beside [`super::layout::LayoutStore`]: resolve
+//! a tag to a descriptor, read a manifest by descriptor (size-capped,
+//! digest-checked), ask for a blob, push a blob streaming from a file (one
+//! `PUT` below 1 MiB, 4 MiB `PATCH` chunks above), pull a blob streaming into a
+//! layout, push manifest bytes under a tag, list tags, referrers.
 //!
 //! Rules:
 //! - Manifest bytes are pushed exactly as given (`push_manifest_raw`): the
@@ -39,13 +40,20 @@ pub mod retry;
 
 pub use progress::{Direction, TransferEvent};
 
-use super::StoreError;
 use super::layout::LayoutStore;
+use super::{BlobReader, StoreError, Target};
 use crate::core::digest::{Digest, Hasher};
 use crate::core::oci::{self, Descriptor};
 
 /// Size of one upload request (one `PATCH` per chunk) and of file reads.
 const CHUNK: usize = 4 * 1024 * 1024;
+
+/// Blobs smaller than this go up in a single `PUT` (a monolithic upload:
+/// one request instead of a `POST`, `PATCH`es and a `PUT`); larger ones in a
+/// chunked session of [`CHUNK`]-sized `PATCH`es, which is what a large
+/// tarball needs to be sent without holding it in memory and restarted
+/// cleanly. 1 MiB covers manifests, configs, signatures and small tarballs.
+const MONOLITHIC_MAX: u64 = 1024 * 1024;
 
 /// Manifest media types we ask for; anything else the registry returns is
 /// reported by type, never parsed as ours.
@@ -229,6 +237,9 @@ impl std::fmt::Debug for RegistryOptions {
 pub struct RegistryStore {
     reference: RegistryRef,
     client: Client,
+    /// The same registry with `use_monolithic_push`: blobs below
+    /// [`MONOLITHIC_MAX`] go up in one `PUT` instead of a session of `PATCH`es.
+    monolithic: Client,
     auth: RegistryAuth,
     /// Manifest bytes seen by `resolve`, already digest-checked, so reading
     /// the manifest right after resolving it costs no second request.
@@ -256,13 +267,14 @@ impl RegistryStore {
                 data: pem.clone(),
             })
             .collect();
-        let config = ClientConfig {
-            protocol,
-            extra_root_certificates,
+        let config = |use_monolithic_push| ClientConfig {
+            protocol: protocol.clone(),
+            extra_root_certificates: Clone::clone(&extra_root_certificates),
             connect_timeout: Some(Duration::from_secs(15)),
             read_timeout: Some(Duration::from_secs(120)),
             user_agent: concat!("squizzle/", env!("CARGO_PKG_VERSION")),
             platform_resolver: None,
+            use_monolithic_push,
             ..ClientConfig::default()
         };
         let auth = match (&opts.token, &opts.username, &opts.password) {
@@ -274,7 +286,8 @@ impl RegistryStore {
         Self {
             raw: referrers::Raw::new(&reference, opts),
             reference,
-            client: Client::new(config),
+            client: Client::new(config(false)),
+            monolithic: Client::new(config(true)),
             auth,
             manifests: Mutex::new(HashMap::new()),
         }
@@ -301,9 +314,11 @@ impl RegistryStore {
     }
 
     async fn ensure_auth(&self) {
-        self.client
-            .store_auth_if_needed(&self.reference.registry, &self.auth)
-            .await;
+        for client in [&self.client, &self.monolithic] {
+            client
+                .store_auth_if_needed(&self.reference.registry, &self.auth)
+                .await;
+        }
     }
 
     fn err(&self, what: &str, e: OciDistributionError) -> StoreError {
@@ -420,8 +435,8 @@ impl RegistryStore {
         .await
     }
 
-    /// Uploads the blob `desc` from `file` in 4 MiB chunks, unless the registry
-    /// has it already. The file is hashed while it is sent; if it does not match
+    /// Uploads the blob `desc` from `file` (in one request below 1 MiB, in
+    /// 4 MiB chunks above), unless the registry has it already. The file is hashed while it is sent; if it does not match
     /// `desc`, the upload is abandoned before it is committed.
     pub async fn push_blob(&self, desc: &Descriptor, file: File) -> Result<bool, StoreError> {
         self.push_blob_with(desc, file, &progress::silent).await
@@ -495,9 +510,13 @@ impl RegistryStore {
                 }
             });
             let (image, digest) = (self.tag_ref("latest"), desc.digest.to_string());
-            let upload = self
-                .client
-                .push_blob_stream(&image, stream, &digest, Some(desc.size));
+            // One `PUT` for a small blob; a chunked session above.
+            let client = if desc.size < MONOLITHIC_MAX {
+                &self.monolithic
+            } else {
+                &self.client
+            };
+            let upload = client.push_blob_stream(&image, stream, &digest, Some(desc.size));
             progress::with_ticks(upload, || {
                 progress(&TransferEvent::Progress {
                     direction: Direction::Push,
@@ -692,6 +711,87 @@ impl RegistryStore {
             Err(StoreError::RemoteNotFound { .. }) => Ok(Vec::new()),
             Err(other) => Err(other),
         }
+    }
+}
+
+impl Target for RegistryStore {
+    fn name(&self) -> String {
+        self.reference.to_string()
+    }
+
+    fn place(&self) -> String {
+        format!("the registry {}", self.reference)
+    }
+
+    async fn resolve(&self, tag: &str) -> Result<Option<Descriptor>, StoreError> {
+        RegistryStore::resolve(self, tag).await
+    }
+
+    async fn tags(&self) -> Result<Vec<String>, StoreError> {
+        RegistryStore::tags(self).await
+    }
+
+    async fn read_manifest(&self, desc: &Descriptor) -> Result<Vec<u8>, StoreError> {
+        RegistryStore::read_manifest(self, desc).await
+    }
+
+    async fn read_small_blob(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
+        self.ensure_auth().await;
+        self.read_blob_bytes(desc, limit).await
+    }
+
+    async fn has_blob(&self, desc: &Descriptor) -> Result<bool, StoreError> {
+        RegistryStore::has_blob(self, desc).await
+    }
+
+    async fn open_blob(&self, _desc: &Descriptor) -> Result<BlobReader<'_>, StoreError> {
+        // The destination fetches it (see `BlobReader`), under the retry policy.
+        Ok(BlobReader::Registry(self))
+    }
+
+    async fn push_blob(
+        &self,
+        desc: &Descriptor,
+        blob: BlobReader<'_>,
+        progress: &dyn Fn(&TransferEvent),
+    ) -> Result<bool, StoreError> {
+        match blob {
+            BlobReader::File(file) => self.push_blob_with(desc, file, progress).await,
+            BlobReader::Registry(from) => {
+                if RegistryStore::has_blob(self, desc).await? {
+                    return Ok(false);
+                }
+                Err(StoreError::RemoteUnsupported {
+                    registry: self.reference.to_string(),
+                    what: format!("blob {}", desc.digest),
+                    reason: format!(
+                        "copying straight from the registry {} is not implemented; pull into the local store first",
+                        from.reference
+                    ),
+                })
+            }
+        }
+    }
+
+    async fn push_manifest(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        RegistryStore::push_manifest(self, tag, media_type, bytes).await
+    }
+
+    async fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        RegistryStore::referrers(self, subject, artifact_type).await
+    }
+
+    async fn push_referrer(&self, bytes: &[u8]) -> Result<Descriptor, StoreError> {
+        self.push_referrer_manifest(bytes).await
     }
 }
 

@@ -28,6 +28,25 @@
 //!
 //! Tags: `GET /v2/<name>/tags/list`, following `Link: <...>; rel="next"`
 //! headers when the registry paginates.
+//!
+//! Every raw request goes through the store's retry policy (`retry.rs`): one
+//! attempt is the request with its body read; network failures, cut bodies
+//! and 408/429/500/502/503/504 answers are tried again with capped jittered
+//! backoff, and a registry that stays unavailable ends in
+//! [`StoreError::RemoteUnreachable`] (exit 3) naming the attempts. A `DELETE`
+//! retried after a lost answer that finds the manifest gone counts as done.
+//!
+//! Authentication: a request carries the current bearer token (the configured
+//! or negotiated one, then the last one exchanged here). On a `401` with a
+//! `Bearer` challenge the token is exchanged (again) once at the challenge's
+//! realm and the request sent once more; that second answer is final (a
+//! second `401` is [`StoreError::RemoteAuth`], exit 4). That is how a token
+//! that expires mid-operation, or lacks the scope a request needs (`push`,
+//! `delete`), is replaced. The username and password only go to a realm that
+//! [`auth::realm_allowed`] accepts (the registry's own host, or an HTTPS
+//! sibling under the same parent domain); any other realm gets nothing and the
+//! request fails with exit 4. Without a `Bearer` challenge, the basic
+//! credentials go to the registry itself.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher as _};
@@ -36,13 +55,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use oci_client::RegistryOperation;
-use oci_client::secrets::RegistryAuth;
 use reqwest::{Method, StatusCode};
 
-use super::{RegistryOptions, RegistryRef, RegistryStore, StoreError, error_chain};
-use crate::core::digest::{Digest, Hasher};
+use super::retry::{self, Attempt, Verdict};
+use super::{RegistryOptions, RegistryRef, RegistryStore, StoreError, auth, error_chain};
+use crate::core::digest::Digest;
 use crate::core::oci::{self, Descriptor, ImageIndex, ImageManifest};
+use crate::core::redact::register_secret;
 
 /// Attempts to get an entry into the referrers tag-schema index.
 const TAG_SCHEMA_ATTEMPTS: u32 = 12;
@@ -50,6 +69,8 @@ const TAG_SCHEMA_ATTEMPTS: u32 = 12;
 const SETTLE_MS: u64 = 150;
 /// Pages of a paginated tag list squizzle follows at most.
 const MAX_PAGES: usize = 10_000;
+/// Body bytes kept of answers whose body only matters in an error message.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
 /// A small blob given in memory (config or layer of a referrer).
 #[derive(Debug, Clone, Copy)]
@@ -63,17 +84,22 @@ pub(super) struct Raw {
     http: Result<reqwest::Client, String>,
     /// `http(s)://host[:port]`
     origin: String,
+    /// Whether the registry itself is reached over plain HTTP.
+    plain_http: bool,
+    /// Username and password to exchange for a token (or to send to the
+    /// registry itself when it asks for basic authentication).
+    basic: Option<(String, String)>,
+    /// The bearer token sent first: the configured (or negotiated) one, then
+    /// the last one a token exchange here gave.
+    token: Mutex<Option<String>>,
     /// Whether the registry has the referrers API, once known.
     api: Mutex<Option<bool>>,
 }
 
 impl Raw {
     pub(super) fn new(reference: &RegistryRef, opts: &RegistryOptions) -> Self {
-        let scheme = if reference.is_loopback() || opts.insecure {
-            "http"
-        } else {
-            "https"
-        };
+        let plain_http = reference.is_loopback() || opts.insecure;
+        let scheme = if plain_http { "http" } else { "https" };
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(120))
@@ -91,9 +117,18 @@ impl Raw {
                 .build()
                 .map_err(|e| format!("cannot set up the HTTP client: {}", error_chain(&e)))
         });
+        let basic = opts
+            .username
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(|u| (u.to_owned(), opts.password.clone().unwrap_or_default()));
+        let token = opts.token.clone().filter(|t| !t.is_empty());
         Self {
             http,
             origin: format!("{scheme}://{}", reference.registry),
+            plain_http,
+            basic,
+            token: Mutex::new(token),
             api: Mutex::new(None),
         }
     }
@@ -105,6 +140,56 @@ impl Raw {
     fn set_api(&self, value: bool) {
         *self.api.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
     }
+
+    fn token(&self) -> Option<String> {
+        self.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_token(&self, token: String) {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+    }
+}
+
+/// What a raw request is sent with.
+enum Credential<'a> {
+    Bearer(&'a str),
+    Basic(&'a str, &'a str),
+}
+
+/// One answer of the registry, its body read (at most the request's limit).
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Bytes,
+    /// The body was longer than the limit (and `body` holds only the start).
+    overflow: bool,
+    /// Which attempt of the retry policy got this answer (1 for the first).
+    attempt: u32,
+}
+
+impl Answer {
+    fn header(&self, name: impl reqwest::header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn next_link(&self) -> Option<String> {
+        self.headers
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(next_link)
+    }
+}
+
+/// One raw request: what it is, where it goes, what it carries.
+struct Request<'a> {
+    what: &'a str,
+    method: Method,
+    url: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+    body: Option<Bytes>,
+    /// Body bytes read at most.
+    limit: u64,
 }
 
 /// The `next` target of an RFC 8288 `Link` header, if any.
@@ -201,100 +286,184 @@ impl RegistryStore {
         )
     }
 
-    fn http_err(&self, what: &str, e: &reqwest::Error) -> StoreError {
+    /// A failed request or body, sorted for the exit codes, with its retry
+    /// verdict.
+    fn http_err(&self, what: &str, e: &reqwest::Error) -> Attempt {
         let chain = error_chain(e);
-        if e.is_connect() || e.is_timeout() {
+        let verdict = retry::reqwest_verdict(e);
+        let error = if e.is_connect() || e.is_timeout() {
             StoreError::RemoteUnreachable {
                 registry: self.registry_name(),
-                reason: chain,
+                reason: format!("{what}: {chain}"),
             }
         } else {
             StoreError::Registry {
                 registry: self.registry_name(),
                 reason: format!("{what}: {chain}"),
             }
+        };
+        Attempt::with_verdict(error, verdict)
+    }
+
+    fn too_large(&self, what: &str, limit: u64) -> StoreError {
+        StoreError::Registry {
+            registry: self.registry_name(),
+            reason: format!("{what}: larger than {limit} bytes"),
         }
     }
 
-    /// Sends one request; on a `401` it authenticates (basic credentials, or a
-    /// token from the registry's token service through `oci-client`) and sends
-    /// it once more.
-    async fn send(
-        &self,
-        what: &str,
-        op: RegistryOperation,
-        method: Method,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: Option<Bytes>,
-    ) -> Result<reqwest::Response, StoreError> {
+    /// Sends `req` under the retry policy (`retry.rs`): network failures,
+    /// cut bodies and 408/429/500/502/503/504 answers are tried again; any
+    /// other answer is returned as it is, for the caller to sort.
+    async fn request(&self, req: Request<'_>) -> Result<Answer, StoreError> {
         let http = self.raw.http.as_ref().map_err(|e| StoreError::Registry {
             registry: self.registry_name(),
             reason: e.clone(),
         })?;
-        let build = || {
-            let mut rb = http.request(method.clone(), url);
-            for (k, v) in headers {
-                rb = rb.header(*k, *v);
+        self.retrying(req.what, async |attempt| {
+            let mut answer = self.authenticated(http, &req).await?;
+            answer.attempt = attempt;
+            match retry::http_verdict(answer.status.as_u16()) {
+                Verdict::Permanent => Ok(answer),
+                verdict => Err(Attempt::with_verdict(
+                    self.status_err(req.what, &answer),
+                    verdict,
+                )),
             }
-            if let Some(b) = &body {
-                rb = rb.body(b.clone());
-            }
-            rb
-        };
-        let first = match &self.auth {
-            RegistryAuth::Bearer(t) => build().bearer_auth(t),
-            _ => build(),
-        }
-        .send()
+        })
         .await
-        .map_err(|e| self.http_err(what, &e))?;
-        if first.status() != StatusCode::UNAUTHORIZED {
+    }
+
+    /// One attempt: the request with the current token (if any); on a `401`
+    /// one token exchange (or, without a `Bearer` challenge, the basic
+    /// credentials) and the request once more, whose answer is final.
+    async fn authenticated(
+        &self,
+        http: &reqwest::Client,
+        req: &Request<'_>,
+    ) -> Result<Answer, Attempt> {
+        let held = self.raw.token();
+        let first = self
+            .send_once(http, req, held.as_deref().map(Credential::Bearer))
+            .await?;
+        if first.status != StatusCode::UNAUTHORIZED {
             return Ok(first);
         }
         let challenge = first
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_bearer_challenge);
-        let token = match challenge {
+            .headers
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(parse_bearer_challenge);
+        let basic = self.raw.basic.as_ref();
+        let fresh = match challenge {
             // The challenge names the scope this request needs (for DELETE:
             // the `delete` action, which oci-client never asks for).
-            Some(c) => self.fetch_token(http, what, &c).await?,
-            None => {
-                let image = self.tag_ref("latest");
-                self.client
-                    .auth(&image, &self.auth, op)
-                    .await
-                    .map_err(|e| self.err(what, e))?
+            Some(c) => self.fetch_token(http, req.what, &c).await?,
+            None => None,
+        };
+        let again = match (&fresh, basic) {
+            (Some(t), _) => Credential::Bearer(t),
+            (None, Some((u, p))) => Credential::Basic(u, p),
+            (None, None) => return Ok(first),
+        };
+        if held.is_some() {
+            tracing::debug!(
+                what = req.what,
+                "the registry refused the token (expired?); exchanged the credentials again"
+            );
+        }
+        let second = self.send_once(http, req, Some(again)).await?;
+        if second.status == StatusCode::UNAUTHORIZED && held.is_some() && fresh.is_some() {
+            return Err(Attempt::permanent(StoreError::RemoteAuth {
+                registry: self.registry_name(),
+                reason: format!(
+                    "{}: the registry refused its token, and then a freshly issued one too (401 Unauthorized); check [registry] username/password or SQUIZZLE_REGISTRY_TOKEN",
+                    req.what
+                ),
+            }));
+        }
+        if let Some(t) = fresh
+            && second.status != StatusCode::UNAUTHORIZED
+        {
+            self.raw.set_token(t);
+        }
+        Ok(second)
+    }
+
+    /// Sends the request once and reads its body (at most `req.limit` bytes).
+    async fn send_once(
+        &self,
+        http: &reqwest::Client,
+        req: &Request<'_>,
+        credential: Option<Credential<'_>>,
+    ) -> Result<Answer, Attempt> {
+        let mut rb = http.request(req.method.clone(), req.url);
+        for (k, v) in req.headers {
+            rb = rb.header(*k, *v);
+        }
+        if let Some(b) = &req.body {
+            rb = rb.body(b.clone());
+        }
+        rb = match credential {
+            Some(Credential::Bearer(t)) => rb.bearer_auth(t),
+            Some(Credential::Basic(u, p)) => rb.basic_auth(u, Some(p)),
+            None => rb,
+        };
+        let resp = rb.send().await.map_err(|e| self.http_err(req.what, &e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let mut overflow = resp.content_length().is_some_and(|n| n > req.limit);
+        let mut body = Vec::new();
+        if !overflow && req.method != Method::HEAD {
+            let mut stream = resp.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| self.http_err(req.what, &e))?;
+                let room = (req.limit as usize).saturating_sub(body.len());
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    overflow = true;
+                    break;
+                }
+                body.extend_from_slice(&chunk);
             }
-        };
-        let again = match (token, &self.auth) {
-            (Some(t), _) => build().bearer_auth(t),
-            (None, RegistryAuth::Basic(u, p)) => build().basic_auth(u, Some(p)),
-            _ => return Ok(first),
-        };
-        again.send().await.map_err(|e| self.http_err(what, &e))
+        }
+        Ok(Answer {
+            status,
+            headers,
+            body: Bytes::from(body),
+            overflow,
+            attempt: 1,
+        })
     }
 
     /// A token from the challenge's realm for its service and scope, with the
-    /// configured basic credentials (anonymous otherwise). The realm must be
-    /// HTTPS unless this registry itself is reached over plain HTTP.
+    /// configured basic credentials (anonymous otherwise). Credentials only go
+    /// to a realm [`auth::realm_allowed`] accepts (the registry's host or an
+    /// HTTPS sibling under the same parent domain); an anonymous exchange
+    /// needs HTTPS unless this registry itself is reached over plain HTTP.
     async fn fetch_token(
         &self,
         http: &reqwest::Client,
         what: &str,
         c: &BearerChallenge,
-    ) -> Result<Option<String>, StoreError> {
-        let plain_ok = self.raw.origin.starts_with("http://");
-        if !(c.realm.starts_with("https://") || (plain_ok && c.realm.starts_with("http://"))) {
-            return Err(StoreError::RemoteAuth {
+    ) -> Result<Option<String>, Attempt> {
+        let refuse = |reason: String| {
+            Attempt::permanent(StoreError::RemoteAuth {
                 registry: self.registry_name(),
-                reason: format!(
-                    "{what}: the token service {:?} is not HTTPS; not sending credentials there",
-                    c.realm
-                ),
-            });
+                reason: format!("{what}: {reason}"),
+            })
+        };
+        let basic = self.raw.basic.as_ref();
+        if basic.is_some() {
+            auth::realm_allowed(&self.reference, self.raw.plain_http, &c.realm).map_err(refuse)?;
+        } else if !(c.realm.starts_with("https://")
+            || (self.raw.plain_http && c.realm.starts_with("http://")))
+        {
+            return Err(refuse(format!(
+                "the token service {:?} is not HTTPS; not asking it for a token",
+                c.realm
+            )));
         }
         let mut query: Vec<(&str, &str)> = Vec::new();
         if let Some(s) = &c.service {
@@ -304,37 +473,64 @@ impl RegistryStore {
             query.push(("scope", s));
         }
         let mut rb = http.get(&c.realm).query(&query);
-        if let RegistryAuth::Basic(u, p) = &self.auth {
+        if let Some((u, p)) = basic {
             rb = rb.basic_auth(u, Some(p));
         }
-        let resp = rb.send().await.map_err(|e| self.http_err(what, &e))?;
-        if !resp.status().is_success() {
-            return Err(StoreError::RemoteAuth {
-                registry: self.registry_name(),
-                reason: format!(
-                    "{what}: the token service refused the credentials ({}); check [registry] username/password or SQUIZZLE_REGISTRY_TOKEN",
-                    resp.status()
-                ),
-            });
+        let token_what = format!("{what}: token service");
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| self.http_err(&token_what, &e))?;
+        let status = resp.status();
+        match retry::http_verdict(status.as_u16()) {
+            Verdict::Permanent => {}
+            verdict => {
+                return Err(Attempt::with_verdict(
+                    StoreError::RemoteUnreachable {
+                        registry: self.registry_name(),
+                        reason: format!("{token_what} answered {status}"),
+                    },
+                    verdict,
+                ));
+            }
+        }
+        if !status.is_success() {
+            return Err(refuse(format!(
+                "the token service refused the credentials ({status}); check [registry] username/password or SQUIZZLE_REGISTRY_TOKEN"
+            )));
         }
         #[derive(serde::Deserialize)]
         struct TokenAnswer {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let body = self.capped_body(what, resp, 1024 * 1024).await?;
-        let answer: TokenAnswer =
-            serde_json::from_slice(&body).map_err(|_| StoreError::RemoteAuth {
-                registry: self.registry_name(),
-                reason: format!("{what}: the token service did not answer with a token"),
-            })?;
-        Ok(answer.token.or(answer.access_token))
+        const LIMIT: u64 = 1024 * 1024;
+        if resp.content_length().is_some_and(|n| n > LIMIT) {
+            return Err(Attempt::permanent(self.too_large(&token_what, LIMIT)));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.http_err(&token_what, &e))?;
+        if body.len() as u64 > LIMIT {
+            return Err(Attempt::permanent(self.too_large(&token_what, LIMIT)));
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&body)
+            .map_err(|_| refuse("the token service did not answer with a token".into()))?;
+        let token = answer
+            .token
+            .or(answer.access_token)
+            .filter(|t| !t.is_empty());
+        if let Some(t) = &token {
+            register_secret(t);
+        }
+        Ok(token)
     }
 
     /// A refusal, sorted like `map_error` sorts oci-client's.
-    async fn status_err(&self, what: &str, resp: reqwest::Response) -> StoreError {
-        let status = resp.status();
-        let body = resp.bytes().await.unwrap_or_default();
+    fn status_err(&self, what: &str, answer: &Answer) -> StoreError {
+        let status = answer.status;
+        let body = &answer.body;
         let text = String::from_utf8_lossy(&body[..body.len().min(2048)]).into_owned();
         let registry = self.registry_name();
         let has_code = |c: &str| text.contains(&format!("\"{c}\""));
@@ -370,66 +566,38 @@ impl RegistryStore {
         }
     }
 
-    async fn capped_body(
-        &self,
-        what: &str,
-        resp: reqwest::Response,
-        limit: u64,
-    ) -> Result<Bytes, StoreError> {
-        if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(StoreError::Registry {
-                registry: self.registry_name(),
-                reason: format!("{what}: larger than {limit} bytes"),
-            });
-        }
-        let body = resp.bytes().await.map_err(|e| self.http_err(what, &e))?;
-        if body.len() as u64 > limit {
-            return Err(StoreError::Registry {
-                registry: self.registry_name(),
-                reason: format!("{what}: larger than {limit} bytes"),
-            });
-        }
-        Ok(body)
-    }
-
     /// Every tag of the repository, following `Link` pagination (empty if the
     /// repository does not exist yet).
     pub async fn tags_paginated(&self) -> Result<Vec<String>, StoreError> {
         let mut url = self.repo_url("tags/list");
         let mut tags = Vec::new();
         for _ in 0..MAX_PAGES {
-            let resp = self
-                .send(
-                    "tag list",
-                    RegistryOperation::Pull,
-                    Method::GET,
-                    &url,
-                    &[],
-                    None,
-                )
+            let answer = self
+                .request(Request {
+                    what: "tag list",
+                    method: Method::GET,
+                    url: &url,
+                    headers: &[],
+                    body: None,
+                    limit: oci::MAX_MANIFEST_BYTES,
+                })
                 .await?;
-            if resp.status() == StatusCode::NOT_FOUND {
+            if answer.status == StatusCode::NOT_FOUND {
                 return Ok(tags);
             }
-            if !resp.status().is_success() {
-                return Err(self.status_err("tag list", resp).await);
+            if !answer.status.is_success() {
+                return Err(self.status_err("tag list", &answer));
             }
-            let next = resp
-                .headers()
-                .get_all(reqwest::header::LINK)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(next_link);
-            let body = self
-                .capped_body("tag list", resp, oci::MAX_MANIFEST_BYTES)
-                .await?;
+            if answer.overflow {
+                return Err(self.too_large("tag list", oci::MAX_MANIFEST_BYTES));
+            }
             let page: TagPage =
-                serde_json::from_slice(&body).map_err(|e| StoreError::Registry {
+                serde_json::from_slice(&answer.body).map_err(|e| StoreError::Registry {
                     registry: self.registry_name(),
                     reason: format!("tag list: not a tag list: {e}"),
                 })?;
             tags.extend(page.tags.unwrap_or_default());
-            match next {
+            match answer.next_link() {
                 Some(n) if n.starts_with('/') => url = format!("{}{n}", self.raw.origin),
                 Some(n) if n.starts_with(&format!("{}/", self.raw.origin)) => url = n,
                 Some(n) => {
@@ -455,21 +623,25 @@ impl RegistryStore {
     /// [`StoreError::RemoteNotFound`].
     pub async fn delete_manifest(&self, digest: &Digest) -> Result<(), StoreError> {
         let what = format!("manifest {digest}");
-        let resp = self
-            .send(
-                &what,
-                RegistryOperation::Push,
-                Method::DELETE,
-                &self.repo_url(&format!("manifests/{digest}")),
-                &[],
-                None,
-            )
+        let answer = self
+            .request(Request {
+                what: &what,
+                method: Method::DELETE,
+                url: &self.repo_url(&format!("manifests/{digest}")),
+                headers: &[],
+                body: None,
+                limit: ERROR_BODY_LIMIT,
+            })
             .await?;
-        if resp.status().is_success() {
+        // A retried DELETE may find that the attempt whose answer was lost
+        // already deleted the manifest.
+        if answer.status.is_success()
+            || (answer.status == StatusCode::NOT_FOUND && answer.attempt > 1)
+        {
             self.lock_cache().remove(digest);
             return Ok(());
         }
-        Err(match self.status_err(&what, resp).await {
+        Err(match self.status_err(&what, &answer) {
             StoreError::RemoteUnsupported { registry, what, .. } => StoreError::RemoteUnsupported {
                 registry,
                 what,
@@ -484,26 +656,23 @@ impl RegistryStore {
         if let Some(known) = self.raw.api() {
             return Ok(known);
         }
-        let resp = self
-            .send(
-                "referrers",
-                RegistryOperation::Pull,
-                Method::GET,
-                &self.repo_url(&format!("referrers/{subject}")),
-                &[("Accept", oci::IMAGE_INDEX_MEDIA_TYPE)],
-                None,
-            )
+        let answer = self
+            .request(Request {
+                what: "referrers",
+                method: Method::GET,
+                url: &self.repo_url(&format!("referrers/{subject}")),
+                headers: &[("Accept", oci::IMAGE_INDEX_MEDIA_TYPE)],
+                body: None,
+                limit: oci::MAX_MANIFEST_BYTES,
+            })
             .await?;
-        let status = resp.status();
-        if matches!(status.as_u16(), 401 | 403) {
-            return Err(self.status_err("referrers", resp).await);
+        if matches!(answer.status.as_u16(), 401 | 403) {
+            return Err(self.status_err("referrers", &answer));
         }
-        let is_index = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let is_index = answer
+            .header(reqwest::header::CONTENT_TYPE)
             .is_some_and(|v| v.starts_with(oci::IMAGE_INDEX_MEDIA_TYPE));
-        let api = status == StatusCode::OK && is_index;
+        let api = answer.status == StatusCode::OK && is_index;
         self.raw.set_api(api);
         Ok(api)
     }
@@ -540,35 +709,29 @@ impl RegistryStore {
         }
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
-            let resp = self
-                .send(
-                    "referrers",
-                    RegistryOperation::Pull,
-                    Method::GET,
-                    &url,
-                    &[("Accept", oci::IMAGE_INDEX_MEDIA_TYPE)],
-                    None,
-                )
+            let answer = self
+                .request(Request {
+                    what: "referrers",
+                    method: Method::GET,
+                    url: &url,
+                    headers: &[("Accept", oci::IMAGE_INDEX_MEDIA_TYPE)],
+                    body: None,
+                    limit: oci::MAX_MANIFEST_BYTES,
+                })
                 .await?;
-            if !resp.status().is_success() {
-                return Err(self.status_err("referrers", resp).await);
+            if !answer.status.is_success() {
+                return Err(self.status_err("referrers", &answer));
             }
-            let next = resp
-                .headers()
-                .get_all(reqwest::header::LINK)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(next_link);
-            let body = self
-                .capped_body("referrers", resp, oci::MAX_MANIFEST_BYTES)
-                .await?;
+            if answer.overflow {
+                return Err(self.too_large("referrers", oci::MAX_MANIFEST_BYTES));
+            }
             let index: ImageIndex =
-                serde_json::from_slice(&body).map_err(|e| StoreError::Registry {
+                serde_json::from_slice(&answer.body).map_err(|e| StoreError::Registry {
                     registry: self.registry_name(),
                     reason: format!("referrers of {subject}: not an image index: {e}"),
                 })?;
             out.extend(index.manifests);
-            match next {
+            match answer.next_link() {
                 Some(n) if n.starts_with('/') => url = format!("{}{n}", self.raw.origin),
                 Some(n) if n.starts_with(&format!("{}/", self.raw.origin)) => url = n,
                 _ => return Ok(out),
@@ -607,14 +770,19 @@ impl RegistryStore {
     ) -> Result<Descriptor, StoreError> {
         let desc = Descriptor::new(media_type, Digest::of(data), data.len() as u64);
         if !self.has_blob(&desc).await? {
-            self.client
-                .push_blob(
-                    &self.tag_ref("latest"),
-                    data.to_vec(),
-                    &desc.digest.to_string(),
-                )
-                .await
-                .map_err(|e| self.err(&format!("upload of blob {}", desc.digest), e))?;
+            let what = format!("upload of blob {}", desc.digest);
+            self.ensure_auth().await;
+            self.retrying(&what, async |_| {
+                self.client
+                    .push_blob(
+                        &self.tag_ref("latest"),
+                        data.to_vec(),
+                        &desc.digest.to_string(),
+                    )
+                    .await
+                    .map_err(|e| self.attempt_err(&what, e))
+            })
+            .await?;
         }
         Ok(desc)
     }
@@ -634,41 +802,34 @@ impl RegistryStore {
                 what: "small blob",
             });
         }
-        let resp = self
-            .send(
-                &what,
-                RegistryOperation::Pull,
-                Method::GET,
-                &self.repo_url(&format!("blobs/{}", desc.digest)),
-                &[],
-                None,
-            )
+        let answer = self
+            .request(Request {
+                what: &what,
+                method: Method::GET,
+                url: &self.repo_url(&format!("blobs/{}", desc.digest)),
+                headers: &[],
+                body: None,
+                limit: desc.size,
+            })
             .await?;
-        if !resp.status().is_success() {
-            return Err(self.status_err(&what, resp).await);
+        if !answer.status.is_success() {
+            return Err(self.status_err(&what, &answer));
         }
-        let mut stream = resp.bytes_stream();
-        let mut buf = Vec::new();
-        let mut hasher = Hasher::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.http_err(&what, &e))?;
-            hasher.update(&chunk);
-            if hasher.len() > desc.size {
-                break;
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        let size = hasher.len();
-        let actual = hasher.finish();
-        if actual != desc.digest || size != desc.size {
+        let size = answer.body.len() as u64;
+        let actual = Digest::of(&answer.body);
+        if answer.overflow || actual != desc.digest || size != desc.size {
             return Err(StoreError::RemoteDigestMismatch {
                 what,
                 registry: self.registry_name(),
                 expected: format!("{} ({} bytes)", desc.digest, desc.size),
-                actual: format!("{actual} ({size} bytes)"),
+                actual: if answer.overflow {
+                    format!("more than {} bytes", desc.size)
+                } else {
+                    format!("{actual} ({size} bytes)")
+                },
             });
         }
-        Ok(buf)
+        Ok(answer.body.to_vec())
     }
 
     /// Pushes a referrer of `subject`: its blobs (config: the empty `{}` blob
@@ -723,23 +884,21 @@ impl RegistryStore {
         };
         let desc = m.referrer_descriptor(bytes);
         let what = format!("referrer manifest {}", desc.digest);
-        let resp = self
-            .send(
-                &what,
-                RegistryOperation::Push,
-                Method::PUT,
-                &self.repo_url(&format!("manifests/{}", desc.digest)),
-                &[("Content-Type", oci::IMAGE_MANIFEST_MEDIA_TYPE)],
-                Some(Bytes::copy_from_slice(bytes)),
-            )
+        let answer = self
+            .request(Request {
+                what: &what,
+                method: Method::PUT,
+                url: &self.repo_url(&format!("manifests/{}", desc.digest)),
+                headers: &[("Content-Type", oci::IMAGE_MANIFEST_MEDIA_TYPE)],
+                body: Some(Bytes::copy_from_slice(bytes)),
+                limit: ERROR_BODY_LIMIT,
+            })
             .await?;
-        if !resp.status().is_success() {
-            return Err(self.status_err(&what, resp).await);
+        if !answer.status.is_success() {
+            return Err(self.status_err(&what, &answer));
         }
-        let oci_subject = resp
-            .headers()
-            .get("OCI-Subject")
-            .and_then(|v| v.to_str().ok())
+        let oci_subject = answer
+            .header("OCI-Subject")
             .is_some_and(|v| v == subject.digest.to_string());
         if oci_subject {
             self.raw.set_api(true);

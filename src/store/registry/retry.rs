@@ -24,6 +24,11 @@
 //! be used right now, try again later); a persistent 500 stays a registry
 //! failure (exit 1, `general`), as it was before retries existed.
 //!
+//! The raw requests of `referrers.rs` (referrers API, referrer manifests,
+//! `DELETE`, paginated tags, small blobs) go through the same [`run`] with
+//! [`reqwest_verdict`] and [`http_verdict`]: one attempt there is one request
+//! with its body read, including a token exchange on a `401`.
+//!
 //! Each retry is logged with `tracing` at info (the subscriber redacts).
 //! This module never prints.
 //!
@@ -158,6 +163,11 @@ impl Attempt {
         }
     }
 
+    /// A failure with the given verdict.
+    pub fn with_verdict(error: StoreError, verdict: Verdict) -> Self {
+        Self { error, verdict }
+    }
+
     /// A network-level failure: retried, and unreachable if it persists.
     pub fn unavailable(error: StoreError) -> Self {
         Self {
@@ -199,6 +209,23 @@ pub fn classify(e: &OciDistributionError) -> Verdict {
         OciDistributionError::IoError(io) => io_verdict(io),
         _ => Verdict::Permanent,
     }
+}
+
+/// Sorts a failure of squizzle's own raw HTTP client (`referrers.rs`):
+/// connect, timeout, sending and body errors are the network (transient); a
+/// malformed request or a redirect loop fails the same way again.
+pub fn reqwest_verdict(e: &reqwest::Error) -> Verdict {
+    match e.status() {
+        Some(s) => status_verdict(s.as_u16()),
+        None if e.is_builder() || e.is_redirect() => Verdict::Permanent,
+        None => Verdict::Unavailable,
+    }
+}
+
+/// Sorts an HTTP status answered to a raw request: 408, 429, 500, 502, 503
+/// and 504 are transient, everything else is the answer.
+pub fn http_verdict(status: u16) -> Verdict {
+    status_verdict(status)
 }
 
 fn status_verdict(code: u16) -> Verdict {
@@ -372,6 +399,15 @@ mod tests {
                 actual: "sha256:bb".into(),
             });
         assert_eq!(classify(&digest), Verdict::Permanent);
+        // The raw client's statuses sort the same way.
+        for code in [408, 502, 503, 504] {
+            assert_eq!(http_verdict(code), Verdict::Unavailable, "{code}");
+        }
+        assert_eq!(http_verdict(429), Verdict::RateLimited);
+        assert_eq!(http_verdict(500), Verdict::ServerError);
+        for code in [200, 201, 202, 400, 401, 403, 404, 405] {
+            assert_eq!(http_verdict(code), Verdict::Permanent, "{code}");
+        }
         let wrapped_digest =
             std::io::Error::other(oci_client::errors::DigestError::VerificationError {
                 expected: "sha256:aa".into(),
