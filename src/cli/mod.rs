@@ -223,6 +223,8 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
         Error::Store(StoreError::Registry { .. } | StoreError::RemoteUnsupported { .. }) => {
             ExitCode::General
         }
+        // Digest/size mismatches, oversized or corrupt content, and a manifest
+        // redirected to another host (`RemoteRedirect`: an untrusted source).
         Error::Store(_) => ExitCode::Integrity,
         Error::Unpack(_) | Error::Integrity(_) => ExitCode::Integrity,
         Error::Io { .. } => ExitCode::General,

@@ -150,6 +150,16 @@ pub enum StoreError {
     },
     #[error("registry {registry}: {reason}")]
     Registry { registry: String, reason: String },
+    /// Exit 6 (integrity): an untrusted source for content that is only
+    /// trusted because it comes from the registry.
+    #[error(
+        "the registry {registry} redirected the {what} request to {to}; squizzle refuses manifests from anywhere but the registry itself"
+    )]
+    RemoteRedirect {
+        registry: String,
+        what: String,
+        to: String,
+    },
     #[error("the registry {registry} does not support this for {what}: {reason}")]
     RemoteUnsupported {
         registry: String,

@@ -15,6 +15,10 @@
 //! - Blobs stream in fixed-size chunks both ways; a pulled blob is written to a
 //!   temporary file in the layout's blob folder and renamed only once its
 //!   digest and size match.
+//! - Manifests are read (by tag and by digest) over the raw client of
+//!   `referrers.rs`, whose redirect policy refuses a manifest redirected to
+//!   another host than the registry's ([`StoreError::RemoteRedirect`], exit 6);
+//!   blobs go through oci-client and may be redirected (to a CDN).
 //! - HTTPS always, except for loopback hosts or an explicit `insecure = true`.
 //! - No credential reaches an error: messages are built from status codes,
 //!   registry error codes and URLs that never carry userinfo (refused at parse).
@@ -333,17 +337,8 @@ impl RegistryStore {
                 tag: tag.to_owned(),
             });
         }
-        self.ensure_auth().await;
         let what = format!("manifest {tag}");
-        let (body, header_digest) = match self
-            .retrying(&what, async |_| {
-                self.client
-                    .pull_manifest_raw(&self.tag_ref(tag), &self.auth, MANIFEST_ACCEPT)
-                    .await
-                    .map_err(|e| self.attempt_err(&what, e))
-            })
-            .await
-        {
+        let (body, header_digest) = match self.fetch_manifest(tag, &what, None).await {
             Ok(r) => r,
             Err(StoreError::RemoteNotFound { .. }) => return Ok(None),
             Err(other) => return Err(other),
@@ -356,7 +351,9 @@ impl RegistryStore {
                 what: "manifest",
             });
         }
-        if header_digest != digest.to_string() {
+        if let Some(header_digest) = header_digest
+            && header_digest != digest.to_string()
+        {
             return Err(StoreError::RemoteDigestMismatch {
                 what,
                 registry: self.reference.to_string(),
@@ -394,20 +391,21 @@ impl RegistryStore {
         let body = match cached {
             Some(b) => b,
             None => {
-                self.ensure_auth().await;
                 let what = format!("manifest {}", desc.digest);
-                self.retrying(&what, async |_| {
-                    self.client
-                        .pull_manifest_raw(
-                            &self.digest_ref(&desc.digest),
-                            &self.auth,
-                            MANIFEST_ACCEPT,
-                        )
-                        .await
-                        .map_err(|e| self.attempt_err(&what, e))
-                })
-                .await?
-                .0
+                let (body, header_digest) = self
+                    .fetch_manifest(&desc.digest.to_string(), &what, Some(&desc.digest))
+                    .await?;
+                if let Some(h) = header_digest
+                    && h != desc.digest.to_string()
+                {
+                    return Err(StoreError::RemoteDigestMismatch {
+                        what,
+                        registry: self.reference.to_string(),
+                        expected: desc.digest.to_string(),
+                        actual: format!("Docker-Content-Digest {h}"),
+                    });
+                }
+                body
             }
         };
         let actual = Digest::of(&body);

@@ -29,6 +29,13 @@
 //! Tags: `GET /v2/<name>/tags/list`, following `Link: <...>; rel="next"`
 //! headers when the registry paginates.
 //!
+//! Manifests: `GET /v2/<name>/manifests/<tag or digest>`, the body streamed
+//! under [`oci::MAX_MANIFEST_BYTES`]. Redirects are followed (at most 5 hops),
+//! but a manifest request may only be redirected on the registry's own
+//! `host:port`: a redirect elsewhere is [`StoreError::RemoteRedirect`] (exit 6),
+//! and the other host is never asked. Blobs may be redirected anywhere (their
+//! bytes are checked against their digests).
+//!
 //! Every raw request goes through the store's retry policy (`retry.rs`): one
 //! attempt is the request with its body read; network failures, cut bodies
 //! and 408/429/500/502/503/504 answers are tried again with capped jittered
@@ -104,7 +111,7 @@ impl Raw {
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(120))
             .user_agent(concat!("squizzle/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(5));
+            .redirect(redirect_policy(reference, scheme));
         let mut http = Ok(());
         if let Some(pem) = &opts.ca_pem {
             match reqwest::Certificate::from_pem_bundle(pem) {
@@ -148,6 +155,70 @@ impl Raw {
     fn set_token(&self, token: String) {
         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
     }
+}
+
+/// Redirect hops followed at most.
+const MAX_REDIRECTS: usize = 5;
+
+/// A manifest request the registry redirected to another host, refused by
+/// [`redirect_policy`] (found again in the error chain by `send_once`).
+#[derive(Debug)]
+struct ForeignRedirect {
+    /// `host:port` of the redirect target.
+    to: String,
+}
+
+impl std::fmt::Display for ForeignRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "manifest redirect to {} refused", self.to)
+    }
+}
+
+impl std::error::Error for ForeignRedirect {}
+
+/// `host:port` of a URL (the scheme's default port when none is given).
+fn authority(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// Up to [`MAX_REDIRECTS`] hops; a manifest request (`/manifests/` in the
+/// path of the first URL) may only be redirected on the registry's own
+/// `host:port`. Blobs and everything else may go elsewhere (a CDN): their
+/// content is checked against digests.
+fn redirect_policy(reference: &RegistryRef, scheme: &str) -> reqwest::redirect::Policy {
+    let home = reqwest::Url::parse(&format!("{scheme}://{}/", reference.registry))
+        .map(|u| authority(&u))
+        .unwrap_or_else(|_| reference.registry.clone());
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let manifest = attempt
+            .previous()
+            .first()
+            .is_some_and(|u| u.path().contains("/manifests/"));
+        let to = authority(attempt.url());
+        if manifest && to != home {
+            return attempt.error(ForeignRedirect { to });
+        }
+        attempt.follow()
+    })
+}
+
+/// The refused redirect target, if `e` is a refused manifest redirect.
+fn foreign_redirect(e: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(r) = err.downcast_ref::<ForeignRedirect>() {
+            return Some(r.to.clone());
+        }
+        source = err.source();
+    }
+    None
 }
 
 /// What a raw request is sent with.
@@ -410,7 +481,14 @@ impl RegistryStore {
             Some(Credential::Basic(u, p)) => rb.basic_auth(u, Some(p)),
             None => rb,
         };
-        let resp = rb.send().await.map_err(|e| self.http_err(req.what, &e))?;
+        let resp = rb.send().await.map_err(|e| match foreign_redirect(&e) {
+            Some(to) => Attempt::permanent(StoreError::RemoteRedirect {
+                registry: self.registry_name(),
+                what: req.what.to_owned(),
+                to,
+            }),
+            None => self.http_err(req.what, &e),
+        })?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let mut overflow = resp.content_length().is_some_and(|n| n > req.limit);
@@ -564,6 +642,50 @@ impl RegistryStore {
                 reason: format!("{what}: {status}: {}", text.trim()),
             },
         }
+    }
+
+    /// `GET` of the manifest `reference` (a tag or a digest) with the OCI and
+    /// Docker manifest and index types accepted: its bytes (at most
+    /// [`oci::MAX_MANIFEST_BYTES`]; reading stops once the cap is passed) and
+    /// its `Docker-Content-Digest`, if given. A redirect to another host is
+    /// refused ([`StoreError::RemoteRedirect`]); the caller checks the digest.
+    pub(super) async fn fetch_manifest(
+        &self,
+        reference: &str,
+        what: &str,
+        expected: Option<&Digest>,
+    ) -> Result<(Bytes, Option<String>), StoreError> {
+        let accept = super::MANIFEST_ACCEPT.join(", ");
+        let answer = self
+            .request(Request {
+                what,
+                method: Method::GET,
+                url: &self.repo_url(&format!("manifests/{reference}")),
+                headers: &[("Accept", &accept)],
+                body: None,
+                limit: oci::MAX_MANIFEST_BYTES,
+            })
+            .await?;
+        if !answer.status.is_success() {
+            return Err(self.status_err(what, &answer));
+        }
+        let header_digest = answer
+            .header("Docker-Content-Digest")
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned);
+        if answer.overflow {
+            let digest = expected
+                .copied()
+                .or_else(|| header_digest.as_deref().and_then(|d| d.parse().ok()))
+                .unwrap_or_else(|| Digest::of(&answer.body));
+            return Err(StoreError::TooLarge {
+                digest,
+                limit: oci::MAX_MANIFEST_BYTES,
+                what: "manifest",
+            });
+        }
+        Ok((answer.body, header_digest))
     }
 
     /// Every tag of the repository, following `Link` pagination (empty if the
