@@ -156,6 +156,11 @@ fn jitter(d: Duration) -> Duration {
         .map_or(0, |t| t.subsec_nanos());
     let seed = u64::from(nanos) ^ u64::from(std::process::id()).rotate_left(17);
     let frac = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64 / (1u64 << 24) as f64; // [0,1)
+    scale(d, frac)
+}
+
+/// `d` scaled into [0.75·d, 1.25·d) by `frac` in [0, 1).
+fn scale(d: Duration, frac: f64) -> Duration {
     d.mul_f64(0.75 + 0.5 * frac)
 }
 
@@ -174,12 +179,21 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_a_quarter() {
+        // The bounds are exact Durations: a 10 ms base may legitimately give
+        // 12.5 ms, which whole milliseconds cannot express.
+        let base = Duration::from_millis(10);
+        assert_eq!(scale(base, 0.0), Duration::from_micros(7_500));
+        assert_eq!(scale(base, 0.5), base);
+        assert!(scale(base, 0.999_999) < Duration::from_micros(12_500));
         for ms in [10u64, 100, 1000] {
-            let d = jitter(Duration::from_millis(ms));
-            assert!(
-                d >= Duration::from_millis(ms * 3 / 4) && d <= Duration::from_millis(ms * 5 / 4),
-                "{d:?}"
-            );
+            let base = Duration::from_millis(ms);
+            for _ in 0..1000 {
+                let d = jitter(base);
+                assert!(
+                    d >= base.mul_f64(0.75) && d <= base.mul_f64(1.25),
+                    "{d:?} for {base:?}"
+                );
+            }
         }
     }
 }
