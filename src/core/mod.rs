@@ -6,6 +6,7 @@
 
 pub mod digest;
 pub mod duration;
+pub mod errors;
 pub mod exit;
 pub mod ident;
 pub mod manifest;

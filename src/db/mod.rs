@@ -69,16 +69,7 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
         }
         return s;
     }
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(&format!(": {text}"));
-        }
-        cur = c.source();
-    }
-    s
+    crate::core::errors::error_chain(e)
 }
 
 /// Whether a connection error came from the TLS layer (certificate checks,

@@ -372,7 +372,7 @@ pub async fn negotiate(
     let registry = reference.to_string();
     let unreachable = |e: reqwest::Error| StoreError::RemoteUnreachable {
         registry: registry.clone(),
-        reason: error_chain(&e),
+        reason: crate::core::errors::error_chain(&e),
     };
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -401,7 +401,7 @@ pub async fn negotiate(
             } else {
                 StoreError::Registry {
                     registry: registry.clone(),
-                    reason: format!("GET /v2/: {}", error_chain(&e)),
+                    reason: format!("GET /v2/: {}", crate::core::errors::error_chain(&e)),
                 }
             }
         })?;
@@ -470,7 +470,10 @@ pub async fn negotiate(
     };
     let answer = request.send().await.map_err(|e| StoreError::RemoteAuth {
         registry: registry.clone(),
-        reason: format!("token service {realm}: {}", error_chain(&e)),
+        reason: format!(
+            "token service {realm}: {}",
+            crate::core::errors::error_chain(&e)
+        ),
     })?;
     let status = answer.status();
     if !status.is_success() {
@@ -483,7 +486,10 @@ pub async fn negotiate(
     }
     let body = answer.bytes().await.map_err(|e| StoreError::RemoteAuth {
         registry: registry.clone(),
-        reason: format!("token service {realm}: {}", error_chain(&e)),
+        reason: format!(
+            "token service {realm}: {}",
+            crate::core::errors::error_chain(&e)
+        ),
     })?;
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let token = json
@@ -550,13 +556,13 @@ pub fn realm_allowed(
     }
 }
 
-struct Challenge {
-    scheme: String,
+pub(super) struct Challenge {
+    pub(super) scheme: String,
     params: Vec<(String, String)>,
 }
 
 impl Challenge {
-    fn param(&self, name: &str) -> Option<&str> {
+    pub(super) fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -565,7 +571,7 @@ impl Challenge {
 }
 
 /// `Scheme k="v", k2=v2` (one challenge per header value).
-fn parse_challenge(header: &str) -> Challenge {
+pub(super) fn parse_challenge(header: &str) -> Challenge {
     let header = header.trim();
     let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
     let mut params = Vec::new();
@@ -603,20 +609,6 @@ fn parse_challenge(header: &str) -> Challenge {
         scheme: scheme.to_owned(),
         params,
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        let text = cause.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        src = cause.source();
-    }
-    s
 }
 
 /// Standard base64, padding optional (docker writes it padded; people do not).

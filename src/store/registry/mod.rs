@@ -889,7 +889,7 @@ fn map_error(reference: &RegistryRef, what: &str, e: OciDistributionError) -> St
             actual: d.to_string(),
         },
         OciDistributionError::RequestError(r) => {
-            let chain = error_chain(&r);
+            let chain = crate::core::errors::error_chain(&r);
             if r.is_connect() || r.is_timeout() {
                 StoreError::RemoteUnreachable {
                     registry: registry.clone(),
@@ -901,25 +901,11 @@ fn map_error(reference: &RegistryRef, what: &str, e: OciDistributionError) -> St
         }
         OciDistributionError::IoError(io) => {
             // reqwest errors inside a body stream arrive wrapped in io::Error.
-            let chain = error_chain(&io);
+            let chain = crate::core::errors::error_chain(&io);
             other(chain)
         }
         e => other(e.to_string()),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        let text = cause.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        src = cause.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -65,8 +65,9 @@ use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 
 use super::retry::{self, Attempt, Verdict};
-use super::{RegistryOptions, RegistryRef, RegistryStore, StoreError, auth, error_chain};
+use super::{RegistryOptions, RegistryRef, RegistryStore, StoreError, auth};
 use crate::core::digest::Digest;
+use crate::core::errors::error_chain;
 use crate::core::oci::{self, Descriptor, ImageIndex, ImageManifest};
 use crate::core::redact::register_secret;
 
@@ -290,41 +291,17 @@ struct BearerChallenge {
     scope: Option<String>,
 }
 
+/// A Bearer challenge with a realm, read with the one challenge parser
+/// ([`auth::parse_challenge`]).
 fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
-    let (scheme, rest) = header.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let c = auth::parse_challenge(header);
+    if !c.scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
-    let mut params: Vec<(String, String)> = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
-        if key.is_empty() || chars.next() != Some('=') {
-            break;
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => break,
-                    '\\' => value.extend(chars.next()),
-                    c => value.push(c),
-                }
-            }
-        } else {
-            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
-        }
-        params.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
     Some(BearerChallenge {
-        realm: get("realm")?,
-        service: get("service"),
-        scope: get("scope"),
+        realm: c.param("realm")?.to_owned(),
+        service: c.param("service").map(str::to_owned),
+        scope: c.param("scope").map(str::to_owned),
     })
 }
 
