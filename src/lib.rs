@@ -17,4 +17,5 @@ pub mod config;
 pub mod core;
 pub mod db;
 pub mod ops;
+pub mod signing;
 pub mod store;
