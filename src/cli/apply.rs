@@ -37,6 +37,14 @@ pub struct ApplyArgs {
     /// Allow applying an older release, or migrations that sort before applied ones.
     #[arg(long)]
     allow_out_of_order: bool,
+    #[command(flatten)]
+    policy: super::verify::PolicyArgs,
+    /// Never contact the registry: the release and its signatures must be in the local store.
+    #[arg(long)]
+    offline: bool,
+    /// Also consider this signature bundle file.
+    #[arg(long, value_name = "PATH")]
+    bundle: Option<std::path::PathBuf>,
 }
 
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -69,15 +77,24 @@ pub fn exec(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, Error> {
         statement_timeout: args.statement_timeout,
         statement_lock_timeout: args.statement_lock_timeout,
         allow_out_of_order: args.allow_out_of_order,
+        verify: crate::ops::verify::VerifyOptions {
+            policy: args.policy.overrides()?,
+            bundle: args.bundle.clone(),
+        },
+        offline: args.offline,
     };
     let p = &ctx.printer;
-    let mut on = |event: ApplyEvent<'_>| match event {
+    let mut on = |event: ApplyEvent<'_>| {
+        match event {
         ApplyEvent::Pulled(pulled) => p.ok(&format!(
             "Pulled {} from {} ({} blobs, {})",
             pulled.version,
             pulled.registry,
             pulled.blobs_copied,
             super::output::bytes(pulled.bytes_copied)
+        )),
+        ApplyEvent::RefreshFailed(why) => p.warn(&format!(
+            "Could not check the registry for new signatures ({why}); using what the local store has"
         )),
         ApplyEvent::Verified(report) => print_checks(p, report),
         ApplyEvent::Connected { target } => p.info(&format!("Connected to {target}")),
@@ -126,6 +143,7 @@ pub fn exec(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, Error> {
             p.line(sql.trim_end());
             p.line("");
         }
+    }
     };
     let result = runtime()?.block_on(ops::apply::apply(&config, &ctx.env, &opts, &mut on));
     let report = match result {

@@ -19,6 +19,11 @@ pub struct BuildArgs {
     /// Release notes stored in the manifest.
     #[arg(long)]
     notes: Option<String>,
+    /// Sign the release right after building it (as `squizzle sign` does).
+    #[arg(long)]
+    sign: bool,
+    #[command(flatten)]
+    how: super::sign::SignHow,
 }
 
 pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
@@ -28,16 +33,32 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
         &config,
         &ctx.env,
         &BuildOptions {
-            version,
-            notes: args.notes,
+            version: version.clone(),
+            notes: args.notes.clone(),
         },
     )?;
     let p = &ctx.printer;
     for w in &report.warnings {
         p.warn(w);
     }
+    if (args.how.key.is_some() || args.how.identity_token.is_some()) && !args.sign {
+        return Err(ops::Error::Usage(
+            "--key and --identity-token only make sense with --sign".into(),
+        ));
+    }
     if p.is_json() {
-        p.json(&report);
+        if args.sign {
+            let signed = super::apply::runtime()?.block_on(ops::sign::sign(
+                &config,
+                &ctx.env,
+                &version,
+                &args.how.options(),
+                &mut |_| {},
+            ))?;
+            p.json(&serde_json::json!({ "build": report, "signature": signed }));
+        } else {
+            p.json(&report);
+        }
         return Ok(ExitCode::Ok);
     }
     let rel = |path: &std::path::Path| {
@@ -77,6 +98,9 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     p.info(&format!("Tarball sha256: {}", report.tarball_sha256));
     if let Some(prev) = &report.previous_version {
         p.info(&format!("Previous version: {prev}"));
+    }
+    if args.sign {
+        return super::sign::sign_and_report(ctx, &config, &version, &args.how);
     }
     Ok(ExitCode::Ok)
 }

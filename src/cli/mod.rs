@@ -6,10 +6,12 @@ mod apply;
 mod baseline;
 mod build;
 mod init;
+mod keygen;
 mod list;
 pub mod output;
 mod pull;
 mod push;
+mod sign;
 mod status;
 mod verify;
 
@@ -25,6 +27,7 @@ use crate::config::{Config, Env};
 use crate::core::exit::ExitCode;
 use crate::db::DbError;
 use crate::ops::Error;
+use crate::signing::SigningError;
 use crate::store::StoreError;
 use output::{OutputFormat, Printer};
 
@@ -74,6 +77,7 @@ pub struct Cli {
 pub enum Command {
     Init(init::InitArgs),
     Build(build::BuildArgs),
+    Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
     List(list::ListArgs),
     Push(push::PushArgs),
@@ -81,6 +85,7 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     Status(status::StatusArgs),
     Baseline(baseline::BaselineArgs),
+    Keygen(keygen::KeygenArgs),
 }
 
 /// What every command gets: the printer, the environment snapshot, and the
@@ -165,6 +170,8 @@ where
         Command::Apply(a) => apply::exec(&ctx, a),
         Command::Status(a) => status::exec(&ctx, a),
         Command::Baseline(a) => baseline::exec(&ctx, a),
+        Command::Sign(a) => sign::exec(&ctx, a),
+        Command::Keygen(a) => keygen::exec(&ctx, a),
     };
     match result {
         Ok(code) => code,
@@ -233,6 +240,14 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
             ExitCode::VersionConflict
         }
         Error::Signature(_) => ExitCode::Signature,
+        Error::Signing(e) => match e {
+            SigningError::Usage(_) | SigningError::NoToken | SigningError::Token(_) => {
+                ExitCode::Usage
+            }
+            SigningError::Rejected(_) => ExitCode::Authentication,
+            SigningError::Service(_) => ExitCode::Connection,
+            SigningError::Key(_) => ExitCode::Usage,
+        },
         Error::Db(e) => match e {
             DbError::BadUrl(_) | DbError::BadIdentifier(_) => ExitCode::Usage,
             DbError::Connect { .. } | DbError::Tls(_) | DbError::ConnectionLost { .. } => {

@@ -124,6 +124,33 @@ pub struct Registry {
 pub struct Security {
     /// Refuse to verify or apply a release that carries no valid signature.
     pub require_signature: bool,
+    /// Who may sign releases (keyless): a signature is accepted when its
+    /// certificate matches one of these. Environments may replace the list.
+    pub signers: Vec<Signer>,
+    /// Public keys (PEM files, project-relative) whose key-pair signatures are
+    /// accepted.
+    pub public_keys: Vec<String>,
+    /// `trusted_root.json` of the Sigstore instance (project-relative).
+    /// Default: the public-good root embedded in squizzle.
+    pub trusted_root: Option<String>,
+    /// Signing services of a private instance. Default: public-good.
+    pub fulcio_url: Option<String>,
+    pub rekor_url: Option<String>,
+    pub tsa_url: Option<String>,
+    pub oidc_url: Option<String>,
+    /// A Sigstore `signing_config.json` naming the services (instead of the URLs).
+    pub signing_config: Option<String>,
+}
+
+/// One accepted signer: the certificate identity (SAN) and the OIDC issuer,
+/// each exact or a regular expression that must match the whole value.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Signer {
+    pub identity: Option<String>,
+    pub identity_regexp: Option<String>,
+    pub issuer: Option<String>,
+    pub issuer_regexp: Option<String>,
 }
 
 /// Safety limits for reading release tarballs (see `artifact::unpack::Limits`).
@@ -154,6 +181,8 @@ pub enum TxMode {
 pub struct Environment {
     pub database_url: Option<String>,
     pub require_signature: Option<bool>,
+    /// Replaces `[security] signers` for this environment.
+    pub signers: Option<Vec<Signer>>,
     /// Schema for squizzle's own tables. Default: `squizzle`.
     pub history_schema: Option<String>,
     pub tx_mode: Option<TxMode>,
@@ -364,6 +393,41 @@ impl Config {
                     .map_err(|m| invalid(format!("`environments.{name}.history_schema`: {m}")))?;
             }
         }
+        let mut signer_lists: Vec<(String, &Vec<Signer>)> =
+            vec![("security.signers".into(), &self.security.signers)];
+        for (name, e) in &self.environments {
+            if let Some(list) = &e.signers {
+                signer_lists.push((format!("environments.{name}.signers"), list));
+            }
+        }
+        for (key, list) in signer_lists {
+            for (i, s) in list.iter().enumerate() {
+                crate::signing::policy::SignerRule::from_config(s)
+                    .map_err(|m| invalid(format!("`{key}[{i}]`: {m}")))?;
+            }
+        }
+        for (key, value) in [
+            ("security.trusted_root", self.security.trusted_root.as_ref()),
+            (
+                "security.signing_config",
+                self.security.signing_config.as_ref(),
+            ),
+        ]
+        .into_iter()
+        .chain(
+            self.security
+                .public_keys
+                .iter()
+                .map(|k| ("security.public_keys", Some(k))),
+        ) {
+            if let Some(v) = value
+                && v.trim().is_empty()
+            {
+                return Err(invalid(format!(
+                    "`{key}` is empty; give a file path or remove the key"
+                )));
+            }
+        }
         if let Some(l) = &self.limits.max_ratio
             && *l == 0
         {
@@ -424,6 +488,16 @@ impl Config {
             .and_then(|n| self.environments.get(n))
             .and_then(|e| e.require_signature)
             .unwrap_or(self.security.require_signature)
+    }
+
+    /// The accepted keyless signers: the selected environment's list when it
+    /// has one, otherwise `[security] signers`.
+    pub fn signers(&self) -> Vec<Signer> {
+        self.environment
+            .as_ref()
+            .and_then(|n| self.environments.get(n))
+            .and_then(|e| e.signers.clone())
+            .unwrap_or_else(|| self.security.signers.clone())
     }
 }
 

@@ -28,7 +28,7 @@ use crate::db::{DbError, describe};
 use crate::ops::artifact_ref::{self, ResolvedRelease};
 use crate::ops::build::limits;
 use crate::ops::plan::{self, Plan, Step};
-use crate::ops::verify::{self, Failure, VerifyReport};
+use crate::ops::verify::{self, Failure, VerifyOptions, VerifyReport};
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
 
@@ -51,12 +51,18 @@ pub struct ApplyOptions {
     pub statement_timeout: Option<Duration>,
     pub statement_lock_timeout: Option<Duration>,
     pub allow_out_of_order: bool,
+    /// Signature policy additions and the bundle to consider.
+    pub verify: VerifyOptions,
+    /// Do not contact the registry (no pull, no referrer refresh).
+    pub offline: bool,
 }
 
 /// Progress, for the CLI to show as it happens.
 pub enum ApplyEvent<'a> {
     /// The release was not in the local store and was pulled from the registry.
     Pulled(&'a crate::ops::transfer::TransferReport),
+    /// The registry could not be asked for new referrers; local evidence is used.
+    RefreshFailed(String),
     Verified(&'a VerifyReport),
     Connected {
         target: &'a str,
@@ -337,8 +343,9 @@ pub async fn pull_if_missing(
 pub fn verified_release(
     config: &Config,
     version: &Version,
+    opts: &VerifyOptions,
 ) -> Result<(VerifyReport, ResolvedRelease, LayoutStore)> {
-    let report = verify::verify(config, version)?;
+    let report = verify::verify(config, version, opts)?;
     match report.failure() {
         Some(Failure::Integrity) => {
             return Err(Error::Integrity(format!(
@@ -350,7 +357,10 @@ pub fn verified_release(
                 .checks
                 .iter()
                 .find(|c| c.name == "signature")
-                .map(|c| c.detail.clone())
+                .map(|c| match &c.actual {
+                    Some(a) if a != "none" => format!("{}: {a}", c.detail),
+                    _ => c.detail.clone(),
+                })
                 .unwrap_or_default();
             return Err(Error::Signature(format!(
                 "{version} does not satisfy the signature policy: {why}"
@@ -420,10 +430,18 @@ pub async fn apply(
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let started = Instant::now();
-    if let Some(pulled) = pull_if_missing(config, &opts.version).await? {
-        on(ApplyEvent::Pulled(&pulled));
+    if !opts.offline {
+        if let Some(pulled) = pull_if_missing(config, &opts.version).await? {
+            on(ApplyEvent::Pulled(&pulled));
+        } else if crate::ops::transfer::registry_configured(config)
+            && let Err(e) = crate::ops::transfer::refresh_referrers(config, &opts.version).await
+        {
+            on(ApplyEvent::RefreshFailed(crate::core::errors::error_chain(
+                &e,
+            )));
+        }
     }
-    let (report, release, store) = verified_release(config, &opts.version)?;
+    let (report, release, store) = verified_release(config, &opts.version, &opts.verify)?;
     on(ApplyEvent::Verified(&report));
     let work = tempfile::tempdir().map_err(|source| Error::Io {
         action: "create a work folder in",
@@ -474,6 +492,7 @@ pub async fn apply(
         allow_out_of_order: opts.allow_out_of_order,
         target: spec.target.clone(),
         started,
+        signature: report.signature.clone(),
     };
     let result = run_locked(&ctx, &settings, on).await;
     if locked {
@@ -502,6 +521,7 @@ struct RunContext<'a> {
     allow_out_of_order: bool,
     target: String,
     started: Instant,
+    signature: Option<crate::signing::verify::Verified>,
 }
 
 async fn exec(client: &Client, sql: &str, during: &str) -> Result<()> {
@@ -719,6 +739,13 @@ impl Runner<'_, '_> {
             applied_by_os_user: os_user(ctx.env),
             ci_identity: ci,
             migrations_run: migrations_run as i32,
+            signer_identity: ctx.signature.as_ref().map(|s| s.identity.clone()),
+            signer_issuer: ctx.signature.as_ref().map(|s| s.issuer.clone()),
+            rekor_log_index: ctx
+                .signature
+                .as_ref()
+                .and_then(|s| s.log_index)
+                .and_then(|i| i64::try_from(i).ok()),
             metadata: serde_json::json!({
                 "hostname": hostname(),
                 "toolVersion": env!("CARGO_PKG_VERSION"),

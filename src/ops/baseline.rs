@@ -36,7 +36,12 @@ pub async fn baseline(
 ) -> Result<BaselineReport> {
     let started = Instant::now();
     crate::ops::apply::pull_if_missing(config, version).await?;
-    let (_, release, store) = verified_release(config, version)?;
+    let (verified, release, store) = verified_release(
+        config,
+        version,
+        &crate::ops::verify::VerifyOptions::default(),
+    )?;
+    let signer = verified.signature;
     let work = tempfile::tempdir().map_err(|source| Error::Io {
         action: "create a work folder in",
         path: std::env::temp_dir(),
@@ -92,6 +97,9 @@ pub async fn baseline(
                     applied_by_os_user: os_user(env),
                     ci_identity: ci,
                     migrations_run: count as i32,
+                    signer_identity: signer.as_ref().map(|s| s.identity.clone()),
+                    signer_issuer: signer.as_ref().map(|s| s.issuer.clone()),
+                    rekor_log_index: signer.as_ref().and_then(|s| s.log_index).and_then(|i| i64::try_from(i).ok()),
                     metadata: serde_json::json!({ "hostname": hostname(), "toolVersion": env!("CARGO_PKG_VERSION"), "ciRunUrl": run_url, "forced": force }),
                     ..ReleaseRecord::default()
                 },

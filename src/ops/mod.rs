@@ -8,9 +8,11 @@ pub mod apply;
 pub mod artifact_ref;
 pub mod baseline;
 pub mod build;
+pub mod evidence;
 pub mod init;
 pub mod list;
 pub mod plan;
+pub mod sign;
 pub mod status;
 pub mod transfer;
 pub mod verify;
@@ -79,6 +81,8 @@ pub enum Error {
     Integrity(String),
     #[error("{0}")]
     Signature(String),
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

@@ -460,3 +460,28 @@ pub async fn copy_referrers<S: Target, D: Target>(
     }
     Ok(copied)
 }
+
+/// Brings the registry's referrers of the local release `version` (new
+/// signatures, provenance, revocations published since it was pulled) into
+/// the local store. Every referrer is checked to name this release as its
+/// subject; its contents are judged later by whoever reads it. Returns how
+/// many were new.
+pub async fn refresh_referrers(config: &Config, version: &Version) -> Result<usize> {
+    let local = LayoutStore::open(&config.store_dir())?;
+    let Some(desc) = local.resolve(&version.tag())? else {
+        return Ok(0);
+    };
+    let remote = authenticated_store(config, auth::Operation::Pull).await?;
+    copy_referrers(&remote, &local, &desc.digest)
+        .await
+        .map_err(|e| insecure_hint(remote.reference(), config, e))
+}
+
+/// Whether a registry is configured (by file or environment).
+pub fn registry_configured(config: &Config) -> bool {
+    config
+        .registry
+        .as_ref()
+        .and_then(|r| r.url.as_deref())
+        .is_some_and(|u| !u.trim().is_empty())
+}

@@ -10,8 +10,19 @@ use crate::core::digest::Digest;
 use crate::core::version::Version;
 use crate::ops::artifact_ref::{self, ResolvedRelease};
 use crate::ops::build::limits;
+use crate::ops::evidence::{self, LoadedPolicy, PolicyOverrides};
 use crate::ops::{Error, Result};
+use crate::signing::statement::SIGNATURE_PREDICATE;
+use crate::signing::verify as sv;
 use crate::store::layout::LayoutStore;
+
+/// How `verify` (and `apply`) look for and judge signatures.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    pub policy: PolicyOverrides,
+    /// A bundle file to consider besides the stored ones.
+    pub bundle: Option<std::path::PathBuf>,
+}
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,6 +32,9 @@ pub struct VerifyReport {
     pub created_at: String,
     pub checks: Vec<Check>,
     pub files: Vec<FileResult>,
+    /// Who signed, when a signature verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<sv::Verified>,
     pub verified: bool,
 }
 
@@ -81,7 +95,7 @@ impl VerifyReport {
     }
 }
 
-pub fn verify(config: &Config, version: &Version) -> Result<VerifyReport> {
+pub fn verify(config: &Config, version: &Version, opts: &VerifyOptions) -> Result<VerifyReport> {
     let dir = config.store_dir();
     if !dir.exists() {
         return Err(artifact_ref_missing_store(config, version));
@@ -91,13 +105,21 @@ pub fn verify(config: &Config, version: &Version) -> Result<VerifyReport> {
     let release = artifact_ref::resolve(&store, version)?;
     let mut checks = Vec::new();
     let files = check_layer(&store, &release, &limits(config), &mut checks)?;
-    checks.push(signature_check(config, &release));
+    // Signatures are judged only on intact content: a bundle over a damaged
+    // release proves nothing about the bytes that would run.
+    let mut signature = None;
+    if checks.iter().all(|c| c.status != Status::Fail) {
+        let (check, verified) = signature_check(config, &store, &release, opts)?;
+        checks.push(check);
+        signature = verified;
+    }
     let mut report = VerifyReport {
         version: release.tag.clone(),
         digest: release.digest(),
         created_at: release.manifest.created_at.clone(),
         checks,
         files,
+        signature,
         verified: false,
     };
     report.verified = report.failure().is_none();
@@ -180,41 +202,92 @@ fn check_layer(
     Ok(files)
 }
 
-/// Signature policy. Signing is a separate capability; until a release carries a
-/// signature, a policy that requires one must refuse it.
-fn signature_check(config: &Config, release: &ResolvedRelease) -> Check {
-    let bundle = config.tarballs_dir().join(format!(
-        "squizzle-{}.sigstore.json",
-        release.manifest.version
-    ));
-    let present = bundle.is_file();
-    match (config.require_signature(), present) {
-        (false, _) => Check {
-            name: "signature",
-            status: Status::Skip,
-            detail: "Signature not checked (the policy does not require one)".into(),
-            expected: None,
-            actual: None,
-        },
-        (true, false) => Check {
-            name: "signature",
-            status: Status::Fail,
-            detail: format!(
-                "No signature found for {} and the policy requires one (require_signature = true)",
-                release.tag
-            ),
-            expected: Some("a signature bundle for this release".into()),
-            actual: Some("none".into()),
-        },
-        (true, true) => Check {
-            name: "signature",
-            status: Status::Fail,
-            detail: format!(
-                "{} exists, but this squizzle cannot verify signature bundles; refusing because the policy requires a verified signature",
-                bundle.display()
-            ),
-            expected: Some("a verified signature".into()),
-            actual: Some("an unverified bundle".into()),
-        },
+/// The signature policy: find the release's signature bundles (local
+/// referrers, the copy next to the tarball, `--bundle`) and accept the first
+/// that verifies against the trust root and the signer rules. Every bundle
+/// that fails says why.
+fn signature_check(
+    config: &Config,
+    store: &LayoutStore,
+    release: &ResolvedRelease,
+    opts: &VerifyOptions,
+) -> Result<(Check, Option<sv::Verified>)> {
+    let policy = LoadedPolicy::load(config, &opts.policy)?;
+    let file = opts
+        .bundle
+        .clone()
+        .unwrap_or_else(|| evidence::bundle_file(config, &release.manifest.version.to_string()));
+    let found = evidence::find(store, &release.digest(), SIGNATURE_PREDICATE, Some(&file))?;
+    let check = |status, detail: String, expected: Option<String>, actual: Option<String>| Check {
+        name: "signature",
+        status,
+        detail,
+        expected,
+        actual,
+    };
+    if found.is_empty() {
+        return Ok((
+            if policy.require {
+                check(
+                    Status::Fail,
+                    format!(
+                        "No signature found for {} and the policy requires one; sign it with `squizzle sign {}` (or pull its signature from the registry)",
+                        release.tag, release.manifest.version
+                    ),
+                    Some("a Sigstore bundle for this release".into()),
+                    Some("none".into()),
+                )
+            } else {
+                check(
+                    Status::Skip,
+                    "Not signed (the policy does not require a signature)".into(),
+                    None,
+                    None,
+                )
+            },
+            None,
+        ));
     }
+    let p = policy.as_policy();
+    let mut reasons = Vec::new();
+    for f in &found {
+        if f.bytes.is_empty() {
+            reasons.push(format!(
+                "{}: empty or larger than {} bytes",
+                f.source,
+                sv::MAX_BUNDLE_BYTES
+            ));
+            continue;
+        }
+        match sv::verify_bundle(&f.bytes, &release.digest(), SIGNATURE_PREDICATE, &p) {
+            Ok(v) => {
+                let detail = if policy.rules.is_empty() && v.method == "keyless" {
+                    "Signature verified (no signer policy configured: any identity is accepted)"
+                        .to_owned()
+                } else {
+                    "Signature verified".to_owned()
+                };
+                return Ok((check(Status::Pass, detail, None, None), Some(v)));
+            }
+            Err(reason) => reasons.push(format!("{}: {reason}", f.source)),
+        }
+    }
+    Ok((
+        check(
+            Status::Fail,
+            format!("Signature verification failed for {}", release.tag),
+            Some(if policy.rules.is_empty() {
+                "a valid signature".to_owned()
+            } else {
+                policy
+                    .rules
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }),
+            Some(reasons.join(" | ")),
+        ),
+        None,
+    ))
 }

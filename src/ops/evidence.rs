@@ -1,0 +1,235 @@
+//! Signed statements attached to a release: where they are kept and how they
+//! are found again.
+//!
+//! A bundle is stored the way cosign v3 stores its OCI 1.1 bundles: as a
+//! referrer manifest whose `subject` is the release manifest, `artifactType`
+//! `application/vnd.dev.sigstore.bundle.v0.3+json`, an empty config, one
+//! layer holding the bundle JSON, and the statement's predicate type in the
+//! `dev.sigstore.bundle.predicateType` annotation. `push` copies referrers to
+//! the registry and `pull` brings them back, so the same lookup works for a
+//! release built here and one pulled from a registry. The annotation is only
+//! an index: every bundle found is verified against the statement it
+//! actually signs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::core::digest::Digest;
+use crate::core::oci::{self, Descriptor, ImageManifest};
+use crate::ops::artifact_ref::ResolvedRelease;
+use crate::ops::{Error, Result};
+use crate::signing::keys::{self, PublicKey};
+use crate::signing::policy::SignerRule;
+use crate::signing::{trust, verify as sv};
+use crate::store::layout::LayoutStore;
+
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub const ANNOTATION_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
+pub const ANNOTATION_CONTENT: &str = "dev.sigstore.bundle.content";
+
+/// Stores `bundle_json` as a referrer of `release` in the local store.
+pub fn attach(
+    store: &LayoutStore,
+    release: &ResolvedRelease,
+    bundle_json: &[u8],
+    predicate_type: &str,
+    created: &str,
+) -> Result<Descriptor> {
+    let layer = store.put_bytes(BUNDLE_MEDIA_TYPE, bundle_json)?;
+    let config = store.put_bytes(oci::EMPTY_MEDIA_TYPE, b"{}")?;
+    let mut subject = Descriptor::new(
+        oci::IMAGE_MANIFEST_MEDIA_TYPE,
+        release.digest(),
+        release.descriptor.size,
+    );
+    subject.artifact_type = Some(oci::ARTIFACT_TYPE.into());
+    let mut annotations = BTreeMap::new();
+    annotations.insert(
+        ANNOTATION_PREDICATE_TYPE.to_owned(),
+        predicate_type.to_owned(),
+    );
+    annotations.insert(ANNOTATION_CONTENT.to_owned(), "dsse-envelope".to_owned());
+    annotations.insert(oci::ANNOTATION_CREATED.to_owned(), created.to_owned());
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: oci::IMAGE_MANIFEST_MEDIA_TYPE.into(),
+        artifact_type: Some(oci::SIGNATURE_ARTIFACT_TYPE.into()),
+        config,
+        layers: vec![layer],
+        subject: Some(subject),
+        annotations,
+    };
+    Ok(store.add_referrer(&manifest.to_canonical_json())?)
+}
+
+/// One bundle found for a release, before verification.
+pub struct Found {
+    /// Where it was found, for messages.
+    pub source: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The bundles in the local store that claim to carry a `predicate_type`
+/// statement about `digest` (plus any without the annotation), and the
+/// optional extra file.
+pub fn find(
+    store: &LayoutStore,
+    digest: &Digest,
+    predicate_type: &str,
+    extra_file: Option<&Path>,
+) -> Result<Vec<Found>> {
+    let mut out = Vec::new();
+    for r in store.referrers(digest, Some(oci::SIGNATURE_ARTIFACT_TYPE))? {
+        if r.annotations
+            .get(ANNOTATION_PREDICATE_TYPE)
+            .is_some_and(|p| p != predicate_type)
+        {
+            continue;
+        }
+        let bytes = store.read_blob(&r, oci::MAX_MANIFEST_BYTES, "manifest")?;
+        let Ok(m) = serde_json::from_slice::<ImageManifest>(&bytes) else {
+            continue;
+        };
+        for layer in m
+            .layers
+            .iter()
+            .filter(|l| l.media_type == BUNDLE_MEDIA_TYPE)
+        {
+            if layer.size > sv::MAX_BUNDLE_BYTES {
+                out.push(Found {
+                    source: format!("referrer {}", r.digest.short()),
+                    bytes: Vec::new(),
+                });
+                continue;
+            }
+            let b = store.read_blob(layer, sv::MAX_BUNDLE_BYTES, "bundle")?;
+            out.push(Found {
+                source: format!("referrer {}", r.digest.short()),
+                bytes: b,
+            });
+        }
+    }
+    if let Some(path) = extra_file.filter(|p| p.is_file()) {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let bytes = if len > sv::MAX_BUNDLE_BYTES {
+            Vec::new()
+        } else {
+            std::fs::read(path).map_err(|source| Error::Io {
+                action: "read",
+                path: path.to_path_buf(),
+                source,
+            })?
+        };
+        // The same bytes as a referrer are not worth verifying twice.
+        if !out.iter().any(|f| f.bytes == bytes) {
+            out.push(Found {
+                source: path.display().to_string(),
+                bytes,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Where `sign` leaves a copy of the signature bundle next to the tarball.
+pub fn bundle_file(config: &Config, version: &str) -> PathBuf {
+    config
+        .tarballs_dir()
+        .join(format!("squizzle-{version}.sigstore.json"))
+}
+
+/// Command-line additions to the configured policy.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyOverrides {
+    /// Replaces the configured signers when not empty.
+    pub signers: Vec<crate::config::Signer>,
+    /// Replaces `security.public_keys` when not empty.
+    pub keys: Vec<PathBuf>,
+    pub trusted_root: Option<PathBuf>,
+    /// Require a signature whatever the config says.
+    pub require: bool,
+}
+
+/// The effective signature policy, loaded.
+pub struct LoadedPolicy {
+    pub require: bool,
+    pub rules: Vec<SignerRule>,
+    pub keys: Vec<(String, PublicKey)>,
+    pub verifier: Option<sigstore_verify::Verifier>,
+    pub trust_source: String,
+    /// Why the verifier could not be built, if it could not.
+    pub trust_error: Option<String>,
+}
+
+impl LoadedPolicy {
+    pub fn load(config: &Config, o: &PolicyOverrides) -> Result<Self> {
+        let signers = if o.signers.is_empty() {
+            config.signers()
+        } else {
+            o.signers.clone()
+        };
+        let rules = signers
+            .iter()
+            .map(SignerRule::from_config)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|m| Error::Usage(format!("signer policy: {m}")))?;
+        let key_paths: Vec<PathBuf> = if o.keys.is_empty() {
+            config
+                .security
+                .public_keys
+                .iter()
+                .map(|k| config.path(k))
+                .collect()
+        } else {
+            o.keys.clone()
+        };
+        let mut keys_loaded = Vec::new();
+        for p in key_paths {
+            let pem = std::fs::read_to_string(&p).map_err(|e| {
+                Error::Usage(format!("cannot read the public key {}: {e}", p.display()))
+            })?;
+            let key = keys::load_public_key(&pem)
+                .map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
+            keys_loaded.push((p.display().to_string(), key));
+        }
+        let require = o.require || config.require_signature();
+        if require && rules.is_empty() && keys_loaded.is_empty() {
+            return Err(Error::Usage(
+                "a signature is required, but nobody is trusted to sign: add [[security.signers]] (identity and issuer) or `security.public_keys`, or pass --certificate-identity/--certificate-oidc-issuer or --key".into(),
+            ));
+        }
+        let (verifier, trust_source, trust_error) =
+            match trust::trusted_root(config, o.trusted_root.as_deref()) {
+                Ok(t) => match sigstore_verify::Verifier::new(&t.root) {
+                    Ok(v) => (Some(v), t.source, None),
+                    Err(e) => (
+                        None,
+                        t.source.clone(),
+                        Some(format!("the trusted root {} is unusable: {e}", t.source)),
+                    ),
+                },
+                Err(e) => (None, String::new(), Some(e.to_string())),
+            };
+        if require && verifier.is_none() && keys_loaded.is_empty() {
+            return Err(Error::Usage(trust_error.unwrap_or_default()));
+        }
+        Ok(Self {
+            require,
+            rules,
+            keys: keys_loaded,
+            verifier,
+            trust_source,
+            trust_error,
+        })
+    }
+
+    pub fn as_policy(&self) -> sv::Policy<'_> {
+        sv::Policy {
+            rules: &self.rules,
+            keys: &self.keys,
+            verifier: self.verifier.as_ref(),
+            trust_source: &self.trust_source,
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! `sign`: a signature statement over a built release's OCI manifest digest,
+//! signed keylessly (Fulcio + Rekor) or with a key pair, stored as a referrer
+//! of the release in the local store and as a file next to the tarball.
+//! `push` publishes it with the release.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{Config, Env};
+use crate::core::digest::Digest;
+use crate::core::version::Version;
+use crate::ops::artifact_ref;
+use crate::ops::evidence;
+use crate::ops::{Error, Result};
+use crate::signing::statement::{SIGNATURE_PREDICATE, signature_statement};
+use crate::signing::{SigningError, keyless, keys, token, trust};
+use crate::store::layout::LayoutStore;
+
+/// Environment variable holding the passphrase of a `keygen` private key.
+pub const KEY_PASSWORD_VAR: &str = "SQUIZZLE_KEY_PASSWORD";
+
+#[derive(Debug, Clone, Default)]
+pub struct SignOptions {
+    pub identity_token: Option<String>,
+    /// Sign with this private key (from `squizzle keygen`) instead of keyless.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignReport {
+    pub version: String,
+    pub digest: Digest,
+    /// `keyless` or `key`.
+    pub method: &'static str,
+    /// Certificate identity (keyless) or key fingerprint.
+    pub identity: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rekor_url: Option<String>,
+    pub timestamped: bool,
+    pub bundle: PathBuf,
+    pub referrer: Digest,
+}
+
+/// Progress, for the CLI's seed-style lines.
+pub enum SignEvent<'a> {
+    Authenticated {
+        identity: &'a str,
+        issuer: &'a str,
+        source: token::TokenSource,
+    },
+    Logged {
+        index: Option<u64>,
+        rekor_url: &'a str,
+    },
+}
+
+pub async fn sign(
+    config: &Config,
+    env: &Env,
+    version: &Version,
+    opts: &SignOptions,
+    on: &mut dyn FnMut(SignEvent<'_>),
+) -> Result<SignReport> {
+    let dir = config.store_dir();
+    if !dir.exists() {
+        return Err(Error::NotFound {
+            version: version.tag(),
+            store: dir,
+            hint: format!("there is no store there yet: run `squizzle build {version}` first"),
+        });
+    }
+    let store = LayoutStore::open(&dir)?;
+    let release = artifact_ref::resolve(&store, version)?;
+    let digest = release.digest();
+    let statement = signature_statement(&subject_name(config), &digest);
+
+    let (bundle, method, identity, issuer, log_index, rekor_url, timestamped) = if let Some(
+        key_path,
+    ) = &opts.key
+    {
+        let pem = std::fs::read_to_string(key_path).map_err(|e| {
+            Error::Usage(format!(
+                "cannot read the private key {}: {e}",
+                key_path.display()
+            ))
+        })?;
+        let passphrase = env.get(KEY_PASSWORD_VAR).unwrap_or_default();
+        if passphrase.is_empty() {
+            return Err(SigningError::Usage(format!(
+                    "set {KEY_PASSWORD_VAR} to the passphrase of {} (the one given to `squizzle keygen`)",
+                    key_path.display()
+                ))
+                .into());
+        }
+        crate::core::redact::register_secret(&passphrase);
+        let key = keys::load_private_key(&pem, &passphrase)
+            .map_err(|e| SigningError::Usage(format!("{}: {e}", key_path.display())))?;
+        let bundle = keys::sign_statement(&key, &statement).map_err(SigningError::from)?;
+        let fp = key.public_key().fingerprint();
+        (bundle, "key", format!("key {fp}"), None, None, None, false)
+    } else {
+        let (tok, source) = token::identity_token(opts.identity_token.as_deref(), env).await?;
+        let who = tok.identity().to_owned();
+        let iss = tok.issuer().to_owned();
+        on(SignEvent::Authenticated {
+            identity: &who,
+            issuer: &iss,
+            source,
+        });
+        let services = trust::signing_services(config)?;
+        let signed = keyless::sign_statement(services, tok, &statement).await?;
+        on(SignEvent::Logged {
+            index: signed.log_index,
+            rekor_url: &signed.rekor_url,
+        });
+        (
+            signed.bundle,
+            "keyless",
+            who,
+            Some(iss),
+            signed.log_index,
+            Some(signed.rekor_url),
+            signed.timestamped,
+        )
+    };
+    let json = bundle
+        .to_json()
+        .map_err(|e| Error::Signature(format!("cannot serialize the bundle: {e}")))?;
+    let created = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let referrer = evidence::attach(
+        &store,
+        &release,
+        json.as_bytes(),
+        SIGNATURE_PREDICATE,
+        &created,
+    )?;
+    let path = evidence::bundle_file(config, &release.manifest.version.to_string());
+    write_file(&path, json.as_bytes())?;
+    Ok(SignReport {
+        version: release.tag.clone(),
+        digest,
+        method,
+        identity,
+        issuer,
+        log_index,
+        rekor_url,
+        timestamped,
+        bundle: path,
+        referrer: referrer.digest,
+    })
+}
+
+/// The statement's subject name: the registry repository when there is one
+/// (as cosign names container subjects), else the project name. Only the
+/// digest is security relevant.
+pub fn subject_name(config: &Config) -> String {
+    config
+        .registry
+        .as_ref()
+        .and_then(|r| r.url.clone())
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| config.project.name.clone())
+        .unwrap_or_else(|| "squizzle".into())
+}
+
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}

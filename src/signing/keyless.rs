@@ -1,0 +1,73 @@
+//! Keyless signing: identity token -> ephemeral key -> Fulcio certificate ->
+//! DSSE envelope over the statement -> Rekor entry (-> RFC 3161 timestamp
+//! when a TSA is configured) -> bundle v0.3. The sigstore-sign crate does
+//! the protocol; this module picks the services and the HTTP client and
+//! reports what happened.
+
+use std::time::Duration;
+
+use sigstore_sign::oidc::IdentityToken;
+use sigstore_sign::types::Bundle;
+use sigstore_sign::{SigningContext, SigningServices};
+
+use super::SigningError;
+
+/// What a keyless signature recorded.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub bundle: Bundle,
+    pub log_index: Option<u64>,
+    pub rekor_url: String,
+    pub timestamped: bool,
+}
+
+pub async fn sign_statement(
+    services: SigningServices,
+    token: IdentityToken,
+    statement: &[u8],
+) -> Result<Signed, SigningError> {
+    let rekor_url = services.rekor_url().to_owned();
+    let timestamped = services.tsa_url().is_some();
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .timeout(Duration::from_secs(120))
+        .user_agent(concat!("squizzle/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| SigningError::Service(format!("cannot set up the HTTP client: {e}")))?;
+    let signer = SigningContext::new(services)
+        .with_http_client(http)
+        .signer(token);
+    let bundle = signer
+        .sign_raw_statement(statement)
+        .await
+        .map_err(classify)?;
+    let log_index = bundle
+        .verification_material
+        .tlog_entries
+        .first()
+        .map(|e| e.log_index.get());
+    Ok(Signed {
+        bundle,
+        log_index,
+        rekor_url,
+        timestamped,
+    })
+}
+
+/// Sorts a signing failure into what the user must do about it: a refused
+/// token is an authentication problem, an unreachable or failing service a
+/// connection problem.
+fn classify(e: sigstore_sign::Error) -> SigningError {
+    let text = crate::core::errors::error_chain(&e);
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("401")
+        || lower.contains("403")
+        || lower.contains("unauthorized")
+        || lower.contains("forbidden")
+        || lower.contains("token")
+    {
+        SigningError::Rejected(text)
+    } else {
+        SigningError::Service(text)
+    }
+}

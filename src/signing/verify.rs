@@ -1,0 +1,194 @@
+//! Verifying one bundle against one release and the policy.
+//!
+//! Order matters for the messages and for safety: the bundle must parse, be a
+//! DSSE envelope over an in-toto statement of the wanted kind whose only
+//! subject is this release's manifest digest; then the cryptography
+//! (certificate chain to the trusted root, SCT, signature, transparency-log
+//! inclusion proof, checkpoint and SET, signed timestamps, certificate valid
+//! at the logged time — all by sigstore-verify), and only then the identity
+//! rules. A key-pair bundle is checked against the configured public keys.
+
+use sigstore_sign::types::bundle::VerificationMaterialContent;
+use sigstore_sign::types::{ArtifactDigest, Bundle, Sha256Hash, SignatureContent};
+use sigstore_verify::{VerificationPolicy, Verifier};
+
+use super::keys::{self, PublicKey};
+use super::policy::SignerRule;
+use super::statement::ParsedStatement;
+use crate::core::digest::Digest;
+
+/// Bundles larger than this are refused before parsing.
+pub const MAX_BUNDLE_BYTES: u64 = 1024 * 1024;
+
+/// What a release must be signed by.
+pub struct Policy<'a> {
+    pub rules: &'a [SignerRule],
+    pub keys: &'a [(String, PublicKey)],
+    /// The verifier for keyless bundles (built once from the trust root).
+    pub verifier: Option<&'a Verifier>,
+    pub trust_source: &'a str,
+}
+
+/// Who signed, as established by a successful verification.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    /// `keyless` or `key`.
+    pub method: &'static str,
+    /// Certificate SAN (keyless) or `key <fingerprint>`.
+    pub identity: String,
+    /// OIDC issuer (keyless) or the public key's file.
+    pub issuer: String,
+    /// When the signature was made: the transparency log's time, else a
+    /// verified timestamp; none for an offline key-pair signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+    pub transparency_log: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub predicate_type: String,
+    #[serde(skip)]
+    pub predicate: serde_json::Value,
+}
+
+/// Verifies `bundle_json` as a statement of `predicate_type` about `digest`.
+/// The error is the reason, phrased for the user.
+pub fn verify_bundle(
+    bundle_json: &[u8],
+    digest: &Digest,
+    predicate_type: &str,
+    policy: &Policy<'_>,
+) -> Result<Verified, String> {
+    let text =
+        std::str::from_utf8(bundle_json).map_err(|_| "the bundle is not UTF-8 JSON".to_owned())?;
+    let bundle = Bundle::from_json(text).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+    let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
+        return Err(
+            "the bundle holds a plain message signature; squizzle signs DSSE in-toto statements"
+                .into(),
+        );
+    };
+    if envelope.payload_type != super::statement::PAYLOAD_TYPE {
+        return Err(format!(
+            "the envelope's payload type is {:?}; expected {}",
+            envelope.payload_type,
+            super::statement::PAYLOAD_TYPE
+        ));
+    }
+    let statement = ParsedStatement::parse(envelope.payload.as_bytes())?;
+    statement.check(digest, predicate_type)?;
+
+    match &bundle.verification_material.content {
+        VerificationMaterialContent::PublicKey { .. } => verify_keyed(&bundle, statement, policy),
+        _ => verify_keyless(&bundle, digest, statement, policy),
+    }
+}
+
+fn verify_keyless(
+    bundle: &Bundle,
+    digest: &Digest,
+    statement: ParsedStatement,
+    policy: &Policy<'_>,
+) -> Result<Verified, String> {
+    let verifier = policy.verifier.ok_or_else(|| {
+        "keyless bundles need a trusted root, and none could be loaded".to_owned()
+    })?;
+    let artifact = ArtifactDigest::sha256(
+        Sha256Hash::from_hex(&digest.hex()).map_err(|e| format!("digest: {e}"))?,
+    );
+    let result = verifier
+        .verify(
+            sigstore_sign::types::Artifact::Digest(artifact),
+            bundle,
+            &VerificationPolicy::any_identity(),
+        )
+        .map_err(|e| {
+            format!(
+                "{} (trusted root: {})",
+                crate::core::errors::error_chain(&e),
+                policy.trust_source
+            )
+        })?;
+    let identity = result
+        .identity()
+        .map(|s| s.as_str().to_owned())
+        .ok_or_else(|| "the signing certificate names no identity".to_owned())?;
+    let issuer = result
+        .issuer()
+        .map(str::to_owned)
+        .ok_or_else(|| "the signing certificate names no OIDC issuer".to_owned())?;
+    if !result.certificate_verified() || !result.tlog_verified() {
+        return Err(
+            "the certificate chain or the transparency-log inclusion could not be verified".into(),
+        );
+    }
+    let rule = if policy.rules.is_empty() {
+        None
+    } else {
+        let Some(rule) = policy.rules.iter().find(|r| r.matches(&identity, &issuer)) else {
+            let allowed: Vec<String> = policy.rules.iter().map(ToString::to_string).collect();
+            return Err(format!(
+                "signed by {identity} (issuer {issuer}), who is not an accepted signer; accepted: {}",
+                allowed.join("; ")
+            ));
+        };
+        Some(rule.to_string())
+    };
+    let signed_at = result
+        .integrated_time()
+        .or_else(|| result.verified_timestamps().first().copied())
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    Ok(Verified {
+        method: "keyless",
+        identity,
+        issuer,
+        signed_at,
+        log_index: bundle
+            .verification_material
+            .tlog_entries
+            .first()
+            .map(|e| e.log_index.get()),
+        transparency_log: true,
+        rule,
+        predicate_type: statement.predicate_type,
+        predicate: statement.predicate,
+    })
+}
+
+fn verify_keyed(
+    bundle: &Bundle,
+    statement: ParsedStatement,
+    policy: &Policy<'_>,
+) -> Result<Verified, String> {
+    if policy.keys.is_empty() {
+        return Err(
+            "the bundle is signed with a key pair, but no public key is trusted (set `security.public_keys` or pass --key)"
+                .into(),
+        );
+    }
+    let mut reasons = Vec::new();
+    for (path, key) in policy.keys {
+        match keys::verify_statement(bundle, key) {
+            Ok(_) => {
+                return Ok(Verified {
+                    method: "key",
+                    identity: format!("key {}", key.fingerprint()),
+                    issuer: path.clone(),
+                    signed_at: None,
+                    log_index: None,
+                    transparency_log: false,
+                    rule: None,
+                    predicate_type: statement.predicate_type,
+                    predicate: statement.predicate,
+                });
+            }
+            Err(e) => reasons.push(format!("{path}: {e}")),
+        }
+    }
+    Err(format!(
+        "no trusted public key verifies the bundle ({})",
+        reasons.join("; ")
+    ))
+}
