@@ -8,8 +8,9 @@ cd "$repo"
 ensure_rust
 ensure_postgres
 ensure_registry
-apt_install python3
+apt_install python3 openssl
 ensure_oras
+ensure_sigstore_python
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -38,10 +38,17 @@ pub fn exec(ctx: &Context, args: PushArgs) -> Result<ExitCode, ops::Error> {
     if p.is_json() {
         p.json(&report);
     } else if report.already_there {
-        p.ok(&format!(
-            "{} {} is already in {}; nothing to push",
-            report.version, report.digest, report.registry
-        ));
+        if report.referrers_copied > 0 {
+            p.ok(&format!(
+                "{} {} is already in {}; pushed {} new signature/attestation referrer(s)",
+                report.version, report.digest, report.registry, report.referrers_copied
+            ));
+        } else {
+            p.ok(&format!(
+                "{} {} is already in {}; nothing to push",
+                report.version, report.digest, report.registry
+            ));
+        }
     } else {
         p.ok(&format!(
             "Pushed {} to {}:{} ({} blob(s), {}; {} already there)",

@@ -165,7 +165,7 @@ pub enum KeyError {
     NotDsse,
 
     #[error(
-        "the bundle's verification material is {found}, not a public key: it was signed keylessly; verify it with the identity policy instead of --key"
+        "the bundle's verification material is {found}, not a public-key hint: it was not signed with `squizzle sign --key`; verify a keyless bundle against a signer identity (--certificate-identity and --certificate-oidc-issuer) instead of --key"
     )]
     NotKeySigned { found: &'static str },
 
@@ -517,6 +517,8 @@ pub struct VerifiedStatement {
 /// payload type `application/vnd.in-toto+json`; a non-empty signature that
 /// verifies over the DSSE PAE (ECDSA P-256 SHA-256, ASN.1); the payload is an
 /// in-toto Statement v1 whose subjects all carry a SHA-256 digest.
+/// An envelope with no signature or more than one cannot be represented by
+/// [`Bundle`] (its parser refuses it; see [`parse_bundle`]).
 /// Transparency-log entries, if any, are not checked (this is the air-gapped
 /// path).
 ///
@@ -551,7 +553,7 @@ pub fn verify_statement(bundle: &Bundle, public_key: &PublicKey) -> Result<Verif
         }
         _ => {
             return Err(KeyError::NotKeySigned {
-                found: "of an unknown kind",
+                found: "an unknown kind",
             });
         }
     }
@@ -1683,6 +1685,16 @@ mod tests {
         let bundle = parse_bundle(message.to_string().as_bytes()).unwrap();
         let e = verify_statement(&bundle, &keys().public_key).unwrap_err();
         assert!(matches!(e, KeyError::NotDsse), "{e:?}");
+
+        // A keyless (certificate) bundle.
+        let mut keyless = signed();
+        keyless.verification_material.content = VerificationMaterialContent::Certificate(
+            sigstore_verify::types::CertificateContent::new(
+                sigstore_verify::types::DerCertificate::new(vec![0x30, 0x00]),
+            ),
+        );
+        let e = verify_statement(&keyless, &keys().public_key).unwrap_err();
+        assert!(matches!(e, KeyError::NotKeySigned { .. }), "{e:?}");
 
         // A signed payload that is not an in-toto statement v1.
         let key = private();
