@@ -48,12 +48,18 @@ pub fn trusted_root(config: &Config, override_path: Option<&Path>) -> Result<Tru
                 source: p.display().to_string(),
             })
         }
-        None => Ok(Trust {
-            root: TrustedRoot::from_json(SIGSTORE_PRODUCTION_TRUSTED_ROOT)
-                .map_err(|e| SigningError::Usage(format!("embedded trusted root: {e}")))?,
-            source: "the embedded Sigstore public-good root".into(),
-        }),
+        None => embedded(),
     }
+}
+
+/// The public-good trusted root embedded in squizzle (from the
+/// sigstore-trust-root crate): no network, no TUF.
+pub fn embedded() -> Result<Trust, SigningError> {
+    Ok(Trust {
+        root: TrustedRoot::from_json(SIGSTORE_PRODUCTION_TRUSTED_ROOT)
+            .map_err(|e| SigningError::Usage(format!("embedded trusted root: {e}")))?,
+        source: "the embedded Sigstore public-good root".into(),
+    })
 }
 
 /// The services keyless signing talks to.

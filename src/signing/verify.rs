@@ -64,11 +64,39 @@ pub fn verify_bundle(
     let text =
         std::str::from_utf8(bundle_json).map_err(|_| "the bundle is not UTF-8 JSON".to_owned())?;
     let bundle = Bundle::from_json(text).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
-    let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
-        return Err(
-            "the bundle holds a plain message signature; squizzle signs DSSE in-toto statements"
-                .into(),
-        );
+    let envelope = match &bundle.content {
+        SignatureContent::DsseEnvelope(envelope) => envelope,
+        // A plain signature over the manifest bytes (`sigstore sign`,
+        // `cosign sign-blob` of the manifest blob) says exactly "this
+        // artifact", so it counts as a signature, never as another kind of
+        // statement. Its message digest must be the manifest digest.
+        SignatureContent::MessageSignature(m)
+            if predicate_type == super::statement::SIGNATURE_PREDICATE =>
+        {
+            if let Some(d) = &m.message_digest
+                && d.digest.as_bytes() != digest.as_bytes()
+            {
+                return Err(format!(
+                    "the bundle is for another artifact: it signs sha256:{}, but this release is {digest}",
+                    hex::encode(d.digest.as_bytes())
+                ));
+            }
+            if matches!(
+                bundle.verification_material.content,
+                VerificationMaterialContent::PublicKey { .. }
+            ) {
+                return Err(
+                    "key-pair bundles must hold a DSSE statement (as `squizzle sign --key` writes)"
+                        .into(),
+                );
+            }
+            return verify_keyless(&bundle, digest, None, policy);
+        }
+        _ => {
+            return Err(format!(
+                "the bundle holds a plain message signature, which cannot carry a {predicate_type} statement"
+            ));
+        }
     };
     if envelope.payload_type != super::statement::PAYLOAD_TYPE {
         return Err(format!(
@@ -82,14 +110,14 @@ pub fn verify_bundle(
 
     match &bundle.verification_material.content {
         VerificationMaterialContent::PublicKey { .. } => verify_keyed(&bundle, statement, policy),
-        _ => verify_keyless(&bundle, digest, statement, policy),
+        _ => verify_keyless(&bundle, digest, Some(statement), policy),
     }
 }
 
 fn verify_keyless(
     bundle: &Bundle,
     digest: &Digest,
-    statement: ParsedStatement,
+    statement: Option<ParsedStatement>,
     policy: &Policy<'_>,
 ) -> Result<Verified, String> {
     let verifier = policy.verifier.ok_or_else(|| {
@@ -152,8 +180,11 @@ fn verify_keyless(
             .map(|e| e.log_index.get()),
         transparency_log: true,
         rule,
-        predicate_type: statement.predicate_type,
-        predicate: statement.predicate,
+        predicate_type: statement.as_ref().map_or_else(
+            || super::statement::SIGNATURE_PREDICATE.to_owned(),
+            |s| s.predicate_type.clone(),
+        ),
+        predicate: statement.map_or(serde_json::Value::Null, |s| s.predicate),
     })
 }
 

@@ -1,0 +1,568 @@
+//! Keyless signing end to end through the real binary, against the loopback
+//! Sigstore services of `tests/support/sigstore` (OIDC issuer, Fulcio-style
+//! CA with embedded SCTs, Rekor-style log with RFC 6962 proofs), a real
+//! docker-registry and a real PostgreSQL: build -> sign -> push -> verify ->
+//! apply, sigstore-python checking squizzle's bundles and squizzle checking
+//! sigstore-python's, and every hostile case refused by verify AND apply with
+//! exit 9 before the database is touched.
+
+mod common;
+#[path = "support/pg.rs"]
+mod pg;
+#[path = "support/registry.rs"]
+mod registry;
+#[path = "support/sigstore/mod.rs"]
+mod sigstore_services;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::World;
+use registry::{Auth, Registry, RegistryOptions};
+use serde_json::Value;
+use sigstore_services::{Identity, SigstoreServices, TokenOptions};
+
+const WORKFLOW: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
+
+/// Signer rules for the config (TOML array-of-tables text).
+fn signer(identity: &str, issuer: &str) -> String {
+    format!("[[security.signers]]\nidentity = {identity:?}\nissuer = {issuer:?}\n")
+}
+
+fn config(s: &SigstoreServices, registry: Option<&str>, signers: &str) -> String {
+    let registry = registry
+        .map(|u| format!("[registry]\nurl = \"{u}/acme/db\"\n\n"))
+        .unwrap_or_default();
+    format!(
+        "[project]\nmigrations = \"migrations\"\n\n{registry}[security]\nrequire_signature = true\nfulcio_url = {:?}\nrekor_url = {:?}\ntrusted_root = {:?}\n\n{signers}",
+        s.fulcio_url(),
+        s.rekor_url(),
+        s.trusted_root_path().display().to_string(),
+    )
+}
+
+fn token(s: &SigstoreServices) -> String {
+    s.mint_token(&Identity::uri(WORKFLOW))
+}
+
+/// A project with 1.0.0 built and signed keylessly as WORKFLOW.
+fn signed(s: &SigstoreServices, registry: Option<&str>) -> World {
+    let w = World::plain();
+    w.config(&config(s, registry, &signer(WORKFLOW, &s.issuer_url())));
+    w.build_ok("1.0.0");
+    w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &token(s))])
+        .success();
+    w
+}
+
+fn bundle_path(version: &str) -> String {
+    format!("db/tarballs/squizzle-{version}.sigstore.json")
+}
+
+/// Keeps only the bundle file as evidence (drops the signature referrers).
+fn drop_referrers(w: &World) {
+    let mut index = w.index();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["artifactType"] != "application/vnd.dev.sigstore.bundle.v0.3+json");
+    w.write_index(&index);
+}
+
+/// The hostile case must be refused by `verify` and by `apply` with exit 9,
+/// with `reason` in the message, and apply must not touch the database.
+#[track_caller]
+fn refused(w: &World, db: &str, version: &str, reason: &str) {
+    w.run(&["verify", version, "--offline"])
+        .code(9)
+        .says(reason);
+    w.run_with_env(
+        &["apply", version, "--offline"],
+        &[("DATABASE_URL", &format!("{db}?sslmode=disable"))],
+    )
+    .code(9)
+    .says(reason);
+    let schemas = pg::shared().query(
+        db,
+        "SELECT count(*) FROM pg_namespace WHERE nspname = 'squizzle'",
+    );
+    assert_eq!(
+        schemas[0][0].as_deref(),
+        Some("0"),
+        "apply touched the database"
+    );
+}
+
+fn python_sigstore(args: &[&str]) -> Output {
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import sigstore, sys; sys.exit(0 if sigstore.__version__.startswith('4.') else 1)",
+        ])
+        .output()
+        .expect("python3 runs (scripts/lib/setup.sh: ensure_sigstore_python)");
+    assert!(
+        check.status.success(),
+        "the PyPI `sigstore` 4.x package is missing: run scripts/test.sh (ensure_sigstore_python)"
+    );
+    Command::new("python3")
+        .args(["-m", "sigstore"])
+        .args(args)
+        .env("SIGSTORE_NO_CACHE", "1")
+        .output()
+        .expect("python3 -m sigstore runs")
+}
+
+fn describe(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn python_verify(s: &SigstoreServices, bundle: &Path, file: &Path, identity: &str) -> Output {
+    python_sigstore(&[
+        "--trust-config",
+        s.trust_config_path().to_str().unwrap(),
+        "verify",
+        "identity",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--cert-identity",
+        identity,
+        "--cert-oidc-issuer",
+        &s.issuer_url(),
+        file.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn build_sign_push_verify_apply_end_to_end() {
+    let s = SigstoreServices::start();
+    let reg = Registry::start(RegistryOptions { auth: Auth::None });
+    let server = pg::shared();
+    let db = server.create_database("keyless_e2e");
+
+    // CI: build --sign, then push (the bundle travels as a referrer).
+    let ci = World::plain();
+    ci.config(&config(
+        &s,
+        Some(&reg.url()),
+        &signer(WORKFLOW, &s.issuer_url()),
+    ));
+    let run = ci
+        .run_with_env(
+            &["build", "1.0.0", "--sign"],
+            &[("SIGSTORE_ID_TOKEN", &token(&s))],
+        )
+        .success()
+        .says("Authenticating with Sigstore...")
+        .says(&format!("Logged in as {WORKFLOW}"))
+        .says("Recording in transparency log...")
+        .says("Entry: 0");
+    assert!(!run.output().contains(&token(&s)[..40]), "token leaked");
+    let digest = ci.tag_digest("1.0.0");
+    ci.run(&["push", "1.0.0"]).success();
+    ci.run(&["list"]).success().says("signed");
+
+    // Deploy: an empty checkout with the configuration only.
+    let mut deploy = World::named("deploy");
+    deploy.config(&config(
+        &s,
+        Some(&reg.url()),
+        &signer(WORKFLOW, &s.issuer_url()),
+    ));
+    let v = deploy.run(&["verify", "1.0.0"]).success();
+    assert!(v.stdout.contains("Pulled 1.0.0"), "{}", v.stdout);
+    assert!(
+        v.stdout.contains(&format!("Signed by: {WORKFLOW}")),
+        "{}",
+        v.stdout
+    );
+    assert!(
+        v.stdout.contains(&format!("Issuer: {}", s.issuer_url())),
+        "{}",
+        v.stdout
+    );
+    assert!(
+        v.stdout
+            .contains("Transparency log index: 0 (inclusion proof verified)"),
+        "{}",
+        v.stdout
+    );
+    let json = deploy
+        .run(&["verify", "1.0.0", "--output", "json"])
+        .success()
+        .json();
+    assert_eq!(json["signature"]["identity"], WORKFLOW);
+    assert_eq!(json["signature"]["logIndex"], 0);
+
+    deploy.set_env("DATABASE_URL", &format!("{db}?sslmode=disable"));
+    deploy
+        .run(&["apply", "1.0.0"])
+        .success()
+        .says("Applied 1.0.0");
+    let row = server.query(
+        &db,
+        "SELECT artifact_digest, signer_identity, signer_issuer, rekor_log_index::text FROM squizzle.releases",
+    );
+    assert_eq!(row.len(), 1);
+    assert_eq!(row[0][0].as_deref(), Some(digest.as_str()));
+    assert_eq!(row[0][1].as_deref(), Some(WORKFLOW));
+    assert_eq!(row[0][2].as_deref(), Some(s.issuer_url().as_str()));
+    assert_eq!(row[0][3].as_deref(), Some("0"));
+
+    // Signed after the push: pushing again publishes the new signature, and a
+    // deploy checkout that pulled 1.1.0 unsigned sees it on its next verify.
+    ci.write("migrations/0004_more.sql", "CREATE TABLE more (id int);\n");
+    ci.build_ok("1.1.0");
+    ci.run(&["push", "1.1.0"]).success();
+    deploy
+        .run(&["verify", "1.1.0"])
+        .code(9)
+        .says("No signature found");
+    let workflow_110 = WORKFLOW.replace("v1.0.0", "v1.1.0");
+    ci.run_with_env(
+        &["sign", "1.1.0"],
+        &[(
+            "SIGSTORE_ID_TOKEN",
+            &s.mint_token(&Identity::uri(&workflow_110)),
+        )],
+    )
+    .success();
+    ci.run(&["push", "1.1.0"]).success().says("new signature");
+    // The deploy policy pins v1.0.0's workflow run exactly: 1.1.0 is refused...
+    deploy
+        .run(&["verify", "1.1.0"])
+        .code(9)
+        .says("not an accepted signer");
+    // ...and accepted by a policy that accepts any version tag of the workflow.
+    deploy.config(&config(
+        &s,
+        Some(&reg.url()),
+        &format!(
+            "[[security.signers]]\nidentity_regexp = 'https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v.*'\nissuer = {:?}\n",
+            s.issuer_url()
+        ),
+    ));
+    deploy
+        .run(&["apply", "1.1.0"])
+        .success()
+        .says("Applied 1.1.0");
+}
+
+#[test]
+fn sigstore_python_accepts_squizzle_bundles_and_squizzle_accepts_sigstore_python_signatures() {
+    let s = SigstoreServices::start();
+    let w = signed(&s, None);
+    // The signed artifact is the OCI manifest: give sigstore-python its bytes.
+    let manifest = w.blob_path(&w.tag_digest("1.0.0"));
+    let bundle = w.path(&bundle_path("1.0.0"));
+    let o = python_verify(&s, &bundle, &manifest, WORKFLOW);
+    assert!(
+        o.status.success(),
+        "sigstore-python must accept: {}",
+        describe(&o)
+    );
+    let o = python_verify(
+        &s,
+        &bundle,
+        &manifest,
+        "https://github.com/evil/app/.github/workflows/x.yml@refs/heads/main",
+    );
+    assert!(
+        !o.status.success(),
+        "sigstore-python must refuse another identity: {}",
+        describe(&o)
+    );
+    // Not for another artifact either (the tarball is not what was signed).
+    let tarball = w.path("db/tarballs/squizzle-1.0.0.tar.gz");
+    let o = python_verify(&s, &bundle, &tarball, WORKFLOW);
+    assert!(
+        !o.status.success(),
+        "sigstore-python must refuse another artifact: {}",
+        describe(&o)
+    );
+
+    // sigstore-python signs the manifest; squizzle verifies that bundle.
+    let py_bundle = w.path("py.sigstore.json");
+    let o = python_sigstore(&[
+        "--trust-config",
+        s.trust_config_path().to_str().unwrap(),
+        "sign",
+        "--identity-token",
+        &token(&s),
+        "--bundle",
+        py_bundle.to_str().unwrap(),
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "sigstore sign: {}", describe(&o));
+    drop_referrers(&w);
+    w.remove(&bundle_path("1.0.0"));
+    w.run(&["verify", "1.0.0"])
+        .code(9)
+        .says("No signature found");
+    w.run(&["verify", "1.0.0", "--bundle", "py.sigstore.json"])
+        .success()
+        .says(&format!("Signed by: {WORKFLOW}"));
+}
+
+#[test]
+fn policy_mismatches_are_refused_by_verify_and_apply() {
+    let s = SigstoreServices::start();
+    let db = pg::shared().create_database("keyless_policy");
+    let w = signed(&s, None);
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+
+    // Wrong identity, wrong issuer, a pattern that only matches a prefix.
+    w.config(&config(
+        &s,
+        None,
+        &signer(
+            "https://github.com/acme/app/.github/workflows/other.yml@refs/tags/v1.0.0",
+            &s.issuer_url(),
+        ),
+    ));
+    refused(&w, &db, "1.0.0", "not an accepted signer");
+    w.config(&config(
+        &s,
+        None,
+        &signer(WORKFLOW, "https://token.actions.githubusercontent.com"),
+    ));
+    refused(&w, &db, "1.0.0", "not an accepted signer");
+    w.config(&config(
+        &s,
+        None,
+        &format!("[[security.signers]]\nidentity_regexp = 'https://github\\.com/acme/app/'\nissuer = {:?}\n", s.issuer_url()),
+    ));
+    refused(&w, &db, "1.0.0", "not an accepted signer");
+    // The command-line flags replace the configured rules.
+    w.run(&[
+        "verify",
+        "1.0.0",
+        "--offline",
+        "--certificate-identity",
+        WORKFLOW,
+        "--certificate-oidc-issuer",
+        &s.issuer_url(),
+    ])
+    .success();
+    w.run(&[
+        "verify",
+        "1.0.0",
+        "--offline",
+        "--certificate-identity-regexp",
+        "https://github\\.com/acme/.*",
+        "--certificate-oidc-issuer-regexp",
+        "http://127\\.0\\.0\\.1:[0-9]+",
+    ])
+    .success();
+    w.run(&[
+        "verify",
+        "1.0.0",
+        "--offline",
+        "--certificate-identity",
+        WORKFLOW,
+    ])
+    .code(2)
+    .says("issuer");
+
+    // A release trusted by another root (the public-good one) fails the chain.
+    w.config(&format!(
+        "[project]\nmigrations = \"migrations\"\n[security]\nrequire_signature = true\n{}",
+        signer(WORKFLOW, &s.issuer_url())
+    ));
+    refused(&w, &db, "1.0.0", "trusted root");
+}
+
+#[test]
+fn tampered_or_misbound_bundles_are_refused_by_verify_and_apply() {
+    let s = SigstoreServices::start();
+    let db = pg::shared().create_database("keyless_tamper");
+    let w = signed(&s, None);
+    // Two more signed versions, so the log has several entries and proofs
+    // have hashes to tamper with.
+    for v in ["1.1.0", "1.2.0"] {
+        w.write(
+            &format!(
+                "migrations/0{}_x.sql",
+                100 + v.len() + v.as_bytes()[2] as usize
+            ),
+            "SELECT 1;\n",
+        );
+        w.build_ok(v);
+        w.run_with_env(&["sign", v], &[("SIGSTORE_ID_TOKEN", &token(&s))])
+            .success();
+    }
+    // Signed again last: its proof now runs through a tree of four entries.
+    w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &token(&s))])
+        .success();
+    drop_referrers(&w);
+    let original: Value = w.read_json(&bundle_path("1.0.0"));
+    let other: Value = w.read_json(&bundle_path("1.1.0"));
+    assert!(
+        !original["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the last entry of a 4-entry log has an audit path"
+    );
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+
+    let put = |b: &Value| w.write(&bundle_path("1.0.0"), serde_json::to_vec(b).unwrap());
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+        (
+            "bundle of another version",
+            Box::new(|b| *b = other.clone()),
+            "another artifact",
+        ),
+        (
+            "tampered DSSE payload",
+            Box::new(|b| {
+                let p = B64
+                    .decode(b["dsseEnvelope"]["payload"].as_str().unwrap())
+                    .unwrap();
+                let mut st: Value = serde_json::from_slice(&p).unwrap();
+                st["predicate"] = serde_json::json!({"injected": true});
+                b["dsseEnvelope"]["payload"] =
+                    Value::String(B64.encode(serde_json::to_vec(&st).unwrap()));
+            }),
+            "DSSE signature verification failed",
+        ),
+        (
+            "tampered inclusion proof",
+            Box::new(|b| {
+                let h =
+                    &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"][0];
+                let mut raw = B64.decode(h.as_str().unwrap()).unwrap();
+                raw[0] ^= 1;
+                *h = Value::String(B64.encode(raw));
+            }),
+            "invalid inclusion proof",
+        ),
+        (
+            "truncated inclusion proof",
+            Box::new(|b| {
+                b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop();
+            }),
+            "invalid inclusion proof",
+        ),
+        (
+            "log entry body of another entry",
+            Box::new(|b| {
+                b["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"] =
+                    other["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"].clone();
+            }),
+            "SET verification failed",
+        ),
+        (
+            "no transparency log entry",
+            Box::new(|b| {
+                b["verificationMaterial"]["tlogEntries"] = serde_json::json!([]);
+            }),
+            "must have an inclusion proof",
+        ),
+    ];
+    for (what, mutate, reason) in cases {
+        let mut b = original.clone();
+        mutate(&mut b);
+        put(&b);
+        eprintln!("case: {what}");
+        refused(&w, &db, "1.0.0", reason);
+    }
+    put(&original);
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+}
+
+#[test]
+fn certificates_the_trust_root_does_not_vouch_for_are_refused() {
+    let s = SigstoreServices::start();
+    let db = pg::shared().create_database("keyless_certs");
+    let w = World::plain();
+    w.config(&config(&s, None, &signer(WORKFLOW, &s.issuer_url())));
+    w.build_ok("1.0.0");
+    let sign = |w: &World| {
+        w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &token(&s))])
+            .success();
+    };
+    // A certificate from a CA outside the trusted root.
+    s.use_untrusted_ca(true);
+    sign(&w);
+    s.use_untrusted_ca(false);
+    refused(&w, &db, "1.0.0", "certificate chain");
+    drop_referrers(&w);
+    // A certificate that had expired when the log recorded the signature.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    s.set_cert_validity(Some((now - 7200, now - 3600)));
+    sign(&w);
+    s.set_cert_validity(None);
+    drop_referrers(&w);
+    refused(&w, &db, "1.0.0", "CertExpired");
+    // A log entry stamped in the future (a log whose clock lies).
+    s.set_log_time_offset(3600);
+    sign(&w);
+    s.set_log_time_offset(0);
+    drop_referrers(&w);
+    refused(&w, &db, "1.0.0", "in the future");
+    // A correct one is accepted: the refusals were about the certificates.
+    sign(&w);
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+}
+
+#[test]
+fn unsigned_releases_and_bad_tokens_are_refused_clearly() {
+    let s = SigstoreServices::start();
+    let db = pg::shared().create_database("keyless_unsigned");
+    let w = World::plain();
+    w.config(&config(&s, None, &signer(WORKFLOW, &s.issuer_url())));
+    w.build_ok("1.0.0");
+    refused(&w, &db, "1.0.0", "No signature found");
+    // No token anywhere: usage error naming the ways to get one.
+    w.run(&["sign", "1.0.0"]).code(2).says("SIGSTORE_ID_TOKEN");
+    // Not a JWT, expired, wrong audience, unknown signing key.
+    w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", "not-a-jwt")])
+        .code(2);
+    let expired = s.mint_token_with(&TokenOptions {
+        expires_in: -600,
+        issued_in: -1200,
+        ..TokenOptions::new(Identity::uri(WORKFLOW))
+    });
+    w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &expired)])
+        .code(2)
+        .says("expired");
+    for bad in [
+        TokenOptions {
+            audience: "not-sigstore".into(),
+            ..TokenOptions::new(Identity::uri(WORKFLOW))
+        },
+        TokenOptions {
+            foreign_key: true,
+            ..TokenOptions::new(Identity::uri(WORKFLOW))
+        },
+    ] {
+        let t = s.mint_token_with(&bad);
+        let r = w
+            .run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &t)])
+            .code(4);
+        assert!(
+            !r.output().contains(&t),
+            "the token leaked:\n{}",
+            r.output()
+        );
+    }
+    // Unreachable services: connection error, nothing written.
+    let dead = format!(
+        "[project]\nmigrations = \"migrations\"\n[security]\nfulcio_url = \"http://127.0.0.1:9\"\nrekor_url = \"http://127.0.0.1:9\"\n"
+    );
+    w.config(&dead);
+    w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &token(&s))])
+        .code(3);
+    assert!(!w.exists(&bundle_path("1.0.0")));
+}
