@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # squizzle's main job, end to end, on the bundled example (the real drizzle-kit
-# history in fixtures/dokploy-drizzle): init -> build -> verify -> list with the
-# local OCI layout store; push to a throwaway OCI registry; then, from an empty
-# deploy checkout, apply (which pulls and verifies the release) -> status ->
-# apply again (a no-op) against a throwaway PostgreSQL 15. Both servers are
-# started by this script on 127.0.0.1 and stopped when it ends. Last, it shows
-# a tampered release being refused.
+# history in fixtures/dokploy-drizzle): init -> keygen -> build --sign (an
+# air-gapped key pair; CI would sign keylessly with Sigstore) -> verify -> list
+# with the local OCI layout store; push the release and its signature to a
+# throwaway OCI registry; then, from an empty deploy checkout that requires a
+# signature, apply (which pulls, verifies the signature and every hash) ->
+# status -> apply again (a no-op) against a throwaway PostgreSQL 15. Both
+# servers are started by this script on 127.0.0.1 and stopped when it ends.
+# Last, an unsigned release and a tampered one are refused.
 # Usage: bash scripts/demo.sh   (work folder: $SQUIZZLE_DEMO_DIR, default /tmp/squizzle-demo)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +33,11 @@ run() { printf '\n$ %s\n' "$*"; "$@"; }
 export SOURCE_DATE_EPOCH=1755734400
 
 run "$squizzle" init
-run "$squizzle" build 1.0.0 --notes "dokploy schema, 186 migrations"
+# Require a signature from the key generated next (see docs/signing.md).
+sed -i 's/^require_signature = false$/require_signature = true\npublic_keys = ["squizzle.pub"]/' squizzle.toml
+export SQUIZZLE_KEY_PASSWORD="demo passphrase, use a secret in real life"
+run "$squizzle" keygen
+run "$squizzle" build 1.0.0 --notes "dokploy schema, 186 migrations" --sign --key squizzle.key
 run "$squizzle" verify 1.0.0
 run "$squizzle" list
 
@@ -48,13 +54,26 @@ run "$squizzle" list
 
 printf '\n# A deploy job: an empty checkout with only squizzle.toml; apply pulls, verifies, applies.\n'
 deploy="$work.deploy"
-rm -rf "$deploy" && mkdir -p "$deploy" && cp "$work/squizzle.toml" "$deploy/"
+rm -rf "$deploy" && mkdir -p "$deploy" && cp "$work/squizzle.toml" "$work/squizzle.pub" "$deploy/"
 cd "$deploy"
 printf '\n$ %s\n' "$squizzle apply 1.0.0   # (per-file lines trimmed)"
 "$squizzle" apply 1.0.0 | sed -n '1,9p;$p'
 run "$squizzle" status
 run "$squizzle" apply 1.0.0
 cd "$work"
+
+printf '\n# An unsigned release is refused before anything touches the database (exit code 9):\n'
+mkdir -p "$work.unsigned" && cp -r "$work/drizzle" "$work/squizzle.toml" "$work/squizzle.pub" "$work.unsigned/"
+(
+  cd "$work.unsigned"
+  "$squizzle" build 1.0.1 --quiet
+  set +e
+  run "$squizzle" apply 1.0.1 --offline
+  code=$?
+  set -e
+  [ "$code" -eq 9 ] || { echo "expected exit code 9 for an unsigned release, got $code" >&2; exit 1; }
+)
+rm -rf "$work.unsigned"
 
 printf '\n# Tampering with the stored release is caught (exit code 6):\n'
 layer=$("$squizzle" verify 1.0.0 --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["files"][0]["path"])')

