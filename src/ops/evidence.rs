@@ -21,21 +21,54 @@ use crate::ops::artifact_ref::ResolvedRelease;
 use crate::ops::{Error, Result};
 use crate::signing::keys::{self, PublicKey};
 use crate::signing::policy::SignerRule;
-use crate::signing::{trust, verify as sv};
+use crate::signing::{statement, trust, verify as sv};
 use crate::store::layout::LayoutStore;
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 pub const ANNOTATION_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
 pub const ANNOTATION_CONTENT: &str = "dev.sigstore.bundle.content";
 
-/// Stores `bundle_json` as a referrer of `release` in the local store.
+/// What a signed statement about a release is for. Each kind has its own
+/// predicate type (checked inside the signed statement) and its own referrer
+/// `artifactType` (so registries can list one kind without the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Signature,
+    Provenance,
+    Revocation,
+}
+
+impl Kind {
+    pub fn predicate_type(self) -> &'static str {
+        match self {
+            Kind::Signature => statement::SIGNATURE_PREDICATE,
+            Kind::Provenance => statement::PROVENANCE_PREDICATE,
+            Kind::Revocation => statement::REVOCATION_PREDICATE,
+        }
+    }
+
+    pub fn artifact_type(self) -> &'static str {
+        match self {
+            Kind::Signature => oci::SIGNATURE_ARTIFACT_TYPE,
+            Kind::Provenance => oci::PROVENANCE_ARTIFACT_TYPE,
+            Kind::Revocation => oci::REVOCATION_ARTIFACT_TYPE,
+        }
+    }
+}
+
+/// Stores `bundle_json` (a bundle signing a `kind` statement) as a referrer
+/// of `release` in the local store.
 pub fn attach(
     store: &LayoutStore,
     release: &ResolvedRelease,
     bundle_json: &[u8],
-    predicate_type: &str,
-    created: &str,
+    kind: Kind,
 ) -> Result<Descriptor> {
+    let predicate_type = kind.predicate_type();
+    let created = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let created = created.as_str();
     let layer = store.put_bytes(BUNDLE_MEDIA_TYPE, bundle_json)?;
     let config = store.put_bytes(oci::EMPTY_MEDIA_TYPE, b"{}")?;
     let mut subject = Descriptor::new(
@@ -54,7 +87,7 @@ pub fn attach(
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: oci::IMAGE_MANIFEST_MEDIA_TYPE.into(),
-        artifact_type: Some(oci::SIGNATURE_ARTIFACT_TYPE.into()),
+        artifact_type: Some(kind.artifact_type().into()),
         config,
         layers: vec![layer],
         subject: Some(subject),
@@ -70,17 +103,17 @@ pub struct Found {
     pub bytes: Vec<u8>,
 }
 
-/// The bundles in the local store that claim to carry a `predicate_type`
-/// statement about `digest` (plus any without the annotation), and the
-/// optional extra file.
+/// The bundles in the local store that claim to carry a `kind` statement
+/// about `digest`, and the optional extra file.
 pub fn find(
     store: &LayoutStore,
     digest: &Digest,
-    predicate_type: &str,
+    kind: Kind,
     extra_file: Option<&Path>,
 ) -> Result<Vec<Found>> {
+    let predicate_type = kind.predicate_type();
     let mut out = Vec::new();
-    for r in store.referrers(digest, Some(oci::SIGNATURE_ARTIFACT_TYPE))? {
+    for r in store.referrers(digest, Some(kind.artifact_type()))? {
         if r.annotations
             .get(ANNOTATION_PREDICATE_TYPE)
             .is_some_and(|p| p != predicate_type)

@@ -11,9 +11,9 @@ use crate::config::{Config, Env};
 use crate::core::digest::Digest;
 use crate::core::version::Version;
 use crate::ops::artifact_ref;
-use crate::ops::evidence;
+use crate::ops::evidence::{self, Kind};
 use crate::ops::{Error, Result};
-use crate::signing::statement::{SIGNATURE_PREDICATE, signature_statement};
+use crate::signing::statement::signature_statement;
 use crate::signing::{SigningError, keyless, keys, token, trust};
 use crate::store::layout::LayoutStore;
 
@@ -77,13 +77,47 @@ pub async fn sign(
     }
     let store = LayoutStore::open(&dir)?;
     let release = artifact_ref::resolve(&store, version)?;
-    let digest = release.digest();
-    let statement = signature_statement(&subject_name(config), &digest);
+    let statement = signature_statement(&subject_name(config), &release.digest());
+    let signed = sign_statement(config, env, &statement, opts, on).await?;
+    let path = evidence::bundle_file(config, &release.manifest.version.to_string());
+    let referrer = evidence::attach(&store, &release, &signed.bundle_json, Kind::Signature)?;
+    write_file(&path, &signed.bundle_json)?;
+    Ok(SignReport {
+        version: release.tag.clone(),
+        digest: release.digest(),
+        method: signed.method,
+        identity: signed.identity,
+        issuer: signed.issuer,
+        log_index: signed.log_index,
+        rekor_url: signed.rekor_url,
+        timestamped: signed.timestamped,
+        bundle: path,
+        referrer: referrer.digest,
+    })
+}
 
-    let (bundle, method, identity, issuer, log_index, rekor_url, timestamped) = if let Some(
-        key_path,
-    ) = &opts.key
-    {
+/// A signed statement, ready to be stored.
+pub struct SignedStatement {
+    pub bundle_json: Vec<u8>,
+    pub method: &'static str,
+    pub identity: String,
+    pub issuer: Option<String>,
+    pub log_index: Option<u64>,
+    pub rekor_url: Option<String>,
+    pub timestamped: bool,
+}
+
+/// Signs any statement the way `opts` says: with the private key, or
+/// keylessly with the identity token. Used for signatures, provenance and
+/// revocations alike.
+pub async fn sign_statement(
+    config: &Config,
+    env: &Env,
+    statement: &[u8],
+    opts: &SignOptions,
+    on: &mut dyn FnMut(SignEvent<'_>),
+) -> Result<SignedStatement> {
+    let signed = if let Some(key_path) = &opts.key {
         let pem = std::fs::read_to_string(key_path).map_err(|e| {
             Error::Usage(format!(
                 "cannot read the private key {}: {e}",
@@ -93,17 +127,25 @@ pub async fn sign(
         let passphrase = env.get(KEY_PASSWORD_VAR).unwrap_or_default();
         if passphrase.is_empty() {
             return Err(SigningError::Usage(format!(
-                    "set {KEY_PASSWORD_VAR} to the passphrase of {} (the one given to `squizzle keygen`)",
-                    key_path.display()
-                ))
-                .into());
+                "set {KEY_PASSWORD_VAR} to the passphrase of {} (the one given to `squizzle keygen`)",
+                key_path.display()
+            ))
+            .into());
         }
         crate::core::redact::register_secret(&passphrase);
         let key = keys::load_private_key(&pem, &passphrase)
             .map_err(|e| SigningError::Usage(format!("{}: {e}", key_path.display())))?;
-        let bundle = keys::sign_statement(&key, &statement).map_err(SigningError::from)?;
-        let fp = key.public_key().fingerprint();
-        (bundle, "key", format!("key {fp}"), None, None, None, false)
+        let bundle = keys::sign_statement(&key, statement).map_err(SigningError::from)?;
+        let fp = key.public_key().fingerprint().to_owned();
+        SignedStatement {
+            bundle_json: to_json(&bundle)?,
+            method: "key",
+            identity: format!("key {fp}"),
+            issuer: None,
+            log_index: None,
+            rekor_url: None,
+            timestamped: false,
+        }
     } else {
         let (tok, source) = token::identity_token(opts.identity_token.as_deref(), env).await?;
         let who = tok.identity().to_owned();
@@ -114,48 +156,29 @@ pub async fn sign(
             source,
         });
         let services = trust::signing_services(config)?;
-        let signed = keyless::sign_statement(services, tok, &statement).await?;
+        let signed = keyless::sign_statement(services, tok, statement).await?;
         on(SignEvent::Logged {
             index: signed.log_index,
             rekor_url: &signed.rekor_url,
         });
-        (
-            signed.bundle,
-            "keyless",
-            who,
-            Some(iss),
-            signed.log_index,
-            Some(signed.rekor_url),
-            signed.timestamped,
-        )
+        SignedStatement {
+            bundle_json: to_json(&signed.bundle)?,
+            method: "keyless",
+            identity: who,
+            issuer: Some(iss),
+            log_index: signed.log_index,
+            rekor_url: Some(signed.rekor_url),
+            timestamped: signed.timestamped,
+        }
     };
-    let json = bundle
+    Ok(signed)
+}
+
+fn to_json(bundle: &sigstore_sign::types::Bundle) -> Result<Vec<u8>> {
+    bundle
         .to_json()
-        .map_err(|e| Error::Signature(format!("cannot serialize the bundle: {e}")))?;
-    let created = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let referrer = evidence::attach(
-        &store,
-        &release,
-        json.as_bytes(),
-        SIGNATURE_PREDICATE,
-        &created,
-    )?;
-    let path = evidence::bundle_file(config, &release.manifest.version.to_string());
-    write_file(&path, json.as_bytes())?;
-    Ok(SignReport {
-        version: release.tag.clone(),
-        digest,
-        method,
-        identity,
-        issuer,
-        log_index,
-        rekor_url,
-        timestamped,
-        bundle: path,
-        referrer: referrer.digest,
-    })
+        .map(String::into_bytes)
+        .map_err(|e| Error::Signature(format!("cannot serialize the bundle: {e}")))
 }
 
 /// The statement's subject name: the registry repository when there is one

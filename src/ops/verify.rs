@@ -10,7 +10,7 @@ use crate::core::digest::Digest;
 use crate::core::version::Version;
 use crate::ops::artifact_ref::{self, ResolvedRelease};
 use crate::ops::build::limits;
-use crate::ops::evidence::{self, LoadedPolicy, PolicyOverrides};
+use crate::ops::evidence::{self, Kind, LoadedPolicy, PolicyOverrides};
 use crate::ops::{Error, Result};
 use crate::signing::statement::SIGNATURE_PREDICATE;
 use crate::signing::verify as sv;
@@ -217,7 +217,7 @@ fn signature_check(
         .bundle
         .clone()
         .unwrap_or_else(|| evidence::bundle_file(config, &release.manifest.version.to_string()));
-    let found = evidence::find(store, &release.digest(), SIGNATURE_PREDICATE, Some(&file))?;
+    let found = evidence::find(store, &release.digest(), Kind::Signature, Some(&file))?;
     let check = |status, detail: String, expected: Option<String>, actual: Option<String>| Check {
         name: "signature",
         status,

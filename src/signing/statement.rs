@@ -17,6 +17,11 @@ pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// The predicate cosign v3 uses for container signatures, so stock verifiers
 /// (cosign, sigstore-python) understand the bundle.
 pub const SIGNATURE_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+/// SLSA provenance v1.
+pub const PROVENANCE_PREDICATE: &str = "https://slsa.dev/provenance/v1";
+/// squizzle's own revocation statement (docs/revocation.md,
+/// schemas/revocation.v1.schema.json). An identifier, not a fetched URL.
+pub const REVOCATION_PREDICATE: &str = "https://squizzle.dev/revocation/v1";
 
 /// A statement about `digest`, as compact JSON bytes.
 pub fn statement(
