@@ -26,6 +26,9 @@ use sigstore_services::{Identity, SigstoreServices, TokenOptions};
 
 const WORKFLOW: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
 
+/// A change made to a bundle's JSON.
+type Mutation<'a> = Box<dyn Fn(&mut Value) + 'a>;
+
 /// Signer rules for the config (TOML array-of-tables text).
 fn signer(identity: &str, issuer: &str) -> String {
     format!("[[security.signers]]\nidentity = {identity:?}\nissuer = {issuer:?}\n")
@@ -414,7 +417,7 @@ fn tampered_or_misbound_bundles_are_refused_by_verify_and_apply() {
     w.run(&["verify", "1.0.0", "--offline"]).success();
 
     let put = |b: &Value| w.write(&bundle_path("1.0.0"), serde_json::to_vec(b).unwrap());
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<(&str, Mutation, &str)> = vec![
         (
             "bundle of another version",
             Box::new(|b| *b = other.clone()),
@@ -558,10 +561,8 @@ fn unsigned_releases_and_bad_tokens_are_refused_clearly() {
         );
     }
     // Unreachable services: connection error, nothing written.
-    let dead = format!(
-        "[project]\nmigrations = \"migrations\"\n[security]\nfulcio_url = \"http://127.0.0.1:9\"\nrekor_url = \"http://127.0.0.1:9\"\n"
-    );
-    w.config(&dead);
+    let dead = "[project]\nmigrations = \"migrations\"\n[security]\nfulcio_url = \"http://127.0.0.1:9\"\nrekor_url = \"http://127.0.0.1:9\"\n";
+    w.config(dead);
     w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &token(&s))])
         .code(3);
     assert!(!w.exists(&bundle_path("1.0.0")));

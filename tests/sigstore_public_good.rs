@@ -18,6 +18,9 @@ const CONDA_WORKFLOW: &str =
 const CONDA_PREDICATE: &str = "https://schemas.conda.org/attestations-publish-1.schema.json";
 const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
+/// A change made to a bundle's JSON.
+type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -129,7 +132,7 @@ fn a_public_good_bundle_with_any_changed_byte_of_its_log_proof_is_refused() {
     let bundle = fixture("conda-attestation.sigstore.json");
     let digest = subject_digest(&bundle);
     let original: serde_json::Value = serde_json::from_slice(&bundle).unwrap();
-    let mutations: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "a proof hash changed",
             Box::new(|b| {

@@ -22,6 +22,10 @@ pub struct BuildArgs {
     /// Sign the release right after building it (as `squizzle sign` does).
     #[arg(long)]
     sign: bool,
+    /// Also write a signed SLSA v1 provenance statement (builder, source,
+    /// times from the CI environment), stored as a referrer like the signature.
+    #[arg(long)]
+    provenance: bool,
     #[command(flatten)]
     how: super::sign::SignHow,
 }
@@ -29,6 +33,7 @@ pub struct BuildArgs {
 pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
     let config = ctx.config()?;
+    let started = now();
     let report = ops::build::build(
         &config,
         &ctx.env,
@@ -41,21 +46,42 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     for w in &report.warnings {
         p.warn(w);
     }
-    if (args.how.key.is_some() || args.how.identity_token.is_some()) && !args.sign {
+    let finished = now();
+    if (args.how.key.is_some() || args.how.identity_token.is_some())
+        && !args.sign
+        && !args.provenance
+    {
         return Err(ops::Error::Usage(
-            "--key and --identity-token only make sense with --sign".into(),
+            "--key and --identity-token only make sense with --sign or --provenance".into(),
         ));
     }
     if p.is_json() {
+        let rt = super::apply::runtime()?;
+        let mut doc = serde_json::json!({ "build": report });
         if args.sign {
-            let signed = super::apply::runtime()?.block_on(ops::sign::sign(
+            let signed = rt.block_on(ops::sign::sign(
                 &config,
                 &ctx.env,
                 &version,
                 &args.how.options(),
                 &mut |_| {},
             ))?;
-            p.json(&serde_json::json!({ "build": report, "signature": signed }));
+            doc["signature"] = serde_json::to_value(signed).unwrap_or_default();
+        }
+        if args.provenance {
+            let prov = rt.block_on(ops::sign::attest_provenance(
+                &config,
+                &ctx.env,
+                &version,
+                &args.how.options(),
+                &started,
+                &finished,
+                &mut |_| {},
+            ))?;
+            doc["provenance"] = serde_json::to_value(prov).unwrap_or_default();
+        }
+        if args.sign || args.provenance {
+            p.json(&doc);
         } else {
             p.json(&report);
         }
@@ -100,7 +126,41 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
         p.info(&format!("Previous version: {prev}"));
     }
     if args.sign {
-        return super::sign::sign_and_report(ctx, &config, &version, &args.how);
+        super::sign::sign_and_report(ctx, &config, &version, &args.how)?;
+    }
+    if args.provenance {
+        let prov = super::apply::runtime()?.block_on(ops::sign::attest_provenance(
+            &config,
+            &ctx.env,
+            &version,
+            &args.how.options(),
+            &started,
+            &finished,
+            &mut super::sign::printer_events(p),
+        ))?;
+        p.ok(&format!("Provenance signed ({})", prov.signer));
+        p.info(&format!("Builder: {}", prov.builder_id));
+        if let Some(r) = &prov.repository {
+            p.info(&format!(
+                "Source: {r}{}{}",
+                prov.git_ref
+                    .as_deref()
+                    .map(|g| format!(" {g}"))
+                    .unwrap_or_default(),
+                prov.revision
+                    .as_deref()
+                    .map(|g| format!(" ({g})"))
+                    .unwrap_or_default()
+            ));
+        }
     }
     Ok(ExitCode::Ok)
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

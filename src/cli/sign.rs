@@ -56,6 +56,29 @@ pub fn exec(ctx: &Context, args: SignArgs) -> Result<ExitCode, ops::Error> {
     sign_and_report(ctx, &config, &version, &args.how)
 }
 
+/// The seed-style progress lines of keyless signing.
+pub fn printer_events(p: &super::output::Printer) -> impl FnMut(SignEvent<'_>) + '_ {
+    move |e: SignEvent<'_>| match e {
+        SignEvent::Authenticated {
+            identity,
+            issuer,
+            source,
+        } => {
+            p.ok("Authenticating with Sigstore...");
+            p.info(&format!(
+                "Logged in as {identity} ({issuer}, token from {source})"
+            ));
+        }
+        SignEvent::Logged { index, rekor_url } => {
+            p.ok("Recording in transparency log...");
+            match index {
+                Some(i) => p.info(&format!("Entry: {i} ({rekor_url})")),
+                None => p.info(&format!("Entry recorded in {rekor_url}")),
+            }
+        }
+    }
+}
+
 pub fn sign_and_report(
     ctx: &Context,
     config: &crate::config::Config,

@@ -109,6 +109,7 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
     let opts = VerifyOptions {
         policy: args.policy.overrides()?,
         bundle: args.bundle.clone(),
+        allow_revoked: false,
     };
     let p = &ctx.printer;
     if !args.offline && ops::transfer::registry_configured(&config) {
@@ -130,6 +131,7 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
         None => ExitCode::Ok,
         Some(Failure::Integrity) => ExitCode::Integrity,
         Some(Failure::Signature) => ExitCode::Signature,
+        Some(Failure::Revoked) => ExitCode::Revoked,
     };
     let p = &ctx.printer;
     if p.is_json() {
@@ -144,6 +146,10 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
             report.version
         )),
         Some(Failure::Signature) => p.fail(&format!("Signature policy not satisfied for {}", report.version)),
+        Some(Failure::Revoked) => p.fail(&format!(
+            "{} is revoked: do not deploy it; see docs/incident-response.md",
+            report.version
+        )),
     }
     Ok(code)
 }
@@ -172,7 +178,26 @@ pub fn print_checks(p: &super::output::Printer, report: &crate::ops::verify::Ver
                 }
                 p.ok(&check.detail);
             }
+            Status::Pass if check.name == "provenance" => {
+                p.ok(&check.detail);
+                if let Some(pv) = &report.provenance {
+                    p.info(&format!("Builder: {}", pv.builder_id));
+                    if let Some(r) = &pv.repository {
+                        let at = match (&pv.git_ref, &pv.revision) {
+                            (Some(g), Some(rev)) => format!(" {g} ({rev})"),
+                            (None, Some(rev)) => format!(" ({rev})"),
+                            (Some(g), None) => format!(" {g}"),
+                            (None, None) => String::new(),
+                        };
+                        p.info(&format!("Source: {r}{at}"));
+                    }
+                    if let Some(i) = &pv.invocation_id {
+                        p.info(&format!("Build run: {i}"));
+                    }
+                }
+            }
             Status::Pass => p.ok(&check.detail),
+            Status::Skip if check.name == "revocation" => p.warn(&check.detail),
             Status::Skip => p.skip(&check.detail),
             Status::Fail => {
                 p.fail(&check.detail);

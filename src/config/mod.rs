@@ -140,6 +140,15 @@ pub struct Security {
     pub oidc_url: Option<String>,
     /// A Sigstore `signing_config.json` naming the services (instead of the URLs).
     pub signing_config: Option<String>,
+    /// Refuse a release without a verified SLSA provenance statement.
+    pub require_provenance: bool,
+    /// Accepted provenance `builder.id` values (exact). Empty: any builder.
+    pub builder_ids: Vec<String>,
+    /// Accepted source repositories in provenance (exact). Empty: any.
+    pub source_repositories: Vec<String>,
+    /// Whose revocations are verified as authentic. Default: the signers.
+    /// A revocation that does not verify still blocks the release.
+    pub revokers: Option<Vec<Signer>>,
 }
 
 /// One accepted signer: the certificate identity (SAN) and the OIDC issuer,
@@ -183,6 +192,9 @@ pub struct Environment {
     pub require_signature: Option<bool>,
     /// Replaces `[security] signers` for this environment.
     pub signers: Option<Vec<Signer>>,
+    pub require_provenance: Option<bool>,
+    pub builder_ids: Option<Vec<String>>,
+    pub source_repositories: Option<Vec<String>>,
     /// Schema for squizzle's own tables. Default: `squizzle`.
     pub history_schema: Option<String>,
     pub tx_mode: Option<TxMode>,
@@ -400,6 +412,9 @@ impl Config {
                 signer_lists.push((format!("environments.{name}.signers"), list));
             }
         }
+        if let Some(list) = &self.security.revokers {
+            signer_lists.push(("security.revokers".into(), list));
+        }
         for (key, list) in signer_lists {
             for (i, s) in list.iter().enumerate() {
                 crate::signing::policy::SignerRule::from_config(s)
@@ -488,6 +503,42 @@ impl Config {
             .and_then(|n| self.environments.get(n))
             .and_then(|e| e.require_signature)
             .unwrap_or(self.security.require_signature)
+    }
+
+    fn selected(&self) -> Option<&Environment> {
+        self.environment
+            .as_ref()
+            .and_then(|n| self.environments.get(n))
+    }
+
+    /// Whether the active policy requires verified provenance.
+    pub fn require_provenance(&self) -> bool {
+        self.selected()
+            .and_then(|e| e.require_provenance)
+            .unwrap_or(self.security.require_provenance)
+    }
+
+    /// Accepted provenance builder ids (empty: any).
+    pub fn builder_ids(&self) -> Vec<String> {
+        self.selected()
+            .and_then(|e| e.builder_ids.clone())
+            .unwrap_or_else(|| self.security.builder_ids.clone())
+    }
+
+    /// Accepted provenance source repositories (empty: any).
+    pub fn source_repositories(&self) -> Vec<String> {
+        self.selected()
+            .and_then(|e| e.source_repositories.clone())
+            .unwrap_or_else(|| self.security.source_repositories.clone())
+    }
+
+    /// Whose revocations verify as authentic: `[security] revokers`, else the
+    /// active signers.
+    pub fn revokers(&self) -> Vec<Signer> {
+        self.security
+            .revokers
+            .clone()
+            .unwrap_or_else(|| self.signers())
     }
 
     /// The accepted keyless signers: the selected environment's list when it

@@ -257,12 +257,37 @@ impl LoadedPolicy {
         })
     }
 
-    pub fn as_policy(&self) -> sv::Policy<'_> {
+    /// The configured keys and trust root with no requirement, for judging
+    /// evidence (a revocation) when the full policy cannot be loaded.
+    pub fn load_lenient(config: &Config) -> Result<Self> {
+        let mut relaxed = config.clone();
+        relaxed.security.require_signature = false;
+        for e in relaxed.environments.values_mut() {
+            e.require_signature = Some(false);
+        }
+        Self::load(&relaxed, &PolicyOverrides::default())
+    }
+
+    /// The policy with `rules` as the accepted identities (the signers, or
+    /// the revokers).
+    pub fn as_policy<'a>(&'a self, rules: &'a [SignerRule]) -> sv::Policy<'a> {
         sv::Policy {
-            rules: &self.rules,
+            rules,
             keys: &self.keys,
             verifier: self.verifier.as_ref(),
             trust_source: &self.trust_source,
         }
     }
+}
+
+/// The predicate of a bundle's DSSE statement, read WITHOUT verifying
+/// anything: only for describing an unverifiable revocation.
+pub fn peek_predicate(bundle_json: &[u8]) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let b: serde_json::Value = serde_json::from_slice(bundle_json).ok()?;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(b["dsseEnvelope"]["payload"].as_str()?)
+        .ok()?;
+    let st: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    Some(st["predicate"].clone())
 }

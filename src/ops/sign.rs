@@ -12,8 +12,9 @@ use crate::core::digest::Digest;
 use crate::core::version::Version;
 use crate::ops::artifact_ref;
 use crate::ops::evidence::{self, Kind};
+use crate::ops::provenance;
 use crate::ops::{Error, Result};
-use crate::signing::statement::signature_statement;
+use crate::signing::statement::{self, signature_statement};
 use crate::signing::{SigningError, keyless, keys, token, trust};
 use crate::store::layout::LayoutStore;
 
@@ -96,6 +97,61 @@ pub async fn sign(
     })
 }
 
+/// `build --provenance`: a SLSA v1 provenance statement about the release,
+/// signed like its signature, stored as a referrer and next to the tarball.
+pub async fn attest_provenance(
+    config: &Config,
+    env: &Env,
+    version: &Version,
+    opts: &SignOptions,
+    started: &str,
+    finished: &str,
+    on: &mut dyn FnMut(SignEvent<'_>),
+) -> Result<ProvenanceReport> {
+    let store = LayoutStore::open(&config.store_dir())?;
+    let release = artifact_ref::resolve(&store, version)?;
+    let ctx = provenance::BuildContext::detect(config, env, &release.manifest);
+    let predicate = provenance::predicate(&release.manifest, &ctx, env, started, finished);
+    let st = statement::statement(
+        &subject_name(config),
+        &release.digest(),
+        statement::PROVENANCE_PREDICATE,
+        predicate,
+    );
+    let signed = sign_statement(config, env, &st, opts, on).await?;
+    let referrer = evidence::attach(&store, &release, &signed.bundle_json, Kind::Provenance)?;
+    let path = config.tarballs_dir().join(format!(
+        "squizzle-{}.provenance.sigstore.json",
+        release.manifest.version
+    ));
+    write_file(&path, &signed.bundle_json)?;
+    Ok(ProvenanceReport {
+        version: release.tag.clone(),
+        digest: release.digest(),
+        builder_id: ctx.builder_id,
+        repository: ctx.repository,
+        git_ref: ctx.git_ref,
+        revision: ctx.revision,
+        signer: signed.identity,
+        bundle: path,
+        referrer: referrer.digest,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvenanceReport {
+    pub version: String,
+    pub digest: Digest,
+    pub builder_id: String,
+    pub repository: Option<String>,
+    pub git_ref: Option<String>,
+    pub revision: Option<String>,
+    pub signer: String,
+    pub bundle: PathBuf,
+    pub referrer: Digest,
+}
+
 /// A signed statement, ready to be stored.
 pub struct SignedStatement {
     pub bundle_json: Vec<u8>,
@@ -117,6 +173,19 @@ pub async fn sign_statement(
     opts: &SignOptions,
     on: &mut dyn FnMut(SignEvent<'_>),
 ) -> Result<SignedStatement> {
+    sign_statement_as(config, env, &|_| statement.to_vec(), opts, on).await
+}
+
+/// As [`sign_statement`], for a statement that names its signer: `build`
+/// gets the signer's identity (certificate identity, or `key <fingerprint>`)
+/// once it is known, before anything is signed.
+pub async fn sign_statement_as(
+    config: &Config,
+    env: &Env,
+    build: &dyn Fn(&str) -> Vec<u8>,
+    opts: &SignOptions,
+    on: &mut dyn FnMut(SignEvent<'_>),
+) -> Result<SignedStatement> {
     let signed = if let Some(key_path) = &opts.key {
         let pem = std::fs::read_to_string(key_path).map_err(|e| {
             Error::Usage(format!(
@@ -135,8 +204,9 @@ pub async fn sign_statement(
         crate::core::redact::register_secret(&passphrase);
         let key = keys::load_private_key(&pem, &passphrase)
             .map_err(|e| SigningError::Usage(format!("{}: {e}", key_path.display())))?;
-        let bundle = keys::sign_statement(&key, statement).map_err(SigningError::from)?;
         let fp = key.public_key().fingerprint().to_owned();
+        let statement = build(&format!("key {fp}"));
+        let bundle = keys::sign_statement(&key, &statement).map_err(SigningError::from)?;
         SignedStatement {
             bundle_json: to_json(&bundle)?,
             method: "key",
@@ -156,7 +226,8 @@ pub async fn sign_statement(
             source,
         });
         let services = trust::signing_services(config)?;
-        let signed = keyless::sign_statement(services, tok, statement).await?;
+        let statement = build(&who);
+        let signed = keyless::sign_statement(services, tok, &statement).await?;
         on(SignEvent::Logged {
             index: signed.log_index,
             rekor_url: &signed.rekor_url,
@@ -194,7 +265,7 @@ pub fn subject_name(config: &Config) -> String {
         .unwrap_or_else(|| "squizzle".into())
 }
 
-fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         action: "write",
         path: path.to_path_buf(),

@@ -485,3 +485,13 @@ pub fn registry_configured(config: &Config) -> bool {
         .and_then(|r| r.url.as_deref())
         .is_some_and(|u| !u.trim().is_empty())
 }
+
+/// The revocation of a release just pulled into the local store, if any.
+pub fn revocation_after_pull(
+    config: &Config,
+    version: &Version,
+) -> Result<Option<crate::ops::verify::Revocation>> {
+    let store = LayoutStore::open(&config.store_dir())?;
+    let release = crate::ops::artifact_ref::resolve(&store, version)?;
+    crate::ops::verify::revocation_of(config, &store, &release)
+}

@@ -11,6 +11,7 @@ use crate::core::version::Version;
 use crate::ops::artifact_ref::{self, ResolvedRelease};
 use crate::ops::build::limits;
 use crate::ops::evidence::{self, Kind, LoadedPolicy, PolicyOverrides};
+use crate::ops::provenance::ProvenanceSummary;
 use crate::ops::{Error, Result};
 use crate::signing::statement::SIGNATURE_PREDICATE;
 use crate::signing::verify as sv;
@@ -22,6 +23,23 @@ pub struct VerifyOptions {
     pub policy: PolicyOverrides,
     /// A bundle file to consider besides the stored ones.
     pub bundle: Option<std::path::PathBuf>,
+    /// Report a revocation without failing (rollback undoes revoked releases).
+    pub allow_revoked: bool,
+}
+
+/// A revocation statement found for a release.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Revocation {
+    /// The signature over it verified and its signer is a trusted revoker.
+    pub verified: bool,
+    /// Why it could not be verified, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified_because: Option<String>,
+    pub reason: String,
+    /// Who revoked: the verified signer, or what the statement claims.
+    pub revoked_by: String,
+    pub revoked_at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +53,12 @@ pub struct VerifyReport {
     /// Who signed, when a signature verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<sv::Verified>,
+    /// Builder and source, when a provenance statement verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<ProvenanceSummary>,
+    /// The revocation found, if any (verified or not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
     pub verified: bool,
 }
 
@@ -75,6 +99,9 @@ pub struct FileResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     Integrity,
+    /// A revocation refers to the release (exit 10).
+    Revoked,
+    /// Signature or provenance policy not satisfied (exit 9).
     Signature,
 }
 
@@ -87,7 +114,9 @@ impl VerifyReport {
         };
         if failed("artifact") || failed("files") {
             Some(Failure::Integrity)
-        } else if failed("signature") {
+        } else if failed("revocation") {
+            Some(Failure::Revoked)
+        } else if failed("signature") || failed("provenance") {
             Some(Failure::Signature)
         } else {
             None
@@ -108,10 +137,19 @@ pub fn verify(config: &Config, version: &Version, opts: &VerifyOptions) -> Resul
     // Signatures are judged only on intact content: a bundle over a damaged
     // release proves nothing about the bytes that would run.
     let mut signature = None;
+    let mut provenance = None;
+    let mut revocation = None;
     if checks.iter().all(|c| c.status != Status::Fail) {
-        let (check, verified) = signature_check(config, &store, &release, opts)?;
+        let policy = LoadedPolicy::load(config, &opts.policy)?;
+        let (check, revoked) = revocation_check(config, &store, &release, &policy, opts)?;
+        checks.push(check);
+        revocation = revoked;
+        let (check, verified) = signature_check(config, &store, &release, &policy, opts)?;
         checks.push(check);
         signature = verified;
+        let (check, summary) = provenance_check(config, &store, &release, &policy)?;
+        checks.push(check);
+        provenance = summary;
     }
     let mut report = VerifyReport {
         version: release.tag.clone(),
@@ -120,6 +158,8 @@ pub fn verify(config: &Config, version: &Version, opts: &VerifyOptions) -> Resul
         checks,
         files,
         signature,
+        provenance,
+        revocation,
         verified: false,
     };
     report.verified = report.failure().is_none();
@@ -210,9 +250,9 @@ fn signature_check(
     config: &Config,
     store: &LayoutStore,
     release: &ResolvedRelease,
+    policy: &LoadedPolicy,
     opts: &VerifyOptions,
 ) -> Result<(Check, Option<sv::Verified>)> {
-    let policy = LoadedPolicy::load(config, &opts.policy)?;
     let file = opts
         .bundle
         .clone()
@@ -248,7 +288,7 @@ fn signature_check(
             None,
         ));
     }
-    let p = policy.as_policy();
+    let p = policy.as_policy(&policy.rules);
     let mut reasons = Vec::new();
     for f in &found {
         if f.bytes.is_empty() {
@@ -288,6 +328,237 @@ fn signature_check(
             }),
             Some(reasons.join(" | ")),
         ),
+        None,
+    ))
+}
+
+fn check(name: &'static str, status: Status, detail: String) -> Check {
+    Check {
+        name,
+        status,
+        detail,
+        expected: None,
+        actual: None,
+    }
+}
+
+/// The revocation of `release` found in the local store, if any, judged
+/// against the configured revokers (`None`: not revoked).
+pub fn revocation_of(
+    config: &Config,
+    store: &LayoutStore,
+    release: &ResolvedRelease,
+) -> Result<Option<Revocation>> {
+    // A policy that cannot be loaded (e.g. a signature required but nobody
+    // trusted) must not hide a revocation: judge with nobody trusted.
+    let policy = LoadedPolicy::load(config, &PolicyOverrides::default())
+        .or_else(|_| LoadedPolicy::load_lenient(config))?;
+    let (_, r) = revocation_check(config, store, release, &policy, &VerifyOptions::default())?;
+    Ok(r)
+}
+
+/// Revocations: any revocation statement referring to the release blocks it.
+/// One that verifies against the revoker policy names its signer; one that
+/// does not (unknown signer, broken signature, statement about another
+/// artifact) still blocks, and says it is unverified: failing open on an
+/// unverifiable revocation would let an attacker who can break a signature
+/// un-revoke a release.
+fn revocation_check(
+    config: &Config,
+    store: &LayoutStore,
+    release: &ResolvedRelease,
+    policy: &LoadedPolicy,
+    opts: &VerifyOptions,
+) -> Result<(Check, Option<Revocation>)> {
+    let found = evidence::find(store, &release.digest(), Kind::Revocation, None)?;
+    if found.is_empty() {
+        return Ok((
+            check("revocation", Status::Pass, "Not revoked".into()),
+            None,
+        ));
+    }
+    let revokers = config
+        .revokers()
+        .iter()
+        .map(crate::signing::policy::SignerRule::from_config)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|m| Error::Usage(format!("`security.revokers`: {m}")))?;
+    let p = policy.as_policy(&revokers);
+    let mut best: Option<Revocation> = None;
+    for f in &found {
+        let claimed = evidence::peek_predicate(&f.bytes);
+        let field = |k: &str| {
+            claimed
+                .as_ref()
+                .and_then(|c| c[k].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "(not stated)".into())
+        };
+        let r = match sv::verify_bundle(
+            &f.bytes,
+            &release.digest(),
+            Kind::Revocation.predicate_type(),
+            &p,
+        ) {
+            Ok(v) if p.rules.is_empty() && p.keys.is_empty() => Revocation {
+                verified: false,
+                unverified_because: Some(format!(
+                    "signed by {}, but no revoker is trusted (set [security] revokers or signers)",
+                    v.identity
+                )),
+                reason: field("reason"),
+                revoked_by: v.identity,
+                revoked_at: field("revokedAt"),
+            },
+            Ok(v) => Revocation {
+                verified: true,
+                unverified_because: None,
+                reason: v.predicate["reason"]
+                    .as_str()
+                    .unwrap_or("(not stated)")
+                    .to_owned(),
+                revoked_by: v.identity,
+                revoked_at: v.predicate["revokedAt"]
+                    .as_str()
+                    .unwrap_or("(not stated)")
+                    .to_owned(),
+            },
+            Err(why) => Revocation {
+                verified: false,
+                unverified_because: Some(format!("{}: {why}", f.source)),
+                reason: field("reason"),
+                revoked_by: field("revokedBy"),
+                revoked_at: field("revokedAt"),
+            },
+        };
+        let better = match &best {
+            None => true,
+            Some(b) => r.verified && !b.verified,
+        };
+        if better {
+            best = Some(r);
+        }
+    }
+    let r = best.expect("at least one revocation was found");
+    let detail = if r.verified {
+        format!(
+            "Revoked by {} at {}: {}",
+            r.revoked_by, r.revoked_at, r.reason
+        )
+    } else {
+        format!(
+            "Revoked (UNVERIFIED revocation, blocking anyway: {}): {} (claimed by {} at {})",
+            r.unverified_because.as_deref().unwrap_or_default(),
+            r.reason,
+            r.revoked_by,
+            r.revoked_at
+        )
+    };
+    let status = if opts.allow_revoked {
+        Status::Skip
+    } else {
+        Status::Fail
+    };
+    Ok((check("revocation", status, detail), Some(r)))
+}
+
+/// Provenance: required or not, every provenance statement must verify like
+/// a signature and name an accepted builder and source repository.
+fn provenance_check(
+    config: &Config,
+    store: &LayoutStore,
+    release: &ResolvedRelease,
+    policy: &LoadedPolicy,
+) -> Result<(Check, Option<ProvenanceSummary>)> {
+    let required = config.require_provenance();
+    let builders = config.builder_ids();
+    let repos = config.source_repositories();
+    let found = evidence::find(store, &release.digest(), Kind::Provenance, None)?;
+    if found.is_empty() {
+        let c = if required {
+            Check {
+                name: "provenance",
+                status: Status::Fail,
+                detail: format!(
+                    "No provenance found for {} and the policy requires it; build with `squizzle build {} --provenance`",
+                    release.tag, release.manifest.version
+                ),
+                expected: Some("a signed SLSA v1 provenance statement".into()),
+                actual: Some("none".into()),
+            }
+        } else {
+            check(
+                "provenance",
+                Status::Skip,
+                "No provenance (the policy does not require it)".into(),
+            )
+        };
+        return Ok((c, None));
+    }
+    let p = policy.as_policy(&policy.rules);
+    let mut reasons = Vec::new();
+    for f in &found {
+        let v = match sv::verify_bundle(
+            &f.bytes,
+            &release.digest(),
+            Kind::Provenance.predicate_type(),
+            &p,
+        ) {
+            Ok(v) => v,
+            Err(why) => {
+                reasons.push(format!("{}: {why}", f.source));
+                continue;
+            }
+        };
+        let summary = match ProvenanceSummary::from_predicate(&v.predicate, v.identity.clone()) {
+            Ok(s) => s,
+            Err(why) => {
+                reasons.push(format!("{}: {why}", f.source));
+                continue;
+            }
+        };
+        if !builders.is_empty() && !builders.contains(&summary.builder_id) {
+            reasons.push(format!(
+                "{}: built by {}, which is not an accepted builder ({})",
+                f.source,
+                summary.builder_id,
+                builders.join(", ")
+            ));
+            continue;
+        }
+        if !repos.is_empty()
+            && !summary
+                .repository
+                .as_ref()
+                .is_some_and(|r| repos.contains(r))
+        {
+            reasons.push(format!(
+                "{}: built from {}, which is not an accepted source repository ({})",
+                f.source,
+                summary
+                    .repository
+                    .as_deref()
+                    .unwrap_or("an unnamed repository"),
+                repos.join(", ")
+            ));
+            continue;
+        }
+        return Ok((
+            check("provenance", Status::Pass, "Provenance verified".into()),
+            Some(summary),
+        ));
+    }
+    Ok((
+        Check {
+            name: "provenance",
+            status: Status::Fail,
+            detail: format!("Provenance verification failed for {}", release.tag),
+            expected: Some(if builders.is_empty() {
+                "a verified provenance statement".to_owned()
+            } else {
+                format!("builder {}", builders.join(" or "))
+            }),
+            actual: Some(reasons.join(" | ")),
+        },
         None,
     ))
 }

@@ -1,0 +1,150 @@
+//! `revoke`: a signed statement that a release must not be deployed, with a
+//! reason, published as a referrer of the release. From then on `verify`,
+//! `pull` and `apply` of that version refuse it with exit 10 (`rollback`
+//! still runs it backwards). `--delete-tag` also deletes the release manifest
+//! from the registry, so that nothing can pull it by tag any more.
+//!
+//! The statement (predicate `https://squizzle.dev/revocation/v1`,
+//! `schemas/revocation.v1.schema.json`) names the version, the digest, the
+//! reason, who revoked (the signer's identity, as signed) and when.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{Config, Env};
+use crate::core::digest::Digest;
+use crate::core::version::Version;
+use crate::ops::evidence::{self, Kind};
+use crate::ops::sign::{SignEvent, SignOptions, sign_statement_as, subject_name, write_file};
+use crate::ops::transfer;
+use crate::ops::verify;
+use crate::ops::{Error, Result, artifact_ref};
+use crate::signing::statement;
+use crate::store::layout::LayoutStore;
+
+#[derive(Debug, Clone, Default)]
+pub struct RevokeOptions {
+    pub reason: String,
+    pub delete_tag: bool,
+    pub sign: SignOptions,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokeReport {
+    pub version: String,
+    pub digest: Digest,
+    pub reason: String,
+    pub revoked_by: String,
+    pub revoked_at: String,
+    pub bundle: PathBuf,
+    pub referrer: Digest,
+    /// The registry the revocation was published to, if one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    pub tag_deleted: bool,
+}
+
+pub async fn revoke(
+    config: &Config,
+    env: &Env,
+    version: &Version,
+    opts: &RevokeOptions,
+    on: &mut dyn FnMut(SignEvent<'_>),
+) -> Result<RevokeReport> {
+    let reason = opts.reason.trim();
+    if reason.is_empty() {
+        return Err(Error::Usage(
+            "a revocation needs a reason: --reason \"what is wrong with this release\"".into(),
+        ));
+    }
+    let registry = transfer::registry_configured(config);
+    if opts.delete_tag && !registry {
+        return Err(Error::Usage(
+            "--delete-tag removes the release from the registry, and no registry is configured"
+                .into(),
+        ));
+    }
+    if registry {
+        // The release may only be in the registry, and someone may have
+        // revoked it already.
+        crate::ops::apply::pull_if_missing(config, version).await?;
+        transfer::refresh_referrers(config, version).await?;
+    }
+    let dir = config.store_dir();
+    if !dir.exists() {
+        return Err(Error::NotFound {
+            version: version.tag(),
+            store: dir,
+            hint: "there is no such release here, and none in a registry".into(),
+        });
+    }
+    let store = LayoutStore::open(&dir)?;
+    let release = artifact_ref::resolve(&store, version)?;
+    let digest = release.digest();
+    if let Some(existing) = verify::revocation_of(config, &store, &release)?
+        && existing.verified
+    {
+        return Err(Error::Revoked(format!(
+            "{version} is already revoked by {} at {}: {}",
+            existing.revoked_by, existing.revoked_at, existing.reason
+        )));
+    }
+
+    let revoked_at = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let subject = subject_name(config);
+    let tag = release.manifest.version.to_string();
+    let build = |who: &str| {
+        statement::statement(
+            &subject,
+            &digest,
+            statement::REVOCATION_PREDICATE,
+            serde_json::json!({
+                "version": tag,
+                "digest": digest.to_string(),
+                "reason": reason,
+                "revokedBy": who,
+                "revokedAt": revoked_at,
+            }),
+        )
+    };
+    let signed = sign_statement_as(config, env, &build, &opts.sign, on).await?;
+    let referrer = evidence::attach(&store, &release, &signed.bundle_json, Kind::Revocation)?;
+    let bundle = config
+        .tarballs_dir()
+        .join(format!("squizzle-{tag}.revocation.sigstore.json"));
+    write_file(&bundle, &signed.bundle_json)?;
+
+    let mut report = RevokeReport {
+        version: release.tag.clone(),
+        digest,
+        reason: reason.to_owned(),
+        revoked_by: signed.identity,
+        revoked_at,
+        bundle,
+        referrer: referrer.digest,
+        registry: None,
+        tag_deleted: false,
+    };
+    if registry {
+        let remote =
+            transfer::authenticated_store(config, crate::store::registry::auth::Operation::Push)
+                .await?;
+        transfer::copy_referrers(&store, &remote, &digest).await.map_err(|e| {
+            Error::Usage(format!(
+                "the revocation is stored locally but could not be published: {e}; run `squizzle push {tag}` to publish it"
+            ))
+        })?;
+        report.registry = Some(remote.reference().to_string());
+        if opts.delete_tag {
+            remote.delete_manifest(&digest).await?;
+            report.tag_deleted = true;
+        }
+    }
+    Ok(report)
+}
