@@ -259,3 +259,98 @@ fn the_config_schema_rejects_literal_secrets_and_unknown_keys() {
     let ok = "[environments.prod]\ndatabase_url = \"postgres://u:${PW}@h/db\"\n";
     assert_eq!(errors(&v, &toml_to_json(ok)), Vec::<String>::new());
 }
+
+/// The payload of a signed bundle (DSSE in-toto statement).
+fn statement_of(bundle: &Path) -> serde_json::Value {
+    use base64::Engine as _;
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle).unwrap()).unwrap();
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(b["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+#[test]
+fn provenance_and_revocation_statements_validate_and_tampered_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    std::fs::create_dir_all(project.join("migrations")).unwrap();
+    std::fs::write(
+        project.join("migrations/0001_a.sql"),
+        "CREATE TABLE a (id int);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("squizzle.toml"),
+        "[project]\nmigrations = \"migrations\"\n",
+    )
+    .unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_squizzle"))
+            .current_dir(project)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SQUIZZLE_KEY_PASSWORD", "schema test passphrase")
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["keygen"], &[]);
+    // As in GitHub Actions, so every optional field is filled in.
+    run(
+        &["build", "1.0.0", "--provenance", "--key", "squizzle.key"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/api"),
+            (
+                "GITHUB_WORKFLOW_REF",
+                "acme/api/.github/workflows/release.yml@refs/tags/v1.0.0",
+            ),
+            ("GITHUB_REF", "refs/tags/v1.0.0"),
+            ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+            ("GITHUB_RUN_ID", "42"),
+            ("SOURCE_DATE_EPOCH", "1700000000"),
+        ],
+    );
+    run(
+        &[
+            "revoke",
+            "1.0.0",
+            "--reason",
+            "schema test",
+            "--key",
+            "squizzle.key",
+        ],
+        &[],
+    );
+    let prov = statement_of(&project.join("db/tarballs/squizzle-1.0.0.provenance.sigstore.json"));
+    let rev = statement_of(&project.join("db/tarballs/squizzle-1.0.0.revocation.sigstore.json"));
+    let pv = schema("provenance.v1.schema.json");
+    let rv = schema("revocation.v1.schema.json");
+    assert_eq!(errors(&pv, &prov), Vec::<String>::new());
+    assert_eq!(errors(&rv, &rev), Vec::<String>::new());
+    assert_eq!(
+        prov["predicate"]["runDetails"]["builder"]["id"],
+        "https://github.com/acme/api/.github/workflows/release.yml"
+    );
+    assert_eq!(
+        prov["predicate"]["buildDefinition"]["resolvedDependencies"][0]["uri"],
+        "git+https://github.com/acme/api@refs/tags/v1.0.0"
+    );
+    // Each schema refuses the other statement and a damaged one.
+    assert!(!errors(&pv, &rev).is_empty());
+    assert!(!errors(&rv, &prov).is_empty());
+    let mut bad = rev.clone();
+    bad["predicate"]["reason"] = serde_json::json!("");
+    assert!(!errors(&rv, &bad).is_empty());
+    let mut bad = prov.clone();
+    bad["subject"][0]["digest"]["sha256"] = serde_json::json!("abc");
+    assert!(!errors(&pv, &bad).is_empty());
+}
