@@ -52,9 +52,27 @@ fn scenario(code: ExitCode, json: bool) -> Option<Run> {
         ExitCode::Signature => {
             let w = released();
             w.config(&format!(
-                "{}\n[security]\nrequire_signature = true\n",
+                "{}\n[security]\nrequire_signature = true\n[[security.signers]]\nidentity = \"ci@acme.example\"\nissuer = \"https://issuer.example\"\n",
                 common::PLAIN_CONFIG
             ));
+            run(&w, &["verify", "1.0.0"])
+        }
+        ExitCode::Revoked => {
+            let w = released();
+            let key = [("SQUIZZLE_KEY_PASSWORD", "exit code scenario")];
+            w.run_with_env(&["keygen"], &key).success();
+            w.run_with_env(
+                &[
+                    "revoke",
+                    "1.0.0",
+                    "--reason",
+                    "scenario",
+                    "--key",
+                    "squizzle.key",
+                ],
+                &key,
+            )
+            .success();
             run(&w, &["verify", "1.0.0"])
         }
         ExitCode::NotFound => run(&released(), &["verify", "2.0.0"]),
@@ -62,7 +80,6 @@ fn scenario(code: ExitCode, json: bool) -> Option<Run> {
         | ExitCode::Authentication
         | ExitCode::RollbackFailed
         | ExitCode::LockTimeout
-        | ExitCode::Revoked
         | ExitCode::MigrationFailed => return None,
     })
 }
@@ -76,7 +93,7 @@ fn every_exit_code_the_commands_can_produce_comes_from_a_real_scenario() {
             produced.push(code.code());
         }
     }
-    assert_eq!(produced, [0, 1, 2, 5, 6, 9, 12]);
+    assert_eq!(produced, [0, 1, 2, 5, 6, 9, 10, 12]);
 }
 
 #[test]
@@ -87,7 +104,7 @@ fn json_errors_carry_the_exit_code_and_its_name() {
         };
         let run = run.code(i32::from(code.code()));
         let doc = run.json();
-        if code == ExitCode::Ok || code == ExitCode::Signature {
+        if code == ExitCode::Ok || code == ExitCode::Signature || code == ExitCode::Revoked {
             // Successes and verify reports are reports, not error documents.
             assert!(doc.get("error").is_none(), "{doc}");
             continue;

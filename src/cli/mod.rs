@@ -3,6 +3,7 @@
 //! exactly one place ([`exit_code_for`]).
 
 mod apply;
+mod audit;
 mod baseline;
 mod build;
 mod init;
@@ -11,6 +12,8 @@ mod list;
 pub mod output;
 mod pull;
 mod push;
+mod revoke;
+mod rollback;
 mod sign;
 mod status;
 mod verify;
@@ -27,6 +30,7 @@ use crate::config::{Config, Env};
 use crate::core::exit::ExitCode;
 use crate::db::DbError;
 use crate::ops::Error;
+use crate::ops::rollback::RollbackError;
 use crate::signing::SigningError;
 use crate::store::StoreError;
 use output::{OutputFormat, Printer};
@@ -85,7 +89,10 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     Status(status::StatusArgs),
     Baseline(baseline::BaselineArgs),
+    Rollback(rollback::RollbackArgs),
     Keygen(keygen::KeygenArgs),
+    Revoke(revoke::RevokeArgs),
+    Audit(audit::AuditArgs),
 }
 
 /// What every command gets: the printer, the environment snapshot, and the
@@ -170,8 +177,11 @@ where
         Command::Apply(a) => apply::exec(&ctx, a),
         Command::Status(a) => status::exec(&ctx, a),
         Command::Baseline(a) => baseline::exec(&ctx, a),
+        Command::Rollback(a) => rollback::exec(&ctx, a),
         Command::Sign(a) => sign::exec(&ctx, a),
         Command::Keygen(a) => keygen::exec(&ctx, a),
+        Command::Revoke(a) => revoke::exec(&ctx, a),
+        Command::Audit(a) => audit::exec(&ctx, a),
     };
     match result {
         Ok(code) => code,
@@ -240,6 +250,7 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
             ExitCode::VersionConflict
         }
         Error::Signature(_) => ExitCode::Signature,
+        Error::Revoked(_) => ExitCode::Revoked,
         Error::Signing(e) => match e {
             SigningError::Usage(_) | SigningError::NoToken | SigningError::Token(_) => {
                 ExitCode::Usage
@@ -260,6 +271,14 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
         Error::Plan(_) | Error::HistoryNotEmpty(_) => ExitCode::VersionConflict,
         Error::MigrationFailed(_) => ExitCode::MigrationFailed,
         Error::TransactionControl { .. } => ExitCode::Usage,
+        Error::Rollback(e) => match e.as_ref() {
+            RollbackError::NewerApplied { .. } | RollbackError::Drift { .. } => {
+                ExitCode::VersionConflict
+            }
+            RollbackError::MissingScripts { .. } | RollbackError::Failed(_) => {
+                ExitCode::RollbackFailed
+            }
+        },
     }
 }
 

@@ -48,9 +48,12 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
         None => p.line("Applied: none"),
     }
     for r in report.recent.iter().filter(|r| !r.success).rev().take(1) {
+        let what = match r.operation.as_str() {
+            "apply" => r.version.clone(),
+            op => format!("{op} of {}", r.version),
+        };
         p.warn(&format!(
-            "Last failed attempt: {} at {}: {}",
-            r.version,
+            "Last failed attempt: {what} at {}: {}",
             r.applied_at,
             r.error_message.as_deref().unwrap_or("unknown error")
         ));

@@ -77,7 +77,9 @@ impl ExitCode {
             ExitCode::Integrity => {
                 "a digest, checksum or size does not match, or the artifact is malformed or unsafe"
             }
-            ExitCode::RollbackFailed => "a rollback script failed",
+            ExitCode::RollbackFailed => {
+                "a rollback script failed, or one is missing; the rollback did not complete"
+            }
             ExitCode::LockTimeout => "another squizzle held the advisory lock past --lock-timeout",
             ExitCode::Signature => {
                 "signature, signer identity or provenance does not satisfy the policy"

@@ -7,6 +7,8 @@
 //!   attempt must never block a later success. A trigger refuses UPDATE/DELETE.
 //! - `migrations`: one row per migration currently applied (or, for a file run
 //!   outside a transaction, in progress: `statements_done` lets a re-run resume).
+//!   A rollback deletes the rows of the migrations it undid, so they are pending
+//!   again; its `releases` row lists them (`metadata.rolledBack`).
 //!
 //! Creation and upgrades must run under the migration lock.
 
@@ -400,6 +402,22 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
             }
         };
         result.map_err(q("recording a migration in squizzle's history"))?;
+        Ok(())
+    }
+
+    /// Deletes a migration's row: it was rolled back and is pending again.
+    pub async fn forget_migration(&self, c: &impl GenericClient, id: &str) -> Result<(), DbError> {
+        c.execute(
+            &format!(
+                "DELETE FROM {}.migrations WHERE migration_id = $1",
+                self.schema
+            ),
+            &[&id],
+        )
+        .await
+        .map_err(q(
+            "removing a rolled-back migration from squizzle's history",
+        ))?;
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use tokio_postgres::Client;
 use crate::artifact::unpack;
 use crate::config::{Config, Env, TxMode};
 use crate::core::digest::Digest;
-use crate::core::manifest::{FileEntry, SourceFormat, TransactionMode};
+use crate::core::manifest::{FileEntry, FileKind, SourceFormat, TransactionMode};
 use crate::core::version::Version;
 use crate::db::connect::ConnectSpec;
 use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
@@ -46,15 +46,28 @@ pub enum DryRun {
 pub struct ApplyOptions {
     pub version: Version,
     pub dry_run: DryRun,
-    pub tx_mode: Option<TxMode>,
-    pub lock_timeout: Option<Duration>,
-    pub statement_timeout: Option<Duration>,
-    pub statement_lock_timeout: Option<Duration>,
     pub allow_out_of_order: bool,
+    pub run: RunOptions,
+}
+
+/// What the commands that run a release's SQL (apply, rollback) share.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// None: the environment's `tx_mode`, else release.
+    pub tx_mode: Option<TxMode>,
+    pub timeouts: Timeouts,
     /// Signature policy additions and the bundle to consider.
     pub verify: VerifyOptions,
     /// Do not contact the registry (no pull, no referrer refresh).
     pub offline: bool,
+}
+
+impl RunOptions {
+    pub fn tx_mode(&self, config: &Config) -> TxMode {
+        self.tx_mode
+            .or(config.active_environment().tx_mode)
+            .unwrap_or_default()
+    }
 }
 
 /// Progress, for the CLI to show as it happens.
@@ -196,10 +209,48 @@ impl std::fmt::Display for MigrationFailure {
 }
 
 /// A pending file, loaded and split.
-struct Loaded {
-    step: Step,
-    text: String,
-    statements: usize,
+pub(super) struct Loaded {
+    pub step: Step,
+    pub text: String,
+    pub statements: usize,
+}
+
+/// A plan-only dry run shows each file's SQL.
+pub(super) fn show_sql(loaded: &[Loaded], on: &mut dyn FnMut(ApplyEvent<'_>)) {
+    for l in loaded {
+        on(ApplyEvent::DryRunFile {
+            file: &l.step.file,
+            sql: &l.text,
+        });
+    }
+}
+
+/// Reads and splits a file of the extracted release at `root`; a file that
+/// controls transactions itself without being marked no-transaction is refused.
+pub(super) fn load(root: &Path, step: Step, mode: SplitMode) -> Result<Loaded> {
+    let path = root.join(&step.file.path);
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        action: "read",
+        path: path.clone(),
+        source,
+    })?;
+    let statements =
+        split::split(&text, mode).map_err(|e| Error::Usage(format!("{}: {e}", step.file.path)))?;
+    if step.file.transaction == TransactionMode::Default
+        && let Some((line, keyword)) = find_transaction_control(&statements)
+    {
+        return Err(Error::TransactionControl {
+            path: step.file.path.clone(),
+            line,
+            keyword: keyword.to_owned(),
+        });
+    }
+    let statements = statements.len();
+    Ok(Loaded {
+        step,
+        text,
+        statements,
+    })
 }
 
 /// The line where a statement's SQL starts, after its leading comments (the
@@ -353,17 +404,32 @@ pub fn verified_release(
             )));
         }
         Some(Failure::Signature) => {
-            let why = report
+            let why: Vec<String> = report
                 .checks
                 .iter()
-                .find(|c| c.name == "signature")
+                .filter(|c| {
+                    (c.name == "signature" || c.name == "provenance")
+                        && c.status == verify::Status::Fail
+                })
                 .map(|c| match &c.actual {
                     Some(a) if a != "none" => format!("{}: {a}", c.detail),
                     _ => c.detail.clone(),
                 })
-                .unwrap_or_default();
+                .collect();
             return Err(Error::Signature(format!(
-                "{version} does not satisfy the signature policy: {why}"
+                "{version} does not satisfy the signature policy: {}",
+                why.join("; ")
+            )));
+        }
+        Some(Failure::Revoked) => {
+            let why = report
+                .checks
+                .iter()
+                .find(|c| c.name == "revocation")
+                .map(|c| c.detail.clone())
+                .unwrap_or_default();
+            return Err(Error::Revoked(format!(
+                "{version} is revoked; it was not applied. {why}"
             )));
         }
         None => {}
@@ -406,21 +472,158 @@ pub async fn connect(
     version: Option<&Version>,
 ) -> Result<(Client, ConnectSpec)> {
     let url = config.active_environment().database_url;
+    let spec = connect_spec(
+        config.environment.as_deref(),
+        url.as_deref(),
+        env,
+        command,
+        version,
+    )?;
+    let client = spec.connect().await?;
+    Ok((client, spec))
+}
+
+/// The connection settings for one environment (`name`, with its
+/// `database_url`), named `squizzle <command> <version> on <host>` in
+/// `pg_stat_activity`. Without a URL, `DATABASE_URL`/libpq `PG*` defaults
+/// apply, but only when no environment is named.
+pub fn connect_spec(
+    name: Option<&str>,
+    url: Option<&str>,
+    env: &Env,
+    command: &str,
+    version: Option<&Version>,
+) -> Result<ConnectSpec> {
     // A named environment must say where its database is: falling back to
     // libpq defaults (a local socket) would deploy somewhere nobody chose.
     if url.is_none()
-        && let Some(name) = &config.environment
+        && let Some(name) = name
     {
         return Err(Error::Usage(format!(
             "environment {name:?} has no database_url; set `environments.{name}.database_url` (e.g. \"${{{}_DATABASE_URL}}\") or DATABASE_URL",
             name.to_ascii_uppercase().replace('-', "_")
         )));
     }
-    let mut spec = ConnectSpec::parse(url.as_deref(), env)?;
+    let mut spec = ConnectSpec::parse(url, env)?;
     let what = version.map_or_else(String::new, |v| format!(" {v}"));
     spec.set_application_name_default(&format!("squizzle {command}{what} on {}", hostname()));
-    let client = spec.connect().await?;
-    Ok((client, spec))
+    Ok(spec)
+}
+
+/// Pulls the release when it is missing (unless offline), refreshes its
+/// signatures from the registry, and verifies it: the shared start of every
+/// command that runs a release against a database.
+pub async fn fetch_verified(
+    config: &Config,
+    version: &Version,
+    opts: &RunOptions,
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<(VerifyReport, ResolvedRelease, LayoutStore)> {
+    if !opts.offline {
+        if let Some(pulled) = pull_if_missing(config, version).await? {
+            on(ApplyEvent::Pulled(&pulled));
+        } else if crate::ops::transfer::registry_configured(config)
+            && let Err(e) = crate::ops::transfer::refresh_referrers(config, version).await
+        {
+            on(ApplyEvent::RefreshFailed(crate::core::errors::error_chain(
+                &e,
+            )));
+        }
+    }
+    let verified = verified_release(config, version, &opts.verify)?;
+    on(ApplyEvent::Verified(&verified.0));
+    Ok(verified)
+}
+
+/// A private folder for the extracted release, deleted when dropped.
+fn work_dir() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|source| Error::Io {
+        action: "create a work folder in",
+        path: std::env::temp_dir(),
+        source,
+    })
+}
+
+/// The migrating connection, its history tables and their lock, and a private
+/// folder to extract the release into.
+pub struct Session {
+    pub client: Client,
+    pub spec: ConnectSpec,
+    pub history: HistoryStore,
+    pub key: lock::LockKey,
+    pub work: tempfile::TempDir,
+}
+
+impl Session {
+    /// Connects as `squizzle <command> <version>` to the selected environment's database.
+    pub async fn open(
+        config: &Config,
+        env: &Env,
+        command: &str,
+        version: &Version,
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<Session> {
+        let work = work_dir()?;
+        let (client, spec) = connect(config, env, command, Some(version)).await?;
+        on(ApplyEvent::Connected {
+            target: &spec.target,
+        });
+        let envcfg = config.active_environment();
+        let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
+        let key = lock::key_for(history.schema());
+        Ok(Session {
+            client,
+            spec,
+            history,
+            key,
+            work,
+        })
+    }
+
+    /// Polls for the migration lock until `timeout`.
+    pub async fn lock(&self, timeout: Duration, on: &mut dyn FnMut(ApplyEvent<'_>)) -> Result<()> {
+        lock::acquire(&self.client, self.key, timeout, |h| {
+            on(ApplyEvent::LockWait(h))
+        })
+        .await?;
+        on(ApplyEvent::Locked);
+        Ok(())
+    }
+
+    /// Best effort: the lock also ends with the connection.
+    pub async fn unlock(&self) {
+        let _ = lock::unlock(&self.client, self.key).await;
+    }
+}
+
+/// Timeouts from the command line, else from the selected environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    pub lock: Option<Duration>,
+    pub statement: Option<Duration>,
+    pub statement_lock: Option<Duration>,
+}
+
+impl Timeouts {
+    /// The lock timeout (default 5m) and the session settings to apply.
+    pub(super) fn resolve(self, config: &Config) -> (Duration, Settings) {
+        let envcfg = config.active_environment();
+        let parse = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|s| crate::core::duration::parse(s).ok())
+        };
+        let lock = self
+            .lock
+            .or_else(|| parse(&envcfg.lock_timeout))
+            .unwrap_or(Duration::from_secs(300));
+        let settings = Settings {
+            statement_timeout: self.statement.or_else(|| parse(&envcfg.statement_timeout)),
+            statement_lock_timeout: self
+                .statement_lock
+                .or_else(|| parse(&envcfg.statement_lock_timeout)),
+        };
+        (lock, settings)
+    }
 }
 
 pub async fn apply(
@@ -430,101 +633,102 @@ pub async fn apply(
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let started = Instant::now();
-    if !opts.offline {
-        if let Some(pulled) = pull_if_missing(config, &opts.version).await? {
-            on(ApplyEvent::Pulled(&pulled));
-        } else if crate::ops::transfer::registry_configured(config)
-            && let Err(e) = crate::ops::transfer::refresh_referrers(config, &opts.version).await
-        {
-            on(ApplyEvent::RefreshFailed(crate::core::errors::error_chain(
-                &e,
-            )));
-        }
-    }
-    let (report, release, store) = verified_release(config, &opts.version, &opts.verify)?;
-    on(ApplyEvent::Verified(&report));
-    let work = tempfile::tempdir().map_err(|source| Error::Io {
-        action: "create a work folder in",
-        path: std::env::temp_dir(),
-        source,
-    })?;
-
-    let envcfg = config.active_environment();
-    let (client, spec) = connect(config, env, "apply", Some(&opts.version)).await?;
-    on(ApplyEvent::Connected {
-        target: &spec.target,
-    });
-    let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
-    let key = lock::key_for(history.schema());
-    let parse = |v: &Option<String>| {
-        v.as_deref()
-            .and_then(|s| crate::core::duration::parse(s).ok())
-    };
-    let lock_timeout = opts
-        .lock_timeout
-        .or_else(|| parse(&envcfg.lock_timeout))
-        .unwrap_or(Duration::from_secs(300));
-    let tx_mode = opts.tx_mode.or(envcfg.tx_mode).unwrap_or_default();
-
+    let fetched = fetch_verified(config, &opts.version, &opts.run, on).await?;
+    let session = Session::open(config, env, "apply", &opts.version, on).await?;
+    let (lock_timeout, settings) = opts.run.timeouts.resolve(config);
     let locked = opts.dry_run != DryRun::Plan;
     if locked {
-        lock::acquire(&client, key, lock_timeout, |h| on(ApplyEvent::LockWait(h))).await?;
-        on(ApplyEvent::Locked);
+        session.lock(lock_timeout, on).await?;
     }
-    let settings = Settings {
-        statement_timeout: opts
-            .statement_timeout
-            .or_else(|| parse(&envcfg.statement_timeout)),
-        statement_lock_timeout: opts
-            .statement_lock_timeout
-            .or_else(|| parse(&envcfg.statement_lock_timeout)),
-    };
-    let ctx = RunContext {
-        client: &client,
-        history: &history,
-        release: &release,
-        config,
-        store: &store,
-        work: work.path(),
-        env,
-        tx_mode,
-        dry_run: opts.dry_run,
-        allow_out_of_order: opts.allow_out_of_order,
-        target: spec.target.clone(),
-        started,
-        signature: report.signature.clone(),
-    };
+    let mut ctx = RunContext::new(&session, &fetched, config, env, &opts.run, started, "apply");
+    ctx.dry_run = opts.dry_run;
+    ctx.allow_out_of_order = opts.allow_out_of_order;
     let result = run_locked(&ctx, &settings, on).await;
     if locked {
-        // Best effort: the lock also ends with the connection.
-        let _ = lock::unlock(&client, key).await;
+        session.unlock().await;
     }
     result
 }
 
-struct Settings {
+pub(super) struct Settings {
     statement_timeout: Option<Duration>,
     statement_lock_timeout: Option<Duration>,
 }
 
-struct RunContext<'a> {
-    client: &'a Client,
-    history: &'a HistoryStore,
-    release: &'a ResolvedRelease,
-    config: &'a Config,
-    store: &'a LayoutStore,
-    /// Private folder the release is extracted into, once something is pending.
-    work: &'a Path,
-    env: &'a Env,
-    tx_mode: TxMode,
-    dry_run: DryRun,
-    allow_out_of_order: bool,
-    target: String,
-    started: Instant,
-    signature: Option<crate::signing::verify::Verified>,
+impl Settings {
+    /// Sets `statement_timeout` and `lock_timeout` on the session.
+    pub(super) async fn apply(&self, client: &Client) -> Result<()> {
+        for (name, value) in [
+            ("statement_timeout", self.statement_timeout),
+            ("lock_timeout", self.statement_lock_timeout),
+        ] {
+            if let Some(d) = value {
+                exec(
+                    client,
+                    &format!("SET {name} = {}", d.as_millis()),
+                    "applying session settings",
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
-async fn exec(client: &Client, sql: &str, during: &str) -> Result<()> {
+/// Everything a run of release files needs; shared by apply and rollback.
+pub(super) struct RunContext<'a> {
+    pub client: &'a Client,
+    pub history: &'a HistoryStore,
+    pub release: &'a ResolvedRelease,
+    pub config: &'a Config,
+    pub store: &'a LayoutStore,
+    /// Private folder the release is extracted into, once something is pending.
+    pub work: &'a Path,
+    pub env: &'a Env,
+    pub tx_mode: TxMode,
+    pub dry_run: DryRun,
+    pub allow_out_of_order: bool,
+    pub target: String,
+    pub started: Instant,
+    pub signature: Option<crate::signing::verify::Verified>,
+    /// The `releases.operation` this run records: `apply` or `rollback`.
+    pub operation: &'static str,
+    /// Merged into the release row's `metadata` (an object, or null for nothing).
+    pub metadata: serde_json::Value,
+}
+
+impl<'a> RunContext<'a> {
+    /// A run of `operation` on `session`: no dry run, in order only, no extra metadata.
+    pub(super) fn new(
+        session: &'a Session,
+        (verified, release, store): &'a (VerifyReport, ResolvedRelease, LayoutStore),
+        config: &'a Config,
+        env: &'a Env,
+        opts: &RunOptions,
+        started: Instant,
+        operation: &'static str,
+    ) -> Self {
+        RunContext {
+            client: &session.client,
+            history: &session.history,
+            release,
+            config,
+            store,
+            work: session.work.path(),
+            env,
+            tx_mode: opts.tx_mode(config),
+            dry_run: DryRun::Off,
+            allow_out_of_order: false,
+            target: session.spec.target.clone(),
+            started,
+            signature: verified.signature.clone(),
+            operation,
+            metadata: serde_json::Value::Null,
+        }
+    }
+}
+
+pub(super) async fn exec(client: &Client, sql: &str, during: &str) -> Result<()> {
     client
         .batch_execute(sql)
         .await
@@ -537,19 +741,7 @@ async fn run_locked(
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let client = ctx.client;
-    for (name, value) in [
-        ("statement_timeout", settings.statement_timeout),
-        ("lock_timeout", settings.statement_lock_timeout),
-    ] {
-        if let Some(d) = value {
-            exec(
-                client,
-                &format!("SET {name} = {}", d.as_millis()),
-                "applying session settings",
-            )
-            .await?;
-        }
-    }
+    settings.apply(client).await?;
     let manifest = &ctx.release.manifest;
     let mode = split_mode(manifest.format);
     if ctx.dry_run == DryRun::Execute {
@@ -576,32 +768,11 @@ async fn run_locked(
     } else {
         extract_release(ctx.config, ctx.store, ctx.release, ctx.work)?
     };
-    let mut loaded = Vec::with_capacity(plan.steps.len());
-    for step in &plan.steps {
-        let path = root.join(&step.file.path);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-            action: "read",
-            path: path.clone(),
-            source,
-        })?;
-        let statements = split::split(&text, mode)
-            .map_err(|e| Error::Usage(format!("{}: {e}", step.file.path)))?;
-        if step.file.transaction == TransactionMode::Default
-            && let Some((line, keyword)) = find_transaction_control(&statements)
-        {
-            return Err(Error::TransactionControl {
-                path: step.file.path.clone(),
-                line,
-                keyword: keyword.to_owned(),
-            });
-        }
-        let count = statements.len();
-        loaded.push(Loaded {
-            step: step.clone(),
-            text,
-            statements: count,
-        });
-    }
+    let loaded = plan
+        .steps
+        .iter()
+        .map(|step| load(&root, step.clone(), mode))
+        .collect::<Result<Vec<_>>>()?;
     let planned: Vec<PlannedFile> = loaded
         .iter()
         .map(|l| PlannedFile {
@@ -628,12 +799,7 @@ async fn run_locked(
         warnings: plan.warnings.clone(),
     };
     if ctx.dry_run == DryRun::Plan {
-        for l in &loaded {
-            on(ApplyEvent::DryRunFile {
-                file: &l.step.file,
-                sql: &l.text,
-            });
-        }
+        show_sql(&loaded, on);
         report.outcome = if plan.nothing_to_do() {
             Outcome::NothingToDo
         } else {
@@ -649,22 +815,13 @@ async fn run_locked(
         return Ok(report);
     }
 
-    let segments = segments(&loaded, ctx.tx_mode, ctx.dry_run);
-    let record_stmt = ctx.history.prepare_record_migration(client).await?;
-    let mut runner = Runner {
-        record_stmt,
-        ctx,
-        mode,
-        migrations_committed: 0,
-        statements_run: 0,
-    };
-    let outcome = runner.run(&loaded, &segments, on).await;
-    report.migrations_run = runner.migrations_committed;
-    report.statements_run = runner.statements_run;
+    let tally = run_files(ctx, &loaded, on).await;
     report.execution_ms = ctx.started.elapsed().as_millis() as u64;
-    match outcome {
-        Ok(release_id) => {
-            report.release_id = release_id;
+    match tally {
+        Ok(tally) => {
+            report.release_id = tally.release_id;
+            report.migrations_run = tally.files;
+            report.statements_run = tally.statements;
             if ctx.dry_run == DryRun::Execute {
                 report.outcome = Outcome::DryRunExecuted;
                 for l in loaded
@@ -681,6 +838,36 @@ async fn run_locked(
         }
         Err(e) => Err(e),
     }
+}
+
+/// What a run of files did.
+pub(super) struct Tally {
+    pub release_id: Option<i64>,
+    /// Files committed (or run, in an executed dry run).
+    pub files: usize,
+    pub statements: usize,
+}
+
+/// Runs the loaded files in their transaction segments and records the release.
+pub(super) async fn run_files(
+    ctx: &RunContext<'_>,
+    loaded: &[Loaded],
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<Tally> {
+    let segments = segments(loaded, ctx.tx_mode, ctx.dry_run);
+    let mut runner = Runner {
+        record_stmt: ctx.history.prepare_record_migration(ctx.client).await?,
+        ctx,
+        mode: split_mode(ctx.release.manifest.format),
+        migrations_committed: 0,
+        statements_run: 0,
+    };
+    let release_id = runner.run(loaded, &segments, on).await?;
+    Ok(Tally {
+        release_id,
+        files: runner.migrations_committed,
+        statements: runner.statements_run,
+    })
 }
 
 enum Segment {
@@ -731,7 +918,7 @@ impl Runner<'_, '_> {
         let (ci, run_url) = ci_identity(ctx.env);
         ReleaseRecord {
             version: ctx.release.manifest.version.tag(),
-            operation: "apply",
+            operation: ctx.operation,
             artifact_digest: ctx.release.digest().to_string(),
             checksum: ctx.release.manifest.tarball.sha256.to_string(),
             success,
@@ -746,13 +933,19 @@ impl Runner<'_, '_> {
                 .as_ref()
                 .and_then(|s| s.log_index)
                 .and_then(|i| i64::try_from(i).ok()),
-            metadata: serde_json::json!({
-                "hostname": hostname(),
-                "toolVersion": env!("CARGO_PKG_VERSION"),
-                "ciRunUrl": run_url,
-                "txMode": ctx.tx_mode,
-                "database": ctx.target,
-            }),
+            metadata: {
+                let mut m = serde_json::json!({
+                    "hostname": hostname(),
+                    "toolVersion": env!("CARGO_PKG_VERSION"),
+                    "ciRunUrl": run_url,
+                    "txMode": ctx.tx_mode,
+                    "database": ctx.target,
+                });
+                if let (Some(m), Some(extra)) = (m.as_object_mut(), ctx.metadata.as_object()) {
+                    m.extend(extra.clone());
+                }
+                m
+            },
             ..ReleaseRecord::default()
         }
     }
@@ -849,6 +1042,11 @@ impl Runner<'_, '_> {
             resume_from: l.step.resume_from,
         });
         let t0 = Instant::now();
+        // A rollback script undoes a migration: its row goes once the script is done.
+        let undoes = f
+            .rollback_for
+            .as_deref()
+            .filter(|_| f.kind == FileKind::Rollback);
         let sha = f.sha256.to_string();
         let version = self.ctx.release.manifest.version.tag();
         let record = |done: usize, ms: i64| MigrationRecord {
@@ -889,7 +1087,7 @@ impl Runner<'_, '_> {
                 }));
             }
             self.statements_run += 1;
-            if !in_tx {
+            if !in_tx && undoes.is_none() {
                 let ms = last_progress.elapsed().as_millis() as i64;
                 last_progress = Instant::now();
                 self.ctx
@@ -898,7 +1096,10 @@ impl Runner<'_, '_> {
                     .await?;
             }
         }
-        if in_tx || total == 0 || total <= l.step.resume_from {
+        if let Some(id) = undoes {
+            // The migration is pending again: a later apply runs it anew.
+            self.ctx.history.forget_migration(client, id).await?;
+        } else if in_tx || total == 0 || total <= l.step.resume_from {
             self.ctx
                 .history
                 .record_migration(

@@ -6,12 +6,16 @@
 
 pub mod apply;
 pub mod artifact_ref;
+pub mod audit;
 pub mod baseline;
 pub mod build;
 pub mod evidence;
 pub mod init;
 pub mod list;
 pub mod plan;
+pub mod provenance;
+pub mod revoke;
+pub mod rollback;
 pub mod sign;
 pub mod status;
 pub mod transfer;
@@ -83,6 +87,8 @@ pub enum Error {
     Signature(String),
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
+    #[error("{0}")]
+    Revoked(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -99,6 +105,14 @@ pub enum Error {
     },
     #[error("{0}")]
     HistoryNotEmpty(String),
+    #[error(transparent)]
+    Rollback(Box<crate::ops::rollback::RollbackError>),
+}
+
+impl From<crate::ops::rollback::RollbackError> for Error {
+    fn from(e: crate::ops::rollback::RollbackError) -> Self {
+        Error::Rollback(Box::new(e))
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

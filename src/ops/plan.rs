@@ -211,14 +211,14 @@ pub fn plan(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::manifest::{
         FileKind, MANIFEST_MEDIA_TYPE, SourceFormat, Tarball, Tool, TransactionMode,
     };
     use crate::db::history::{AppliedMigration, ReleaseSummary};
 
-    fn manifest(version: &str, files: &[(&str, &str)]) -> Manifest {
+    pub(crate) fn manifest(version: &str, files: &[(&str, &str)]) -> Manifest {
         Manifest {
             schema_version: 1,
             media_type: MANIFEST_MEDIA_TYPE.into(),
@@ -254,7 +254,13 @@ mod tests {
         }
     }
 
-    fn applied(snapshot: &mut Snapshot, id: &str, body: &str, version: &str, done: Option<i32>) {
+    pub(crate) fn applied(
+        snapshot: &mut Snapshot,
+        id: &str,
+        body: &str,
+        version: &str,
+        done: Option<i32>,
+    ) {
         snapshot.migrations.insert(
             id.into(),
             AppliedMigration {
@@ -271,7 +277,13 @@ mod tests {
         );
     }
 
-    fn release(snapshot: &mut Snapshot, version: &str, digest: &Digest, op: &str, success: bool) {
+    pub(crate) fn release(
+        snapshot: &mut Snapshot,
+        version: &str,
+        digest: &Digest,
+        op: &str,
+        success: bool,
+    ) {
         snapshot.releases.push(ReleaseSummary {
             id: snapshot.releases.len() as i64 + 1,
             version: version.into(),

@@ -1,0 +1,618 @@
+//! `rollback`: undo what one release introduced, for incident response.
+//!
+//! verify -> resolve the previous release -> connect -> lock -> plan -> run -> record.
+//!
+//! The release's introduced migrations are those of its manifest that its
+//! `previousVersion`'s manifest lacks (all of them without a previous version).
+//! Those currently applied are undone by their rollback scripts, newest first.
+//! Everything is decided before anything runs: a missing script, a newer
+//! release still applied on top, drift or a moved tag refuse the whole rollback.
+//! Scripts run through apply's runner (same transaction segments, failure
+//! reporting and release rows); each script, in its transaction, deletes its
+//! migration's history row, so a later apply runs the migration again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{Config, Env, TxMode};
+use crate::core::digest::Digest;
+use crate::core::manifest::{FileEntry, FileKind, Manifest, TransactionMode};
+use crate::core::version::Version;
+use crate::db::history::Snapshot;
+use crate::ops::apply::{
+    self, ApplyEvent, DryRun, Loaded, MigrationFailure, RunContext, RunOptions, Session,
+};
+use crate::ops::artifact_ref;
+use crate::ops::plan::{PlanError, Step, applied_versions};
+use crate::ops::{Error, Result};
+use crate::store::layout::LayoutStore;
+
+#[derive(Debug, Clone)]
+pub struct RollbackOptions {
+    pub version: Version,
+    /// Verify, plan and print the scripts; write nothing, take no lock.
+    pub dry_run: bool,
+    pub run: RunOptions,
+}
+
+/// Progress, for the CLI to show as it happens.
+pub enum RollbackEvent<'a> {
+    /// The same progress as apply: pull, verification, connection, lock, files.
+    Progress(ApplyEvent<'a>),
+    Planned(&'a RollbackPlan),
+}
+
+/// One migration to undo, with the script that undoes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackStep {
+    pub migration: String,
+    pub migration_path: String,
+    pub script: FileEntry,
+    /// The version recorded as having applied it.
+    pub applied_by: String,
+    /// False for a no-transaction migration that stopped midway.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackPlan {
+    pub version: String,
+    pub previous_version: Option<String>,
+    /// Ids of the migrations this release introduced, in migration order.
+    pub introduced: Vec<String>,
+    /// What runs, in run order (newest migration first).
+    pub steps: Vec<RollbackStep>,
+    /// The release is recorded as in effect (its rollback row must be written
+    /// even when none of its migrations is applied any more).
+    pub in_effect: bool,
+    pub warnings: Vec<String>,
+}
+
+impl RollbackPlan {
+    pub fn nothing_to_do(&self) -> bool {
+        self.steps.is_empty() && !self.in_effect
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error(
+        "cannot roll back {version}: no rollback script for {}; nothing was run. Ship the missing `.down.sql` files in a new release, or roll forward",
+        .missing.join(", ")
+    )]
+    MissingScripts {
+        version: String,
+        /// `id (path)` of every applied migration without a script.
+        missing: Vec<String>,
+    },
+    #[error(
+        "cannot roll back {version}: {} applied on top of it; roll back {} first{}",
+        newer_list(.newer), .newer[0], .newer[1..].iter().map(|v| format!(", then {v}")).collect::<String>()
+    )]
+    NewerApplied {
+        version: String,
+        /// Newest first.
+        newer: Vec<String>,
+    },
+    #[error(
+        "cannot roll back {version}: {path} (migration {id}) was applied by {applied_by} with other content than this release has\n  Expected: {release}\n  Actual:   {applied}\nIts rollback script was not written for what the database ran; nothing was run"
+    )]
+    Drift {
+        version: String,
+        id: String,
+        path: String,
+        applied_by: String,
+        applied: String,
+        release: String,
+    },
+    #[error("{}", failure_message(.0))]
+    Failed(Box<MigrationFailure>),
+}
+
+fn newer_list(newer: &[String]) -> String {
+    match newer {
+        [one] => format!("{one} is"),
+        many => format!("{} are", many.join(", ")),
+    }
+}
+
+fn failure_message(f: &MigrationFailure) -> String {
+    let mut s = format!(
+        "rollback of {} failed: {} (undoing {}) failed at statement {} (line {}): {}",
+        f.version, f.path, f.migration, f.statement, f.line, f.message
+    );
+    if f.rolled_back {
+        s.push_str("; its transaction was rolled back");
+    }
+    if f.migrations_committed > 0 {
+        s.push_str(&format!(
+            "; {} rollback script(s) of this run stay committed (those migrations are pending again)",
+            f.migrations_committed
+        ));
+    }
+    s.push_str(if f.recorded {
+        "; the failure is recorded in the history"
+    } else {
+        "; the failure could not be recorded"
+    });
+    s.push_str(". The migrations not rolled back are still applied: fix the rollback script in a new release, or roll forward");
+    s
+}
+
+/// Decides what a rollback of `manifest` must do. Pure: every rule is unit-tested.
+pub fn plan_rollback(
+    manifest: &Manifest,
+    digest: &Digest,
+    previous: Option<&Manifest>,
+    history: &Snapshot,
+) -> Result<RollbackPlan, Error> {
+    let version = manifest.version.tag();
+    let effective = applied_versions(history);
+    let in_effect = match effective.iter().find(|(v, _)| v == &version) {
+        Some((_, d)) if d != &digest.to_string() => {
+            return Err(PlanError::MovedTag {
+                version,
+                applied: d.clone(),
+                this: digest.to_string(),
+            }
+            .into());
+        }
+        Some(_) => true,
+        None => false,
+    };
+    let before: BTreeSet<&str> = previous
+        .map(|p| p.migrations().map(|f| f.id.as_str()).collect())
+        .unwrap_or_default();
+    let mut introduced: Vec<&FileEntry> = manifest
+        .migrations()
+        .filter(|f| !before.contains(f.id.as_str()))
+        .collect();
+    introduced.sort_by_key(|f| f.order);
+    let scripts: BTreeMap<&str, &FileEntry> = manifest
+        .files
+        .iter()
+        .filter(|f| f.kind == FileKind::Rollback)
+        .filter_map(|f| f.rollback_for.as_deref().map(|id| (id, f)))
+        .collect();
+
+    let to_undo: Vec<&FileEntry> = introduced
+        .iter()
+        .rev()
+        .copied()
+        .filter(|f| history.migrations.contains_key(&f.id))
+        .collect();
+    let undone: BTreeSet<&str> = to_undo.iter().map(|f| f.id.as_str()).collect();
+
+    // Newer releases still in effect, or whose migrations are still applied.
+    let mut newer: BTreeSet<Version> = effective
+        .iter()
+        .filter_map(|(v, _)| Version::parse(v).ok())
+        .collect();
+    newer.extend(
+        history
+            .migrations
+            .values()
+            .filter(|m| !undone.contains(m.id.as_str()))
+            .filter_map(|m| Version::parse(&m.version).ok()),
+    );
+    let newer: Vec<String> = newer
+        .into_iter()
+        .rev()
+        .filter(|v| v > &manifest.version)
+        .map(|v| v.tag())
+        .collect();
+    if !newer.is_empty() {
+        return Err(RollbackError::NewerApplied { version, newer }.into());
+    }
+
+    let mut steps = Vec::with_capacity(to_undo.len());
+    let mut missing = Vec::new();
+    let mut warnings = Vec::new();
+    for f in to_undo {
+        let applied = &history.migrations[&f.id];
+        if applied.sha256 != f.sha256.to_string() {
+            return Err(RollbackError::Drift {
+                version,
+                id: f.id.clone(),
+                path: f.path.clone(),
+                applied_by: applied.version.clone(),
+                applied: applied.sha256.clone(),
+                release: f.sha256.to_string(),
+            }
+            .into());
+        }
+        let Some(script) = scripts.get(f.id.as_str()) else {
+            missing.push(format!("{} ({})", f.id, f.path));
+            continue;
+        };
+        if !applied.complete {
+            warnings.push(format!(
+                "{} stopped after {} of {} statements; its rollback script {} runs in full",
+                f.id, applied.statements_done, applied.statements_total, script.path
+            ));
+        }
+        steps.push(RollbackStep {
+            migration: f.id.clone(),
+            migration_path: f.path.clone(),
+            script: (*script).clone(),
+            applied_by: applied.version.clone(),
+            complete: applied.complete,
+        });
+    }
+    if !missing.is_empty() {
+        return Err(RollbackError::MissingScripts { version, missing }.into());
+    }
+    Ok(RollbackPlan {
+        version,
+        previous_version: manifest.previous_version.as_ref().map(Version::tag),
+        introduced: introduced.iter().map(|f| f.id.clone()).collect(),
+        steps,
+        in_effect,
+        warnings,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    RolledBack,
+    NothingToDo,
+    DryRun,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedRollback {
+    pub migration: String,
+    pub script: String,
+    pub transaction: TransactionMode,
+    pub statements: usize,
+    pub applied_by: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackReport {
+    pub version: String,
+    pub digest: Digest,
+    pub previous_version: Option<String>,
+    pub database: String,
+    pub history_schema: String,
+    pub outcome: Outcome,
+    pub tx_mode: TxMode,
+    /// In run order.
+    pub planned: Vec<PlannedRollback>,
+    pub migrations_rolled_back: usize,
+    pub statements_run: usize,
+    pub execution_ms: u64,
+    pub release_id: Option<i64>,
+    pub warnings: Vec<String>,
+}
+
+/// The previous release's manifest, digest-checked (pulled when missing), or
+/// `None` when the release declares no previous version.
+async fn previous_manifest(
+    config: &Config,
+    manifest: &Manifest,
+    offline: bool,
+) -> Result<Option<Manifest>> {
+    let Some(prev) = &manifest.previous_version else {
+        return Ok(None);
+    };
+    if !offline {
+        apply::pull_if_missing(config, prev).await?;
+    }
+    let store = LayoutStore::open(&config.store_dir())?;
+    let resolved = artifact_ref::resolve(&store, prev).map_err(|e| match e {
+        Error::NotFound {
+            version,
+            store,
+            hint,
+        } => Error::NotFound {
+            version,
+            store,
+            hint: format!(
+                "{hint}; rollback of {} needs its previous release {prev} to know what {} introduced",
+                manifest.version, manifest.version
+            ),
+        },
+        other => other,
+    })?;
+    Ok(Some(resolved.manifest))
+}
+
+pub async fn rollback(
+    config: &Config,
+    env: &Env,
+    opts: &RollbackOptions,
+    on: &mut dyn FnMut(RollbackEvent<'_>),
+) -> Result<RollbackReport> {
+    let started = Instant::now();
+    let fetched = apply::fetch_verified(config, &opts.version, &opts.run, &mut |e| {
+        on(RollbackEvent::Progress(e))
+    })
+    .await?;
+    let release = &fetched.1;
+    let previous = previous_manifest(config, &release.manifest, opts.run.offline).await?;
+    let session = Session::open(config, env, "rollback", &opts.version, &mut |e| {
+        on(RollbackEvent::Progress(e))
+    })
+    .await?;
+    let (lock_timeout, settings) = opts.run.timeouts.resolve(config);
+    if !opts.dry_run {
+        session
+            .lock(lock_timeout, &mut |e| on(RollbackEvent::Progress(e)))
+            .await?;
+    }
+    let mut ctx = RunContext::new(
+        &session, &fetched, config, env, &opts.run, started, "rollback",
+    );
+    if opts.dry_run {
+        ctx.dry_run = DryRun::Plan;
+    }
+    let result = async {
+        let snapshot = session.history.snapshot(ctx.client).await?;
+        if snapshot.exists && !opts.dry_run {
+            // Upgrades an older layout, under the lock.
+            session.history.ensure(ctx.client).await?;
+        }
+        let plan = plan_rollback(
+            &release.manifest,
+            &release.digest(),
+            previous.as_ref(),
+            &snapshot,
+        )?;
+        on(RollbackEvent::Planned(&plan));
+        for w in &plan.warnings {
+            on(RollbackEvent::Progress(ApplyEvent::Warning(w)));
+        }
+        settings.apply(ctx.client).await?;
+        run_plan(ctx, &plan, &mut |e| on(RollbackEvent::Progress(e))).await
+    }
+    .await;
+    if !opts.dry_run {
+        session.unlock().await;
+    }
+    result
+}
+
+async fn run_plan(
+    mut ctx: RunContext<'_>,
+    plan: &RollbackPlan,
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<RollbackReport> {
+    let manifest = &ctx.release.manifest;
+    let mode = apply::split_mode(manifest.format);
+    // Extract only when a script will run.
+    let root = if plan.steps.is_empty() {
+        PathBuf::new()
+    } else {
+        apply::extract_release(ctx.config, ctx.store, ctx.release, ctx.work)?
+    };
+    let loaded = plan
+        .steps
+        .iter()
+        .map(|s| {
+            let step = Step {
+                file: s.script.clone(),
+                resume_from: 0,
+            };
+            apply::load(&root, step, mode)
+        })
+        .collect::<Result<Vec<Loaded>>>()?;
+    let outcome = if plan.nothing_to_do() {
+        Outcome::NothingToDo
+    } else if ctx.dry_run == DryRun::Plan {
+        Outcome::DryRun
+    } else {
+        Outcome::RolledBack
+    };
+    let mut report = RollbackReport {
+        version: plan.version.clone(),
+        digest: ctx.release.digest(),
+        previous_version: plan.previous_version.clone(),
+        database: ctx.target.clone(),
+        history_schema: ctx.history.schema().name().to_owned(),
+        outcome,
+        tx_mode: ctx.tx_mode,
+        planned: plan
+            .steps
+            .iter()
+            .zip(&loaded)
+            .map(|(s, l)| PlannedRollback {
+                migration: s.migration.clone(),
+                script: s.script.path.clone(),
+                transaction: s.script.transaction,
+                statements: l.statements,
+                applied_by: s.applied_by.clone(),
+            })
+            .collect(),
+        warnings: plan.warnings.clone(),
+        release_id: None,
+        migrations_rolled_back: 0,
+        statements_run: 0,
+        execution_ms: 0,
+    };
+    if outcome != Outcome::RolledBack {
+        apply::show_sql(&loaded, on);
+        return Ok(report);
+    }
+    ctx.metadata = serde_json::json!({
+        "previousVersion": plan.previous_version,
+        "rolledBack": plan.steps.iter().map(|s| serde_json::json!({
+            "migration": s.migration,
+            "script": s.script.path,
+            "appliedBy": s.applied_by,
+        })).collect::<Vec<_>>(),
+    });
+    match apply::run_files(&ctx, &loaded, on).await {
+        Ok(tally) => {
+            report.release_id = tally.release_id;
+            report.migrations_rolled_back = tally.files;
+            report.statements_run = tally.statements;
+            report.execution_ms = ctx.started.elapsed().as_millis() as u64;
+            Ok(report)
+        }
+        Err(Error::MigrationFailed(f)) => Err(RollbackError::Failed(f).into()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::plan::tests::{applied as applied_one, manifest as plain, release as record};
+
+    /// `migrations` in order; `down` the ids that have a rollback script.
+    fn manifest(
+        version: &str,
+        previous: Option<&str>,
+        migrations: &[&str],
+        down: &[&str],
+    ) -> Manifest {
+        let pairs: Vec<(&str, &str)> = migrations.iter().map(|id| (*id, *id)).collect();
+        let mut m = plain(version, &pairs);
+        m.previous_version = previous.map(|p| Version::parse(p).unwrap());
+        for (i, id) in down.iter().enumerate() {
+            let mut f = m.files.iter().find(|f| f.id == *id).unwrap().clone();
+            f.kind = FileKind::Rollback;
+            f.path = format!("m/{id}.down.sql");
+            f.order = i as u32;
+            f.rollback_for = Some((*id).to_owned());
+            m.files.push(f);
+        }
+        m
+    }
+
+    /// History where `version` (digest `d-<version>`) applied `ids`.
+    fn applied(h: &mut Snapshot, version: &str, ids: &[&str]) {
+        for id in ids {
+            applied_one(h, id, id, version, None);
+        }
+        release(h, version, "apply");
+    }
+
+    fn release(h: &mut Snapshot, version: &str, operation: &str) {
+        record(h, version, &digest(version), operation, true);
+    }
+
+    fn digest(version: &str) -> Digest {
+        Digest::of(format!("d-{version}").as_bytes())
+    }
+
+    fn plan(m: &Manifest, prev: Option<&Manifest>, h: &Snapshot) -> Result<RollbackPlan, Error> {
+        plan_rollback(m, &digest(&m.version.tag()), prev, h)
+    }
+
+    fn order(p: &RollbackPlan) -> Vec<&str> {
+        p.steps.iter().map(|s| s.script.path.as_str()).collect()
+    }
+
+    #[test]
+    fn undoes_only_what_the_release_introduced_newest_first() {
+        let v1 = manifest("1.0.0", None, &["0001_a", "0002_b"], &["0001_a"]);
+        let v2 = manifest(
+            "1.1.0",
+            Some("1.0.0"),
+            &["0001_a", "0002_b", "0003_c", "0004_d"],
+            &["0003_c", "0004_d"],
+        );
+        let mut h = Snapshot::default();
+        applied(&mut h, "1.0.0", &["0001_a", "0002_b"]);
+        applied(&mut h, "1.1.0", &["0003_c", "0004_d"]);
+        let p = plan(&v2, Some(&v1), &h).unwrap();
+        assert_eq!(order(&p), ["m/0004_d.down.sql", "m/0003_c.down.sql"]);
+        assert_eq!(p.introduced, ["0003_c", "0004_d"]);
+        assert!(p.in_effect && !p.nothing_to_do());
+        // Without a previous version, everything is the release's own: 0002_b
+        // has no script, and that refuses the whole rollback, naming it.
+        let e = plan(&v2, None, &h).unwrap_err();
+        assert!(
+            matches!(&e, Error::Rollback(r) if matches!(r.as_ref(), RollbackError::MissingScripts { missing, .. }
+                if missing == &["0002_b (m/0002_b.sql)", "0001_a (m/0001_a.sql)"])),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_missing_script_is_listed_before_anything_runs() {
+        let v2 = manifest("1.1.0", None, &["0001_a", "0002_b", "0003_c"], &["0002_b"]);
+        let mut h = Snapshot::default();
+        applied(&mut h, "1.1.0", &["0001_a", "0002_b", "0003_c"]);
+        let e = plan(&v2, None, &h).unwrap_err().to_string();
+        assert!(
+            e.contains("0003_c (m/0003_c.sql), 0001_a (m/0001_a.sql)"),
+            "{e}"
+        );
+        // Unapplied migrations need no script.
+        let mut h = Snapshot::default();
+        applied(&mut h, "1.1.0", &["0002_b"]);
+        assert_eq!(order(&plan(&v2, None, &h).unwrap()), ["m/0002_b.down.sql"]);
+    }
+
+    #[test]
+    fn a_newer_release_on_top_is_refused_until_it_is_rolled_back() {
+        let v1 = manifest("1.0.0", None, &["0001_a"], &["0001_a"]);
+        let v2 = manifest("1.1.0", Some("1.0.0"), &["0001_a", "0002_b"], &["0002_b"]);
+        let mut h = Snapshot::default();
+        applied(&mut h, "1.0.0", &["0001_a"]);
+        applied(&mut h, "1.1.0", &["0002_b"]);
+        applied(&mut h, "1.2.0", &["0003_c"]);
+        applied(&mut h, "1.3.0", &[]);
+        let e = plan(&v2, Some(&v1), &h).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot roll back 1.1.0: 1.3.0, 1.2.0 are applied on top of it; roll back 1.3.0 first, then 1.2.0"
+        );
+        release(&mut h, "1.3.0", "rollback");
+        let e = plan(&v2, Some(&v1), &h).unwrap_err();
+        assert!(e.to_string().contains("roll back 1.2.0 first"), "{e}");
+        // 1.2.0 rolled back, but its migration still applied (a failed rollback
+        // in file mode, say): still on top.
+        release(&mut h, "1.2.0", "rollback");
+        assert!(plan(&v2, Some(&v1), &h).is_err());
+        h.migrations.remove("0003_c");
+        assert_eq!(
+            order(&plan(&v2, Some(&v1), &h).unwrap()),
+            ["m/0002_b.down.sql"]
+        );
+    }
+
+    #[test]
+    fn nothing_applied_is_nothing_to_do_but_a_release_in_effect_is_recorded() {
+        let v1 = manifest("1.0.0", None, &["0001_a"], &["0001_a"]);
+        let v2 = manifest("1.1.0", Some("1.0.0"), &["0001_a"], &[]);
+        let mut h = Snapshot::default();
+        assert!(plan(&v1, None, &h).unwrap().nothing_to_do());
+        applied(&mut h, "1.0.0", &["0001_a"]);
+        applied(&mut h, "1.1.0", &[]);
+        // 1.1.0 introduced nothing, but it is in effect: its rollback is recorded.
+        let p = plan(&v2, Some(&v1), &h).unwrap();
+        assert!(p.steps.is_empty() && !p.nothing_to_do());
+        release(&mut h, "1.1.0", "rollback");
+        assert!(plan(&v2, Some(&v1), &h).unwrap().nothing_to_do());
+    }
+
+    #[test]
+    fn drift_and_a_moved_tag_are_refused() {
+        let v1 = manifest("1.0.0", None, &["0001_a"], &["0001_a"]);
+        let mut h = Snapshot::default();
+        applied(&mut h, "1.0.0", &["0001_a"]);
+        let moved = plan_rollback(&v1, &Digest::of(b"other"), None, &h).unwrap_err();
+        assert!(
+            matches!(moved, Error::Plan(PlanError::MovedTag { .. })),
+            "{moved}"
+        );
+        h.migrations.get_mut("0001_a").unwrap().sha256 = Digest::of(b"x").to_string();
+        let drift = plan(&v1, None, &h).unwrap_err();
+        assert!(
+            matches!(&drift, Error::Rollback(r) if matches!(r.as_ref(), RollbackError::Drift { .. })),
+            "{drift}"
+        );
+    }
+}
