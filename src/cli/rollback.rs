@@ -30,10 +30,14 @@ pub struct RollbackArgs {
 pub fn exec(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Error> {
     let version = Version::parse(&args.version)?;
     let config = ctx.config()?;
+    let mut run = args.run.options()?;
+    // Undoing a revoked release is what rollback is for: the revocation is
+    // shown, not enforced.
+    run.verify.allow_revoked = true;
     let opts = RollbackOptions {
         version,
         dry_run: args.dry_run,
-        run: args.run.options()?,
+        run,
     };
     let p = &ctx.printer;
     let mut on = |event: RollbackEvent<'_>| match event {
