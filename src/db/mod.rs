@@ -1,11 +1,13 @@
 //! PostgreSQL capability: connecting with libpq semantics over rustls
 //! ([`connect`], [`tls`]), squizzle's own history tables ([`history`]), the
-//! migration advisory lock ([`lock`]) and splitting SQL into statements ([`split`]).
+//! migration advisory lock ([`lock`]), splitting SQL into statements ([`split`])
+//! and the read-only history queries of `audit` ([`audit`]).
 //!
 //! Only parameterized queries for squizzle's own SQL; every identifier that is
 //! spliced into SQL (the history schema) is validated and quoted by [`Ident`].
 //! This layer knows nothing of OCI stores, registries or signatures, and never prints.
 
+pub mod audit;
 pub mod connect;
 pub mod history;
 pub mod lock;
