@@ -567,3 +567,113 @@ fn unsigned_releases_and_bad_tokens_are_refused_clearly() {
         .code(3);
     assert!(!w.exists(&bundle_path("1.0.0")));
 }
+
+#[test]
+fn a_configured_tsa_timestamps_every_bundle_and_a_late_timestamp_is_refused() {
+    let s = SigstoreServices::start_with(sigstore_services::SigstoreOptions { tsa: true });
+    let db = pg::shared().create_database("keyless_tsa");
+    let tsa = s.tsa_url().expect("the TSA runs");
+    let w = World::plain();
+    let with_tsa = config(&s, None, &signer(WORKFLOW, &s.issuer_url())).replacen(
+        "rekor_url",
+        &format!("tsa_url = {tsa:?}\nrekor_url"),
+        1,
+    );
+    w.config(&with_tsa);
+    w.build_ok("1.0.0");
+    w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &token(&s))])
+        .success();
+    let b = w.read_json(&bundle_path("1.0.0"));
+    assert_eq!(
+        b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{b:#}"
+    );
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+    // A timestamp authority whose clock is three hours late: the signed time
+    // no longer falls inside the certificate's validity.
+    s.set_tsa_time_offset(3 * 3600);
+    w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &token(&s))])
+        .success();
+    drop_referrers(&w);
+    refused(&w, &db, "1.0.0", "Signature verification failed");
+}
+
+#[test]
+fn offline_verification_never_contacts_the_registry() {
+    let s = SigstoreServices::start();
+    // A registry address where nothing listens: any contact would fail.
+    let w = signed(&s, Some("127.0.0.1:9"));
+    w.run(&["verify", "1.0.0", "--offline"])
+        .success()
+        .says("Signature verified");
+    let online = w.run(&["verify", "1.0.0"]).success();
+    assert!(
+        online.output().contains("Could not check the registry"),
+        "{}",
+        online.output()
+    );
+}
+
+#[test]
+fn ambient_github_actions_credentials_are_used_and_never_shown() {
+    use std::sync::{Arc, Mutex};
+    let s = SigstoreServices::start();
+    let jwt = token(&s);
+    // GitHub's ID-token endpoint: answers {"value": JWT} to a bearer request.
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let addr = server.server_addr().to_ip().unwrap();
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let answer = jwt.clone();
+    let handle = std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let auth = req
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Authorization"))
+                .map(|h| h.value.to_string())
+                .unwrap_or_default();
+            log.lock().unwrap().push((req.url().to_owned(), auth));
+            let body = serde_json::json!({ "value": answer }).to_string();
+            let _ = req.respond(tiny_http::Response::from_string(body));
+            break;
+        }
+    });
+    let w = World::plain();
+    w.config(&config(&s, None, &signer(WORKFLOW, &s.issuer_url())));
+    w.build_ok("1.0.0");
+    let request_token = "ghs_request_token_that_must_stay_secret";
+    let r = w
+        .run_with_env(
+            &["sign", "1.0.0", "-vv"],
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    &format!("http://{addr}/token?api-version=2.0"),
+                ),
+                ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", request_token),
+            ],
+        )
+        .success()
+        .says("token from CI credentials");
+    handle.join().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].0.contains("audience=sigstore"), "{seen:?}");
+    assert_eq!(seen[0].1, format!("Bearer {request_token}"));
+    assert!(
+        !r.output().contains(request_token),
+        "request token leaked:\n{}",
+        r.output()
+    );
+    assert!(
+        !r.output().contains(&jwt),
+        "identity token leaked:\n{}",
+        r.output()
+    );
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+}

@@ -47,7 +47,7 @@ pub async fn identity_token(
             Ok(None) => return Err(SigningError::NoToken),
             Err(e) => {
                 return Err(SigningError::Token(format!(
-                    "the CI system's identity token could not be obtained: {e}"
+                    "the CI system's identity token could not be obtained: {e} (GitHub Actions needs `permissions: id-token: write` on the job; GitLab needs `id_tokens: SIGSTORE_ID_TOKEN: aud: sigstore`)"
                 )));
             }
         }
