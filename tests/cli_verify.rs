@@ -31,7 +31,9 @@ fn verify_passes_with_seed_style_lines() {
         .stdout_has("✓ Verifying artifact checksum...\n")
         .stdout_has("✓ Verifying file checksums (186/186)...\n")
         .stdout_has("✓ Integrity verified\n")
-        .stdout_has("– Signature not checked (the policy does not require one)")
+        .stdout_has("✓ Not revoked\n")
+        .stdout_has("– Not signed (the policy does not require a signature)")
+        .stdout_has("– No provenance (the policy does not require it)")
         .stdout_has(&format!("1.0.0 {digest} verified"))
         .does_not_say("✗");
 }
@@ -47,7 +49,9 @@ fn verify_lines_come_in_order() {
     };
     assert!(pos("Verifying artifact checksum") < pos("Verifying file checksums (3/3)"));
     assert!(pos("Verifying file checksums (3/3)") < pos("Integrity verified"));
-    assert!(pos("Integrity verified") < pos("Signature not checked"));
+    assert!(pos("Integrity verified") < pos("Not revoked"));
+    assert!(pos("Not revoked") < pos("Not signed"));
+    assert!(pos("Not signed") < pos("No provenance"));
 }
 
 #[test]
@@ -80,7 +84,9 @@ fn verify_json_reports_every_file() {
         [
             ("artifact", "pass"),
             ("files", "pass"),
-            ("signature", "skip")
+            ("revocation", "pass"),
+            ("signature", "skip"),
+            ("provenance", "skip")
         ]
     );
 }
@@ -248,7 +254,7 @@ fn a_tag_listed_twice_is_refused() {
 fn a_required_signature_that_is_missing_fails_with_exit_9() {
     let w = plain_release();
     w.config(&format!(
-        "{}\n[security]\nrequire_signature = true\n",
+        "{}\n[security]\nrequire_signature = true\n[[security.signers]]\nidentity = \"ci@acme.example\"\nissuer = \"https://issuer.example\"\n",
         common::PLAIN_CONFIG
     ));
     let r = w.run(&["verify", "1.0.0"]).code(9);
@@ -275,20 +281,28 @@ fn a_required_signature_that_is_missing_fails_with_exit_9() {
 fn an_unverifiable_signature_bundle_does_not_satisfy_the_policy() {
     let w = plain_release();
     w.config(&format!(
-        "{}\n[security]\nrequire_signature = true\n",
+        "{}\n[security]\nrequire_signature = true\n[[security.signers]]\nidentity = \"ci@acme.example\"\nissuer = \"https://issuer.example\"\n",
         common::PLAIN_CONFIG
     ));
     w.write("db/tarballs/squizzle-1.0.0.sigstore.json", "{}");
     w.run(&["verify", "1.0.0"])
         .code(9)
-        .says("cannot verify signature bundles");
+        .says("not a Sigstore bundle");
+    // Required with nobody trusted to sign is a configuration error.
+    w.config(&format!(
+        "{}\n[security]\nrequire_signature = true\n",
+        common::PLAIN_CONFIG
+    ));
+    w.run(&["verify", "1.0.0"])
+        .code(2)
+        .says("nobody is trusted to sign");
 }
 
 #[test]
 fn an_environment_can_require_signatures() {
     let w = plain_release();
     w.config(&format!(
-        "{}\n[environments.production]\nrequire_signature = true\n\n[environments.staging]\n",
+        "{}\n[[security.signers]]\nidentity = \"ci@acme.example\"\nissuer = \"https://issuer.example\"\n\n[environments.production]\nrequire_signature = true\n\n[environments.staging]\n",
         common::PLAIN_CONFIG
     ));
     w.run(&["verify", "1.0.0"]).success();

@@ -259,7 +259,7 @@ fn a_registry_that_stays_unavailable_exits_3_and_leaves_no_trace() {
     assert!(!other.blob_path(&layer).exists());
     assert_eq!(tmp_files(&other), Vec::<String>::new());
     assert_eq!(other.index()["manifests"], serde_json::json!([]));
-    other.run(&["verify", "1.0.0"]).code(12);
+    other.run(&["verify", "1.0.0", "--offline"]).code(12);
 
     // Pushing to a registry that answers 503 to everything: exit 3 too.
     s.proxy.clear();

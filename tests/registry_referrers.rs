@@ -320,7 +320,12 @@ fn push_copies_local_referrers_and_pull_brings_them_back() {
         assert_eq!(m.subject.unwrap().digest, digest);
         assert!(local.has_blob(&m.config) && local.has_blob(&m.layers[0]));
     }
-    other.run(&["verify", "1.0.0"]).success();
+    // The pulled referrers are what verify judges: these stand-ins are not
+    // real bundles, and a signature that does not verify fails the release.
+    other
+        .run(&["verify", "1.0.0", "--offline"])
+        .code(9)
+        .says("not a Sigstore bundle");
     let again = other
         .run(&["pull", "1.0.0", "--output", "json"])
         .success()

@@ -79,7 +79,7 @@ fn secrets_from_the_environment_and_config_references_never_reach_the_output() {
     let w = world_with_secrets();
 
     run_all_modes(&w, &["build", "1.0.0"], 0);
-    run_all_modes(&w, &["verify", "1.0.0"], 0);
+    run_all_modes(&w, &["verify", "1.0.0", "--offline"], 0);
     run_all_modes(&w, &["list"], 0);
     w.build_ok("1.1.0");
     run_all_modes(&w, &["list"], 0);
@@ -92,7 +92,8 @@ fn secrets_never_reach_the_output_on_error_paths() {
 
     run_all_modes(&w, &["build", "1.0"], 2);
     run_all_modes(&w, &["build", "1.0.0+meta"], 2);
-    run_all_modes(&w, &["verify", "9.9.9"], 12);
+    // --offline: the configured registry is not reachable from tests.
+    run_all_modes(&w, &["verify", "9.9.9", "--offline"], 12);
 
     w.write(
         "migrations/0002_add_email.sql",
@@ -104,10 +105,10 @@ fn secrets_never_reach_the_output_on_error_paths() {
     run_all_modes(&w, &["build", "2.0.0"], 2);
 
     w.corrupt_blob(&w.layer_digest("1.0.0"));
-    run_all_modes(&w, &["verify", "1.0.0"], 6);
+    run_all_modes(&w, &["verify", "1.0.0", "--offline"], 6);
 
     for args in [
-        &["verify", "1.0.0", "--env", "staging"][..],
+        &["verify", "1.0.0", "--offline", "--env", "staging"][..],
         &["list", "--env", "staging", "-vvv"],
     ] {
         let run = w
@@ -123,9 +124,9 @@ fn secrets_never_reach_the_output_when_the_signature_policy_fails() {
     let w = world_with_secrets();
     w.build_ok("1.0.0");
     w.config(&format!(
-        "{CONFIG_WITH_REFERENCES}\n[security]\nrequire_signature = true\n"
+        "{CONFIG_WITH_REFERENCES}\n[security]\nrequire_signature = true\n[[security.signers]]\nidentity = \"ci@acme.example\"\nissuer = \"https://issuer.example\"\n"
     ));
-    run_all_modes(&w, &["verify", "1.0.0"], 9);
+    run_all_modes(&w, &["verify", "1.0.0", "--offline"], 9);
 }
 
 #[test]
