@@ -134,6 +134,11 @@ fn a_bundle_swapped_in_from_another_version_is_refused() {
     w.run(&["verify", "1.1.0", "--key", "squizzle.pub"])
         .code(9)
         .says("the bundle is for another artifact");
+    w.run_with_env(
+        &["apply", "1.1.0", "--offline", "--key", "squizzle.pub"],
+        &[("DATABASE_URL", "postgres://deploy@127.0.0.1:9/app")],
+    )
+    .code(9);
     // And a copy of 1.0.0's referrer manifest re-pointed at 1.1.0 is refused
     // the same way: the statement inside still names 1.0.0.
     w.run(&["verify", "1.0.0", "--key", "squizzle.pub"])
@@ -232,6 +237,14 @@ fn a_signature_does_not_follow_a_moved_tag() {
     w.run(&["verify", "1.0.0", "--key", "squizzle.pub"])
         .code(9)
         .says("the bundle is for another artifact");
+    // apply refuses before it connects: nothing listens on that port, so
+    // reaching the database would have been exit 3.
+    w.run_with_env(
+        &["apply", "1.0.0", "--offline", "--key", "squizzle.pub"],
+        &[("DATABASE_URL", "postgres://deploy@127.0.0.1:9/app")],
+    )
+    .code(9)
+    .says("another artifact");
 }
 
 #[test]
