@@ -6,6 +6,8 @@
 //! hung on a release it does not name.
 
 mod common;
+#[path = "support/registry.rs"]
+mod registry;
 
 use common::World;
 use serde_json::{Value, json};
@@ -278,4 +280,96 @@ fn unverifiable_revocations_still_block_and_say_so() {
         .code(10)
         .json();
     assert_eq!(j["revocation"]["verified"], false);
+}
+
+#[test]
+fn a_revocation_reaches_other_machines_through_the_registry_and_delete_tag_removes_the_release() {
+    let reg = registry::Registry::start(registry::RegistryOptions {
+        auth: registry::Auth::None,
+    });
+    let registry_config = |w: &World| {
+        w.config(&format!(
+            "{}[registry]\nurl = \"{}/acme/db\"\n",
+            config(""),
+            reg.url()
+        ));
+    };
+    let ci = world("");
+    registry_config(&ci);
+    ci.run(&["build", "1.0.0", "--sign", "--key", "squizzle.key"])
+        .success();
+    ci.run(&["push", "1.0.0"]).success();
+    ci.write("migrations/0004_more.sql", "CREATE TABLE more (id int);\n");
+    ci.run(&["build", "1.1.0", "--sign", "--key", "squizzle.key"])
+        .success();
+    ci.run(&["push", "1.1.0"]).success();
+
+    // A deploy machine that pulled 1.0.0 before it was revoked.
+    let early = World::named("early");
+    registry_config(&early);
+    std::fs::copy(ci.path("squizzle.pub"), early.path("squizzle.pub")).unwrap();
+    early.run(&["pull", "1.0.0"]).success();
+    early.run(&["verify", "1.0.0"]).success();
+
+    ci.run(&[
+        "revoke",
+        "1.0.0",
+        "--reason",
+        "bad index (INC-2)",
+        "--key",
+        "squizzle.key",
+    ])
+    .success()
+    .says("Published the revocation");
+    // It learns of the revocation on its next verify (referrers refreshed).
+    early
+        .run(&["verify", "1.0.0"])
+        .code(10)
+        .says("bad index (INC-2)");
+    // A fresh machine: pull brings the release and its revocation, and fails.
+    let fresh = World::named("fresh");
+    registry_config(&fresh);
+    std::fs::copy(ci.path("squizzle.pub"), fresh.path("squizzle.pub")).unwrap();
+    fresh
+        .run(&["pull", "1.0.0"])
+        .code(10)
+        .says("bad index (INC-2)");
+    fresh.run(&["list"]).success().says("revoked");
+
+    // --delete-tag: the release is gone from the registry; machines that have
+    // it keep seeing the revocation.
+    ci.run(&[
+        "revoke",
+        "1.1.0",
+        "--reason",
+        "secret in a seed",
+        "--delete-tag",
+        "--key",
+        "squizzle.key",
+    ])
+    .success()
+    .says("Deleted 1.1.0 from the registry");
+    let late = World::named("late");
+    registry_config(&late);
+    late.run(&["pull", "1.1.0"]).code(12);
+    ci.run(&["verify", "1.1.0", "--offline"])
+        .code(10)
+        .says("secret in a seed");
+    // Without a registry, --delete-tag has nothing to delete.
+    let local = world("");
+    local
+        .run(&["build", "1.0.0", "--sign", "--key", "squizzle.key"])
+        .success();
+    local
+        .run(&[
+            "revoke",
+            "1.0.0",
+            "--reason",
+            "x",
+            "--delete-tag",
+            "--key",
+            "squizzle.key",
+        ])
+        .code(2)
+        .says("no registry is configured");
 }
