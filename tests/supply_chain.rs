@@ -373,3 +373,34 @@ fn a_revocation_reaches_other_machines_through_the_registry_and_delete_tag_remov
         .code(2)
         .says("no registry is configured");
 }
+
+#[test]
+fn a_policy_can_require_fresh_revocations_from_the_registry() {
+    // The registry is down (nothing listens on port 9); 1.0.0 is local.
+    let w = world("");
+    w.run(&["build", "1.0.0", "--sign", "--key", "squizzle.key"])
+        .success();
+    let down = "[registry]\nurl = \"127.0.0.1:9/acme/db\"\n";
+    w.config(&format!("{}{down}", config("")));
+    // By default: warn, and judge with the local evidence.
+    w.run(&["verify", "1.0.0"])
+        .success()
+        .says("Could not check the registry for new signatures or revocations");
+    // Required: no verdict without the registry, and no --offline escape.
+    w.config(&format!(
+        "{}{down}",
+        config("require_fresh_revocations = true\n")
+    ));
+    w.run(&["verify", "1.0.0"])
+        .code(3)
+        .says("cannot reach the registry");
+    w.run(&["verify", "1.0.0", "--offline"])
+        .code(2)
+        .says("require_fresh_revocations");
+    w.run_with_env(
+        &["apply", "1.0.0"],
+        &[("DATABASE_URL", "postgres://deploy@127.0.0.1:9/app")],
+    )
+    .code(3)
+    .says("registry");
+}

@@ -112,19 +112,22 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
         allow_revoked: false,
     };
     let p = &ctx.printer;
-    if !args.offline && ops::transfer::registry_configured(&config) {
-        let rt = runtime()?;
-        if let Some(pulled) = rt.block_on(ops::apply::pull_if_missing(&config, &version))? {
-            p.ok(&format!(
-                "Pulled {} from {}",
-                pulled.version, pulled.registry
-            ));
-        } else if let Err(e) = rt.block_on(ops::transfer::refresh_referrers(&config, &version)) {
-            p.warn(&format!(
-                "Could not check the registry for new signatures ({}); using what the local store has",
-                crate::core::errors::error_chain(&e)
-            ));
-        }
+    let fetched = runtime()?.block_on(ops::transfer::fetch_release_and_evidence(
+        &config,
+        &version,
+        args.offline,
+        true,
+    ))?;
+    if let Some(pulled) = &fetched.pulled {
+        p.ok(&format!(
+            "Pulled {} from {}",
+            pulled.version, pulled.registry
+        ));
+    }
+    if let Some(why) = &fetched.refresh_failed {
+        p.warn(&format!(
+            "Could not check the registry for new signatures or revocations ({why}); using what the local store has"
+        ));
     }
     let report = ops::verify::verify(&config, &version, &opts)?;
     let code = match report.failure() {

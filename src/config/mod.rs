@@ -146,6 +146,10 @@ pub struct Security {
     pub builder_ids: Vec<String>,
     /// Accepted source repositories in provenance (exact). Empty: any.
     pub source_repositories: Vec<String>,
+    /// Refuse to verify or apply (exit 3) when a configured registry cannot
+    /// be asked for revocations published since the release was pulled, and
+    /// refuse `--offline`. Default: false (warn and use local evidence).
+    pub require_fresh_revocations: bool,
     /// Whose revocations are verified as authentic. Default: the signers.
     /// A revocation that does not verify still blocks the release.
     pub revokers: Option<Vec<Signer>>,

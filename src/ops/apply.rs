@@ -519,16 +519,17 @@ pub async fn fetch_verified(
     opts: &RunOptions,
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<(VerifyReport, ResolvedRelease, LayoutStore)> {
-    if !opts.offline {
-        if let Some(pulled) = pull_if_missing(config, version).await? {
-            on(ApplyEvent::Pulled(&pulled));
-        } else if crate::ops::transfer::registry_configured(config)
-            && let Err(e) = crate::ops::transfer::refresh_referrers(config, version).await
-        {
-            on(ApplyEvent::RefreshFailed(crate::core::errors::error_chain(
-                &e,
-            )));
-        }
+    // Rollback (which accepts revoked releases) must work while the
+    // registry is down; everything else follows the freshness policy.
+    let strict = !opts.verify.allow_revoked;
+    let fetched =
+        crate::ops::transfer::fetch_release_and_evidence(config, version, opts.offline, strict)
+            .await?;
+    if let Some(pulled) = &fetched.pulled {
+        on(ApplyEvent::Pulled(pulled));
+    }
+    if let Some(why) = fetched.refresh_failed {
+        on(ApplyEvent::RefreshFailed(why));
     }
     let verified = verified_release(config, version, &opts.verify)?;
     on(ApplyEvent::Verified(&verified.0));

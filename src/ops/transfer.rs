@@ -495,3 +495,55 @@ pub fn revocation_after_pull(
     let release = crate::ops::artifact_ref::resolve(&store, version)?;
     crate::ops::verify::revocation_of(config, &store, &release)
 }
+
+/// What [`fetch_release_and_evidence`] did.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// The release was missing locally and was pulled.
+    pub pulled: Option<TransferReport>,
+    /// New referrers could not be fetched; local evidence is used.
+    pub refresh_failed: Option<String>,
+}
+
+/// The shared start of every command that judges a release (verify, apply,
+/// rollback): with a registry configured and not `offline`, pull the release
+/// if it is missing, else fetch referrers published since it was pulled
+/// (revocations above all). When the registry cannot be asked, the local
+/// evidence is used with a warning, unless `security.require_fresh_revocations`
+/// is set and `strict`: then the command stops (exit 3), and `--offline` is
+/// refused, because the policy says a deploy must have seen the registry's
+/// latest revocations.
+pub async fn fetch_release_and_evidence(
+    config: &Config,
+    version: &Version,
+    offline: bool,
+    strict: bool,
+) -> Result<Fetched> {
+    let registry = registry_configured(config);
+    let must_be_fresh = strict && registry && config.security.require_fresh_revocations;
+    if offline {
+        if must_be_fresh {
+            return Err(Error::Usage(
+                "security.require_fresh_revocations is set: the registry must be checked for revocations, so --offline is not allowed".into(),
+            ));
+        }
+        return Ok(Fetched::default());
+    }
+    if !registry {
+        return Ok(Fetched::default());
+    }
+    if let Some(pulled) = crate::ops::apply::pull_if_missing(config, version).await? {
+        return Ok(Fetched {
+            pulled: Some(pulled),
+            refresh_failed: None,
+        });
+    }
+    match refresh_referrers(config, version).await {
+        Ok(_) => Ok(Fetched::default()),
+        Err(e) if must_be_fresh => Err(e),
+        Err(e) => Ok(Fetched {
+            pulled: None,
+            refresh_failed: Some(crate::core::errors::error_chain(&e)),
+        }),
+    }
+}
