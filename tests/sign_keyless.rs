@@ -676,3 +676,46 @@ fn ambient_github_actions_credentials_are_used_and_never_shown() {
     );
     w.run(&["verify", "1.0.0", "--offline"]).success();
 }
+
+#[test]
+fn a_private_instance_can_be_named_by_its_signing_config() {
+    // sigstore-sign takes a timestamp authority from a signing config (it
+    // refuses one without), so this instance runs one.
+    let s = SigstoreServices::start_with(sigstore_services::SigstoreOptions { tsa: true });
+    let w = World::plain();
+    // No URLs: the services come from the instance's signing_config.json.
+    let cfg = config(&s, None, &signer(WORKFLOW, &s.issuer_url()))
+        .replacen(&format!("fulcio_url = {:?}\n", s.fulcio_url()), "", 1)
+        .replacen(
+            &format!("rekor_url = {:?}\n", s.rekor_url()),
+            &format!(
+                "signing_config = {:?}\n",
+                s.signing_config_path().display().to_string()
+            ),
+            1,
+        );
+    assert!(
+        !cfg.contains("fulcio_url") && cfg.contains("signing_config"),
+        "{cfg}"
+    );
+    w.config(&cfg);
+    w.build_ok("1.0.0");
+    w.run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &token(&s))])
+        .success()
+        .says(&format!("({})", s.rekor_url()));
+    let b = w.read_json(&bundle_path("1.0.0"));
+    assert!(
+        b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0].is_object(),
+        "the config's TSA timestamped the bundle: {b:#}"
+    );
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+    // A file that is not a signing config is a configuration error, before
+    // any token is used.
+    w.write("bogus.json", "{}");
+    w.config(&cfg.replace(&s.signing_config_path().display().to_string(), "bogus.json"));
+    let r = w
+        .run_with_env(&["sign", "1.0.0"], &[("SIGSTORE_ID_TOKEN", &token(&s))])
+        .code(2)
+        .says("bogus.json");
+    assert!(!r.output().contains("Authenticating"), "{}", r.output());
+}

@@ -217,6 +217,9 @@ pub async fn sign_statement_as(
             timestamped: false,
         }
     } else {
+        // The services first: a configuration error should not wait for
+        // (or spend) an identity token.
+        let services = trust::signing_services(config)?;
         let (tok, source) = token::identity_token(opts.identity_token.as_deref(), env).await?;
         let who = tok.identity().to_owned();
         let iss = tok.issuer().to_owned();
@@ -225,7 +228,6 @@ pub async fn sign_statement_as(
             issuer: &iss,
             source,
         });
-        let services = trust::signing_services(config)?;
         let statement = build(&who);
         let signed = keyless::sign_statement(services, tok, &statement).await?;
         on(SignEvent::Logged {
