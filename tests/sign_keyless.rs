@@ -14,15 +14,12 @@ mod registry;
 #[path = "support/sigstore/mod.rs"]
 mod sigstore_services;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::World;
 use registry::{Auth, Registry, RegistryOptions};
 use serde_json::Value;
-use sigstore_services::{Identity, SigstoreServices, TokenOptions};
+use sigstore_services::{Identity, SigstoreServices, TokenOptions, python};
 
 const WORKFLOW: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
 
@@ -96,51 +93,6 @@ fn refused(w: &World, db: &str, version: &str, reason: &str) {
         Some("0"),
         "apply touched the database"
     );
-}
-
-fn python_sigstore(args: &[&str]) -> Output {
-    let check = Command::new("python3")
-        .args([
-            "-c",
-            "import sigstore, sys; sys.exit(0 if sigstore.__version__.startswith('4.') else 1)",
-        ])
-        .output()
-        .expect("python3 runs (scripts/lib/setup.sh: ensure_sigstore_python)");
-    assert!(
-        check.status.success(),
-        "the PyPI `sigstore` 4.x package is missing: run scripts/test.sh (ensure_sigstore_python)"
-    );
-    Command::new("python3")
-        .args(["-m", "sigstore"])
-        .args(args)
-        .env("SIGSTORE_NO_CACHE", "1")
-        .output()
-        .expect("python3 -m sigstore runs")
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn python_verify(s: &SigstoreServices, bundle: &Path, file: &Path, identity: &str) -> Output {
-    python_sigstore(&[
-        "--trust-config",
-        s.trust_config_path().to_str().unwrap(),
-        "verify",
-        "identity",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--cert-identity",
-        identity,
-        "--cert-oidc-issuer",
-        &s.issuer_url(),
-        file.to_str().unwrap(),
-    ])
 }
 
 #[test]
@@ -265,13 +217,13 @@ fn sigstore_python_accepts_squizzle_bundles_and_squizzle_accepts_sigstore_python
     // The signed artifact is the OCI manifest: give sigstore-python its bytes.
     let manifest = w.blob_path(&w.tag_digest("1.0.0"));
     let bundle = w.path(&bundle_path("1.0.0"));
-    let o = python_verify(&s, &bundle, &manifest, WORKFLOW);
+    let o = python::verify_identity(&s, &bundle, &manifest, WORKFLOW);
     assert!(
         o.status.success(),
         "sigstore-python must accept: {}",
-        describe(&o)
+        python::describe(&o)
     );
-    let o = python_verify(
+    let o = python::verify_identity(
         &s,
         &bundle,
         &manifest,
@@ -280,20 +232,20 @@ fn sigstore_python_accepts_squizzle_bundles_and_squizzle_accepts_sigstore_python
     assert!(
         !o.status.success(),
         "sigstore-python must refuse another identity: {}",
-        describe(&o)
+        python::describe(&o)
     );
     // Not for another artifact either (the tarball is not what was signed).
     let tarball = w.path("db/tarballs/squizzle-1.0.0.tar.gz");
-    let o = python_verify(&s, &bundle, &tarball, WORKFLOW);
+    let o = python::verify_identity(&s, &bundle, &tarball, WORKFLOW);
     assert!(
         !o.status.success(),
         "sigstore-python must refuse another artifact: {}",
-        describe(&o)
+        python::describe(&o)
     );
 
     // sigstore-python signs the manifest; squizzle verifies that bundle.
     let py_bundle = w.path("py.sigstore.json");
-    let o = python_sigstore(&[
+    let o = python::sigstore(&[
         "--trust-config",
         s.trust_config_path().to_str().unwrap(),
         "sign",
@@ -303,7 +255,11 @@ fn sigstore_python_accepts_squizzle_bundles_and_squizzle_accepts_sigstore_python
         py_bundle.to_str().unwrap(),
         manifest.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "sigstore sign: {}", describe(&o));
+    assert!(
+        o.status.success(),
+        "sigstore sign: {}",
+        python::describe(&o)
+    );
     drop_referrers(&w);
     w.remove(&bundle_path("1.0.0"));
     w.run(&["verify", "1.0.0"])

@@ -10,13 +10,13 @@
 mod sigstore_services;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest as _, Sha256};
 use sigstore_services::merkle::{self, Hash};
-use sigstore_services::{Identity, SigstoreOptions, SigstoreServices, TokenOptions};
+use sigstore_services::{Identity, SigstoreOptions, SigstoreServices, TokenOptions, python};
 use sigstore_sign::oidc::IdentityToken;
 use sigstore_sign::{SigningContext, SigningServices};
 use sigstore_verify::trust_root::TrustedRoot;
@@ -481,53 +481,6 @@ fn fulcio_rejects_bad_tokens() {
 
 // ------------------------------------------------------ sigstore-python --
 
-fn python_sigstore(args: &[&str]) -> Output {
-    let check = Command::new("python3")
-        .args([
-            "-c",
-            "import sigstore, sys; sys.exit(0 if sigstore.__version__.startswith('4.') else 1)",
-        ])
-        .output()
-        .expect("python3 runs (scripts/lib/setup.sh: ensure_sigstore_python)");
-    assert!(
-        check.status.success(),
-        "the PyPI `sigstore` 4.x package is missing: run scripts/test.sh \
-         (scripts/lib/setup.sh: ensure_sigstore_python)\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    Command::new("python3")
-        .args(["-m", "sigstore"])
-        .args(args)
-        .env("SIGSTORE_NO_CACHE", "1")
-        .output()
-        .expect("python3 -m sigstore runs")
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn python_verify(s: &SigstoreServices, bundle: &Path, file: &Path, identity: &str) -> Output {
-    python_sigstore(&[
-        "--trust-config",
-        s.trust_config_path().to_str().unwrap(),
-        "verify",
-        "identity",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--cert-identity",
-        identity,
-        "--cert-oidc-issuer",
-        &s.issuer_url(),
-        file.to_str().unwrap(),
-    ])
-}
-
 #[test]
 fn sigstore_python_verifies_what_sigstore_rust_signed() {
     let s = SigstoreServices::start();
@@ -545,10 +498,14 @@ fn sigstore_python_verifies_what_sigstore_rust_signed() {
     .expect("sign statement");
     let dsse = dir.path().join("dsse.sigstore.json");
     std::fs::write(&dsse, bundle.to_json().unwrap()).unwrap();
-    let ok = python_verify(&s, &dsse, &file, WORKFLOW);
-    assert!(ok.status.success(), "DSSE bundle: {}", describe(&ok));
+    let ok = python::verify_identity(&s, &dsse, &file, WORKFLOW);
+    assert!(
+        ok.status.success(),
+        "DSSE bundle: {}",
+        python::describe(&ok)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("in-toto.io/Statement"));
-    let bad = python_verify(
+    let bad = python::verify_identity(
         &s,
         &dsse,
         &file,
@@ -557,38 +514,38 @@ fn sigstore_python_verifies_what_sigstore_rust_signed() {
     assert!(
         !bad.status.success(),
         "wrong identity accepted: {}",
-        describe(&bad)
+        python::describe(&bad)
     );
 
     // hashedrekord over the file itself, email identity.
     let bundle = sign_blob(&s, &Identity::email(EMAIL), &data).expect("sign blob");
     let blob = dir.path().join("blob.sigstore.json");
     std::fs::write(&blob, bundle.to_json().unwrap()).unwrap();
-    let ok = python_verify(&s, &blob, &file, EMAIL);
+    let ok = python::verify_identity(&s, &blob, &file, EMAIL);
     assert!(
         ok.status.success(),
         "hashedrekord bundle: {}",
-        describe(&ok)
+        python::describe(&ok)
     );
-    let bad = python_verify(&s, &blob, &file, "mallory@acme.example");
+    let bad = python::verify_identity(&s, &blob, &file, "mallory@acme.example");
     assert!(
         !bad.status.success(),
         "wrong identity accepted: {}",
-        describe(&bad)
+        python::describe(&bad)
     );
     let other = dir.path().join("other");
     std::fs::write(&other, b"not the release").unwrap();
-    let bad = python_verify(&s, &blob, &other, EMAIL);
+    let bad = python::verify_identity(&s, &blob, &other, EMAIL);
     assert!(
         !bad.status.success(),
         "wrong file accepted: {}",
-        describe(&bad)
+        python::describe(&bad)
     );
-    let bad = python_verify(&s, &dsse, &other, WORKFLOW);
+    let bad = python::verify_identity(&s, &dsse, &other, WORKFLOW);
     assert!(
         !bad.status.success(),
         "DSSE subject mismatch accepted: {}",
-        describe(&bad)
+        python::describe(&bad)
     );
 }
 
@@ -611,11 +568,11 @@ fn sigstore_python_rejects_the_hostile_cases() {
         &sign_blob(&s, &Identity::email(EMAIL), &data).unwrap(),
     );
     s.use_untrusted_ca(false);
-    let o = python_verify(&s, &untrusted, &file, EMAIL);
+    let o = python::verify_identity(&s, &untrusted, &file, EMAIL);
     assert!(
         !o.status.success(),
         "untrusted CA accepted: {}",
-        describe(&o)
+        python::describe(&o)
     );
 
     let now = sigstore_services::oidc::now();
@@ -625,11 +582,11 @@ fn sigstore_python_rejects_the_hostile_cases() {
         &sign_blob(&s, &Identity::email(EMAIL), &data).unwrap(),
     );
     s.set_cert_validity(None);
-    let o = python_verify(&s, &expired, &file, EMAIL);
+    let o = python::verify_identity(&s, &expired, &file, EMAIL);
     assert!(
         !o.status.success(),
         "expired certificate accepted: {}",
-        describe(&o)
+        python::describe(&o)
     );
 
     // The control: the same services, untouched, pass.
@@ -637,8 +594,8 @@ fn sigstore_python_rejects_the_hostile_cases() {
         "good.json",
         &sign_blob(&s, &Identity::email(EMAIL), &data).unwrap(),
     );
-    let o = python_verify(&s, &good, &file, EMAIL);
-    assert!(o.status.success(), "{}", describe(&o));
+    let o = python::verify_identity(&s, &good, &file, EMAIL);
+    assert!(o.status.success(), "{}", python::describe(&o));
 }
 
 #[test]
@@ -649,7 +606,7 @@ fn sigstore_rust_verifies_what_sigstore_python_signed() {
     std::fs::write(&file, b"release signed by python").unwrap();
     let out = dir.path().join("py.sigstore.json");
     let token = s.mint_token(&Identity::uri(WORKFLOW));
-    let o = python_sigstore(&[
+    let o = python::sigstore(&[
         "--trust-config",
         s.trust_config_path().to_str().unwrap(),
         "sign",
@@ -659,7 +616,11 @@ fn sigstore_rust_verifies_what_sigstore_python_signed() {
         out.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "sigstore sign: {}", describe(&o));
+    assert!(
+        o.status.success(),
+        "sigstore sign: {}",
+        python::describe(&o)
+    );
     let bundle = Bundle::from_json(&std::fs::read_to_string(&out).unwrap()).expect("bundle parses");
     let data = std::fs::read(&file).unwrap();
     let r = verify(&s, &data, &bundle, WORKFLOW, &s.issuer_url()).expect("rust verifies");
@@ -675,8 +636,8 @@ fn sigstore_rust_verifies_what_sigstore_python_signed() {
         .is_err()
     );
     // Python's own verifier agrees.
-    let ok = python_verify(&s, &out, &file, WORKFLOW);
-    assert!(ok.status.success(), "{}", describe(&ok));
+    let ok = python::verify_identity(&s, &out, &file, WORKFLOW);
+    assert!(ok.status.success(), "{}", python::describe(&ok));
 }
 
 // ------------------------------------------------------------------ OIDC --
@@ -727,12 +688,16 @@ fn pyjwt_accepts_minted_tokens_and_rejects_hostile_ones() {
         .args(&tokens)
         .output()
         .expect("python3 runs (scripts/lib/setup.sh: ensure_sigstore_python)");
-    assert!(out.status.success(), "PyJWT check: {}", describe(&out));
+    assert!(
+        out.status.success(),
+        "PyJWT check: {}",
+        python::describe(&out)
+    );
     let verdicts: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
         .collect();
-    assert_eq!(verdicts.len(), 5, "{}", describe(&out));
+    assert_eq!(verdicts.len(), 5, "{}", python::describe(&out));
     assert_eq!(verdicts[0], format!("ok {WORKFLOW}"));
     assert!(verdicts[1].starts_with("ok user-"), "{verdicts:?}");
     assert_eq!(verdicts[2], "rejected ExpiredSignatureError");
@@ -770,7 +735,11 @@ fn rfc3161_client_verifies(s: &SigstoreServices, bundle: &Path) -> usize {
         .arg(bundle)
         .output()
         .expect("python3 runs");
-    assert!(o.status.success(), "rfc3161-client: {}", describe(&o));
+    assert!(
+        o.status.success(),
+        "rfc3161-client: {}",
+        python::describe(&o)
+    );
     String::from_utf8_lossy(&o.stdout)
         .lines()
         .filter(|l| l.starts_with("verified "))
@@ -806,16 +775,16 @@ fn tsa_timestamps_verify_in_rust_and_python() {
     let path = dir.path().join("rust.sigstore.json");
     std::fs::write(&path, &json).unwrap();
     assert_eq!(rfc3161_client_verifies(&s, &path), 1);
-    let o = python_verify(&s, &path, &file, EMAIL);
+    let o = python::verify_identity(&s, &path, &file, EMAIL);
     assert!(
         o.status.success(),
         "python verifies the timestamp: {}",
-        describe(&o)
+        python::describe(&o)
     );
 
     // sigstore-python timestamps too (the signing config lists the TSA).
     let out = dir.path().join("py.sigstore.json");
-    let o = python_sigstore(&[
+    let o = python::sigstore(&[
         "--trust-config",
         s.trust_config_path().to_str().unwrap(),
         "sign",
@@ -825,7 +794,11 @@ fn tsa_timestamps_verify_in_rust_and_python() {
         out.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "sigstore sign: {}", describe(&o));
+    assert!(
+        o.status.success(),
+        "sigstore sign: {}",
+        python::describe(&o)
+    );
     assert_eq!(s.timestamps_issued(), 2);
     let json = std::fs::read_to_string(&out).unwrap();
     assert_eq!(rfc3161_count(&json), 1);
@@ -851,10 +824,10 @@ fn tsa_timestamp_outside_certificate_validity_fails() {
     std::fs::write(&path, bundle.to_json().unwrap()).unwrap();
     // The token itself is sound; only its time is wrong.
     assert_eq!(rfc3161_client_verifies(&s, &path), 1);
-    let o = python_verify(&s, &path, &file, EMAIL);
+    let o = python::verify_identity(&s, &path, &file, EMAIL);
     assert!(
         !o.status.success(),
         "late timestamp accepted: {}",
-        describe(&o)
+        python::describe(&o)
     );
 }

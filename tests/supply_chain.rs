@@ -186,6 +186,17 @@ fn a_revocation_blocks_verify_pull_and_apply_and_is_listed() {
     .says("reason");
     w.run(&["revoke", "2.0.0", "--reason", "x", "--key", "squizzle.key"])
         .code(12);
+    let essay = "x".repeat(5000);
+    w.run(&[
+        "revoke",
+        "1.0.0",
+        "--reason",
+        &essay,
+        "--key",
+        "squizzle.key",
+    ])
+    .code(2)
+    .says("keep it under 4096");
     w.run(&[
         "revoke",
         "1.0.0",

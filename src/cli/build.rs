@@ -33,7 +33,7 @@ pub struct BuildArgs {
 pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
     let config = ctx.config()?;
-    let started = now();
+    let started = ops::build::now_rfc3339();
     let report = ops::build::build(
         &config,
         &ctx.env,
@@ -46,7 +46,7 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     for w in &report.warnings {
         p.warn(w);
     }
-    let finished = now();
+    let finished = ops::build::now_rfc3339();
     if (args.how.key.is_some() || args.how.identity_token.is_some())
         && !args.sign
         && !args.provenance
@@ -155,12 +155,4 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
         }
     }
     Ok(ExitCode::Ok)
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

@@ -72,6 +72,7 @@ impl Printer {
     }
 
     pub fn ok(&self, msg: &str) {
+        let msg = printable(msg);
         self.out(&format!("{} {msg}", self.paint(GREEN, "✓")));
     }
 
@@ -80,6 +81,7 @@ impl Printer {
         if self.is_json() {
             return;
         }
+        let msg = printable(msg);
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(
             stdout,
@@ -94,29 +96,33 @@ impl Printer {
             return;
         }
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "  {}", redact(msg));
+        let _ = writeln!(stdout, "  {}", redact(&printable(msg)));
     }
 
     pub fn info(&self, msg: &str) {
+        let msg = printable(msg);
         self.out(&format!("{} {msg}", self.paint(DIM, "→")));
     }
 
     pub fn skip(&self, msg: &str) {
+        let msg = printable(msg);
         self.out(&format!("{} {msg}", self.paint(DIM, "–")));
     }
 
     pub fn line(&self, msg: &str) {
-        self.out(msg);
+        self.out(&printable(msg));
     }
 
     pub fn warn(&self, msg: &str) {
         if self.quiet {
             return;
         }
+        let msg = printable(msg);
         self.err(&format!("{} {msg}", self.paint(YELLOW, "!")));
     }
 
     pub fn error(&self, msg: &str) {
+        let msg = printable(msg);
         self.err(&format!("{} {msg}", self.paint(RED, "error:")));
     }
 
@@ -240,6 +246,31 @@ impl Drop for TransferProgress<'_> {
     }
 }
 
+/// Text from outside squizzle (a revocation's reason, a certificate's
+/// identity, a registry's error body, SQL) may carry terminal control
+/// sequences that would recolour, move or erase what the user reads. Line
+/// breaks and tabs stay (CRLF becomes LF); every other control character is
+/// shown escaped. squizzle's own colours are added after this.
+fn printable(msg: &str) -> std::borrow::Cow<'_, str> {
+    let clean = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if msg.chars().all(clean) {
+        return std::borrow::Cow::Borrowed(msg);
+    }
+    let mut out = String::with_capacity(msg.len() + 8);
+    let mut chars = msg.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() == Some(&'\n') {
+            continue;
+        }
+        if clean(c) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn label(media_type: &str) -> &'static str {
     if media_type.ends_with("tar+gzip") || media_type.contains(".layer.") {
         "layer"
@@ -306,6 +337,22 @@ pub fn bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_sequences_from_outside_are_shown_not_obeyed() {
+        assert_eq!(printable("tab\there\nnext line"), "tab\there\nnext line");
+        assert_eq!(
+            printable("SELECT 1;\r\nSELECT 2;\r\n"),
+            "SELECT 1;\nSELECT 2;\n"
+        );
+        assert_eq!(
+            printable("reason: \u{1b}[2K\u{1b}[1Gall good\r"),
+            "reason: \\u{1b}[2K\\u{1b}[1Gall good\\r"
+        );
+        assert_eq!(printable("bell\u{7}"), "bell\\u{7}");
+    }
+
     #[test]
     fn byte_sizes_read_naturally() {
         assert_eq!(super::bytes(512), "512 B");

@@ -33,21 +33,7 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<ExitCode, ops::Error> {
     let report =
         runtime()?.block_on(ops::transfer::pull(&config, &version, &|e| progress.on(e)))?;
     drop(progress);
-    // The release and its referrers are in the store now (evidence for
-    // everyone who looks later); a revoked one must still not look usable.
-    if let Some(r) = ops::transfer::revocation_after_pull(&config, &version)? {
-        return Err(ops::Error::Revoked(format!(
-            "{version} is revoked{}: {} (by {} at {}); it was pulled so the revocation is on record, but do not deploy it",
-            if r.verified {
-                ""
-            } else {
-                " (UNVERIFIED revocation, blocking anyway)"
-            },
-            r.reason,
-            r.revoked_by,
-            r.revoked_at
-        )));
-    }
+    ops::transfer::refuse_if_revoked(&config, &version)?;
     if p.is_json() {
         p.json(&report);
     } else if report.already_there {

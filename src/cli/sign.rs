@@ -86,25 +86,7 @@ pub fn sign_and_report(
     how: &SignHow,
 ) -> Result<ExitCode, ops::Error> {
     let p = &ctx.printer;
-    let mut on = |e: SignEvent<'_>| match e {
-        SignEvent::Authenticated {
-            identity,
-            issuer,
-            source,
-        } => {
-            p.ok("Authenticating with Sigstore...");
-            p.info(&format!(
-                "Logged in as {identity} ({issuer}, token from {source})"
-            ));
-        }
-        SignEvent::Logged { index, rekor_url } => {
-            p.ok("Recording in transparency log...");
-            match index {
-                Some(i) => p.info(&format!("Entry: {i} ({rekor_url})")),
-                None => p.info(&format!("Entry recorded in {rekor_url}")),
-            }
-        }
-    };
+    let mut on = printer_events(p);
     let report = runtime()?.block_on(ops::sign::sign(
         config,
         &ctx.env,

@@ -502,13 +502,13 @@ impl Config {
     /// Whether the active policy requires a signature: the environment's setting
     /// when one is selected and says so, otherwise `[security]`.
     pub fn require_signature(&self) -> bool {
-        self.environment
-            .as_ref()
-            .and_then(|n| self.environments.get(n))
+        self.selected()
             .and_then(|e| e.require_signature)
             .unwrap_or(self.security.require_signature)
     }
 
+    /// The environment selected with `--env`/`SQUIZZLE_ENV`, for policy keys
+    /// it may override.
     fn selected(&self) -> Option<&Environment> {
         self.environment
             .as_ref()
@@ -548,9 +548,7 @@ impl Config {
     /// The accepted keyless signers: the selected environment's list when it
     /// has one, otherwise `[security] signers`.
     pub fn signers(&self) -> Vec<Signer> {
-        self.environment
-            .as_ref()
-            .and_then(|n| self.environments.get(n))
+        self.selected()
             .and_then(|e| e.signers.clone())
             .unwrap_or_else(|| self.security.signers.clone())
     }

@@ -58,6 +58,21 @@ pub fn not_found(store: &LayoutStore, version: &Version) -> Error {
 }
 
 /// Resolves `version` and reads + checks the OCI manifest and squizzle manifest.
+/// The local store, for a command that needs `version` in it: a missing
+/// store is "not found" with the command that creates one. (An existing
+/// folder that is not a valid layout is damage, not absence: an error.)
+pub fn open_local(config: &crate::config::Config, version: &Version) -> Result<LayoutStore> {
+    let dir = config.store_dir();
+    if !dir.exists() {
+        return Err(crate::ops::Error::NotFound {
+            version: version.tag(),
+            store: dir,
+            hint: format!("there is no store there yet: run `squizzle build {version}` first"),
+        });
+    }
+    Ok(LayoutStore::open(&dir)?)
+}
+
 pub fn resolve(store: &LayoutStore, version: &Version) -> Result<ResolvedRelease> {
     let tag = version.tag();
     let descriptor = store

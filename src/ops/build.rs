@@ -291,12 +291,35 @@ fn created_at(env: &Env) -> Result<String> {
             time::OffsetDateTime::from_unix_timestamp(secs)
                 .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH {secs} is out of range")))?
         }
-        None => time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        None => return Ok(now_rfc3339()),
     };
     ts.format(&time::format_description::well_known::Rfc3339)
         .map_err(|e| Error::Usage(format!("cannot format the build time: {e}")))
+}
+
+/// The current time, UTC, whole seconds, RFC 3339 (`2026-11-22T19:46:47Z`):
+/// how squizzle writes every time it records.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The trimmed output of `git -C <project root> ARGS`, if git ran, succeeded
+/// and printed something (no git, or not a checkout: `None`).
+pub(crate) fn git(config: &Config, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&config.root)
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// Source repository and revision: CI variables first, then the git checkout.
@@ -309,21 +332,9 @@ fn source_info(config: &Config, env: &Env) -> Option<Source> {
     } else if let Some(url) = env.get("CI_PROJECT_URL") {
         (Some(url), env.get("CI_COMMIT_SHA"))
     } else {
-        let git = |args: &[&str]| -> Option<String> {
-            let out = Command::new("git")
-                .arg("-C")
-                .arg(&config.root)
-                .args(args)
-                .output()
-                .ok()?;
-            out.status
-                .success()
-                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-                .filter(|s| !s.is_empty())
-        };
         (
-            git(&["config", "--get", "remote.origin.url"]),
-            git(&["rev-parse", "--verify", "-q", "HEAD"]),
+            git(config, &["config", "--get", "remote.origin.url"]),
+            git(config, &["rev-parse", "--verify", "-q", "HEAD"]),
         )
     };
     let repo = repo.map(|r| crate::core::url::strip_userinfo(&r));

@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::core::digest::Digest;
 use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::ops::artifact_ref::ResolvedRelease;
 use crate::ops::{Error, Result};
@@ -65,9 +64,7 @@ pub fn attach(
     kind: Kind,
 ) -> Result<Descriptor> {
     let predicate_type = kind.predicate_type();
-    let created = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let created = crate::ops::build::now_rfc3339();
     let created = created.as_str();
     let layer = store.put_bytes(BUNDLE_MEDIA_TYPE, bundle_json)?;
     let config = store.put_bytes(oci::EMPTY_MEDIA_TYPE, b"{}")?;
@@ -103,24 +100,28 @@ pub struct Found {
     pub bytes: Vec<u8>,
 }
 
-/// The bundles in the local store that claim to carry a `kind` statement
-/// about `digest`, and the optional extra file.
+/// The bundles among a release's `referrers` (as [`LayoutStore::referrers`]
+/// lists them, listed once by the caller for every kind) that claim to carry
+/// a `kind` statement, and the optional extra file.
 pub fn find(
     store: &LayoutStore,
-    digest: &Digest,
+    referrers: &[Descriptor],
     kind: Kind,
     extra_file: Option<&Path>,
 ) -> Result<Vec<Found>> {
     let predicate_type = kind.predicate_type();
     let mut out = Vec::new();
-    for r in store.referrers(digest, Some(kind.artifact_type()))? {
+    for r in referrers
+        .iter()
+        .filter(|r| r.artifact_type.as_deref() == Some(kind.artifact_type()))
+    {
         if r.annotations
             .get(ANNOTATION_PREDICATE_TYPE)
             .is_some_and(|p| p != predicate_type)
         {
             continue;
         }
-        let bytes = store.read_blob(&r, oci::MAX_MANIFEST_BYTES, "manifest")?;
+        let bytes = store.read_blob(r, oci::MAX_MANIFEST_BYTES, "manifest")?;
         let Ok(m) = serde_json::from_slice::<ImageManifest>(&bytes) else {
             continue;
         };
@@ -144,16 +145,24 @@ pub fn find(
         }
     }
     if let Some(path) = extra_file.filter(|p| p.is_file()) {
-        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let bytes = if len > sv::MAX_BUNDLE_BYTES {
-            Vec::new()
-        } else {
-            std::fs::read(path).map_err(|source| Error::Io {
+        // Capped while reading: the file may grow between a size check and
+        // a read. Over the cap, it is reported as an empty (refused) bundle.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(f, sv::MAX_BUNDLE_BYTES + 1),
+                    &mut bytes,
+                )
+            })
+            .map_err(|source| Error::Io {
                 action: "read",
                 path: path.to_path_buf(),
                 source,
-            })?
-        };
+            })?;
+        if bytes.len() as u64 > sv::MAX_BUNDLE_BYTES {
+            bytes.clear();
+        }
         // The same bytes as a referrer are not worth verifying twice.
         if !out.iter().any(|f| f.bytes == bytes) {
             out.push(Found {
@@ -190,9 +199,8 @@ pub struct LoadedPolicy {
     pub rules: Vec<SignerRule>,
     pub keys: Vec<(String, PublicKey)>,
     pub verifier: Option<sigstore_verify::Verifier>,
+    /// Where the trust root came from, or why there is none.
     pub trust_source: String,
-    /// Why the verifier could not be built, if it could not.
-    pub trust_error: Option<String>,
 }
 
 impl LoadedPolicy {
@@ -232,20 +240,21 @@ impl LoadedPolicy {
                 "a signature is required, but nobody is trusted to sign: add [[security.signers]] (identity and issuer) or `security.public_keys`, or pass --certificate-identity/--certificate-oidc-issuer or --key".into(),
             ));
         }
-        let (verifier, trust_source, trust_error) =
-            match trust::trusted_root(config, o.trusted_root.as_deref()) {
-                Ok(t) => match sigstore_verify::Verifier::new(&t.root) {
-                    Ok(v) => (Some(v), t.source, None),
-                    Err(e) => (
-                        None,
-                        t.source.clone(),
-                        Some(format!("the trusted root {} is unusable: {e}", t.source)),
-                    ),
-                },
-                Err(e) => (None, String::new(), Some(e.to_string())),
-            };
+        // Without a usable root, `trust_source` says why, and every keyless
+        // bundle is refused with that reason.
+        let (verifier, trust_source) = match trust::trusted_root(config, o.trusted_root.as_deref())
+        {
+            Ok(t) => match sigstore_verify::Verifier::new(&t.root) {
+                Ok(v) => (Some(v), t.source),
+                Err(e) => (
+                    None,
+                    format!("the trusted root {} is unusable: {e}", t.source),
+                ),
+            },
+            Err(e) => (None, e.to_string()),
+        };
         if require && verifier.is_none() && keys_loaded.is_empty() {
-            return Err(Error::Usage(trust_error.unwrap_or_default()));
+            return Err(Error::Usage(trust_source));
         }
         Ok(Self {
             require,
@@ -253,7 +262,6 @@ impl LoadedPolicy {
             keys: keys_loaded,
             verifier,
             trust_source,
-            trust_error,
         })
     }
 

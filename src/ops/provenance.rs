@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Env};
 use crate::core::manifest::Manifest;
+use crate::ops::build::git;
 
 /// Identifies how squizzle builds a release (an identifier, not a fetched URL).
 pub const BUILD_TYPE: &str = "https://squizzle.dev/buildtypes/release/v1";
@@ -89,19 +90,6 @@ impl BuildContext {
         }
         c
     }
-}
-
-fn git(config: &Config, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(&config.root)
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
 }
 
 /// The SLSA v1 predicate for a release.

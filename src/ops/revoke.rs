@@ -23,6 +23,10 @@ use crate::ops::{Error, Result, artifact_ref};
 use crate::signing::statement;
 use crate::store::layout::LayoutStore;
 
+/// A reason is shown to everyone who tries to deploy the release: a sentence,
+/// not a report.
+pub const MAX_REASON_BYTES: usize = 4096;
+
 #[derive(Debug, Clone, Default)]
 pub struct RevokeOptions {
     pub reason: String,
@@ -59,6 +63,12 @@ pub async fn revoke(
             "a revocation needs a reason: --reason \"what is wrong with this release\"".into(),
         ));
     }
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(Error::Usage(format!(
+            "the reason is {} bytes; keep it under {MAX_REASON_BYTES} (a sentence and a ticket reference) and put the details in the ticket",
+            reason.len()
+        )));
+    }
     let registry = transfer::registry_configured(config);
     if opts.delete_tag && !registry {
         return Err(Error::Usage(
@@ -92,11 +102,7 @@ pub async fn revoke(
         )));
     }
 
-    let revoked_at = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let revoked_at = crate::ops::build::now_rfc3339();
     let subject = subject_name(config);
     let tag = release.manifest.version.to_string();
     let build = |who: &str| {

@@ -16,7 +16,6 @@ use crate::ops::provenance;
 use crate::ops::{Error, Result};
 use crate::signing::statement::{self, signature_statement};
 use crate::signing::{SigningError, keyless, keys, token, trust};
-use crate::store::layout::LayoutStore;
 
 /// Environment variable holding the passphrase of a `keygen` private key.
 pub const KEY_PASSWORD_VAR: &str = "SQUIZZLE_KEY_PASSWORD";
@@ -68,15 +67,7 @@ pub async fn sign(
     opts: &SignOptions,
     on: &mut dyn FnMut(SignEvent<'_>),
 ) -> Result<SignReport> {
-    let dir = config.store_dir();
-    if !dir.exists() {
-        return Err(Error::NotFound {
-            version: version.tag(),
-            store: dir,
-            hint: format!("there is no store there yet: run `squizzle build {version}` first"),
-        });
-    }
-    let store = LayoutStore::open(&dir)?;
+    let store = artifact_ref::open_local(config, version)?;
     let release = artifact_ref::resolve(&store, version)?;
     let statement = signature_statement(&subject_name(config), &release.digest());
     let signed = sign_statement(config, env, &statement, opts, on).await?;
@@ -108,7 +99,7 @@ pub async fn attest_provenance(
     finished: &str,
     on: &mut dyn FnMut(SignEvent<'_>),
 ) -> Result<ProvenanceReport> {
-    let store = LayoutStore::open(&config.store_dir())?;
+    let store = artifact_ref::open_local(config, version)?;
     let release = artifact_ref::resolve(&store, version)?;
     let ctx = provenance::BuildContext::detect(config, env, &release.manifest);
     let predicate = provenance::predicate(&release.manifest, &ctx, env, started, finished);
@@ -277,6 +268,7 @@ pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }

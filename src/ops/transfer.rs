@@ -202,15 +202,7 @@ pub async fn push(
     progress: &dyn Fn(&TransferEvent),
 ) -> Result<TransferReport> {
     let remote = authenticated_store(config, auth::Operation::Push).await?;
-    let dir = config.store_dir();
-    if !dir.exists() {
-        return Err(Error::NotFound {
-            version: version.tag(),
-            store: dir,
-            hint: format!("there is no store there yet: run `squizzle build {version}` first"),
-        });
-    }
-    let local = LayoutStore::open(&dir)?;
+    let local = crate::ops::artifact_ref::open_local(config, version)?;
     let empty = format!("the store is empty: run `squizzle build {version}` first");
     let copied = copy_release(&local, &remote, version, &empty, progress)
         .await
@@ -486,14 +478,26 @@ pub fn registry_configured(config: &Config) -> bool {
         .is_some_and(|u| !u.trim().is_empty())
 }
 
-/// The revocation of a release just pulled into the local store, if any.
-pub fn revocation_after_pull(
-    config: &Config,
-    version: &Version,
-) -> Result<Option<crate::ops::verify::Revocation>> {
+/// After `pull`: the release and its referrers are in the store (evidence
+/// for whoever looks later), but a revoked one must not look usable, so this
+/// fails with exit 10 and the revocation's reason.
+pub fn refuse_if_revoked(config: &Config, version: &Version) -> Result<()> {
     let store = LayoutStore::open(&config.store_dir())?;
     let release = crate::ops::artifact_ref::resolve(&store, version)?;
-    crate::ops::verify::revocation_of(config, &store, &release)
+    match crate::ops::verify::revocation_of(config, &store, &release)? {
+        None => Ok(()),
+        Some(r) => Err(Error::Revoked(format!(
+            "{version} is revoked{}: {} (by {} at {}); it was pulled so the revocation is on record, but do not deploy it",
+            if r.verified {
+                ""
+            } else {
+                " (UNVERIFIED revocation, blocking anyway)"
+            },
+            r.reason,
+            r.revoked_by,
+            r.revoked_at
+        ))),
+    }
 }
 
 /// What [`fetch_release_and_evidence`] did.

@@ -125,12 +125,7 @@ impl VerifyReport {
 }
 
 pub fn verify(config: &Config, version: &Version, opts: &VerifyOptions) -> Result<VerifyReport> {
-    let dir = config.store_dir();
-    if !dir.exists() {
-        return Err(artifact_ref_missing_store(config, version));
-    }
-    // An existing folder that is not a valid layout is damage, not absence.
-    let store = LayoutStore::open(&dir)?;
+    let store = artifact_ref::open_local(config, version)?;
     let release = artifact_ref::resolve(&store, version)?;
     let mut checks = Vec::new();
     let files = check_layer(&store, &release, &limits(config), &mut checks)?;
@@ -141,13 +136,15 @@ pub fn verify(config: &Config, version: &Version, opts: &VerifyOptions) -> Resul
     let mut revocation = None;
     if checks.iter().all(|c| c.status != Status::Fail) {
         let policy = LoadedPolicy::load(config, &opts.policy)?;
-        let (check, revoked) = revocation_check(config, &store, &release, &policy, opts)?;
+        // Listed once: every check below picks its kind out of the same list.
+        let listed = store.referrers(&release.digest(), None)?;
+        let (check, revoked) = revocation_check(config, &store, &listed, &release, &policy, opts)?;
         checks.push(check);
         revocation = revoked;
-        let (check, verified) = signature_check(config, &store, &release, &policy, opts)?;
+        let (check, verified) = signature_check(config, &store, &listed, &release, &policy, opts)?;
         checks.push(check);
         signature = verified;
-        let (check, summary) = provenance_check(config, &store, &release, &policy)?;
+        let (check, summary) = provenance_check(config, &store, &listed, &release, &policy)?;
         checks.push(check);
         provenance = summary;
     }
@@ -164,14 +161,6 @@ pub fn verify(config: &Config, version: &Version, opts: &VerifyOptions) -> Resul
     };
     report.verified = report.failure().is_none();
     Ok(report)
-}
-
-fn artifact_ref_missing_store(config: &Config, version: &Version) -> Error {
-    Error::NotFound {
-        version: version.tag(),
-        store: config.store_dir(),
-        hint: format!("there is no store there yet: run `squizzle build {version}` first"),
-    }
 }
 
 fn check_layer(
@@ -249,6 +238,7 @@ fn check_layer(
 fn signature_check(
     config: &Config,
     store: &LayoutStore,
+    listed: &[crate::core::oci::Descriptor],
     release: &ResolvedRelease,
     policy: &LoadedPolicy,
     opts: &VerifyOptions,
@@ -257,7 +247,7 @@ fn signature_check(
         .bundle
         .clone()
         .unwrap_or_else(|| evidence::bundle_file(config, &release.manifest.version.to_string()));
-    let found = evidence::find(store, &release.digest(), Kind::Signature, Some(&file))?;
+    let found = evidence::find(store, listed, Kind::Signature, Some(&file))?;
     let check = |status, detail: String, expected: Option<String>, actual: Option<String>| Check {
         name: "signature",
         status,
@@ -353,7 +343,15 @@ pub fn revocation_of(
     // trusted) must not hide a revocation: judge with nobody trusted.
     let policy = LoadedPolicy::load(config, &PolicyOverrides::default())
         .or_else(|_| LoadedPolicy::load_lenient(config))?;
-    let (_, r) = revocation_check(config, store, release, &policy, &VerifyOptions::default())?;
+    let listed = store.referrers(&release.digest(), None)?;
+    let (_, r) = revocation_check(
+        config,
+        store,
+        &listed,
+        release,
+        &policy,
+        &VerifyOptions::default(),
+    )?;
     Ok(r)
 }
 
@@ -366,11 +364,12 @@ pub fn revocation_of(
 fn revocation_check(
     config: &Config,
     store: &LayoutStore,
+    listed: &[crate::core::oci::Descriptor],
     release: &ResolvedRelease,
     policy: &LoadedPolicy,
     opts: &VerifyOptions,
 ) -> Result<(Check, Option<Revocation>)> {
-    let found = evidence::find(store, &release.digest(), Kind::Revocation, None)?;
+    let found = evidence::find(store, listed, Kind::Revocation, None)?;
     if found.is_empty() {
         return Ok((
             check("revocation", Status::Pass, "Not revoked".into()),
@@ -466,13 +465,14 @@ fn revocation_check(
 fn provenance_check(
     config: &Config,
     store: &LayoutStore,
+    listed: &[crate::core::oci::Descriptor],
     release: &ResolvedRelease,
     policy: &LoadedPolicy,
 ) -> Result<(Check, Option<ProvenanceSummary>)> {
     let required = config.require_provenance();
     let builders = config.builder_ids();
     let repos = config.source_repositories();
-    let found = evidence::find(store, &release.digest(), Kind::Provenance, None)?;
+    let found = evidence::find(store, listed, Kind::Provenance, None)?;
     if found.is_empty() {
         let c = if required {
             Check {

@@ -54,20 +54,20 @@ pub async fn sign_statement(
     })
 }
 
-/// Sorts a signing failure into what the user must do about it: a refused
-/// token is an authentication problem, an unreachable or failing service a
-/// connection problem.
+/// Sorts a signing failure into what the user must do about it, by the
+/// error's kind rather than its text: a configuration the library refuses is a
+/// usage error (nothing was sent), Fulcio refusing the token (401/403) is an
+/// authentication problem, and anything else from a service (unreachable,
+/// failing, malformed answers) is a connection problem.
 fn classify(e: sigstore_sign::Error) -> SigningError {
+    use sigstore_sign::Error as E;
+    use sigstore_sign::fulcio::Error as Fulcio;
     let text = crate::core::errors::error_chain(&e);
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("401")
-        || lower.contains("403")
-        || lower.contains("unauthorized")
-        || lower.contains("forbidden")
-        || lower.contains("token")
-    {
-        SigningError::Rejected(text)
-    } else {
-        SigningError::Service(text)
+    match &e {
+        E::Config(_) => SigningError::Usage(text),
+        E::Fulcio(Fulcio::Status {
+            status: 401 | 403, ..
+        }) => SigningError::Rejected(text),
+        _ => SigningError::Service(text),
     }
 }

@@ -26,6 +26,7 @@ pub struct Policy<'a> {
     pub keys: &'a [(String, PublicKey)],
     /// The verifier for keyless bundles (built once from the trust root).
     pub verifier: Option<&'a Verifier>,
+    /// Where the trust root came from, or why there is none.
     pub trust_source: &'a str,
 }
 
@@ -121,7 +122,10 @@ fn verify_keyless(
     policy: &Policy<'_>,
 ) -> Result<Verified, String> {
     let verifier = policy.verifier.ok_or_else(|| {
-        "keyless bundles need a trusted root, and none could be loaded".to_owned()
+        format!(
+            "keyless bundles need a trusted root, and none could be loaded ({}); fix `security.trusted_root` or pass --trusted-root",
+            policy.trust_source
+        )
     })?;
     let artifact = ArtifactDigest::sha256(
         Sha256Hash::from_hex(&digest.hex()).map_err(|e| format!("digest: {e}"))?,

@@ -42,6 +42,7 @@ pub mod http;
 pub mod keys;
 pub mod merkle;
 pub mod oidc;
+pub mod python;
 pub mod rekor;
 pub mod tsa;
 
