@@ -263,6 +263,124 @@ fn rollback_undoes_what_the_release_introduced_newest_first_and_apply_runs_it_ag
     assert!(!email_column(&db));
 }
 
+/// Two projects on one database: `.0` is where 1.0.0 was built and applied,
+/// `.1` a fresh checkout of the same repository (no local store), as a CI job
+/// has; `.2` the database name.
+fn fresh_checkout_scene(prefix: &str) -> (World, World, String) {
+    let admin = pg::shared().create_database(prefix);
+    let url = format!("{admin}?sslmode=disable");
+    let mut dev = World::new();
+    dev.config(PLAIN_CONFIG);
+    dev.set_env("DATABASE_URL", &url);
+    let mut ci = World::new();
+    ci.config(PLAIN_CONFIG);
+    ci.set_env("DATABASE_URL", &url);
+    (dev, ci, pg::db_name(&admin).to_owned())
+}
+
+#[test]
+fn a_release_built_in_a_fresh_checkout_rolls_back_only_what_it_applied_here() {
+    let (dev, ci, db) = fresh_checkout_scene("rb_fresh");
+    write_all(&dev, V1);
+    dev.build_ok("1.0.0");
+    dev.run(&["apply", "1.0.0"]).success();
+    pg::shared().query(
+        &db,
+        "INSERT INTO users VALUES (1, 'ada'); INSERT INTO orders VALUES (10, 1);",
+    );
+
+    // The CI job builds 1.1.0 from a clean clone: its store has no 1.0.0, so
+    // the manifest records no previous version and claims all three migrations.
+    write_all(&ci, V1);
+    write_all(&ci, &[EMAIL_UP, EMAIL_DOWN]);
+    ci.build_ok("1.1.0");
+    assert_eq!(
+        ci.squizzle_manifest("1.1.0")["previousVersion"],
+        Value::Null
+    );
+    ci.run(&["apply", "1.1.0"]).success();
+    assert!(email_column(&db));
+
+    let dry = ci
+        .run(&["rollback", "1.1.0", "--dry-run", "--output", "json"])
+        .success()
+        .json();
+    assert_eq!(dry["outcome"], "dry_run");
+    assert_eq!(dry["planned"].as_array().unwrap().len(), 1, "{dry:#}");
+    assert_eq!(
+        dry["kept"],
+        json!([
+            { "migration": "0001_create_users", "appliedBy": "1.0.0" },
+            { "migration": "0002_create_orders", "appliedBy": "1.0.0" },
+        ])
+    );
+
+    ci.run(&["rollback", "1.1.0"])
+        .success()
+        .stdout_has(
+            "1. migrations/0003_add_email.down.sql (undoes 0003_add_email, applied by 1.1.0)",
+        )
+        .says("kept 0001_create_users (applied by 1.0.0), 0002_create_orders (applied by 1.0.0)")
+        .does_not_say("0002_create_orders.down.sql")
+        .does_not_say("0001_create_users.down.sql")
+        .stdout_has("Rolled back 1.1.0");
+
+    // 1.0.0's tables and their rows survive; only 1.1.0's column is gone.
+    assert!(!email_column(&db));
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT (SELECT count(*) FROM users) || '/' || (SELECT count(*) FROM orders)"
+        ),
+        "1/1"
+    );
+    assert_eq!(
+        migration_ids(&db),
+        ["0001_create_users", "0002_create_orders"]
+    );
+    let row = history_rows(&db, "releases").pop().unwrap();
+    assert_eq!(row["operation"], "rollback");
+    assert_eq!(row["migrations_run"], 1);
+    // 1.0.0 is what is in effect now, and rolling 1.1.0 back again is a no-op.
+    let s = dev.run(&["status", "--output", "json"]).success().json();
+    assert_eq!(s["applied"][0]["version"], "1.0.0", "{s:#}");
+    ci.run(&["rollback", "1.1.0"])
+        .success()
+        .says("nothing to do");
+}
+
+#[test]
+fn a_history_that_disagrees_with_the_manifest_refuses_the_rollback_naming_each_migration() {
+    // 1.1.0 names 1.0.0 as its previous release, but this database never ran
+    // 1.0.0: 1.1.0 applied all three migrations. Undoing 0001/0002 would drop
+    // tables the manifest says 1.1.0 did not bring.
+    let (w, db) = scene("rb_disagree");
+    write_all(&w, V1);
+    w.build_ok("1.0.0");
+    write_all(&w, &[EMAIL_UP, EMAIL_DOWN]);
+    w.build_ok("1.1.0");
+    assert_eq!(w.squizzle_manifest("1.1.0")["previousVersion"], "1.0.0");
+    w.run(&["apply", "1.1.0"]).success();
+    let before = app_schema(&db);
+    let releases = history_rows(&db, "releases").len();
+
+    for args in [
+        &["rollback", "1.1.0"][..],
+        &["rollback", "1.1.0", "--dry-run"],
+    ] {
+        w.run(args)
+            .code(7)
+            .stderr_has("its manifest and this database's history disagree")
+            .stderr_has("0001_create_users (migrations/0001_create_users.sql): recorded as applied by 1.1.0, but the manifest says it came with 1.0.0")
+            .stderr_has("0002_create_orders (migrations/0002_create_orders.sql)")
+            .stderr_has("nothing was run")
+            .does_not_say("0003_add_email (");
+    }
+    assert_eq!(app_schema(&db), before);
+    assert_eq!(migration_ids(&db).len(), 3);
+    assert_eq!(history_rows(&db, "releases").len(), releases);
+}
+
 #[test]
 fn a_missing_rollback_script_refuses_the_whole_rollback_before_anything_runs() {
     // 0004 and 0005 have no rollback script; 0003 has one.

@@ -275,9 +275,9 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
             RollbackError::NewerApplied { .. } | RollbackError::Drift { .. } => {
                 ExitCode::VersionConflict
             }
-            RollbackError::MissingScripts { .. } | RollbackError::Failed(_) => {
-                ExitCode::RollbackFailed
-            }
+            RollbackError::MissingScripts { .. }
+            | RollbackError::Disagreement { .. }
+            | RollbackError::Failed(_) => ExitCode::RollbackFailed,
         },
     }
 }

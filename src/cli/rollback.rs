@@ -15,7 +15,7 @@ use crate::ops::{self, Error};
 #[derive(Debug, Args)]
 #[command(
     about = "Undo the migrations a release introduced, with its rollback scripts, newest first",
-    after_help = "Undoes the migrations of <VERSION> that its previousVersion lacks and that this\ndatabase has applied, running their rollback scripts (NNNN_name.down.sql or the\nrollbacks folder) in reverse order. Verified and locked like apply. Everything is\ndecided first: a missing script (exit 7) or a newer release still applied on top\n(exit 5) refuses the whole rollback before anything runs. In release mode all\nscripts and their history rows are one transaction; a failing script rolls it all\nback, is recorded, and exits 7. The undone migrations are pending again.\n\nExamples:\n  squizzle rollback 1.4.0 --env production --dry-run   # verify, plan, print the scripts\n  squizzle rollback 1.4.0 --env production\n  squizzle rollback 1.4.0 --lock-timeout 30s --statement-lock-timeout 5s --output json"
+    after_help = "Undoes the migrations that this database's history records as applied by\n<VERSION> (never those an older release applied, whatever the manifest says),\nrunning their rollback scripts (NNNN_name.down.sql or the\nrollbacks folder) in reverse order. Verified and locked like apply. Everything is\ndecided first: a missing script or a manifest that disagrees with the\nhistory (exit 7) or a newer release still applied on top\n(exit 5) refuses the whole rollback before anything runs. In release mode all\nscripts and their history rows are one transaction; a failing script rolls it all\nback, is recorded, and exits 7. The undone migrations are pending again.\n\nExamples:\n  squizzle rollback 1.4.0 --env production --dry-run   # verify, plan, print the scripts\n  squizzle rollback 1.4.0 --env production\n  squizzle rollback 1.4.0 --lock-timeout 30s --statement-lock-timeout 5s --output json"
 )]
 pub struct RollbackArgs {
     /// Release version to roll back.
@@ -48,11 +48,13 @@ pub fn exec(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Error> {
                 |v| format!("since {v}"),
             );
             p.info(&format!(
-                "Plan: {} introduced {} migrations ({since}); {} applied, to roll back in this order:",
-                plan.version,
+                "Plan: the manifest lists {} migrations as new in {} ({since}); this database applied {} of them with {}, to roll back in this order:",
                 plan.introduced.len(),
-                plan.steps.len()
+                plan.version,
+                plan.steps.len(),
+                plan.version
             ));
+
             for (i, s) in plan.steps.iter().enumerate() {
                 p.line(&format!(
                     "  {}. {} (undoes {}, applied by {})",

@@ -2,14 +2,23 @@
 //!
 //! verify -> resolve the previous release -> connect -> lock -> plan -> run -> record.
 //!
-//! The release's introduced migrations are those of its manifest that its
-//! `previousVersion`'s manifest lacks (all of them without a previous version).
-//! Those currently applied are undone by their rollback scripts, newest first.
+//! What is undone is decided by the history of THIS database, never by the
+//! manifest alone: only migrations recorded as applied by the release being
+//! rolled back are undone, newest first. The manifest (and its
+//! `previousVersion`) is a claim about the release's lineage that a build in a
+//! fresh checkout can get wrong (`previousVersion: null`); trusting it undid
+//! older releases' migrations. Where the two disagree in a way that would undo
+//! more than the manifest says the release brought, or something the manifest
+//! does not contain, the whole rollback is refused and each migration named.
+//! Migrations the manifest claims but an older release applied here are kept
+//! and reported.
+//!
 //! Everything is decided before anything runs: a missing script, a newer
-//! release still applied on top, drift or a moved tag refuse the whole rollback.
-//! Scripts run through apply's runner (same transaction segments, failure
-//! reporting and release rows); each script, in its transaction, deletes its
-//! migration's history row, so a later apply runs the migration again.
+//! release still applied on top, drift, a moved tag or a disagreement refuse
+//! the whole rollback. Scripts run through apply's runner (same transaction
+//! segments, failure reporting and release rows); each script, in its
+//! transaction, deletes its migration's history row, so a later apply runs the
+//! migration again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -58,13 +67,25 @@ pub struct RollbackStep {
     pub complete: bool,
 }
 
+/// A migration the manifest attributes to the release but the history does not.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptMigration {
+    pub migration: String,
+    pub applied_by: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackPlan {
     pub version: String,
     pub previous_version: Option<String>,
-    /// Ids of the migrations this release introduced, in migration order.
+    /// Ids of the migrations the manifest says this release introduced (since
+    /// `previousVersion`, or all of them without one), in migration order.
     pub introduced: Vec<String>,
+    /// Of those, the ones this database ran as part of another (older)
+    /// release: kept, whatever the manifest claims.
+    pub kept: Vec<KeptMigration>,
     /// What runs, in run order (newest migration first).
     pub steps: Vec<RollbackStep>,
     /// The release is recorded as in effect (its rollback row must be written
@@ -109,6 +130,15 @@ pub enum RollbackError {
         applied_by: String,
         applied: String,
         release: String,
+    },
+    #[error(
+        "cannot roll back {version}: its manifest and this database's history disagree about what {version} applied here:\n{}\nUndoing these could remove more than {version} brought; nothing was run. Inspect `squizzle status` and restore by hand, or roll forward with a new release",
+        .entries.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")
+    )]
+    Disagreement {
+        version: String,
+        /// One line per migration: what the history says and what the manifest says.
+        entries: Vec<String>,
     },
     #[error("{}", failure_message(.0))]
     Failed(Box<MigrationFailure>),
@@ -180,12 +210,49 @@ pub fn plan_rollback(
         .filter_map(|f| f.rollback_for.as_deref().map(|id| (id, f)))
         .collect();
 
-    let to_undo: Vec<&FileEntry> = introduced
-        .iter()
-        .rev()
-        .copied()
-        .filter(|f| history.migrations.contains_key(&f.id))
+    // What this database ran as part of this release: the only candidates.
+    let applied_here = |id: &str| {
+        history
+            .migrations
+            .get(id)
+            .is_some_and(|m| m.version == version)
+    };
+    let mut own: Vec<&FileEntry> = manifest
+        .migrations()
+        .filter(|f| applied_here(&f.id))
         .collect();
+    own.sort_by_key(|f| f.order);
+
+    let mut disagreements = Vec::new();
+    let in_manifest: BTreeSet<&str> = manifest.migrations().map(|f| f.id.as_str()).collect();
+    for m in history.migrations.values() {
+        if m.version == version && !in_manifest.contains(m.id.as_str()) {
+            disagreements.push(format!(
+                "{} ({}): recorded as applied by {version}, but {version}'s manifest has no such migration",
+                m.id, m.path
+            ));
+        }
+    }
+    if let Some(prev) = previous {
+        for f in own.iter().filter(|f| before.contains(f.id.as_str())) {
+            disagreements.push(format!(
+                "{} ({}): recorded as applied by {version}, but the manifest says it came with {} (this database never applied {})",
+                f.id,
+                f.path,
+                prev.version,
+                prev.version
+            ));
+        }
+    }
+    if !disagreements.is_empty() {
+        return Err(RollbackError::Disagreement {
+            version,
+            entries: disagreements,
+        }
+        .into());
+    }
+
+    let to_undo: Vec<&FileEntry> = own.iter().rev().copied().collect();
     let undone: BTreeSet<&str> = to_undo.iter().map(|f| f.id.as_str()).collect();
 
     // Newer releases still in effect, or whose migrations are still applied.
@@ -247,10 +314,33 @@ pub fn plan_rollback(
     if !missing.is_empty() {
         return Err(RollbackError::MissingScripts { version, missing }.into());
     }
+    // Claimed by the manifest, applied here by an older release (newer ones
+    // were refused above): kept.
+    let kept: Vec<KeptMigration> = introduced
+        .iter()
+        .filter_map(|f| history.migrations.get(&f.id))
+        .filter(|m| m.version != version)
+        .map(|m| KeptMigration {
+            migration: m.id.clone(),
+            applied_by: m.version.clone(),
+        })
+        .collect();
+    if !kept.is_empty() {
+        warnings.push(format!(
+            "kept {}: the manifest counts {} as {version}'s, but this database applied {} with an older release",
+            kept.iter()
+                .map(|k| format!("{} (applied by {})", k.migration, k.applied_by))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if kept.len() == 1 { "it" } else { "them" },
+            if kept.len() == 1 { "it" } else { "them" },
+        ));
+    }
     Ok(RollbackPlan {
         version,
         previous_version: manifest.previous_version.as_ref().map(Version::tag),
         introduced: introduced.iter().map(|f| f.id.clone()).collect(),
+        kept,
         steps,
         in_effect,
         warnings,
@@ -287,6 +377,9 @@ pub struct RollbackReport {
     pub tx_mode: TxMode,
     /// In run order.
     pub planned: Vec<PlannedRollback>,
+    /// Migrations the manifest counts as this release's that an older release
+    /// applied here: not undone.
+    pub kept: Vec<KeptMigration>,
     pub migrations_rolled_back: usize,
     pub statements_run: usize,
     pub execution_ms: u64,
@@ -432,6 +525,7 @@ async fn run_plan(
                 applied_by: s.applied_by.clone(),
             })
             .collect(),
+        kept: plan.kept.clone(),
         warnings: plan.warnings.clone(),
         release_id: None,
         migrations_rolled_back: 0,
@@ -529,13 +623,81 @@ mod tests {
         assert_eq!(order(&p), ["m/0004_d.down.sql", "m/0003_c.down.sql"]);
         assert_eq!(p.introduced, ["0003_c", "0004_d"]);
         assert!(p.in_effect && !p.nothing_to_do());
-        // Without a previous version, everything is the release's own: 0002_b
-        // has no script, and that refuses the whole rollback, naming it.
-        let e = plan(&v2, None, &h).unwrap_err();
+        // Without a previous version (a build in a fresh checkout) the manifest
+        // claims all four, but the history says 1.0.0 applied 0001_a and
+        // 0002_b: only 1.1.0's own are undone, the others are kept and named.
+        let p = plan(&v2, None, &h).unwrap();
+        assert_eq!(order(&p), ["m/0004_d.down.sql", "m/0003_c.down.sql"]);
+        assert_eq!(p.introduced, ["0001_a", "0002_b", "0003_c", "0004_d"]);
+        let kept: Vec<(&str, &str)> = p
+            .kept
+            .iter()
+            .map(|k| (k.migration.as_str(), k.applied_by.as_str()))
+            .collect();
+        assert_eq!(kept, [("0001_a", "1.0.0"), ("0002_b", "1.0.0")]);
         assert!(
-            matches!(&e, Error::Rollback(r) if matches!(r.as_ref(), RollbackError::MissingScripts { missing, .. }
-                if missing == &["0002_b (m/0002_b.sql)", "0001_a (m/0001_a.sql)"])),
-            "{e}"
+            p.warnings[0].starts_with("kept 0001_a (applied by 1.0.0), 0002_b (applied by 1.0.0)"),
+            "{:?}",
+            p.warnings
+        );
+        // 0002_b has no script, but it is not 1.1.0's to undo: no refusal.
+        assert!(plan(&v2, Some(&v1), &h).unwrap().kept.is_empty());
+    }
+
+    fn disagreement(e: &Error) -> Option<&Vec<String>> {
+        match e {
+            Error::Rollback(r) => match r.as_ref() {
+                RollbackError::Disagreement { entries, .. } => Some(entries),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn history_that_disagrees_with_the_manifest_refuses_naming_each_migration() {
+        let v1 = manifest("1.0.0", None, &["0001_a", "0002_b"], &["0001_a", "0002_b"]);
+        let v2 = manifest(
+            "1.1.0",
+            Some("1.0.0"),
+            &["0001_a", "0002_b", "0003_c"],
+            &["0001_a", "0002_b", "0003_c"],
+        );
+        // This database never applied 1.0.0: 1.1.0 ran all three. The manifest
+        // says 0001_a and 0002_b came with 1.0.0, so undoing them would go
+        // below what 1.1.0 brought.
+        let mut h = Snapshot::default();
+        applied(&mut h, "1.1.0", &["0001_a", "0002_b", "0003_c"]);
+        let e = plan(&v2, Some(&v1), &h).unwrap_err();
+        let entries = disagreement(&e).unwrap_or_else(|| panic!("{e}"));
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert!(entries[0].starts_with("0001_a (m/0001_a.sql): recorded as applied by 1.1.0, but the manifest says it came with 1.0.0"));
+        assert!(entries[1].starts_with("0002_b (m/0002_b.sql)"));
+        assert!(e.to_string().contains("nothing was run"), "{e}");
+        // Without a previous version the manifest makes no such claim: all of
+        // what 1.1.0 applied here is undone.
+        let mut unrooted = v2.clone();
+        unrooted.previous_version = None;
+        assert_eq!(
+            order(&plan(&unrooted, None, &h).unwrap()),
+            [
+                "m/0003_c.down.sql",
+                "m/0002_b.down.sql",
+                "m/0001_a.down.sql"
+            ]
+        );
+
+        // The history says 1.1.0 applied a migration its manifest lacks.
+        let mut h = Snapshot::default();
+        applied(&mut h, "1.0.0", &["0001_a", "0002_b"]);
+        applied(&mut h, "1.1.0", &["0003_c", "0009_ghost"]);
+        let e = plan(&v2, Some(&v1), &h).unwrap_err();
+        let entries = disagreement(&e).unwrap_or_else(|| panic!("{e}"));
+        assert_eq!(
+            entries,
+            &[
+                "0009_ghost (m/0009_ghost.sql): recorded as applied by 1.1.0, but 1.1.0's manifest has no such migration"
+            ]
         );
     }
 
