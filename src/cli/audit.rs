@@ -6,11 +6,12 @@ use std::time::Duration;
 use clap::Args;
 
 use super::Context;
-use super::apply::{parse_duration, runtime};
+use super::args::parse_duration;
+use super::runtime::runtime;
 use crate::core::exit::ExitCode;
 use crate::core::version::Version;
 use crate::ops::audit::{AuditOptions, AuditReport, TargetReport, TargetStatus};
-use crate::ops::verify::VerifyOptions;
+use crate::ops::release::verify::VerifyOptions;
 use crate::ops::{self, Error};
 
 #[derive(Debug, Args)]
@@ -36,7 +37,7 @@ pub struct AuditArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
     #[command(flatten)]
-    policy: super::verify::PolicyArgs,
+    policy: super::args::PolicyArgs,
     /// Never contact the registry: use only what is in the local store and files.
     #[arg(long)]
     offline: bool,

@@ -3,7 +3,8 @@
 use clap::Args;
 
 use super::Context;
-use super::apply::{parse_duration, runtime};
+use super::args::parse_duration;
+use super::runtime::runtime;
 use crate::core::exit::ExitCode;
 use crate::core::version::Version;
 use crate::ops::{self, Error};

@@ -27,13 +27,13 @@ pub struct BuildArgs {
     #[arg(long)]
     provenance: bool,
     #[command(flatten)]
-    how: super::sign::SignHow,
+    how: super::args::SignHow,
 }
 
 pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
     let config = ctx.config()?;
-    let started = ops::build::now_rfc3339();
+    let started = ops::host::now_rfc3339();
     let report = ops::build::build(
         &config,
         &ctx.env,
@@ -46,7 +46,7 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     for w in &report.warnings {
         p.warn(w);
     }
-    let finished = ops::build::now_rfc3339();
+    let finished = ops::host::now_rfc3339();
     if (args.how.key.is_some() || args.how.identity_token.is_some())
         && !args.sign
         && !args.provenance
@@ -56,7 +56,7 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
         ));
     }
     if p.is_json() {
-        let rt = super::apply::runtime()?;
+        let rt = super::runtime::runtime()?;
         let mut doc = serde_json::json!({ "build": report });
         if args.sign {
             let signed = rt.block_on(ops::sign::sign(
@@ -69,7 +69,7 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
             doc["signature"] = serde_json::to_value(signed).unwrap_or_default();
         }
         if args.provenance {
-            let prov = rt.block_on(ops::sign::attest_provenance(
+            let prov = rt.block_on(ops::release::attest::attest_provenance(
                 &config,
                 &ctx.env,
                 &version,
@@ -126,17 +126,17 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
         p.info(&format!("Previous version: {prev}"));
     }
     if args.sign {
-        super::sign::sign_and_report(ctx, &config, &version, &args.how)?;
+        super::report::sign_and_report(ctx, &config, &version, &args.how)?;
     }
     if args.provenance {
-        let prov = super::apply::runtime()?.block_on(ops::sign::attest_provenance(
+        let prov = super::runtime::runtime()?.block_on(ops::release::attest::attest_provenance(
             &config,
             &ctx.env,
             &version,
             &args.how.options(),
             &started,
             &finished,
-            &mut super::sign::printer_events(p),
+            &mut super::report::printer_events(p),
         ))?;
         p.ok(&format!("Provenance signed ({})", prov.signer));
         p.info(&format!("Builder: {}", prov.builder_id));

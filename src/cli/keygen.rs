@@ -27,12 +27,12 @@ pub struct KeygenArgs {
 pub fn exec(ctx: &Context, args: KeygenArgs) -> Result<ExitCode, ops::Error> {
     let pass = ctx
         .env
-        .get(ops::sign::KEY_PASSWORD_VAR)
+        .get(ops::release::attest::KEY_PASSWORD_VAR)
         .filter(|p| !p.is_empty())
         .ok_or_else(|| {
             Error::Usage(format!(
                 "set {} to the passphrase that will protect the private key",
-                ops::sign::KEY_PASSWORD_VAR
+                ops::release::attest::KEY_PASSWORD_VAR
             ))
         })?;
     crate::core::redact::register_secret(&pass);

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::Context;
-use super::apply::runtime;
+use super::runtime::runtime;
 use crate::core::exit::ExitCode;
 use crate::ops;
 

@@ -3,6 +3,7 @@
 //! exactly one place ([`exit_code_for`]).
 
 mod apply;
+mod args;
 mod audit;
 mod baseline;
 mod build;
@@ -12,8 +13,10 @@ mod list;
 pub mod output;
 mod pull;
 mod push;
+mod report;
 mod revoke;
 mod rollback;
+mod runtime;
 mod sign;
 mod status;
 mod verify;

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::Context;
-use super::apply::runtime;
+use super::runtime::runtime;
 use crate::core::exit::ExitCode;
 use crate::core::version::Version;
 use crate::ops;
@@ -33,7 +33,7 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<ExitCode, ops::Error> {
     let report =
         runtime()?.block_on(ops::transfer::pull(&config, &version, &|e| progress.on(e)))?;
     drop(progress);
-    ops::transfer::refuse_if_revoked(&config, &version)?;
+    ops::release::fetch::refuse_if_revoked(&config, &version)?;
     if p.is_json() {
         p.json(&report);
     } else if report.already_there {

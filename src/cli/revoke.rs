@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::Context;
-use super::apply::runtime;
+use super::runtime::runtime;
 use crate::core::exit::ExitCode;
 use crate::core::version::Version;
 use crate::ops::{self, revoke::RevokeOptions};
@@ -31,7 +31,7 @@ pub struct RevokeArgs {
     #[arg(long)]
     delete_tag: bool,
     #[command(flatten)]
-    how: super::sign::SignHow,
+    how: super::args::SignHow,
 }
 
 pub fn exec(ctx: &Context, args: RevokeArgs) -> Result<ExitCode, ops::Error> {
@@ -48,7 +48,7 @@ pub fn exec(ctx: &Context, args: RevokeArgs) -> Result<ExitCode, ops::Error> {
         &ctx.env,
         &version,
         &opts,
-        &mut super::sign::printer_events(p),
+        &mut super::report::printer_events(p),
     ))?;
     if p.is_json() {
         p.json(&report);

@@ -3,8 +3,10 @@
 use clap::Args;
 
 use super::Context;
-use super::apply::{RunArgs, print_event, print_failure, runtime};
+use super::args::RunArgs;
 use super::output::Printer;
+use super::report::{print_event, print_failure};
+use super::runtime::runtime;
 use crate::core::exit::ExitCode;
 use crate::core::version::Version;
 use crate::ops::rollback::{

@@ -1,14 +1,13 @@
 //! `squizzle sign <version>`
 
-use std::path::PathBuf;
-
 use clap::Args;
 
 use super::Context;
-use super::apply::runtime;
+use super::args::SignHow;
+use super::report::sign_and_report;
 use crate::core::exit::ExitCode;
 use crate::core::version::Version;
-use crate::ops::{self, sign::SignEvent, sign::SignOptions};
+use crate::ops;
 
 #[derive(Debug, Args)]
 #[command(
@@ -30,79 +29,8 @@ pub struct SignArgs {
     pub how: SignHow,
 }
 
-/// How to sign; shared with `build --sign`.
-#[derive(Debug, Clone, Args)]
-pub struct SignHow {
-    /// OIDC identity token (prefer SIGSTORE_ID_TOKEN: arguments are visible to other users).
-    #[arg(long, value_name = "JWT", hide_env_values = true)]
-    pub identity_token: Option<String>,
-    /// Sign with this private key (from `squizzle keygen`; passphrase in SQUIZZLE_KEY_PASSWORD).
-    #[arg(long, value_name = "PATH", conflicts_with = "identity_token")]
-    pub key: Option<PathBuf>,
-}
-
-impl SignHow {
-    pub fn options(&self) -> SignOptions {
-        SignOptions {
-            identity_token: self.identity_token.clone(),
-            key: self.key.clone(),
-        }
-    }
-}
-
 pub fn exec(ctx: &Context, args: SignArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
     let config = ctx.config()?;
     sign_and_report(ctx, &config, &version, &args.how)
-}
-
-/// The seed-style progress lines of keyless signing.
-pub fn printer_events(p: &super::output::Printer) -> impl FnMut(SignEvent<'_>) + '_ {
-    move |e: SignEvent<'_>| match e {
-        SignEvent::Authenticated {
-            identity,
-            issuer,
-            source,
-        } => {
-            p.ok("Authenticating with Sigstore...");
-            p.info(&format!(
-                "Logged in as {identity} ({issuer}, token from {source})"
-            ));
-        }
-        SignEvent::Logged { index, rekor_url } => {
-            p.ok("Recording in transparency log...");
-            match index {
-                Some(i) => p.info(&format!("Entry: {i} ({rekor_url})")),
-                None => p.info(&format!("Entry recorded in {rekor_url}")),
-            }
-        }
-    }
-}
-
-pub fn sign_and_report(
-    ctx: &Context,
-    config: &crate::config::Config,
-    version: &Version,
-    how: &SignHow,
-) -> Result<ExitCode, ops::Error> {
-    let p = &ctx.printer;
-    let mut on = printer_events(p);
-    let report = runtime()?.block_on(ops::sign::sign(
-        config,
-        &ctx.env,
-        version,
-        &how.options(),
-        &mut on,
-    ))?;
-    if p.is_json() {
-        p.json(&report);
-        return Ok(ExitCode::Ok);
-    }
-    if report.method == "key" {
-        p.ok(&format!("Signed with {}", report.identity));
-        p.info("No transparency log entry (key-pair signature for air-gapped use)");
-    }
-    p.ok(&format!("Signed {} {}", report.version, report.digest));
-    p.info(&format!("Bundle: {}", report.bundle.display()));
-    Ok(ExitCode::Ok)
 }

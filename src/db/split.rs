@@ -1125,3 +1125,77 @@ mod tests {
         }
     }
 }
+
+/// The line where a statement's SQL starts, after its leading comments (the
+/// splitter keeps comments with the statement that follows them).
+pub fn code_line(st: &Statement<'_>) -> usize {
+    let mut rest = st.sql;
+    loop {
+        let trimmed = rest.trim_start();
+        if let Some(after) = trimmed.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]);
+        } else if trimmed.starts_with("/*") {
+            // Nested block comments, as PostgreSQL reads them.
+            let bytes = trimmed.as_bytes();
+            let (mut depth, mut i) = (0usize, 0usize);
+            while i + 1 < bytes.len() {
+                match (bytes[i], bytes[i + 1]) {
+                    (b'/', b'*') => (depth, i) = (depth + 1, i + 2),
+                    (b'*', b'/') => {
+                        (depth, i) = (depth - 1, i + 2);
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            rest = &trimmed[i.min(trimmed.len())..];
+        } else {
+            let consumed = st.sql.len() - trimmed.len();
+            return st.start_line + st.sql[..consumed].matches('\n').count();
+        }
+    }
+}
+
+/// The first transaction-control statement (file line, keyword). A drizzle
+/// chunk can hold several statements, so each chunk is lexed again in plain mode.
+pub fn find_transaction_control(statements: &[Statement<'_>]) -> Option<(usize, &'static str)> {
+    for st in statements {
+        // A chunk that does not lex on its own is left for the server to reject.
+        let inner = split(st.sql, SplitMode::Plain).unwrap_or_default();
+        for sub in &inner {
+            if let Some(keyword) = transaction_control(sub.sql) {
+                return Some((st.start_line + code_line(sub) - 1, keyword));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod statement_line_tests {
+    use super::*;
+
+    #[test]
+    fn transaction_control_is_found_inside_multi_statement_chunks_with_its_line() {
+        let file =
+            "CREATE TABLE a (id int);\n--> statement-breakpoint\nSELECT 1;\n-- note\nCOMMIT;\n";
+        let chunks = split(file, SplitMode::Drizzle).unwrap();
+        assert_eq!(find_transaction_control(&chunks), Some((5, "COMMIT")));
+        let clean = split(
+            "CREATE TABLE a (id int);\n--> statement-breakpoint\nDO $$ BEGIN NULL; END $$;",
+            SplitMode::Drizzle,
+        )
+        .unwrap();
+        assert_eq!(find_transaction_control(&clean), None);
+    }
+
+    #[test]
+    fn code_line_skips_leading_comments() {
+        let file =
+            "SELECT 1;\n-- why\n/* nested /* block */ comment */\n\nINSERT INTO t VALUES (1);";
+        let st = split(file, SplitMode::Plain).unwrap();
+        assert_eq!(code_line(&st[1]), 5);
+    }
+}

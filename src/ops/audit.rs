@@ -19,10 +19,14 @@ use crate::db::DbError;
 use crate::db::audit::ReleaseDetails;
 use crate::db::connect::ConnectSpec;
 use crate::db::history::{HistoryStore, ReleaseSummary};
-use crate::ops::apply::{connect_spec, pull_if_missing};
-use crate::ops::provenance::ProvenanceSummary;
-use crate::ops::verify::{self, Check, Revocation, VerifyOptions};
-use crate::ops::{Error, Result, artifact_ref, plan, transfer};
+use crate::ops::registry::registry_configured;
+use crate::ops::release::fetch::{pull_if_missing, refresh_referrers};
+use crate::ops::release::provenance::ProvenanceSummary;
+use crate::ops::release::resolve;
+use crate::ops::release::verify::{self, Check, Revocation, VerifyOptions};
+use crate::ops::run::plan;
+use crate::ops::run::session::connect_spec;
+use crate::ops::{Error, Result};
 use crate::signing::verify::Verified;
 use crate::store::layout::LayoutStore;
 
@@ -279,11 +283,11 @@ pub async fn audit(
 /// is said in `error` and `notes`.
 async fn artifact_side(config: &Config, version: &Version, opts: &AuditOptions) -> ArtifactSide {
     let mut side = ArtifactSide::default();
-    if !opts.offline && transfer::registry_configured(config) {
+    if !opts.offline && registry_configured(config) {
         match pull_if_missing(config, version).await {
             Ok(Some(pulled)) => side.pulled_from = Some(pulled.registry),
             Ok(None) => {
-                if let Err(e) = transfer::refresh_referrers(config, version).await {
+                if let Err(e) = refresh_referrers(config, version).await {
                     side.notes.push(format!(
                         "could not check the registry for new signatures or revocations ({}); using what the local store has",
                         error_chain(&e)
@@ -343,7 +347,7 @@ fn release_migrations(
         return None;
     }
     let store = LayoutStore::open(&config.store_dir()).ok()?;
-    let release = artifact_ref::resolve(&store, version).ok()?;
+    let release = resolve::resolve(&store, version).ok()?;
     Some(
         release
             .manifest

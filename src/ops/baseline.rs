@@ -12,9 +12,10 @@ use crate::core::version::Version;
 use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
 use crate::db::lock;
 use crate::db::split;
-use crate::ops::apply::{
-    ci_identity, connect, extract_release, hostname, os_user, split_mode, verified_release,
-};
+use crate::ops::host::{ci_identity, hostname, os_user};
+use crate::ops::release::fetch::{pull_if_missing, verified_release};
+use crate::ops::run::runner::split_mode;
+use crate::ops::run::session::{connect, extract_release};
 use crate::ops::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,11 +36,15 @@ pub async fn baseline(
     lock_timeout: std::time::Duration,
 ) -> Result<BaselineReport> {
     let started = Instant::now();
-    crate::ops::apply::pull_if_missing(config, version).await?;
-    let (verified, release, store) = verified_release(
+    pull_if_missing(config, version).await?;
+    let crate::ops::release::fetch::VerifiedRelease {
+        report: verified,
+        release,
+        store,
+    } = verified_release(
         config,
         version,
-        &crate::ops::verify::VerifyOptions::default(),
+        &crate::ops::release::verify::VerifyOptions::default(),
     )?;
     let signer = verified.signature;
     let work = tempfile::tempdir().map_err(|source| Error::Io {

@@ -2,13 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde::Serialize;
 
 use crate::artifact::collect::{self, Sources};
 use crate::artifact::pack;
-use crate::artifact::unpack::Limits;
 use crate::config::{Config, Env, MigrationFormat};
 use crate::core::digest::Digest;
 use crate::core::manifest::{
@@ -16,7 +14,9 @@ use crate::core::manifest::{
 };
 use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::core::version::Version;
-use crate::ops::artifact_ref::{self, versions};
+use crate::ops::host::{git, now_rfc3339};
+use crate::ops::release::limits;
+use crate::ops::release::resolve::{self, versions};
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
 
@@ -46,19 +46,6 @@ pub struct BuildReport {
     /// True when this exact content was already built: nothing was changed.
     pub unchanged: bool,
     pub warnings: Vec<String>,
-}
-
-/// Tarball safety limits, from config with the unpacker's defaults.
-pub fn limits(config: &Config) -> Limits {
-    let d = Limits::default();
-    let l = &config.limits;
-    Limits {
-        max_entries: l.max_entries.unwrap_or(d.max_entries),
-        max_entry_bytes: l.max_entry_bytes.unwrap_or(d.max_entry_bytes),
-        max_total_bytes: l.max_total_bytes.unwrap_or(d.max_total_bytes),
-        max_ratio: l.max_ratio.unwrap_or(d.max_ratio),
-        ..d
-    }
 }
 
 pub fn tarball_name(version: &Version) -> String {
@@ -95,7 +82,7 @@ pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildRep
     let packed = pack::pack(&collection.files, &staging, &limits(config))?;
 
     let existing = match store.resolve(&version.tag())? {
-        Some(_) => Some(artifact_ref::resolve(&store, version)?),
+        Some(_) => Some(resolve::resolve(&store, version)?),
         None => None,
     };
     let previous = versions(&store)?
@@ -295,31 +282,6 @@ fn created_at(env: &Env) -> Result<String> {
     };
     ts.format(&time::format_description::well_known::Rfc3339)
         .map_err(|e| Error::Usage(format!("cannot format the build time: {e}")))
-}
-
-/// The current time, UTC, whole seconds, RFC 3339 (`2026-11-22T19:46:47Z`):
-/// how squizzle writes every time it records.
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// The trimmed output of `git -C <project root> ARGS`, if git ran, succeeded
-/// and printed something (no git, or not a checkout: `None`).
-pub(crate) fn git(config: &Config, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(&config.root)
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
 }
 
 /// Source repository and revision: CI variables first, then the git checkout.

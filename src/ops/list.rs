@@ -12,7 +12,8 @@ use crate::core::digest::Digest;
 use crate::core::manifest::{self, Manifest};
 use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::core::version::Version;
-use crate::ops::artifact_ref::{self, versions};
+use crate::ops::registry::{authenticated_store, registry_configured};
+use crate::ops::release::resolve::{self, versions};
 use crate::ops::{Error, Result};
 use crate::store::StoreError;
 use crate::store::layout::LayoutStore;
@@ -78,14 +79,6 @@ pub struct ListReport {
     pub warning: Option<String>,
 }
 
-fn registry_configured(config: &Config) -> bool {
-    config
-        .registry
-        .as_ref()
-        .and_then(|r| r.url.as_deref())
-        .is_some_and(|u| !u.trim().is_empty())
-}
-
 /// The registry when one is configured, else the local store; an unreachable
 /// registry falls back to the local store with a warning.
 pub async fn list_any(config: &Config) -> Result<ListReport> {
@@ -95,11 +88,8 @@ pub async fn list_any(config: &Config) -> Result<ListReport> {
     // The same credential negotiation as pull (token realms are checked before
     // a password leaves the process).
     let listed = async {
-        let remote = crate::ops::transfer::authenticated_store(
-            config,
-            crate::store::registry::auth::Operation::Pull,
-        )
-        .await?;
+        let remote =
+            authenticated_store(config, crate::store::registry::auth::Operation::Pull).await?;
         list_registry(&remote, config).await
     }
     .await;
@@ -192,7 +182,7 @@ async fn read_remote_release(
     let bytes = remote.read_manifest(desc).await?;
     let image: ImageManifest = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Integrity(format!("the OCI manifest of {tag} is not valid: {e}")))?;
-    artifact_ref::check_shape(tag, &image)?;
+    resolve::check_shape(tag, &image)?;
     let config = remote
         .read_blob_bytes(&image.config, manifest::MAX_MANIFEST_BYTES)
         .await?;
@@ -228,7 +218,7 @@ pub fn list(config: &Config) -> Result<ListReport> {
             .referrers(&d.digest, None)
             .map(|r| Markers::from_referrers(&r))
             .unwrap_or_default();
-        let mut entry = match artifact_ref::resolve(&store, v) {
+        let mut entry = match resolve::resolve(&store, v) {
             Ok(r) => ListedVersion {
                 version: v.tag(),
                 digest: d.digest,

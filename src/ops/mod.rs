@@ -1,19 +1,27 @@
 //! Operations: one module per command, each orchestrating the capabilities
-//! (artifact, store, config) to do one job and returning a report value.
+//! (artifact, store, config, db, signing) to do one job and returning a report
+//! value.
 //!
-//! Operations never parse arguments and never print; the CLI turns their
-//! reports into text or JSON and their errors into exit codes.
+//! Commands never import each other. What several of them share lives in
+//! rooms below them: `host` (machine and CI facts), `registry` (the configured
+//! registry, wired once), `release` (resolve, evidence, verify, fetch: a
+//! `VerifiedRelease`) and `run` (session, runner, planner for the commands
+//! that run SQL). Operations never parse arguments and never print; the CLI
+//! turns their reports into text or JSON and their errors into exit codes.
 
+// Shared rooms.
+pub mod host;
+pub mod registry;
+pub mod release;
+pub mod run;
+
+// Commands.
 pub mod apply;
-pub mod artifact_ref;
 pub mod audit;
 pub mod baseline;
 pub mod build;
-pub mod evidence;
 pub mod init;
 pub mod list;
-pub mod plan;
-pub mod provenance;
 pub mod revoke;
 pub mod rollback;
 pub mod sign;
@@ -92,9 +100,9 @@ pub enum Error {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
-    Plan(#[from] crate::ops::plan::PlanError),
+    Plan(#[from] crate::ops::run::plan::PlanError),
     #[error("{0}")]
-    MigrationFailed(Box<crate::ops::apply::MigrationFailure>),
+    MigrationFailed(Box<crate::ops::run::MigrationFailure>),
     #[error(
         "{path} line {line}: {keyword} — squizzle runs each migration in a transaction itself; remove the transaction control, or mark the file `-- squizzle:no-transaction` if it must manage its own"
     )]

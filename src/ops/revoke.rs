@@ -15,11 +15,15 @@ use serde::Serialize;
 use crate::config::{Config, Env};
 use crate::core::digest::Digest;
 use crate::core::version::Version;
-use crate::ops::evidence::{self, Kind};
-use crate::ops::sign::{SignEvent, SignOptions, sign_statement_as, subject_name, write_file};
-use crate::ops::transfer;
-use crate::ops::verify;
-use crate::ops::{Error, Result, artifact_ref};
+use crate::ops::registry::{authenticated_store, registry_configured};
+use crate::ops::release::attest::{
+    SignEvent, SignOptions, sign_statement_as, subject_name, write_file,
+};
+use crate::ops::release::evidence::{self, Kind};
+use crate::ops::release::fetch::{copy_referrers, pull_if_missing, refresh_referrers};
+use crate::ops::release::resolve;
+use crate::ops::release::verify;
+use crate::ops::{Error, Result};
 use crate::signing::statement;
 use crate::store::layout::LayoutStore;
 
@@ -69,7 +73,7 @@ pub async fn revoke(
             reason.len()
         )));
     }
-    let registry = transfer::registry_configured(config);
+    let registry = registry_configured(config);
     if opts.delete_tag && !registry {
         return Err(Error::Usage(
             "--delete-tag removes the release from the registry, and no registry is configured"
@@ -79,8 +83,8 @@ pub async fn revoke(
     if registry {
         // The release may only be in the registry, and someone may have
         // revoked it already.
-        crate::ops::apply::pull_if_missing(config, version).await?;
-        transfer::refresh_referrers(config, version).await?;
+        pull_if_missing(config, version).await?;
+        refresh_referrers(config, version).await?;
     }
     let dir = config.store_dir();
     if !dir.exists() {
@@ -91,7 +95,7 @@ pub async fn revoke(
         });
     }
     let store = LayoutStore::open(&dir)?;
-    let release = artifact_ref::resolve(&store, version)?;
+    let release = resolve::resolve(&store, version)?;
     let digest = release.digest();
     if let Some(existing) = verify::revocation_of(config, &store, &release)?
         && existing.verified
@@ -102,7 +106,7 @@ pub async fn revoke(
         )));
     }
 
-    let revoked_at = crate::ops::build::now_rfc3339();
+    let revoked_at = crate::ops::host::now_rfc3339();
     let subject = subject_name(config);
     let tag = release.manifest.version.to_string();
     let build = |who: &str| {
@@ -139,9 +143,8 @@ pub async fn revoke(
     };
     if registry {
         let remote =
-            transfer::authenticated_store(config, crate::store::registry::auth::Operation::Push)
-                .await?;
-        transfer::copy_referrers(&store, &remote, &digest).await.map_err(|e| {
+            authenticated_store(config, crate::store::registry::auth::Operation::Push).await?;
+        copy_referrers(&store, &remote, &digest).await.map_err(|e| {
             Error::Usage(format!(
                 "the revocation is stored locally but could not be published: {e}; run `squizzle push {tag}` to publish it"
             ))

@@ -31,11 +31,12 @@ use crate::core::digest::Digest;
 use crate::core::manifest::{FileEntry, FileKind, Manifest, TransactionMode};
 use crate::core::version::Version;
 use crate::db::history::Snapshot;
-use crate::ops::apply::{
-    self, ApplyEvent, DryRun, Loaded, MigrationFailure, RunContext, RunOptions, Session,
-};
-use crate::ops::artifact_ref;
-use crate::ops::plan::{PlanError, Step, applied_versions};
+use crate::ops::release::fetch::pull_if_missing;
+use crate::ops::release::resolve;
+use crate::ops::run::plan::{PlanError, Step, applied_versions};
+use crate::ops::run::runner::{self, Loaded, RunContext};
+use crate::ops::run::session::{self, Session};
+use crate::ops::run::{ApplyEvent, DryRun, MigrationFailure, RunOptions};
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
 
@@ -398,10 +399,10 @@ async fn previous_manifest(
         return Ok(None);
     };
     if !offline {
-        apply::pull_if_missing(config, prev).await?;
+        pull_if_missing(config, prev).await?;
     }
     let store = LayoutStore::open(&config.store_dir())?;
-    let resolved = artifact_ref::resolve(&store, prev).map_err(|e| match e {
+    let resolved = resolve::resolve(&store, prev).map_err(|e| match e {
         Error::NotFound {
             version,
             store,
@@ -426,11 +427,11 @@ pub async fn rollback(
     on: &mut dyn FnMut(RollbackEvent<'_>),
 ) -> Result<RollbackReport> {
     let started = Instant::now();
-    let fetched = apply::fetch_verified(config, &opts.version, &opts.run, &mut |e| {
+    let fetched = session::fetch_verified(config, &opts.version, &opts.run, &mut |e| {
         on(RollbackEvent::Progress(e))
     })
     .await?;
-    let release = &fetched.1;
+    let release = &fetched.release;
     let previous = previous_manifest(config, &release.manifest, opts.run.offline).await?;
     let session = Session::open(config, env, "rollback", &opts.version, &mut |e| {
         on(RollbackEvent::Progress(e))
@@ -480,12 +481,12 @@ async fn run_plan(
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<RollbackReport> {
     let manifest = &ctx.release.manifest;
-    let mode = apply::split_mode(manifest.format);
+    let mode = runner::split_mode(manifest.format);
     // Extract only when a script will run.
     let root = if plan.steps.is_empty() {
         PathBuf::new()
     } else {
-        apply::extract_release(ctx.config, ctx.store, ctx.release, ctx.work)?
+        session::extract_release(ctx.config, ctx.store, ctx.release, ctx.work)?
     };
     let loaded = plan
         .steps
@@ -495,7 +496,7 @@ async fn run_plan(
                 file: s.script.clone(),
                 resume_from: 0,
             };
-            apply::load(&root, step, mode)
+            runner::load(&root, step, mode)
         })
         .collect::<Result<Vec<Loaded>>>()?;
     let outcome = if plan.nothing_to_do() {
@@ -533,7 +534,7 @@ async fn run_plan(
         execution_ms: 0,
     };
     if outcome != Outcome::RolledBack {
-        apply::show_sql(&loaded, on);
+        runner::show_sql(&loaded, on);
         return Ok(report);
     }
     ctx.metadata = serde_json::json!({
@@ -544,7 +545,7 @@ async fn run_plan(
             "appliedBy": s.applied_by,
         })).collect::<Vec<_>>(),
     });
-    match apply::run_files(&ctx, &loaded, on).await {
+    match runner::run_files(&ctx, &loaded, on).await {
         Ok(tally) => {
             report.release_id = tally.release_id;
             report.migrations_rolled_back = tally.files;
@@ -560,7 +561,9 @@ async fn run_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::plan::tests::{applied as applied_one, manifest as plain, release as record};
+    use crate::ops::run::plan::tests::{
+        applied as applied_one, manifest as plain, release as record,
+    };
 
     /// `migrations` in order; `down` the ids that have a rollback script.
     fn manifest(

@@ -7,9 +7,9 @@ use crate::config::{Config, Env};
 use crate::core::version::Version;
 use crate::db::history::{HistoryStore, ReleaseSummary};
 use crate::db::lock::{self, LockHolder};
-use crate::ops::apply::connect;
-use crate::ops::artifact_ref::{self, versions};
-use crate::ops::plan;
+use crate::ops::release::resolve::{self, versions};
+use crate::ops::run::plan;
+use crate::ops::run::session::connect;
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
 
@@ -56,10 +56,10 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
         None
     };
     let release = match (version, &store) {
-        (Some(v), Some(s)) => Some(artifact_ref::resolve(s, v)?),
+        (Some(v), Some(s)) => Some(resolve::resolve(s, v)?),
         (Some(v), None) => return Err(artifact_ref_missing(config, v)),
         (None, Some(s)) => match versions(s)?.pop() {
-            Some((v, _)) => Some(artifact_ref::resolve(s, &v)?),
+            Some((v, _)) => Some(resolve::resolve(s, &v)?),
             None => None,
         },
         (None, None) => None,

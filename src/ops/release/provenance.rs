@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Env};
 use crate::core::manifest::Manifest;
-use crate::ops::build::git;
+use crate::ops::host::{git, hostname, os_user};
 
 /// Identifies how squizzle builds a release (an identifier, not a fetched URL).
 pub const BUILD_TYPE: &str = "https://squizzle.dev/buildtypes/release/v1";
@@ -79,8 +79,8 @@ impl BuildContext {
             c.builder_id = env.get("SQUIZZLE_BUILDER_ID").unwrap_or_else(|| {
                 format!(
                     "local://{}@{}",
-                    crate::ops::apply::os_user(env).unwrap_or_else(|| "unknown".into()),
-                    crate::ops::apply::hostname()
+                    os_user(env).unwrap_or_else(|| "unknown".into()),
+                    hostname()
                 )
             });
             c.git_ref = git(config, &["symbolic-ref", "-q", "HEAD"]).or_else(|| {

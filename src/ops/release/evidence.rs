@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::core::oci::{self, Descriptor, ImageManifest};
-use crate::ops::artifact_ref::ResolvedRelease;
+use crate::ops::release::resolve::ResolvedRelease;
 use crate::ops::{Error, Result};
 use crate::signing::keys::{self, PublicKey};
 use crate::signing::policy::SignerRule;
@@ -64,7 +64,7 @@ pub fn attach(
     kind: Kind,
 ) -> Result<Descriptor> {
     let predicate_type = kind.predicate_type();
-    let created = crate::ops::build::now_rfc3339();
+    let created = crate::ops::host::now_rfc3339();
     let created = created.as_str();
     let layer = store.put_bytes(BUNDLE_MEDIA_TYPE, bundle_json)?;
     let config = store.put_bytes(oci::EMPTY_MEDIA_TYPE, b"{}")?;

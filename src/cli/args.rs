@@ -1,0 +1,146 @@
+//! Argument groups several commands share: the signature-policy flags, the
+//! flags of commands that run SQL, and how to sign.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::{Signer, TxMode};
+use crate::ops::release::attest::SignOptions;
+use crate::ops::release::evidence::PolicyOverrides;
+use crate::ops::run::{RunOptions, Timeouts};
+use crate::ops::{self, Error};
+
+/// Signature policy flags, shared by verify and apply. Any of them replaces
+/// the configured signers (or keys) and makes a signature required.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Accept signatures whose certificate identity is exactly this.
+    #[arg(
+        long,
+        value_name = "IDENTITY",
+        conflicts_with = "certificate_identity_regexp"
+    )]
+    pub certificate_identity: Option<String>,
+    /// Accept certificate identities matching this regular expression (whole value).
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer the identity must come from, exactly.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "certificate_oidc_issuer_regexp"
+    )]
+    pub certificate_oidc_issuer: Option<String>,
+    /// The OIDC issuer, as a regular expression (whole value).
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Accept key-pair signatures made with this public key (repeatable).
+    #[arg(long = "key", value_name = "PUBLIC_KEY")]
+    pub keys: Vec<PathBuf>,
+    /// Sigstore trusted_root.json to verify against (default: [security] trusted_root, else public-good).
+    #[arg(long, value_name = "PATH")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl PolicyArgs {
+    pub fn overrides(&self) -> Result<PolicyOverrides, ops::Error> {
+        let any_identity = self.certificate_identity.is_some()
+            || self.certificate_identity_regexp.is_some()
+            || self.certificate_oidc_issuer.is_some()
+            || self.certificate_oidc_issuer_regexp.is_some();
+        let mut signers = Vec::new();
+        if any_identity {
+            let s = Signer {
+                identity: self.certificate_identity.clone(),
+                identity_regexp: self.certificate_identity_regexp.clone(),
+                issuer: self.certificate_oidc_issuer.clone(),
+                issuer_regexp: self.certificate_oidc_issuer_regexp.clone(),
+            };
+            crate::signing::policy::SignerRule::from_config(&s).map_err(|m| {
+                ops::Error::Usage(format!(
+                    "{m} (flags: --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp])"
+                ))
+            })?;
+            signers.push(s);
+        }
+        Ok(PolicyOverrides {
+            require: any_identity || !self.keys.is_empty(),
+            signers,
+            keys: self.keys.clone(),
+            trusted_root: self.trusted_root.clone(),
+        })
+    }
+}
+
+/// Options shared by the commands that run a release's SQL (`apply`, `rollback`).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// release: everything in one transaction (default); file: each file commits on its own.
+    #[arg(long, value_enum)]
+    pub tx_mode: Option<TxMode>,
+    /// How long to wait for another squizzle's migration lock (default 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// PostgreSQL statement_timeout for each statement.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub statement_timeout: Option<std::time::Duration>,
+    /// PostgreSQL lock_timeout: how long one statement may wait for a table lock.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub statement_lock_timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub policy: super::args::PolicyArgs,
+    /// Never contact the registry: the release and its signatures must be in the local store.
+    #[arg(long)]
+    pub offline: bool,
+    /// Also consider this signature bundle file.
+    #[arg(long, value_name = "PATH")]
+    pub bundle: Option<std::path::PathBuf>,
+}
+
+impl RunArgs {
+    pub fn options(&self) -> Result<RunOptions, Error> {
+        Ok(RunOptions {
+            tx_mode: self.tx_mode,
+            timeouts: Timeouts {
+                lock: self.lock_timeout,
+                statement: self.statement_timeout,
+                statement_lock: self.statement_lock_timeout,
+            },
+            verify: self.verify_options()?,
+            offline: self.offline,
+        })
+    }
+
+    pub fn verify_options(&self) -> Result<crate::ops::release::verify::VerifyOptions, Error> {
+        Ok(crate::ops::release::verify::VerifyOptions {
+            policy: self.policy.overrides()?,
+            bundle: self.bundle.clone(),
+            allow_revoked: false,
+        })
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::core::duration::parse(s)
+}
+
+/// How to sign; shared with `build --sign`.
+#[derive(Debug, Clone, Args)]
+pub struct SignHow {
+    /// OIDC identity token (prefer SIGSTORE_ID_TOKEN: arguments are visible to other users).
+    #[arg(long, value_name = "JWT", hide_env_values = true)]
+    pub identity_token: Option<String>,
+    /// Sign with this private key (from `squizzle keygen`; passphrase in SQUIZZLE_KEY_PASSWORD).
+    #[arg(long, value_name = "PATH", conflicts_with = "identity_token")]
+    pub key: Option<PathBuf>,
+}
+
+impl SignHow {
+    pub fn options(&self) -> SignOptions {
+        SignOptions {
+            identity_token: self.identity_token.clone(),
+            key: self.key.clone(),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Printing what several commands report the same way: verification checks,
+//! run progress and failures, signing progress.
+
+use super::Context;
+use super::args::SignHow;
+use super::output::Printer;
+use super::runtime::runtime;
+use crate::core::exit::ExitCode;
+use crate::core::manifest::TransactionMode;
+use crate::core::version::Version;
+use crate::ops;
+use crate::ops::release::attest::SignEvent;
+use crate::ops::release::verify::{Failure, Status};
+use crate::ops::run::{ApplyEvent, MigrationFailure};
+
+/// The seed-style check lines of a verify report (used by verify and apply).
+pub fn print_checks(
+    p: &super::output::Printer,
+    report: &crate::ops::release::verify::VerifyReport,
+) {
+    for check in &report.checks {
+        if check.name == "files" {
+            for f in report.files.iter().filter(|f| !f.ok) {
+                p.fail(&format!("Checksum mismatch in {}", f.path));
+                p.fail_detail(&format!(
+                    "Expected: {} ({} bytes)",
+                    f.expected_sha256, f.expected_size
+                ));
+                p.fail_detail(&format!(
+                    "Actual:   {} ({} bytes)",
+                    f.actual_sha256, f.actual_size
+                ));
+            }
+        }
+        match check.status {
+            Status::Pass if check.name == "signature" => {
+                p.ok("Verifying signature...");
+                if let Some(s) = &report.signature {
+                    print_signer(p, s);
+                }
+                p.ok(&check.detail);
+            }
+            Status::Pass if check.name == "provenance" => {
+                p.ok(&check.detail);
+                if let Some(pv) = &report.provenance {
+                    p.info(&format!("Builder: {}", pv.builder_id));
+                    if let Some(r) = &pv.repository {
+                        let at = match (&pv.git_ref, &pv.revision) {
+                            (Some(g), Some(rev)) => format!(" {g} ({rev})"),
+                            (None, Some(rev)) => format!(" ({rev})"),
+                            (Some(g), None) => format!(" {g}"),
+                            (None, None) => String::new(),
+                        };
+                        p.info(&format!("Source: {r}{at}"));
+                    }
+                    if let Some(i) = &pv.invocation_id {
+                        p.info(&format!("Build run: {i}"));
+                    }
+                }
+            }
+            Status::Pass => p.ok(&check.detail),
+            Status::Skip if check.name == "revocation" => p.warn(&check.detail),
+            Status::Skip => p.skip(&check.detail),
+            Status::Fail => {
+                p.fail(&check.detail);
+                if let Some(e) = &check.expected {
+                    p.fail_detail(&format!("Expected: {e}"));
+                }
+                if let Some(a) = &check.actual {
+                    p.fail_detail(&format!("Actual:   {a}"));
+                }
+            }
+        }
+        if check.name == "files" && report.failure() != Some(Failure::Integrity) {
+            p.ok("Integrity verified");
+        }
+    }
+}
+
+fn print_signer(p: &super::output::Printer, s: &crate::signing::verify::Verified) {
+    if s.method == "keyless" {
+        p.info(&format!("Signed by: {}", s.identity));
+        p.info(&format!("Issuer: {}", s.issuer));
+    } else {
+        p.info(&format!("Signed by: {} ({})", s.identity, s.issuer));
+    }
+    if let Some(t) = &s.signed_at {
+        p.info(&format!("Signed at: {t}"));
+    }
+    if let Some(i) = s.log_index {
+        p.info(&format!(
+            "Transparency log index: {i} (inclusion proof verified)"
+        ));
+    }
+    if let Some(r) = &s.rule {
+        p.info(&format!("Policy: {r}"));
+    }
+}
+
+/// Shows where a migration (or rollback script) failed. In JSON mode prints the
+/// error document with the failure's details and returns true: the caller exits
+/// with `code` without printing the error again.
+pub fn print_failure(p: &Printer, f: &MigrationFailure, code: ExitCode, message: &str) -> bool {
+    if p.is_json() {
+        p.json(&serde_json::json!({ "error": { "kind": code.name(), "code": code.code(), "message": message, "failure": f } }));
+        return true;
+    }
+    p.fail(&format!(
+        "{} failed at statement {}, line {}",
+        f.path, f.statement, f.line
+    ));
+    if let Some(code) = &f.sqlstate {
+        p.fail_detail(&format!("SQLSTATE {code}: {}", f.message));
+    } else {
+        p.fail_detail(&f.message);
+    }
+    false
+}
+
+/// Shows apply's progress events; `rollback` shows its own with it.
+pub fn print_event(p: &Printer, event: ApplyEvent<'_>) {
+    match event {
+        ApplyEvent::Pulled(pulled) => p.ok(&format!(
+            "Pulled {} from {} ({} blobs, {})",
+            pulled.version,
+            pulled.registry,
+            pulled.blobs_copied,
+            super::output::bytes(pulled.bytes_copied)
+        )),
+        ApplyEvent::RefreshFailed(why) => p.warn(&format!(
+            "Could not check the registry for new signatures ({why}); using what the local store has"
+        )),
+        ApplyEvent::Verified(report) => print_checks(p, report),
+        ApplyEvent::Connected { target } => p.info(&format!("Connected to {target}")),
+        ApplyEvent::LockWait(holder) => p.warn(&format!(
+            "Waiting for the migration lock, held by {}",
+            holder.map_or_else(|| "another session".to_owned(), |h| h.to_string())
+        )),
+        ApplyEvent::Locked => p.ok("Acquired the migration lock"),
+        ApplyEvent::Planned(plan) => {
+            p.info(&format!(
+                "Plan: {} to run, {} already applied",
+                plan.steps.len(),
+                plan.skipped
+            ));
+        }
+        ApplyEvent::Warning(w) => p.warn(w),
+        ApplyEvent::FileStarted {
+            file,
+            statements,
+            resume_from,
+        } if resume_from > 0 => {
+            p.info(&format!(
+                "Resuming {} at statement {} of {statements}",
+                file.path,
+                resume_from + 1
+            ));
+        }
+        ApplyEvent::FileStarted { .. } => {}
+        ApplyEvent::FileDone {
+            file,
+            statements,
+            ms,
+        } => {
+            let nt = if file.transaction == TransactionMode::None {
+                ", no transaction"
+            } else {
+                ""
+            };
+            p.ok(&format!(
+                "{} ({statements} statements{nt}, {ms} ms)",
+                file.path
+            ));
+        }
+        ApplyEvent::DryRunFile { file, sql } => {
+            p.line(&format!("-- {} ({})", file.path, file.id));
+            p.line(sql.trim_end());
+            p.line("");
+        }
+    }
+}
+
+/// The seed-style progress lines of keyless signing.
+pub fn printer_events(p: &super::output::Printer) -> impl FnMut(SignEvent<'_>) + '_ {
+    move |e: SignEvent<'_>| match e {
+        SignEvent::Authenticated {
+            identity,
+            issuer,
+            source,
+        } => {
+            p.ok("Authenticating with Sigstore...");
+            p.info(&format!(
+                "Logged in as {identity} ({issuer}, token from {source})"
+            ));
+        }
+        SignEvent::Logged { index, rekor_url } => {
+            p.ok("Recording in transparency log...");
+            match index {
+                Some(i) => p.info(&format!("Entry: {i} ({rekor_url})")),
+                None => p.info(&format!("Entry recorded in {rekor_url}")),
+            }
+        }
+    }
+}
+
+pub fn sign_and_report(
+    ctx: &Context,
+    config: &crate::config::Config,
+    version: &Version,
+    how: &SignHow,
+) -> Result<ExitCode, ops::Error> {
+    let p = &ctx.printer;
+    let mut on = printer_events(p);
+    let report = runtime()?.block_on(ops::sign::sign(
+        config,
+        &ctx.env,
+        version,
+        &how.options(),
+        &mut on,
+    ))?;
+    if p.is_json() {
+        p.json(&report);
+        return Ok(ExitCode::Ok);
+    }
+    if report.method == "key" {
+        p.ok(&format!("Signed with {}", report.identity));
+        p.info("No transparency log entry (key-pair signature for air-gapped use)");
+    }
+    p.ok(&format!("Signed {} {}", report.version, report.digest));
+    p.info(&format!("Bundle: {}", report.bundle.display()));
+    Ok(ExitCode::Ok)
+}

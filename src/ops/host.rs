@@ -1,0 +1,92 @@
+//! Facts about the machine and the job a command runs in: host name, OS user,
+//! the CI system's identity for the job, the git checkout, the clock.
+//!
+//! The one place that reads CI variables for the history's "who and where"
+//! (through the `Env` snapshot, never the process environment directly).
+
+use std::process::Command;
+
+use crate::config::{Config, Env};
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// The CI job identity and run URL, from the CI system's own variables.
+pub fn ci_identity(env: &Env) -> (Option<String>, Option<String>) {
+    if env.get("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let repo = env.get("GITHUB_REPOSITORY").unwrap_or_default();
+        let id = format!(
+            "github-actions:{repo}:{}",
+            env.get("GITHUB_WORKFLOW_REF")
+                .or_else(|| env.get("GITHUB_WORKFLOW"))
+                .unwrap_or_default()
+        );
+        let url = match (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_RUN_ID")) {
+            (Some(s), Some(r)) => Some(format!("{s}/{repo}/actions/runs/{r}")),
+            _ => None,
+        };
+        return (Some(id), url);
+    }
+    if env.get("GITLAB_CI").as_deref() == Some("true") {
+        let id = format!(
+            "gitlab:{}:job {}",
+            env.get("CI_PROJECT_PATH").unwrap_or_default(),
+            env.get("CI_JOB_ID").unwrap_or_default()
+        );
+        return (Some(id), env.get("CI_JOB_URL"));
+    }
+    if env.get("BUILDKITE").as_deref() == Some("true") {
+        let id = format!(
+            "buildkite:{}:{}",
+            env.get("BUILDKITE_PIPELINE_SLUG").unwrap_or_default(),
+            env.get("BUILDKITE_BUILD_NUMBER").unwrap_or_default()
+        );
+        return (Some(id), env.get("BUILDKITE_BUILD_URL"));
+    }
+    if env.get("CIRCLECI").as_deref() == Some("true") {
+        let id = format!(
+            "circleci:{}:{}",
+            env.get("CIRCLE_PROJECT_REPONAME").unwrap_or_default(),
+            env.get("CIRCLE_BUILD_NUM").unwrap_or_default()
+        );
+        return (Some(id), env.get("CIRCLE_BUILD_URL"));
+    }
+    (None, None)
+}
+
+pub fn os_user(env: &Env) -> Option<String> {
+    env.get("USER")
+        .or_else(|| env.get("LOGNAME"))
+        .filter(|u| !u.is_empty())
+}
+
+/// The current time, UTC, whole seconds, RFC 3339 (`2026-11-22T19:46:47Z`):
+/// how squizzle writes every time it records.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The trimmed output of `git -C <project root> ARGS`, if git ran, succeeded
+/// and printed something (no git, or not a checkout: `None`).
+pub fn git(config: &Config, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&config.root)
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,157 @@
+//! The registry a project names, wired once: whether one is configured, where
+//! it is, how to authenticate (token > username/password > docker config >
+//! anonymous), and the hint when a registry only speaks plain HTTP.
+
+use crate::config::Config;
+use crate::ops::{Error, Result};
+use crate::store::StoreError;
+use crate::store::registry::{RegistryOptions, RegistryRef, RegistryStore, auth};
+
+/// Whether a registry is configured (by file or environment).
+pub fn registry_configured(config: &Config) -> bool {
+    config
+        .registry
+        .as_ref()
+        .and_then(|r| r.url.as_deref())
+        .is_some_and(|u| !u.trim().is_empty())
+}
+
+/// The registry named by the configuration (`[registry]`, `SQUIZZLE_REGISTRY`,
+/// `SQUIZZLE_REGISTRY_TOKEN`).
+pub fn registry_store(config: &Config) -> Result<RegistryStore> {
+    let (reference, opts, identity_token) = registry_options(config)?;
+    if let Some(source) = identity_token.map(|(_, source)| source) {
+        return Err(StoreError::RemoteAuth {
+            registry: reference.to_string(),
+            reason: format!(
+                "{source} holds an identity token, which only push and pull can exchange yet; set SQUIZZLE_REGISTRY_TOKEN, or [registry] username/password"
+            ),
+        }
+        .into());
+    }
+    Ok(RegistryStore::new(reference, &opts))
+}
+
+/// As [`registry_store`], and when the credentials are a username and
+/// password for a registry with a token service, exchanges them for a token
+/// first (`auth::negotiate`: the password only goes to a realm on the
+/// registry's own host), so oci-client never holds the password.
+pub async fn authenticated_store(config: &Config, op: auth::Operation) -> Result<RegistryStore> {
+    let (reference, mut opts, identity_token) = registry_options(config)?;
+    let plain_http = reference.is_loopback() || opts.insecure;
+    if let Some((refresh, _)) = identity_token {
+        opts.token = auth::negotiate(
+            &reference,
+            plain_http,
+            opts.ca_pem.as_deref(),
+            auth::Secret::IdentityToken(&refresh),
+            op,
+        )
+        .await
+        .map_err(|e| insecure_hint(&reference, config, e.into()))?;
+    }
+    let has_token = opts.token.as_deref().is_some_and(|t| !t.is_empty());
+    if let (false, Some(user)) = (
+        has_token,
+        opts.username.as_deref().filter(|u| !u.is_empty()),
+    ) {
+        let password = opts.password.as_deref().unwrap_or("");
+        let token = auth::negotiate(
+            &reference,
+            plain_http,
+            opts.ca_pem.as_deref(),
+            auth::Secret::Password {
+                username: user,
+                password,
+            },
+            op,
+        )
+        .await
+        .map_err(|e| insecure_hint(&reference, config, e.into()))?;
+        if token.is_some() {
+            opts.token = token;
+        }
+    }
+    Ok(RegistryStore::new(reference, &opts))
+}
+
+/// An identity token from the docker configuration, and where it was found:
+/// it still has to be exchanged for a registry token.
+pub type IdentityToken = Option<(String, String)>;
+
+/// Where the registry is and how to authenticate, with the docker
+/// configuration as the fallback for credentials.
+pub fn registry_options(config: &Config) -> Result<(RegistryRef, RegistryOptions, IdentityToken)> {
+    let reg = config.registry.as_ref();
+    let url = reg
+        .and_then(|r| r.url.as_deref())
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no registry configured: set `url` in the [registry] section of {} (host[:port]/repository), or SQUIZZLE_REGISTRY",
+                config.file.display()
+            ))
+        })?;
+    let reference = RegistryRef::parse(url)?;
+    let reg = reg.cloned().unwrap_or_default();
+    let ca_pem = match &reg.ca_file {
+        Some(f) if !f.is_empty() => {
+            let path = config.root.join(f);
+            Some(std::fs::read(&path).map_err(|source| Error::Io {
+                action: "read the registry CA file",
+                path,
+                source,
+            })?)
+        }
+        _ => None,
+    };
+    let mut opts = RegistryOptions {
+        username: reg.username,
+        password: reg.password,
+        token: reg.token,
+        insecure: reg.insecure,
+        ca_pem,
+    };
+    let configured = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+    // Precedence: token > username/password > docker config.json > anonymous.
+    if !configured(&opts.token) && !configured(&opts.username) {
+        match auth::lookup(&reference)? {
+            Some(auth::Found {
+                credential: auth::DockerCredential::Basic { username, password },
+                source,
+            }) => {
+                tracing::debug!(%source, "registry credentials from the docker configuration");
+                opts.username = Some(username);
+                opts.password = Some(password);
+            }
+            Some(auth::Found {
+                credential: auth::DockerCredential::IdentityToken(token),
+                source,
+            }) => {
+                tracing::debug!(%source, "registry identity token from the docker configuration");
+                return Ok((reference, opts, Some((token, source))));
+            }
+            None => {}
+        }
+    }
+    Ok((reference, opts, None))
+}
+
+/// Adds the way out to a failure to reach a non-loopback registry over
+/// HTTPS: it may only speak plain HTTP.
+pub fn insecure_hint(reference: &RegistryRef, config: &Config, e: Error) -> Error {
+    let insecure = config.registry.as_ref().is_some_and(|r| r.insecure);
+    match e {
+        Error::Store(StoreError::RemoteUnreachable { registry, reason })
+            if !insecure && !reference.is_loopback() =>
+        {
+            Error::Store(StoreError::RemoteUnreachable {
+                registry,
+                reason: format!(
+                    "{reason} (squizzle speaks HTTPS to registries that are not on loopback; if this one only serves plain HTTP, pass --insecure-registry or set [registry] insecure = true)"
+                ),
+            })
+        }
+        e => e,
+    }
+}

@@ -1,0 +1,181 @@
+//! Running a release's SQL against a database: what apply, rollback,
+//! baseline, status and audit share. Options and progress events live here;
+//! `session` connects and locks, `runner` runs files in transaction segments
+//! and records them, `plan` decides what runs.
+
+pub mod plan;
+pub mod runner;
+pub mod session;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use crate::config::{Config, TxMode};
+use crate::core::manifest::FileEntry;
+use crate::db::lock::LockHolder;
+use crate::ops::Result;
+use crate::ops::release::fetch::TransferReport;
+use crate::ops::release::verify::{VerifyOptions, VerifyReport};
+use crate::ops::run::plan::Plan;
+use crate::ops::run::runner::exec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DryRun {
+    Off,
+    /// Verify, plan and print the SQL; write nothing, take no lock.
+    Plan,
+    /// Run everything inside one transaction and roll it back.
+    Execute,
+}
+
+/// What the commands that run a release's SQL (apply, rollback) share.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// None: the environment's `tx_mode`, else release.
+    pub tx_mode: Option<TxMode>,
+    pub timeouts: Timeouts,
+    /// Signature policy additions and the bundle to consider.
+    pub verify: VerifyOptions,
+    /// Do not contact the registry (no pull, no referrer refresh).
+    pub offline: bool,
+}
+
+impl RunOptions {
+    pub fn tx_mode(&self, config: &Config) -> TxMode {
+        self.tx_mode
+            .or(config.active_environment().tx_mode)
+            .unwrap_or_default()
+    }
+}
+
+/// Progress, for the CLI to show as it happens.
+pub enum ApplyEvent<'a> {
+    /// The release was not in the local store and was pulled from the registry.
+    Pulled(&'a TransferReport),
+    /// The registry could not be asked for new referrers; local evidence is used.
+    RefreshFailed(String),
+    Verified(&'a VerifyReport),
+    Connected {
+        target: &'a str,
+    },
+    LockWait(Option<&'a LockHolder>),
+    Locked,
+    Planned(&'a Plan),
+    Warning(&'a str),
+    FileStarted {
+        file: &'a FileEntry,
+        statements: usize,
+        resume_from: usize,
+    },
+    FileDone {
+        file: &'a FileEntry,
+        statements: usize,
+        ms: u64,
+    },
+    DryRunFile {
+        file: &'a FileEntry,
+        sql: &'a str,
+    },
+}
+
+/// Details of a migration that failed (and was rolled back where it could be).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationFailure {
+    pub version: String,
+    pub migration: String,
+    pub path: String,
+    /// 1-based statement number within the file.
+    pub statement: usize,
+    /// 1-based line in the file where the error points.
+    pub line: usize,
+    pub sqlstate: Option<String>,
+    pub message: String,
+    pub rolled_back: bool,
+    pub recorded: bool,
+    pub migrations_committed: usize,
+}
+
+impl std::fmt::Display for MigrationFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "migration {} failed at statement {} (line {} of {}): {}",
+            self.migration, self.statement, self.line, self.path, self.message
+        )?;
+        if self.rolled_back {
+            write!(f, "; its transaction was rolled back")?;
+        }
+        if self.migrations_committed > 0 {
+            write!(
+                f,
+                "; {} earlier migration(s) of this run stay committed",
+                self.migrations_committed
+            )?;
+        }
+        if self.recorded {
+            write!(f, "; the failure is recorded in the history")?;
+        } else {
+            write!(f, "; the failure could not be recorded")?;
+        }
+        write!(f, ". Fix it in a new release and apply that")
+    }
+}
+
+/// Timeouts from the command line, else from the selected environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    pub lock: Option<Duration>,
+    pub statement: Option<Duration>,
+    pub statement_lock: Option<Duration>,
+}
+
+impl Timeouts {
+    /// The lock timeout (default 5m) and the session settings to apply.
+    pub fn resolve(self, config: &Config) -> (Duration, Settings) {
+        let envcfg = config.active_environment();
+        let parse = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|s| crate::core::duration::parse(s).ok())
+        };
+        let lock = self
+            .lock
+            .or_else(|| parse(&envcfg.lock_timeout))
+            .unwrap_or(Duration::from_secs(300));
+        let settings = Settings {
+            statement_timeout: self.statement.or_else(|| parse(&envcfg.statement_timeout)),
+            statement_lock_timeout: self
+                .statement_lock
+                .or_else(|| parse(&envcfg.statement_lock_timeout)),
+        };
+        (lock, settings)
+    }
+}
+
+pub struct Settings {
+    statement_timeout: Option<Duration>,
+    statement_lock_timeout: Option<Duration>,
+}
+
+impl Settings {
+    /// Sets `statement_timeout` and `lock_timeout` on the session.
+    pub async fn apply(&self, client: &Client) -> Result<()> {
+        for (name, value) in [
+            ("statement_timeout", self.statement_timeout),
+            ("lock_timeout", self.statement_lock_timeout),
+        ] {
+            if let Some(d) = value {
+                exec(
+                    client,
+                    &format!("SET {name} = {}", d.as_millis()),
+                    "applying session settings",
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,449 @@
+//! Runs loaded release files in transaction segments and records them.
+//!
+//! By default (`release` mode) every run of consecutive ordinary files is one
+//! transaction together with its history rows, so a failure leaves the
+//! database as it was; a file marked no-transaction runs alone, statement by
+//! statement, recording its progress after each statement so that a re-run
+//! resumes where it stopped. In `file` mode each migration commits on its own.
+//! The release's success row is written in the same transaction as the last
+//! file whenever that file is transactional. A failure is recorded in its own
+//! row after the rollback. Shared by apply and rollback.
+
+use std::path::Path;
+use std::time::Instant;
+
+use tokio_postgres::Client;
+
+use crate::config::{Config, Env, TxMode};
+use crate::core::manifest::{FileKind, SourceFormat, TransactionMode};
+use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
+use crate::db::split::{self, SplitMode, code_line, find_transaction_control};
+use crate::db::{DbError, describe};
+use crate::ops::host::{ci_identity, hostname, os_user};
+use crate::ops::release::fetch::VerifiedRelease;
+use crate::ops::release::resolve::ResolvedRelease;
+use crate::ops::run::plan::Step;
+use crate::ops::run::session::Session;
+use crate::ops::run::{ApplyEvent, DryRun, MigrationFailure, RunOptions};
+use crate::ops::{Error, Result};
+use crate::store::layout::LayoutStore;
+
+/// A pending file, loaded and split.
+pub struct Loaded {
+    pub step: Step,
+    pub text: String,
+    pub statements: usize,
+}
+
+/// A plan-only dry run shows each file's SQL.
+pub fn show_sql(loaded: &[Loaded], on: &mut dyn FnMut(ApplyEvent<'_>)) {
+    for l in loaded {
+        on(ApplyEvent::DryRunFile {
+            file: &l.step.file,
+            sql: &l.text,
+        });
+    }
+}
+
+/// Reads and splits a file of the extracted release at `root`; a file that
+/// controls transactions itself without being marked no-transaction is refused.
+pub fn load(root: &Path, step: Step, mode: SplitMode) -> Result<Loaded> {
+    let path = root.join(&step.file.path);
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        action: "read",
+        path: path.clone(),
+        source,
+    })?;
+    let statements =
+        split::split(&text, mode).map_err(|e| Error::Usage(format!("{}: {e}", step.file.path)))?;
+    if step.file.transaction == TransactionMode::Default
+        && let Some((line, keyword)) = find_transaction_control(&statements)
+    {
+        return Err(Error::TransactionControl {
+            path: step.file.path.clone(),
+            line,
+            keyword: keyword.to_owned(),
+        });
+    }
+    let statements = statements.len();
+    Ok(Loaded {
+        step,
+        text,
+        statements,
+    })
+}
+
+pub fn split_mode(format: SourceFormat) -> SplitMode {
+    match format {
+        SourceFormat::Drizzle => SplitMode::Drizzle,
+        SourceFormat::Plain => SplitMode::Plain,
+    }
+}
+
+/// Everything a run of release files needs; shared by apply and rollback.
+pub struct RunContext<'a> {
+    pub client: &'a Client,
+    pub history: &'a HistoryStore,
+    pub release: &'a ResolvedRelease,
+    pub config: &'a Config,
+    pub store: &'a LayoutStore,
+    /// Private folder the release is extracted into, once something is pending.
+    pub work: &'a Path,
+    pub env: &'a Env,
+    pub tx_mode: TxMode,
+    pub dry_run: DryRun,
+    pub allow_out_of_order: bool,
+    pub target: String,
+    pub started: Instant,
+    pub signature: Option<crate::signing::verify::Verified>,
+    /// The `releases.operation` this run records: `apply` or `rollback`.
+    pub operation: &'static str,
+    /// Merged into the release row's `metadata` (an object, or null for nothing).
+    pub metadata: serde_json::Value,
+}
+
+impl<'a> RunContext<'a> {
+    /// A run of `operation` on `session`: no dry run, in order only, no extra metadata.
+    pub fn new(
+        session: &'a Session,
+        verified: &'a VerifiedRelease,
+        config: &'a Config,
+        env: &'a Env,
+        opts: &RunOptions,
+        started: Instant,
+        operation: &'static str,
+    ) -> Self {
+        RunContext {
+            client: &session.client,
+            history: &session.history,
+            release: &verified.release,
+            config,
+            store: &verified.store,
+            work: session.work.path(),
+            env,
+            tx_mode: opts.tx_mode(config),
+            dry_run: DryRun::Off,
+            allow_out_of_order: false,
+            target: session.spec.target.clone(),
+            started,
+            signature: verified.report.signature.clone(),
+            operation,
+            metadata: serde_json::Value::Null,
+        }
+    }
+}
+
+pub async fn exec(client: &Client, sql: &str, during: &str) -> Result<()> {
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| Error::Db(DbError::query(during, e)))
+}
+
+/// What a run of files did.
+pub struct Tally {
+    pub release_id: Option<i64>,
+    /// Files committed (or run, in an executed dry run).
+    pub files: usize,
+    pub statements: usize,
+}
+
+/// Runs the loaded files in their transaction segments and records the release.
+pub async fn run_files(
+    ctx: &RunContext<'_>,
+    loaded: &[Loaded],
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<Tally> {
+    let segments = segments(loaded, ctx.tx_mode, ctx.dry_run);
+    let mut runner = Runner {
+        record_stmt: ctx.history.prepare_record_migration(ctx.client).await?,
+        ctx,
+        mode: split_mode(ctx.release.manifest.format),
+        migrations_committed: 0,
+        statements_run: 0,
+    };
+    let release_id = runner.run(loaded, &segments, on).await?;
+    Ok(Tally {
+        release_id,
+        files: runner.migrations_committed,
+        statements: runner.statements_run,
+    })
+}
+
+pub enum Segment {
+    /// Indexes into the loaded files, run in one transaction.
+    Tx(Vec<usize>),
+    /// A no-transaction file, run statement by statement.
+    Alone(usize),
+}
+
+pub fn segments(loaded: &[Loaded], mode: TxMode, dry_run: DryRun) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    for (i, l) in loaded.iter().enumerate() {
+        if l.step.file.transaction == TransactionMode::None {
+            if dry_run == DryRun::Execute {
+                continue; // cannot run inside the dry-run transaction
+            }
+            out.push(Segment::Alone(i));
+            continue;
+        }
+        match (mode, dry_run, out.last_mut()) {
+            (_, DryRun::Execute, Some(Segment::Tx(ids)))
+            | (TxMode::Release, _, Some(Segment::Tx(ids))) => ids.push(i),
+            _ => out.push(Segment::Tx(vec![i])),
+        }
+    }
+    out
+}
+
+pub struct Runner<'a, 'c> {
+    ctx: &'a RunContext<'c>,
+    mode: SplitMode,
+    record_stmt: tokio_postgres::Statement,
+    migrations_committed: usize,
+    statements_run: usize,
+}
+
+/// Where a statement failed.
+pub struct StatementFailure {
+    index: usize,
+    line: usize,
+    sqlstate: Option<String>,
+    message: String,
+}
+
+impl Runner<'_, '_> {
+    fn release_record(&self, success: bool, migrations_run: usize) -> ReleaseRecord {
+        let ctx = self.ctx;
+        let (ci, run_url) = ci_identity(ctx.env);
+        ReleaseRecord {
+            version: ctx.release.manifest.version.tag(),
+            operation: ctx.operation,
+            artifact_digest: ctx.release.digest().to_string(),
+            checksum: ctx.release.manifest.tarball.sha256.to_string(),
+            success,
+            execution_ms: ctx.started.elapsed().as_millis() as i64,
+            applied_by_os_user: os_user(ctx.env),
+            ci_identity: ci,
+            migrations_run: migrations_run as i32,
+            signer_identity: ctx.signature.as_ref().map(|s| s.identity.clone()),
+            signer_issuer: ctx.signature.as_ref().map(|s| s.issuer.clone()),
+            rekor_log_index: ctx
+                .signature
+                .as_ref()
+                .and_then(|s| s.log_index)
+                .and_then(|i| i64::try_from(i).ok()),
+            metadata: {
+                let mut m = serde_json::json!({
+                    "hostname": hostname(),
+                    "toolVersion": env!("CARGO_PKG_VERSION"),
+                    "ciRunUrl": run_url,
+                    "txMode": ctx.tx_mode,
+                    "database": ctx.target,
+                });
+                if let (Some(m), Some(extra)) = (m.as_object_mut(), ctx.metadata.as_object()) {
+                    m.extend(extra.clone());
+                }
+                m
+            },
+            ..ReleaseRecord::default()
+        }
+    }
+
+    async fn run(
+        &mut self,
+        loaded: &[Loaded],
+        segments: &[Segment],
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<Option<i64>> {
+        let client = self.ctx.client;
+        let history = self.ctx.history;
+        let dry = self.ctx.dry_run == DryRun::Execute;
+        if segments.is_empty() {
+            // Nothing new to run (cumulative release re-packing applied files):
+            // still record that this release is now what the database runs.
+            if dry {
+                exec(client, "ROLLBACK", "ending the dry run").await?;
+                return Ok(None);
+            }
+            let id = history
+                .insert_release(client, &self.release_record(true, 0))
+                .await?;
+            return Ok(Some(id));
+        }
+        let mut release_id = None;
+        for (si, seg) in segments.iter().enumerate() {
+            let last = si + 1 == segments.len();
+            match seg {
+                Segment::Tx(ids) => {
+                    if !dry {
+                        exec(client, "BEGIN", "starting a transaction").await?;
+                    }
+                    for &i in ids {
+                        if let Err(f) = self.run_file(&loaded[i], true, on).await? {
+                            let _ = client.batch_execute("ROLLBACK").await;
+                            return Err(self.fail(&loaded[i], f, true).await);
+                        }
+                    }
+                    if dry {
+                        exec(client, "ROLLBACK", "rolling back the dry run").await?;
+                        return Ok(None);
+                    }
+                    if last {
+                        let run = self.migrations_committed + ids.len();
+                        release_id = Some(
+                            history
+                                .insert_release(client, &self.release_record(true, run))
+                                .await?,
+                        );
+                    }
+                    exec(client, "COMMIT", "committing").await?;
+                    self.migrations_committed += ids.len();
+                }
+                Segment::Alone(i) => {
+                    if let Err(f) = self.run_file(&loaded[*i], false, on).await? {
+                        return Err(self.fail(&loaded[*i], f, false).await);
+                    }
+                    self.migrations_committed += 1;
+                    if last {
+                        release_id = Some(
+                            history
+                                .insert_release(
+                                    client,
+                                    &self.release_record(true, self.migrations_committed),
+                                )
+                                .await?,
+                        );
+                    }
+                }
+            }
+        }
+        Ok(release_id)
+    }
+
+    /// Runs one file. Inside a transaction its history row is written at the
+    /// end (same transaction); outside, progress is written after every statement.
+    /// The outer error is infrastructure (connection lost...); the inner one a
+    /// failing statement.
+    async fn run_file(
+        &mut self,
+        l: &Loaded,
+        in_tx: bool,
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<std::result::Result<(), StatementFailure>> {
+        let client = self.ctx.client;
+        let f = &l.step.file;
+        let statements = split::split(&l.text, self.mode)
+            .map_err(|e| Error::Usage(format!("{}: {e}", f.path)))?;
+        let total = statements.len();
+        on(ApplyEvent::FileStarted {
+            file: f,
+            statements: total,
+            resume_from: l.step.resume_from,
+        });
+        let t0 = Instant::now();
+        // A rollback script undoes a migration: its row goes once the script is done.
+        let undoes = f
+            .rollback_for
+            .as_deref()
+            .filter(|_| f.kind == FileKind::Rollback);
+        let sha = f.sha256.to_string();
+        let version = self.ctx.release.manifest.version.tag();
+        let record = |done: usize, ms: i64| MigrationRecord {
+            id: &f.id,
+            path: &f.path,
+            sha256: &sha,
+            version: &version,
+            duration_ms: ms,
+            statements_done: done as i32,
+            statements_total: total as i32,
+            complete: done == total,
+        };
+        let mut last_progress = Instant::now();
+        for (k, st) in statements.iter().enumerate().skip(l.step.resume_from) {
+            if let Err(e) = client.batch_execute(st.sql).await {
+                let Some(db) = e.as_db_error() else {
+                    return Err(Error::Db(DbError::query(
+                        format!("running {} (statement {})", f.path, k + 1),
+                        e,
+                    )));
+                };
+                let line = match db.position() {
+                    Some(tokio_postgres::error::ErrorPosition::Original(pos)) => {
+                        st.start_line
+                            + st.sql
+                                .chars()
+                                .take((*pos as usize).saturating_sub(1))
+                                .filter(|c| *c == '\n')
+                                .count()
+                    }
+                    _ => code_line(st),
+                };
+                return Ok(Err(StatementFailure {
+                    index: k,
+                    line,
+                    sqlstate: Some(db.code().code().to_owned()),
+                    message: describe(&e),
+                }));
+            }
+            self.statements_run += 1;
+            if !in_tx && undoes.is_none() {
+                let ms = last_progress.elapsed().as_millis() as i64;
+                last_progress = Instant::now();
+                self.ctx
+                    .history
+                    .record_migration(client, Some(&self.record_stmt), &record(k + 1, ms))
+                    .await?;
+            }
+        }
+        if let Some(id) = undoes {
+            // The migration is pending again: a later apply runs it anew.
+            self.ctx.history.forget_migration(client, id).await?;
+        } else if in_tx || total == 0 || total <= l.step.resume_from {
+            self.ctx
+                .history
+                .record_migration(
+                    client,
+                    Some(&self.record_stmt),
+                    &record(total, t0.elapsed().as_millis() as i64),
+                )
+                .await?;
+        }
+        on(ApplyEvent::FileDone {
+            file: f,
+            statements: total,
+            ms: t0.elapsed().as_millis() as u64,
+        });
+        Ok(Ok(()))
+    }
+
+    /// Records the failure in its own row (the transaction is gone) and builds the error.
+    async fn fail(&self, l: &Loaded, f: StatementFailure, rolled_back: bool) -> Error {
+        let file = &l.step.file;
+        let mut row = self.release_record(false, self.migrations_committed);
+        row.error_sqlstate = f.sqlstate.clone();
+        row.error_message = Some(f.message.clone());
+        row.failing_migration = Some(file.id.clone());
+        row.failing_statement = Some(f.index as i32 + 1);
+        row.failing_line = Some(f.line as i32);
+        let recorded = self.ctx.dry_run != DryRun::Execute
+            && self
+                .ctx
+                .history
+                .insert_release(self.ctx.client, &row)
+                .await
+                .is_ok();
+        Error::MigrationFailed(Box::new(MigrationFailure {
+            version: self.ctx.release.manifest.version.tag(),
+            migration: file.id.clone(),
+            path: file.path.clone(),
+            statement: f.index + 1,
+            line: f.line,
+            sqlstate: f.sqlstate,
+            message: f.message,
+            rolled_back,
+            recorded,
+            migrations_committed: self.migrations_committed,
+        }))
+    }
+}

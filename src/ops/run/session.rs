@@ -1,0 +1,171 @@
+//! The migrating connection: connection settings for an environment, the
+//! session with its history tables and lock, the private folder a verified
+//! release is extracted into, and the verified start every run shares.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use crate::artifact::unpack;
+use crate::config::{Config, Env};
+use crate::core::version::Version;
+use crate::db::connect::ConnectSpec;
+use crate::db::history::HistoryStore;
+use crate::db::lock;
+use crate::ops::host::hostname;
+use crate::ops::release::fetch::{VerifiedRelease, fetch_release_and_evidence, verified_release};
+use crate::ops::release::limits;
+use crate::ops::release::resolve::ResolvedRelease;
+use crate::ops::run::{ApplyEvent, RunOptions};
+use crate::ops::{Error, Result};
+use crate::store::layout::LayoutStore;
+
+pub async fn connect(
+    config: &Config,
+    env: &Env,
+    command: &str,
+    version: Option<&Version>,
+) -> Result<(Client, ConnectSpec)> {
+    let url = config.active_environment().database_url;
+    let spec = connect_spec(
+        config.environment.as_deref(),
+        url.as_deref(),
+        env,
+        command,
+        version,
+    )?;
+    let client = spec.connect().await?;
+    Ok((client, spec))
+}
+
+/// The connection settings for one environment (`name`, with its
+/// `database_url`), named `squizzle <command> <version> on <host>` in
+/// `pg_stat_activity`. Without a URL, `DATABASE_URL`/libpq `PG*` defaults
+/// apply, but only when no environment is named.
+pub fn connect_spec(
+    name: Option<&str>,
+    url: Option<&str>,
+    env: &Env,
+    command: &str,
+    version: Option<&Version>,
+) -> Result<ConnectSpec> {
+    // A named environment must say where its database is: falling back to
+    // libpq defaults (a local socket) would deploy somewhere nobody chose.
+    if url.is_none()
+        && let Some(name) = name
+    {
+        return Err(Error::Usage(format!(
+            "environment {name:?} has no database_url; set `environments.{name}.database_url` (e.g. \"${{{}_DATABASE_URL}}\") or DATABASE_URL",
+            name.to_ascii_uppercase().replace('-', "_")
+        )));
+    }
+    let mut spec = ConnectSpec::parse(url, env)?;
+    let what = version.map_or_else(String::new, |v| format!(" {v}"));
+    spec.set_application_name_default(&format!("squizzle {command}{what} on {}", hostname()));
+    Ok(spec)
+}
+
+/// A private folder for the extracted release, deleted when dropped.
+pub fn work_dir() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|source| Error::Io {
+        action: "create a work folder in",
+        path: std::env::temp_dir(),
+        source,
+    })
+}
+
+/// The migrating connection, its history tables and their lock, and a private
+/// folder to extract the release into.
+pub struct Session {
+    pub client: Client,
+    pub spec: ConnectSpec,
+    pub history: HistoryStore,
+    pub key: lock::LockKey,
+    pub work: tempfile::TempDir,
+}
+
+impl Session {
+    /// Connects as `squizzle <command> <version>` to the selected environment's database.
+    pub async fn open(
+        config: &Config,
+        env: &Env,
+        command: &str,
+        version: &Version,
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<Session> {
+        let work = work_dir()?;
+        let (client, spec) = connect(config, env, command, Some(version)).await?;
+        on(ApplyEvent::Connected {
+            target: &spec.target,
+        });
+        let envcfg = config.active_environment();
+        let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
+        let key = lock::key_for(history.schema());
+        Ok(Session {
+            client,
+            spec,
+            history,
+            key,
+            work,
+        })
+    }
+
+    /// Polls for the migration lock until `timeout`.
+    pub async fn lock(&self, timeout: Duration, on: &mut dyn FnMut(ApplyEvent<'_>)) -> Result<()> {
+        lock::acquire(&self.client, self.key, timeout, |h| {
+            on(ApplyEvent::LockWait(h))
+        })
+        .await?;
+        on(ApplyEvent::Locked);
+        Ok(())
+    }
+
+    /// Best effort: the lock also ends with the connection.
+    pub async fn unlock(&self) {
+        let _ = lock::unlock(&self.client, self.key).await;
+    }
+}
+
+/// Extracts the verified layer into `dir/release` and returns that path.
+pub fn extract_release(
+    config: &Config,
+    store: &LayoutStore,
+    release: &ResolvedRelease,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let dest = dir.join("release");
+    unpack::extract_with(
+        &store.blob_path(&release.layer.digest),
+        &release.manifest.files,
+        &limits(config),
+        &dest,
+        // A private copy, read once and deleted: no need to fsync it.
+        unpack::Durability::Scratch,
+    )?;
+    Ok(dest)
+}
+
+/// Pulls the release when it is missing (unless offline), refreshes its
+/// signatures from the registry, and verifies it: the shared start of every
+/// command that runs a release against a database.
+pub async fn fetch_verified(
+    config: &Config,
+    version: &Version,
+    opts: &RunOptions,
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<VerifiedRelease> {
+    // Rollback (which accepts revoked releases) must work while the
+    // registry is down; everything else follows the freshness policy.
+    let strict = !opts.verify.allow_revoked;
+    let fetched = fetch_release_and_evidence(config, version, opts.offline, strict).await?;
+    if let Some(pulled) = &fetched.pulled {
+        on(ApplyEvent::Pulled(pulled));
+    }
+    if let Some(why) = fetched.refresh_failed {
+        on(ApplyEvent::RefreshFailed(why));
+    }
+    let verified = verified_release(config, version, &opts.verify)?;
+    on(ApplyEvent::Verified(&verified.report));
+    Ok(verified)
+}
