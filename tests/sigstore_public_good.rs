@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use squizzle::config::Signer;
 use squizzle::core::digest::Digest;
-use squizzle::signing::policy::SignerRule;
+use squizzle::core::policy::SignerRule;
 use squizzle::signing::statement::SIGNATURE_PREDICATE;
 use squizzle::signing::trust;
 use squizzle::signing::verify::{Policy, verify_bundle};
@@ -41,7 +41,7 @@ fn subject_digest(bundle: &[u8]) -> Digest {
 }
 
 fn rule(identity: Option<&str>, identity_regexp: Option<&str>, issuer: &str) -> SignerRule {
-    SignerRule::from_config(&Signer {
+    SignerRule::from_spec(&Signer {
         identity: identity.map(str::to_owned),
         identity_regexp: identity_regexp.map(str::to_owned),
         issuer: Some(issuer.to_owned()),

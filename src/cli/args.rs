@@ -57,7 +57,7 @@ impl PolicyArgs {
                 issuer: self.certificate_oidc_issuer.clone(),
                 issuer_regexp: self.certificate_oidc_issuer_regexp.clone(),
             };
-            crate::signing::policy::SignerRule::from_config(&s).map_err(|m| {
+            crate::core::policy::SignerRule::from_spec(&s).map_err(|m| {
                 ops::Error::Usage(format!(
                     "{m} (flags: --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp])"
                 ))

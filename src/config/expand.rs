@@ -1,38 +1,10 @@
 //! `${VAR}` expansion over parsed TOML values, and the literal-secret check.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::ConfigError;
+use crate::core::env::Env;
 use crate::core::redact;
-
-/// A snapshot of environment variables. Tests build their own; the CLI takes
-/// the process environment once at start-up.
-#[derive(Debug, Clone, Default)]
-pub struct Env(BTreeMap<String, String>);
-
-impl Env {
-    pub fn process() -> Self {
-        Self(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
-        )
-    }
-    pub fn from_pairs<I: IntoIterator<Item = (K, V)>, K: Into<String>, V: Into<String>>(
-        pairs: I,
-    ) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
-    }
-    pub fn get(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned()
-    }
-}
 
 /// `${NAME}` exactly, nothing around it.
 fn is_whole_reference(s: &str) -> bool {

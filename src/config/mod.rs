@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::core::paths;
 use crate::core::redact;
 
-pub use expand::Env;
+pub use crate::core::env::Env;
 
 pub const FILE_NAME: &str = "squizzle.toml";
 
@@ -155,16 +155,9 @@ pub struct Security {
     pub revokers: Option<Vec<Signer>>,
 }
 
-/// One accepted signer: the certificate identity (SAN) and the OIDC issuer,
-/// each exact or a regular expression that must match the whole value.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Signer {
-    pub identity: Option<String>,
-    pub identity_regexp: Option<String>,
-    pub issuer: Option<String>,
-    pub issuer_regexp: Option<String>,
-}
+/// One accepted signer as written (`[[security.signers]]`): the raw spec,
+/// turned into a rule by `core::policy`.
+pub use crate::core::policy::SignerSpec as Signer;
 
 /// Safety limits for reading release tarballs (see `artifact::unpack::Limits`).
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -421,7 +414,7 @@ impl Config {
         }
         for (key, list) in signer_lists {
             for (i, s) in list.iter().enumerate() {
-                crate::signing::policy::SignerRule::from_config(s)
+                crate::core::policy::SignerRule::from_spec(s)
                     .map_err(|m| invalid(format!("`{key}[{i}]`: {m}")))?;
             }
         }

@@ -6,12 +6,14 @@
 
 pub mod digest;
 pub mod duration;
+pub mod env;
 pub mod errors;
 pub mod exit;
 pub mod ident;
 pub mod manifest;
 pub mod oci;
 pub mod paths;
+pub mod policy;
 pub mod redact;
 pub mod url;
 pub mod version;

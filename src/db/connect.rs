@@ -14,7 +14,7 @@ use tokio_postgres::Client;
 
 use super::DbError;
 use super::tls::{MakeRustlsConnect, Verification, client_config};
-use crate::config::Env;
+use crate::core::env::Env;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
@@ -54,6 +54,8 @@ pub struct ConnectSpec {
     pub sslkey: Option<PathBuf>,
     /// `user@host:port/db`, never with a password: for messages.
     pub target: String,
+    /// `$HOME`, where libpq looks for `~/.postgresql/root.crt`.
+    pub home: Option<PathBuf>,
 }
 
 const TLS_KEYS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword"];
@@ -235,6 +237,7 @@ impl ConnectSpec {
             .map(PathBuf::from);
         let target = describe(&pg);
         Ok(Self {
+            home: env.get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
             pg,
             sslmode,
             sslrootcert,
@@ -256,8 +259,7 @@ impl ConnectSpec {
     }
 
     fn verification(&self) -> Result<Verification, DbError> {
-        let default_root =
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql/root.crt"));
+        let default_root = self.home.as_ref().map(|h| h.join(".postgresql/root.crt"));
         let root = match &self.sslrootcert {
             Some(r) => Some(r.clone()),
             None => default_root

@@ -105,7 +105,7 @@ pub async fn baseline(
                     signer_identity: signer.as_ref().map(|s| s.identity.clone()),
                     signer_issuer: signer.as_ref().map(|s| s.issuer.clone()),
                     rekor_log_index: signer.as_ref().and_then(|s| s.log_index).and_then(|i| i64::try_from(i).ok()),
-                    metadata: serde_json::json!({ "hostname": hostname(), "toolVersion": env!("CARGO_PKG_VERSION"), "ciRunUrl": run_url, "forced": force }),
+                    metadata: serde_json::json!({ "hostname": hostname(env), "toolVersion": env!("CARGO_PKG_VERSION"), "ciRunUrl": run_url, "forced": force }),
                     ..ReleaseRecord::default()
                 },
             )

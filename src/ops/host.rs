@@ -8,10 +8,11 @@ use std::process::Command;
 
 use crate::config::{Config, Env};
 
-pub fn hostname() -> String {
+/// The kernel's host name, else `$HOSTNAME`.
+pub fn hostname(env: &Env) -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| env.get("HOSTNAME"))
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".into())

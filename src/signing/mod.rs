@@ -5,7 +5,6 @@
 
 pub mod keyless;
 pub mod keys;
-pub mod policy;
 pub mod statement;
 pub mod token;
 pub mod trust;

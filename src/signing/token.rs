@@ -9,7 +9,7 @@
 use sigstore_sign::oidc::IdentityToken;
 
 use super::SigningError;
-use crate::config::Env;
+use crate::core::env::Env;
 use crate::core::redact;
 
 /// Where the token came from, for the "Logged in as" line.

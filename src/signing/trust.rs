@@ -16,7 +16,6 @@ use sigstore_sign::SigningServices;
 use sigstore_sign::trust_root::{SIGSTORE_PRODUCTION_TRUSTED_ROOT, SigningConfig, TrustedRoot};
 
 use super::SigningError;
-use crate::config::Config;
 
 /// A loaded trust root and where it came from.
 pub struct Trust {
@@ -24,17 +23,12 @@ pub struct Trust {
     pub source: String,
 }
 
-pub fn trusted_root(config: &Config, override_path: Option<&Path>) -> Result<Trust, SigningError> {
-    let path: Option<PathBuf> = override_path.map(Path::to_path_buf).or_else(|| {
-        config
-            .security
-            .trusted_root
-            .as_deref()
-            .map(|p| config.path(p))
-    });
+/// The trusted root in the file at `path`, or the embedded public-good one
+/// when no file is named.
+pub fn trusted_root(path: Option<&Path>) -> Result<Trust, SigningError> {
     match path {
         Some(p) => {
-            let text = std::fs::read_to_string(&p).map_err(|e| {
+            let text = std::fs::read_to_string(p).map_err(|e| {
                 SigningError::Usage(format!("cannot read the trusted root {}: {e}", p.display()))
             })?;
             let root = TrustedRoot::from_json(&text).map_err(|e| {
@@ -62,12 +56,21 @@ pub fn embedded() -> Result<Trust, SigningError> {
     })
 }
 
+/// Where a private Sigstore instance is, as configured: a signing config
+/// file, or the service URLs. All empty means the public-good instance.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceSpec {
+    pub signing_config: Option<PathBuf>,
+    pub fulcio_url: Option<String>,
+    pub rekor_url: Option<String>,
+    pub tsa_url: Option<String>,
+    pub oidc_url: Option<String>,
+}
+
 /// The services keyless signing talks to.
-pub fn signing_services(config: &Config) -> Result<SigningServices, SigningError> {
-    let s = &config.security;
-    if let Some(path) = &s.signing_config {
-        let p = config.path(path);
-        let sc = SigningConfig::from_file(&p).map_err(|e| {
+pub fn signing_services(s: &ServiceSpec) -> Result<SigningServices, SigningError> {
+    if let Some(p) = &s.signing_config {
+        let sc = SigningConfig::from_file(p).map_err(|e| {
             SigningError::Usage(format!(
                 "{} is not a usable Sigstore signing_config.json: {e}",
                 p.display()

@@ -13,9 +13,9 @@ use sigstore_sign::types::{ArtifactDigest, Bundle, Sha256Hash, SignatureContent}
 use sigstore_verify::{VerificationPolicy, Verifier};
 
 use super::keys::{self, PublicKey};
-use super::policy::SignerRule;
 use super::statement::ParsedStatement;
 use crate::core::digest::Digest;
+use crate::core::policy::SignerRule;
 
 /// Bundles larger than this are refused before parsing.
 pub const MAX_BUNDLE_BYTES: u64 = 1024 * 1024;

@@ -210,7 +210,14 @@ pub async fn sign_statement_as(
     } else {
         // The services first: a configuration error should not wait for
         // (or spend) an identity token.
-        let services = trust::signing_services(config)?;
+        let s = &config.security;
+        let services = trust::signing_services(&trust::ServiceSpec {
+            signing_config: s.signing_config.as_deref().map(|p| config.path(p)),
+            fulcio_url: s.fulcio_url.clone(),
+            rekor_url: s.rekor_url.clone(),
+            tsa_url: s.tsa_url.clone(),
+            oidc_url: s.oidc_url.clone(),
+        })?;
         let (tok, source) = token::identity_token(opts.identity_token.as_deref(), env).await?;
         let who = tok.identity().to_owned();
         let iss = tok.issuer().to_owned();

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::core::oci::{self, Descriptor, ImageManifest};
+use crate::core::policy::SignerRule;
 use crate::ops::release::resolve::ResolvedRelease;
 use crate::ops::{Error, Result};
 use crate::signing::keys::{self, PublicKey};
-use crate::signing::policy::SignerRule;
 use crate::signing::{statement, trust, verify as sv};
 use crate::store::layout::LayoutStore;
 
@@ -212,7 +212,7 @@ impl LoadedPolicy {
         };
         let rules = signers
             .iter()
-            .map(SignerRule::from_config)
+            .map(SignerRule::from_spec)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|m| Error::Usage(format!("signer policy: {m}")))?;
         let key_paths: Vec<PathBuf> = if o.keys.is_empty() {
@@ -242,8 +242,18 @@ impl LoadedPolicy {
         }
         // Without a usable root, `trust_source` says why, and every keyless
         // bundle is refused with that reason.
-        let (verifier, trust_source) = match trust::trusted_root(config, o.trusted_root.as_deref())
-        {
+        let (verifier, trust_source) = match trust::trusted_root(
+            o.trusted_root
+                .clone()
+                .or_else(|| {
+                    config
+                        .security
+                        .trusted_root
+                        .as_deref()
+                        .map(|p| config.path(p))
+                })
+                .as_deref(),
+        ) {
             Ok(t) => match sigstore_verify::Verifier::new(&t.root) {
                 Ok(v) => (Some(v), t.source),
                 Err(e) => (

@@ -80,7 +80,7 @@ impl BuildContext {
                 format!(
                     "local://{}@{}",
                     os_user(env).unwrap_or_else(|| "unknown".into()),
-                    hostname()
+                    hostname(env)
                 )
             });
             c.git_ref = git(config, &["symbolic-ref", "-q", "HEAD"]).or_else(|| {

@@ -391,7 +391,7 @@ fn revocation_check(
     let revokers = config
         .revokers()
         .iter()
-        .map(crate::signing::policy::SignerRule::from_config)
+        .map(crate::core::policy::SignerRule::from_spec)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|m| Error::Usage(format!("`security.revokers`: {m}")))?;
     let p = policy.as_policy(&revokers);

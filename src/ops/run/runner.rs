@@ -235,7 +235,7 @@ impl Runner<'_, '_> {
                 .and_then(|i| i64::try_from(i).ok()),
             metadata: {
                 let mut m = serde_json::json!({
-                    "hostname": hostname(),
+                    "hostname": hostname(ctx.env),
                     "toolVersion": env!("CARGO_PKG_VERSION"),
                     "ciRunUrl": run_url,
                     "txMode": ctx.tx_mode,

@@ -62,7 +62,7 @@ pub fn connect_spec(
     }
     let mut spec = ConnectSpec::parse(url, env)?;
     let what = version.map_or_else(String::new, |v| format!(" {v}"));
-    spec.set_application_name_default(&format!("squizzle {command}{what} on {}", hostname()));
+    spec.set_application_name_default(&format!("squizzle {command}{what} on {}", hostname(env)));
     Ok(spec)
 }
 

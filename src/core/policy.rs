@@ -8,8 +8,18 @@
 //! same name minted by any OIDC provider the CA accepts.
 
 use regex::Regex;
+use serde::Deserialize;
 
-use crate::config;
+/// One accepted signer: the certificate identity (SAN) and the OIDC issuer,
+/// each exact or a regular expression that must match the whole value.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SignerSpec {
+    pub identity: Option<String>,
+    pub identity_regexp: Option<String>,
+    pub issuer: Option<String>,
+    pub issuer_regexp: Option<String>,
+}
 
 /// One half of a rule.
 #[derive(Debug, Clone)]
@@ -63,7 +73,7 @@ pub struct SignerRule {
 impl SignerRule {
     /// Builds a rule from its config/CLI form: exactly one of
     /// identity/identity_regexp and exactly one of issuer/issuer_regexp.
-    pub fn from_config(s: &config::Signer) -> Result<Self, String> {
+    pub fn from_spec(s: &SignerSpec) -> Result<Self, String> {
         let identity = one_of(
             "identity",
             s.identity.as_deref(),
@@ -114,7 +124,7 @@ mod tests {
     use super::*;
 
     fn rule(identity_regexp: &str, issuer: &str) -> SignerRule {
-        SignerRule::from_config(&config::Signer {
+        SignerRule::from_spec(&SignerSpec {
             identity_regexp: Some(identity_regexp.into()),
             issuer: Some(issuer.into()),
             ..Default::default()
@@ -155,16 +165,16 @@ mod tests {
 
     #[test]
     fn both_halves_are_required_and_exclusive() {
-        let bad = |s: config::Signer| SignerRule::from_config(&s).unwrap_err();
+        let bad = |s: SignerSpec| SignerRule::from_spec(&s).unwrap_err();
         assert!(
-            bad(config::Signer {
+            bad(SignerSpec {
                 identity: Some("a".into()),
                 ..Default::default()
             })
             .contains("issuer")
         );
         assert!(
-            bad(config::Signer {
+            bad(SignerSpec {
                 identity: Some("a".into()),
                 identity_regexp: Some("a".into()),
                 issuer: Some("i".into()),
@@ -173,7 +183,7 @@ mod tests {
             .contains("not both")
         );
         assert!(
-            bad(config::Signer {
+            bad(SignerSpec {
                 identity_regexp: Some("(".into()),
                 issuer: Some("i".into()),
                 ..Default::default()
