@@ -9,7 +9,7 @@ use super::runtime::runtime;
 use crate::core::exit::ExitCode;
 use crate::core::version::Version;
 use crate::ops::apply::{ApplyOptions, Outcome};
-use crate::ops::run::{ApplyEvent, DryRun};
+use crate::ops::run::{ApplyEvent, DryRun, WarningKind};
 use crate::ops::{self, Error};
 
 #[derive(Debug, Args)]
@@ -87,9 +87,9 @@ pub fn exec(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, Error> {
     for w in report
         .warnings
         .iter()
-        .filter(|w| w.contains("not executed by the dry run"))
+        .filter(|w| w.kind == WarningKind::NotExecutedByDryRun)
     {
-        p.warn(w);
+        p.warn(&w.message);
     }
     Ok(ExitCode::Ok)
 }

@@ -122,7 +122,7 @@ fn print_artifact(p: &super::output::Printer, r: &AuditReport) {
             let why = a
                 .checks
                 .iter()
-                .find(|c| c.name == "signature")
+                .find(|c| c.name == crate::ops::release::verify::CheckId::Signature)
                 .map_or("not checked", |c| c.detail.as_str());
             p.line(&format!("  Signer:      none: {why}"));
         }

@@ -10,7 +10,7 @@ use crate::core::manifest::TransactionMode;
 use crate::core::version::Version;
 use crate::ops;
 use crate::ops::release::attest::SignEvent;
-use crate::ops::release::verify::{Failure, Status};
+use crate::ops::release::verify::{CheckId, Failure, Status};
 use crate::ops::run::{ApplyEvent, MigrationFailure};
 
 /// The seed-style check lines of a verify report (used by verify and apply).
@@ -19,7 +19,7 @@ pub fn print_checks(
     report: &crate::ops::release::verify::VerifyReport,
 ) {
     for check in &report.checks {
-        if check.name == "files" {
+        if check.name == CheckId::Files {
             for f in report.files.iter().filter(|f| !f.ok) {
                 p.fail(&format!("Checksum mismatch in {}", f.path));
                 p.fail_detail(&format!(
@@ -33,14 +33,14 @@ pub fn print_checks(
             }
         }
         match check.status {
-            Status::Pass if check.name == "signature" => {
+            Status::Pass if check.name == CheckId::Signature => {
                 p.ok("Verifying signature...");
                 if let Some(s) = &report.signature {
                     print_signer(p, s);
                 }
                 p.ok(&check.detail);
             }
-            Status::Pass if check.name == "provenance" => {
+            Status::Pass if check.name == CheckId::Provenance => {
                 p.ok(&check.detail);
                 if let Some(pv) = &report.provenance {
                     p.info(&format!("Builder: {}", pv.builder_id));
@@ -59,7 +59,7 @@ pub fn print_checks(
                 }
             }
             Status::Pass => p.ok(&check.detail),
-            Status::Skip if check.name == "revocation" => p.warn(&check.detail),
+            Status::Skip if check.name == CheckId::Revocation => p.warn(&check.detail),
             Status::Skip => p.skip(&check.detail),
             Status::Fail => {
                 p.fail(&check.detail);
@@ -71,7 +71,7 @@ pub fn print_checks(
                 }
             }
         }
-        if check.name == "files" && report.failure() != Some(Failure::Integrity) {
+        if check.name == CheckId::Files && report.failure() != Some(Failure::Integrity) {
             p.ok("Integrity verified");
         }
     }

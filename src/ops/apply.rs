@@ -17,7 +17,7 @@ use crate::ops::run::plan;
 use crate::ops::run::runner::{RunContext, exec, load, run_files, show_sql, split_mode};
 use crate::ops::run::session::extract_release;
 use crate::ops::run::session::{Session, fetch_verified};
-use crate::ops::run::{ApplyEvent, DryRun, RunOptions, Settings};
+use crate::ops::run::{ApplyEvent, DryRun, RunOptions, Settings, Warning, WarningKind};
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -61,7 +61,7 @@ pub struct ApplyReport {
     pub statements_run: usize,
     pub execution_ms: u64,
     pub release_id: Option<i64>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 pub async fn apply(
@@ -112,7 +112,7 @@ async fn run_locked(
     )?;
     on(ApplyEvent::Planned(&plan));
     for w in &plan.warnings {
-        on(ApplyEvent::Warning(w));
+        on(ApplyEvent::Warning(&w.message));
     }
 
     // Extract only when something will run: a no-op apply reads no files.
@@ -181,9 +181,12 @@ async fn run_locked(
                     .iter()
                     .filter(|l| l.step.file.transaction == TransactionMode::None)
                 {
-                    report.warnings.push(format!(
-                        "{} runs outside a transaction and was not executed by the dry run",
-                        l.step.file.path
+                    report.warnings.push(Warning::new(
+                        WarningKind::NotExecutedByDryRun,
+                        format!(
+                            "{} runs outside a transaction and was not executed by the dry run",
+                            l.step.file.path
+                        ),
                     ));
                 }
             }

@@ -328,12 +328,12 @@ async fn artifact_side(config: &Config, version: &Version, opts: &AuditOptions) 
 impl ArtifactSide {
     /// The stored release failed its integrity checks.
     pub fn integrity_failed(&self) -> bool {
-        let failed = |n: &str| {
+        let failed = |n: verify::CheckId| {
             self.checks
                 .iter()
                 .any(|c| c.name == n && c.status == verify::Status::Fail)
         };
-        failed("artifact") || failed("files")
+        failed(verify::CheckId::Artifact) || failed(verify::CheckId::Files)
     }
 }
 

@@ -36,7 +36,7 @@ use crate::ops::release::resolve;
 use crate::ops::run::plan::{PlanError, Step, applied_versions};
 use crate::ops::run::runner::{self, Loaded, RunContext};
 use crate::ops::run::session::{self, Session};
-use crate::ops::run::{ApplyEvent, DryRun, MigrationFailure, RunOptions};
+use crate::ops::run::{ApplyEvent, DryRun, MigrationFailure, RunOptions, Warning, WarningKind};
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
 
@@ -92,7 +92,7 @@ pub struct RollbackPlan {
     /// The release is recorded as in effect (its rollback row must be written
     /// even when none of its migrations is applied any more).
     pub in_effect: bool,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 impl RollbackPlan {
@@ -299,9 +299,12 @@ pub fn plan_rollback(
             continue;
         };
         if !applied.complete {
-            warnings.push(format!(
-                "{} stopped after {} of {} statements; its rollback script {} runs in full",
-                f.id, applied.statements_done, applied.statements_total, script.path
+            warnings.push(Warning::new(
+                WarningKind::PartlyApplied,
+                format!(
+                    "{} stopped after {} of {} statements; its rollback script {} runs in full",
+                    f.id, applied.statements_done, applied.statements_total, script.path
+                ),
             ));
         }
         steps.push(RollbackStep {
@@ -327,7 +330,7 @@ pub fn plan_rollback(
         })
         .collect();
     if !kept.is_empty() {
-        warnings.push(format!(
+        warnings.push(Warning::new(WarningKind::KeptForOlderRelease, format!(
             "kept {}: the manifest counts {} as {version}'s, but this database applied {} with an older release",
             kept.iter()
                 .map(|k| format!("{} (applied by {})", k.migration, k.applied_by))
@@ -335,7 +338,7 @@ pub fn plan_rollback(
                 .join(", "),
             if kept.len() == 1 { "it" } else { "them" },
             if kept.len() == 1 { "it" } else { "them" },
-        ));
+        )));
     }
     Ok(RollbackPlan {
         version,
@@ -385,7 +388,7 @@ pub struct RollbackReport {
     pub statements_run: usize,
     pub execution_ms: u64,
     pub release_id: Option<i64>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// The previous release's manifest, digest-checked (pulled when missing), or
@@ -463,7 +466,7 @@ pub async fn rollback(
         )?;
         on(RollbackEvent::Planned(&plan));
         for w in &plan.warnings {
-            on(RollbackEvent::Progress(ApplyEvent::Warning(w)));
+            on(RollbackEvent::Progress(ApplyEvent::Warning(&w.message)));
         }
         settings.apply(ctx.client).await?;
         run_plan(ctx, &plan, &mut |e| on(RollbackEvent::Progress(e))).await
@@ -639,7 +642,9 @@ mod tests {
             .collect();
         assert_eq!(kept, [("0001_a", "1.0.0"), ("0002_b", "1.0.0")]);
         assert!(
-            p.warnings[0].starts_with("kept 0001_a (applied by 1.0.0), 0002_b (applied by 1.0.0)"),
+            p.warnings[0]
+                .message
+                .starts_with("kept 0001_a (applied by 1.0.0), 0002_b (applied by 1.0.0)"),
             "{:?}",
             p.warnings
         );

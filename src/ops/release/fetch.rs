@@ -19,7 +19,7 @@ use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::core::version::Version;
 use crate::ops::registry::{authenticated_store, insecure_hint, registry_configured};
 use crate::ops::release::resolve::{self, ResolvedRelease};
-use crate::ops::release::verify::{self, Failure, VerifyOptions, VerifyReport};
+use crate::ops::release::verify::{self, CheckId, Failure, VerifyOptions, VerifyReport};
 use crate::ops::{Error, Result};
 use crate::store::Target;
 use crate::store::layout::LayoutStore;
@@ -434,7 +434,7 @@ pub fn verified_release(
                 .checks
                 .iter()
                 .filter(|c| {
-                    (c.name == "signature" || c.name == "provenance")
+                    matches!(c.name, CheckId::Signature | CheckId::Provenance)
                         && c.status == verify::Status::Fail
                 })
                 .map(|c| match &c.actual {
@@ -451,7 +451,7 @@ pub fn verified_release(
             let why = report
                 .checks
                 .iter()
-                .find(|c| c.name == "revocation")
+                .find(|c| c.name == CheckId::Revocation)
                 .map(|c| c.detail.clone())
                 .unwrap_or_default();
             return Err(Error::Revoked(format!(

@@ -71,11 +71,24 @@ pub enum Status {
     Skip,
 }
 
+/// What a check is about. The serialized names are part of the JSON report
+/// and stay stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckId {
+    Artifact,
+    Files,
+    Revocation,
+    Signature,
+    Provenance,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
-    /// Stable id: `artifact`, `files`, `signature`.
-    pub name: &'static str,
+    /// Stable id, serialized as `artifact`, `files`, `revocation`,
+    /// `signature` or `provenance`.
+    pub name: CheckId,
     pub status: Status,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,16 +120,16 @@ pub enum Failure {
 
 impl VerifyReport {
     pub fn failure(&self) -> Option<Failure> {
-        let failed = |n: &str| {
+        let failed = |n: CheckId| {
             self.checks
                 .iter()
                 .any(|c| c.name == n && c.status == Status::Fail)
         };
-        if failed("artifact") || failed("files") {
+        if failed(CheckId::Artifact) || failed(CheckId::Files) {
             Some(Failure::Integrity)
-        } else if failed("revocation") {
+        } else if failed(CheckId::Revocation) {
             Some(Failure::Revoked)
-        } else if failed("signature") || failed("provenance") {
+        } else if failed(CheckId::Signature) || failed(CheckId::Provenance) {
             Some(Failure::Signature)
         } else {
             None
@@ -185,7 +198,7 @@ fn check_layer(
     // The manifest's own record of the tarball must agree with the OCI layer.
     if m.tarball.sha256 != release.layer.digest || m.tarball.size != release.layer.size {
         checks.push(Check {
-            name: "artifact",
+            name: CheckId::Artifact,
             status: Status::Fail,
             detail: "Checksum mismatch: the squizzle manifest and the OCI layer disagree about the tarball".into(),
             expected: Some(format!("{} ({} bytes)", m.tarball.sha256, m.tarball.size)),
@@ -202,7 +215,7 @@ fn check_layer(
     let artifact_ok = inspection.compressed_digest == release.layer.digest
         && inspection.compressed_size == release.layer.size;
     checks.push(Check {
-        name: "artifact",
+        name: CheckId::Artifact,
         status: if artifact_ok {
             Status::Pass
         } else {
@@ -230,7 +243,7 @@ fn check_layer(
         .collect();
     let good = files.iter().filter(|f| f.ok).count();
     checks.push(Check {
-        name: "files",
+        name: CheckId::Files,
         status: if good == files.len() {
             Status::Pass
         } else {
@@ -261,7 +274,7 @@ fn signature_check(
         .unwrap_or_else(|| evidence::bundle_file(config, &release.manifest.version.to_string()));
     let found = evidence::find(store, listed, Kind::Signature, Some(&file))?;
     let check = |status, detail: String, expected: Option<String>, actual: Option<String>| Check {
-        name: "signature",
+        name: CheckId::Signature,
         status,
         detail,
         expected,
@@ -334,7 +347,7 @@ fn signature_check(
     ))
 }
 
-fn check(name: &'static str, status: Status, detail: String) -> Check {
+fn check(name: CheckId, status: Status, detail: String) -> Check {
     Check {
         name,
         status,
@@ -384,7 +397,7 @@ fn revocation_check(
     let found = evidence::find(store, listed, Kind::Revocation, None)?;
     if found.is_empty() {
         return Ok((
-            check("revocation", Status::Pass, "Not revoked".into()),
+            check(CheckId::Revocation, Status::Pass, "Not revoked".into()),
             None,
         ));
     }
@@ -469,7 +482,7 @@ fn revocation_check(
     } else {
         Status::Fail
     };
-    Ok((check("revocation", status, detail), Some(r)))
+    Ok((check(CheckId::Revocation, status, detail), Some(r)))
 }
 
 /// Provenance: required or not, every provenance statement must verify like
@@ -488,7 +501,7 @@ fn provenance_check(
     if found.is_empty() {
         let c = if required {
             Check {
-                name: "provenance",
+                name: CheckId::Provenance,
                 status: Status::Fail,
                 detail: format!(
                     "No provenance found for {} and the policy requires it; build with `squizzle build {} --provenance`",
@@ -499,7 +512,7 @@ fn provenance_check(
             }
         } else {
             check(
-                "provenance",
+                CheckId::Provenance,
                 Status::Skip,
                 "No provenance (the policy does not require it)".into(),
             )
@@ -555,13 +568,17 @@ fn provenance_check(
             continue;
         }
         return Ok((
-            check("provenance", Status::Pass, "Provenance verified".into()),
+            check(
+                CheckId::Provenance,
+                Status::Pass,
+                "Provenance verified".into(),
+            ),
             Some(summary),
         ));
     }
     Ok((
         Check {
-            name: "provenance",
+            name: CheckId::Provenance,
             status: Status::Fail,
             detail: format!("Provenance verification failed for {}", release.tag),
             expected: Some(if builders.is_empty() {

@@ -6,6 +6,9 @@
 pub mod plan;
 pub mod runner;
 pub mod session;
+pub mod warning;
+
+pub use warning::{Warning, WarningKind};
 
 use std::time::Duration;
 

@@ -15,6 +15,7 @@ use crate::core::digest::Digest;
 use crate::core::manifest::{FileEntry, Manifest};
 use crate::core::version::Version;
 use crate::db::history::Snapshot;
+use crate::ops::run::warning::{Warning, WarningKind};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,7 +32,7 @@ pub struct Plan {
     pub skipped: usize,
     /// This exact release (version and digest) is recorded as applied.
     pub recorded: bool,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Plan {
@@ -127,8 +128,11 @@ pub fn plan(
                 newest: newest.tag(),
             });
         }
-        warnings.push(format!(
-            "{version} is older than {newest}, which is applied (allowed by --allow-out-of-order)"
+        warnings.push(Warning::new(
+            WarningKind::OlderThanApplied,
+            format!(
+                "{version} is older than {newest}, which is applied (allowed by --allow-out-of-order)"
+            ),
         ));
     }
 
@@ -180,9 +184,12 @@ pub fn plan(
                     applied: last_id.to_owned(),
                 });
             }
-            warnings.push(format!(
-                "{} runs after {last_id}, out of order (allowed)",
-                first_pending.file.id
+            warnings.push(Warning::new(
+                WarningKind::OutOfOrder,
+                format!(
+                    "{} runs after {last_id}, out of order (allowed)",
+                    first_pending.file.id
+                ),
             ));
         }
     }
@@ -198,8 +205,9 @@ pub fn plan(
         if !allow_out_of_order {
             return Err(PlanError::UnknownApplied { ids });
         }
-        warnings.push(format!(
-            "the database has migrations this release lacks: {ids} (allowed)"
+        warnings.push(Warning::new(
+            WarningKind::UnknownApplied,
+            format!("the database has migrations this release lacks: {ids} (allowed)"),
         ));
     }
     Ok(Plan {
