@@ -1,14 +1,22 @@
 //! `squizzle build <version>`
 
-use clap::Args;
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args};
 
 use super::Context;
-use super::output::bytes;
+use super::output::{Printer, bytes};
+use super::report::{print_signed, printer_events};
+use super::runtime::runtime;
+use crate::config::Config;
 use crate::core::exit::ExitCode;
 use crate::core::version::Version;
-use crate::ops::{self, build::BuildOptions};
+use crate::ops;
+use crate::ops::build::{BuildEvent, BuildOptions, BuildReport, ReleaseOptions};
+use crate::ops::release::attest::{ProvenanceReport, SignOptions};
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("signing").args(["sign", "provenance"]).multiple(true)))]
 #[command(
     about = "Pack the migrations into a reproducible release artifact in the local store",
     after_help = "Writes db/tarballs/squizzle-<version>.tar.gz and .manifest.json and stores the\nrelease (an OCI artifact tagged <version>) in the local OCI layout (db/oci).\nSet SOURCE_DATE_EPOCH for byte-identical rebuilds.\n\nExamples:\n  squizzle build 1.0.0\n  squizzle build v1.4.0-rc.1 --notes 'add invoices table'\n  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) squizzle build 1.0.0 --output json"
@@ -26,67 +34,66 @@ pub struct BuildArgs {
     /// times from the CI environment), stored as a referrer like the signature.
     #[arg(long)]
     provenance: bool,
-    #[command(flatten)]
-    how: super::args::SignHow,
+    /// OIDC identity token for --sign/--provenance (prefer SIGSTORE_ID_TOKEN:
+    /// arguments are visible to other users).
+    #[arg(long, value_name = "JWT", hide_env_values = true, requires = "signing")]
+    identity_token: Option<String>,
+    /// Sign with this private key (from `squizzle keygen`; passphrase in
+    /// SQUIZZLE_KEY_PASSWORD) instead of keylessly.
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "identity_token",
+        requires = "signing"
+    )]
+    key: Option<PathBuf>,
 }
 
 pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
     let config = ctx.config()?;
-    let started = ops::host::now_rfc3339();
-    let report = ops::build::build(
-        &config,
-        &ctx.env,
-        &BuildOptions {
-            version: version.clone(),
+    let opts = ReleaseOptions {
+        build: BuildOptions {
+            version,
             notes: args.notes.clone(),
         },
-    )?;
+        sign: args.sign,
+        provenance: args.provenance,
+        how: SignOptions {
+            identity_token: args.identity_token.clone(),
+            key: args.key.clone(),
+        },
+    };
     let p = &ctx.printer;
-    for w in &report.warnings {
-        p.warn(w);
-    }
-    let finished = ops::host::now_rfc3339();
-    if (args.how.key.is_some() || args.how.identity_token.is_some())
-        && !args.sign
-        && !args.provenance
-    {
-        return Err(ops::Error::Usage(
-            "--key and --identity-token only make sense with --sign or --provenance".into(),
-        ));
-    }
-    if p.is_json() {
-        let rt = super::runtime::runtime()?;
-        let mut doc = serde_json::json!({ "build": report });
-        if args.sign {
-            let signed = rt.block_on(ops::sign::sign(
-                &config,
-                &ctx.env,
-                &version,
-                &args.how.options(),
-                &mut |_| {},
-            ))?;
-            doc["signature"] = serde_json::to_value(signed).unwrap_or_default();
+    let json = p.is_json();
+    let mut sign_progress = printer_events(p);
+    let mut on = |event: BuildEvent<'_>| match event {
+        BuildEvent::Built(report) => {
+            for w in &report.warnings {
+                p.warn(w);
+            }
+            if !json {
+                print_built(p, &config, report);
+            }
         }
-        if args.provenance {
-            let prov = rt.block_on(ops::release::attest::attest_provenance(
-                &config,
-                &ctx.env,
-                &version,
-                &args.how.options(),
-                &started,
-                &finished,
-                &mut |_| {},
-            ))?;
-            doc["provenance"] = serde_json::to_value(prov).unwrap_or_default();
-        }
+        BuildEvent::Sign(e) if !json => sign_progress(e),
+        BuildEvent::Signed(report) if !json => print_signed(p, report),
+        BuildEvent::Attested(prov) if !json => print_attested(p, prov),
+        _ => {}
+    };
+    let report =
+        runtime()?.block_on(ops::build::build_release(&config, &ctx.env, &opts, &mut on))?;
+    if json {
         if args.sign || args.provenance {
-            p.json(&doc);
-        } else {
             p.json(&report);
+        } else {
+            p.json(&report.build);
         }
-        return Ok(ExitCode::Ok);
     }
+    Ok(ExitCode::Ok)
+}
+
+fn print_built(p: &Printer, config: &Config, report: &BuildReport) {
     let rel = |path: &std::path::Path| {
         path.strip_prefix(&config.root)
             .unwrap_or(path)
@@ -125,34 +132,22 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     if let Some(prev) = &report.previous_version {
         p.info(&format!("Previous version: {prev}"));
     }
-    if args.sign {
-        super::report::sign_and_report(ctx, &config, &version, &args.how)?;
+}
+
+fn print_attested(p: &Printer, prov: &ProvenanceReport) {
+    p.ok(&format!("Provenance signed ({})", prov.signer));
+    p.info(&format!("Builder: {}", prov.builder_id));
+    if let Some(r) = &prov.repository {
+        p.info(&format!(
+            "Source: {r}{}{}",
+            prov.git_ref
+                .as_deref()
+                .map(|g| format!(" {g}"))
+                .unwrap_or_default(),
+            prov.revision
+                .as_deref()
+                .map(|g| format!(" ({g})"))
+                .unwrap_or_default()
+        ));
     }
-    if args.provenance {
-        let prov = super::runtime::runtime()?.block_on(ops::release::attest::attest_provenance(
-            &config,
-            &ctx.env,
-            &version,
-            &args.how.options(),
-            &started,
-            &finished,
-            &mut super::report::printer_events(p),
-        ))?;
-        p.ok(&format!("Provenance signed ({})", prov.signer));
-        p.info(&format!("Builder: {}", prov.builder_id));
-        if let Some(r) = &prov.repository {
-            p.info(&format!(
-                "Source: {r}{}{}",
-                prov.git_ref
-                    .as_deref()
-                    .map(|g| format!(" {g}"))
-                    .unwrap_or_default(),
-                prov.revision
-                    .as_deref()
-                    .map(|g| format!(" ({g})"))
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    Ok(ExitCode::Ok)
 }

@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::Context;
 use crate::core::exit::ExitCode;
+use crate::ops::keygen::KeygenOptions;
 use crate::ops::{self, Error};
-use crate::signing::keys;
 
 #[derive(Debug, Args)]
 #[command(
@@ -24,78 +24,26 @@ pub struct KeygenArgs {
     output_prefix: PathBuf,
 }
 
-pub fn exec(ctx: &Context, args: KeygenArgs) -> Result<ExitCode, ops::Error> {
-    let pass = ctx
-        .env
-        .get(ops::release::attest::KEY_PASSWORD_VAR)
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "set {} to the passphrase that will protect the private key",
-                ops::release::attest::KEY_PASSWORD_VAR
-            ))
-        })?;
-    crate::core::redact::register_secret(&pass);
-    let private = with_ext(&args.output_prefix, "key");
-    let public = with_ext(&args.output_prefix, "pub");
-    for p in [&private, &public] {
-        if p.exists() {
-            return Err(Error::Usage(format!(
-                "{} already exists; keygen never overwrites a key: choose another --output-prefix",
-                p.display()
-            )));
-        }
-    }
-    let generated = keys::generate(&pass).map_err(crate::signing::SigningError::from)?;
-    write_new(&private, generated.private_key_pem.as_bytes(), true)?;
-    write_new(&public, generated.public_key_pem.as_bytes(), false)?;
+pub fn exec(ctx: &Context, args: KeygenArgs) -> Result<ExitCode, Error> {
+    let report = ops::keygen::keygen(
+        &ctx.env,
+        &KeygenOptions {
+            output_prefix: args.output_prefix,
+        },
+    )?;
     let p = &ctx.printer;
     if p.is_json() {
-        p.json(&serde_json::json!({
-            "privateKey": private,
-            "publicKey": public,
-            "fingerprint": generated.public_key.fingerprint(),
-        }));
+        p.json(&report);
     } else {
         p.ok(&format!(
             "Private key written to {} (encrypted)",
-            private.display()
+            report.private_key.display()
         ));
-        p.ok(&format!("Public key written to {}", public.display()));
-        p.info(&format!(
-            "Fingerprint: {}",
-            generated.public_key.fingerprint()
+        p.ok(&format!(
+            "Public key written to {}",
+            report.public_key.display()
         ));
+        p.info(&format!("Fingerprint: {}", report.fingerprint));
     }
     Ok(ExitCode::Ok)
-}
-
-fn with_ext(prefix: &std::path::Path, ext: &str) -> PathBuf {
-    let mut s = prefix.as_os_str().to_owned();
-    s.push(".");
-    s.push(ext);
-    PathBuf::from(s)
-}
-
-fn write_new(path: &std::path::Path, bytes: &[u8], private: bool) -> Result<(), Error> {
-    use std::io::Write;
-    let io = |source| Error::Io {
-        action: "write",
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if private { 0o600 } else { 0o644 });
-    }
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    Ok(())
 }

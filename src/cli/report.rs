@@ -9,7 +9,7 @@ use crate::core::exit::ExitCode;
 use crate::core::manifest::TransactionMode;
 use crate::core::version::Version;
 use crate::ops;
-use crate::ops::release::attest::SignEvent;
+use crate::ops::release::attest::{SignEvent, SignReport};
 use crate::ops::release::verify::{CheckId, Failure, Status};
 use crate::ops::run::{ApplyEvent, MigrationFailure};
 
@@ -222,11 +222,16 @@ pub fn sign_and_report(
         p.json(&report);
         return Ok(ExitCode::Ok);
     }
+    print_signed(p, &report);
+    Ok(ExitCode::Ok)
+}
+
+/// The lines after a signature was made (sign, build --sign).
+pub fn print_signed(p: &Printer, report: &SignReport) {
     if report.method == "key" {
         p.ok(&format!("Signed with {}", report.identity));
         p.info("No transparency log entry (key-pair signature for air-gapped use)");
     }
     p.ok(&format!("Signed {} {}", report.version, report.digest));
     p.info(&format!("Bundle: {}", report.bundle.display()));
-    Ok(ExitCode::Ok)
 }

@@ -15,6 +15,7 @@ use crate::core::manifest::{
 use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::core::version::Version;
 use crate::ops::host::{git, now_rfc3339};
+use crate::ops::release::attest::{self, ProvenanceReport, SignEvent, SignOptions, SignReport};
 use crate::ops::release::limits;
 use crate::ops::release::resolve::{self, versions};
 use crate::ops::{Error, Result};
@@ -46,6 +47,78 @@ pub struct BuildReport {
     /// True when this exact content was already built: nothing was changed.
     pub unchanged: bool,
     pub warnings: Vec<String>,
+}
+
+/// `build`, then optionally `--sign` and `--provenance`, in that order.
+#[derive(Debug, Clone)]
+pub struct ReleaseOptions {
+    pub build: BuildOptions,
+    pub sign: bool,
+    pub provenance: bool,
+    /// How to sign the signature and the provenance statement.
+    pub how: SignOptions,
+}
+
+/// Progress of [`build_release`], for the CLI to show as it happens.
+pub enum BuildEvent<'a> {
+    Built(&'a BuildReport),
+    Sign(SignEvent<'a>),
+    Signed(&'a SignReport),
+    Attested(&'a ProvenanceReport),
+}
+
+/// What [`build_release`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseReport {
+    pub build: BuildReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<ProvenanceReport>,
+}
+
+/// Builds the release, then signs it and attests its provenance when asked.
+/// The provenance's build times span the build itself, not the signing.
+pub async fn build_release(
+    config: &Config,
+    env: &Env,
+    opts: &ReleaseOptions,
+    on: &mut dyn FnMut(BuildEvent<'_>),
+) -> Result<ReleaseReport> {
+    let started = now_rfc3339();
+    let build = build(config, env, &opts.build)?;
+    on(BuildEvent::Built(&build));
+    let finished = now_rfc3339();
+    let version = &opts.build.version;
+    let mut signature = None;
+    if opts.sign {
+        let signed = attest::sign_release(config, env, version, &opts.how, &mut |e| {
+            on(BuildEvent::Sign(e))
+        })
+        .await?;
+        on(BuildEvent::Signed(&signed));
+        signature = Some(signed);
+    }
+    let mut provenance = None;
+    if opts.provenance {
+        let attested = attest::attest_provenance(
+            config,
+            env,
+            version,
+            &opts.how,
+            &started,
+            &finished,
+            &mut |e| on(BuildEvent::Sign(e)),
+        )
+        .await?;
+        on(BuildEvent::Attested(&attested));
+        provenance = Some(attested);
+    }
+    Ok(ReleaseReport {
+        build,
+        signature,
+        provenance,
+    })
 }
 
 pub fn tarball_name(version: &Version) -> String {

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod baseline;
 pub mod build;
 pub mod init;
+pub mod keygen;
 pub mod list;
 pub mod revoke;
 pub mod rollback;
