@@ -18,9 +18,35 @@ pub fn hostname(env: &Env) -> String {
         .unwrap_or_else(|| "unknown-host".into())
 }
 
+/// The CI systems squizzle recognises from their own variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CiSystem {
+    GitHubActions,
+    GitLab,
+    Buildkite,
+    CircleCi,
+}
+
+/// Which CI system this job runs in, if any: the one place that decides it.
+pub fn ci_system(env: &Env) -> Option<CiSystem> {
+    let on = |var: &str| env.get(var).as_deref() == Some("true");
+    if on("GITHUB_ACTIONS") {
+        Some(CiSystem::GitHubActions)
+    } else if on("GITLAB_CI") {
+        Some(CiSystem::GitLab)
+    } else if on("BUILDKITE") {
+        Some(CiSystem::Buildkite)
+    } else if on("CIRCLECI") {
+        Some(CiSystem::CircleCi)
+    } else {
+        None
+    }
+}
+
 /// The CI job identity and run URL, from the CI system's own variables.
 pub fn ci_identity(env: &Env) -> (Option<String>, Option<String>) {
-    if env.get("GITHUB_ACTIONS").as_deref() == Some("true") {
+    let system = ci_system(env);
+    if system == Some(CiSystem::GitHubActions) {
         let repo = env.get("GITHUB_REPOSITORY").unwrap_or_default();
         let id = format!(
             "github-actions:{repo}:{}",
@@ -34,7 +60,7 @@ pub fn ci_identity(env: &Env) -> (Option<String>, Option<String>) {
         };
         return (Some(id), url);
     }
-    if env.get("GITLAB_CI").as_deref() == Some("true") {
+    if system == Some(CiSystem::GitLab) {
         let id = format!(
             "gitlab:{}:job {}",
             env.get("CI_PROJECT_PATH").unwrap_or_default(),
@@ -42,7 +68,7 @@ pub fn ci_identity(env: &Env) -> (Option<String>, Option<String>) {
         );
         return (Some(id), env.get("CI_JOB_URL"));
     }
-    if env.get("BUILDKITE").as_deref() == Some("true") {
+    if system == Some(CiSystem::Buildkite) {
         let id = format!(
             "buildkite:{}:{}",
             env.get("BUILDKITE_PIPELINE_SLUG").unwrap_or_default(),
@@ -50,7 +76,7 @@ pub fn ci_identity(env: &Env) -> (Option<String>, Option<String>) {
         );
         return (Some(id), env.get("BUILDKITE_BUILD_URL"));
     }
-    if env.get("CIRCLECI").as_deref() == Some("true") {
+    if system == Some(CiSystem::CircleCi) {
         let id = format!(
             "circleci:{}:{}",
             env.get("CIRCLE_PROJECT_REPONAME").unwrap_or_default(),

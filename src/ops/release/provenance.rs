@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Env};
 use crate::core::manifest::Manifest;
-use crate::ops::host::{git, hostname, os_user};
+use crate::ops::host::{CiSystem, ci_system, git, hostname, os_user};
 
 /// Identifies how squizzle builds a release (an identifier, not a fetched URL).
 pub const BUILD_TYPE: &str = "https://squizzle.dev/buildtypes/release/v1";
@@ -39,7 +39,8 @@ impl BuildContext {
             revision: manifest.source.as_ref().and_then(|s| s.revision.clone()),
             ..Default::default()
         };
-        if env.get("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let system = ci_system(env);
+        if system == Some(CiSystem::GitHubActions) {
             let server = env
                 .get("GITHUB_SERVER_URL")
                 .unwrap_or_else(|| "https://github.com".into());
@@ -57,7 +58,7 @@ impl BuildContext {
                 )),
                 _ => None,
             };
-        } else if env.get("GITLAB_CI").as_deref() == Some("true") {
+        } else if system == Some(CiSystem::GitLab) {
             let project = env.get("CI_PROJECT_URL").unwrap_or_default();
             c.builder_id = format!(
                 "{project}/-/blob/{}/{}",
