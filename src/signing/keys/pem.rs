@@ -1,7 +1,7 @@
 //! PEM files (RFC 7468) as key files really are: the first block is taken and
 //! text around it is ignored (OpenSSL does the same, and `openssl pkcs12`
-//! output starts with "Bag Attributes" lines); leading and trailing blanks on
-//! a line are tolerated. Decoding and encoding are `pem-rfc7468`'s: this file
+//! output starts with "Bag Attributes" lines); blanks around a line and any
+//! line length are tolerated. Decoding and encoding are `pem-rfc7468`'s: this file
 //! only finds the block and names what is wrong with it.
 
 use pem_rfc7468::LineEnding;
@@ -10,6 +10,8 @@ use super::error::{KeyError, Result};
 
 /// Key files are a few hundred bytes; anything far larger is not one.
 const MAX_PEM_LEN: usize = 64 * 1024;
+/// The line length RFC 7468 (strict) and OpenSSL write.
+const BASE64_LINE: usize = 64;
 
 /// The first PEM block of a file, not yet decoded.
 pub(super) struct Block<'a> {
@@ -70,12 +72,21 @@ impl<'a> Block<'a> {
             label: expected,
             detail: detail.to_owned(),
         };
-        let mut normalized = format!("-----BEGIN {}-----\n", self.label);
-        for line in &self.body {
-            normalized.push_str(line);
-            normalized.push('\n');
+        if self.body.iter().any(|line| line.contains(':')) {
+            return Err(not_pem(
+                "the block has headers, which key files of this kind never have",
+            ));
         }
-        normalized.push_str(&format!("-----END {}-----\n", self.label));
+        // pem-rfc7468 reads only the 64-column layout; files reflowed by
+        // other tools (`base64` wraps at 76) are re-wrapped first.
+        let mut normalized = format!("-----BEGIN {}-----\n", self.label);
+        for (i, c) in self.body.concat().chars().enumerate() {
+            if i > 0 && i % BASE64_LINE == 0 {
+                normalized.push('\n');
+            }
+            normalized.push(c);
+        }
+        normalized.push_str(&format!("\n-----END {}-----\n", self.label));
         let (_, der) = pem_rfc7468::decode_vec(normalized.as_bytes()).map_err(|e| match e {
             pem_rfc7468::Error::Base64(_) => not_pem("the body is not valid base64"),
             pem_rfc7468::Error::HeaderDisallowed => {
@@ -133,6 +144,24 @@ mod tests {
         assert_eq!(decode(&pem.replace('\n', "\r\n")).unwrap(), der);
         let indented: String = pem.lines().map(|l| format!("  {l}  \n")).collect();
         assert_eq!(decode(&indented).unwrap(), der);
+        // Other line lengths.
+        let long: Vec<u8> = (0..200u8).collect();
+        let body: String = encode(LABEL, &long)
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        for width in [48, 76, body.len()] {
+            let lines: Vec<&str> = body
+                .as_bytes()
+                .chunks(width)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            let text = format!(
+                "-----BEGIN {LABEL}-----\n{}\n-----END {LABEL}-----\n",
+                lines.join("\n")
+            );
+            assert_eq!(decode(&text).unwrap(), long, "width {width}");
+        }
     }
 
     #[test]
