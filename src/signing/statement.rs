@@ -81,6 +81,32 @@ impl ParsedStatement {
         Ok(s)
     }
 
+    /// Every subject with its SHA-256 digest, in order. Refuses a statement
+    /// with no subject, or with a subject that has no well-formed `sha256`
+    /// (64 lowercase hex digits): such a statement names nothing squizzle can
+    /// compare with a release.
+    pub fn sha256_subjects(&self) -> Result<Vec<(String, Digest)>, String> {
+        if self.subject.is_empty() {
+            return Err("the statement has no subject".into());
+        }
+        self.subject
+            .iter()
+            .map(|s| {
+                let hex = s
+                    .digest
+                    .get("sha256")
+                    .ok_or_else(|| format!("subject {:?} has no sha256 digest", s.name))?;
+                let digest = Digest::from_hex(hex).map_err(|_| {
+                    format!(
+                        "subject {:?} has a malformed sha256 digest {hex:?} (expected 64 lowercase hex digits)",
+                        s.name
+                    )
+                })?;
+                Ok((s.name.clone(), digest))
+            })
+            .collect()
+    }
+
     /// Checks that the statement is about `digest` and only about it, and that
     /// it is the kind of statement wanted.
     pub fn check(&self, digest: &Digest, predicate_type: &str) -> Result<(), String> {
@@ -143,5 +169,26 @@ mod tests {
             ParsedStatement::parse(b"{\"_type\":\"x\",\"subject\":[],\"predicateType\":\"p\"}")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn sha256_subjects_need_a_usable_digest() {
+        let d = Digest::of(b"manifest");
+        let s = ParsedStatement::parse(&signature_statement("acme/db", &d)).unwrap();
+        assert_eq!(
+            s.sha256_subjects().unwrap(),
+            vec![("acme/db".to_owned(), d)]
+        );
+        for subject in [
+            serde_json::json!([]),
+            serde_json::json!([{"digest": {"sha512": d.hex()}}]),
+            serde_json::json!([{"digest": {"sha256": "00"}}]),
+            serde_json::json!([{"digest": {"sha256": d.hex().to_uppercase()}}]),
+        ] {
+            let json = serde_json::json!({"_type": STATEMENT_TYPE, "subject": subject,
+                "predicateType": SIGNATURE_PREDICATE});
+            let s = ParsedStatement::parse(&serde_json::to_vec(&json).unwrap()).unwrap();
+            assert!(s.sha256_subjects().is_err(), "{json}");
+        }
     }
 }
