@@ -975,6 +975,7 @@ fn status_shows_history_pending_files_and_drift() {
             "database",
             "historyExists",
             "historySchema",
+            "invalidIndexes",
             "lockHolder",
             "pending",
             "problem",
@@ -1400,4 +1401,126 @@ fn a_named_environment_without_a_database_url_is_refused_not_sent_to_libpq_defau
         .code(2)
         .says("environments.production.database_url");
     assert!(!db.has_table("users"));
+}
+
+fn index_valid(db: &Db, name: &str) -> Option<String> {
+    db.value(&format!(
+        "SELECT (SELECT indisvalid::text FROM pg_index WHERE indexrelid = to_regclass('{name}'))"
+    ))
+}
+
+#[test]
+fn an_index_build_that_failed_is_rebuilt_on_resume_never_taken_for_done() {
+    // 1,000 rows with n = id % 10: a unique index on n cannot be built.
+    let db = Db::new("invalid_ix");
+    let w = project(
+        &db,
+        &[
+            (
+                "0001_t.sql",
+                "CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL);\nINSERT INTO t SELECT g, g % 10 FROM generate_series(1, 1000) g;\n",
+            ),
+            (
+                "0002_indexes.sql",
+                "-- squizzle:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_n_uniq ON t (n);\n",
+            ),
+        ],
+    );
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0"])
+        .code(11)
+        .stderr_has("0002_indexes")
+        .stderr_has("23505");
+    // PostgreSQL leaves the failed build behind as an INVALID index.
+    assert_eq!(index_valid(&db, "t_n_uniq").as_deref(), Some("false"));
+
+    // status names it and does not call the database up to date.
+    let s = w.run(&["status", "--output", "json"]).success().json();
+    assert_eq!(s["upToDate"], false);
+    assert_eq!(
+        s["invalidIndexes"],
+        json!([{ "schema": "public", "name": "t_n_uniq", "table": "t" }])
+    );
+    w.run(&["status"])
+        .success()
+        .stdout_has("public.t_n_uniq (on t)")
+        .does_not_say("Up to date");
+
+    // The re-run resumes at statement 2: IF NOT EXISTS must not take the
+    // invalid index for a built one. It is dropped and built again, which
+    // fails again on the same duplicates: no false success.
+    w.run(&["apply", "1.0.0"])
+        .code(11)
+        .says("t_n_uniq (on t) is INVALID")
+        .stderr_has("23505");
+    assert_eq!(index_valid(&db, "t_n_uniq").as_deref(), Some("false"));
+    assert_eq!(
+        db.count("SELECT count(*) FROM squizzle.migrations WHERE complete"),
+        1
+    );
+
+    // Once the data allows it (fixed outside the release here), the resume
+    // rebuilds the index and the release is applied with a valid index.
+    db.query("UPDATE t SET n = id");
+    w.run(&["apply", "1.0.0"])
+        .success()
+        .says("dropping it so that statement 2 of migrations/0002_indexes.sql builds it again");
+    assert_eq!(index_valid(&db, "t_n_uniq").as_deref(), Some("true"));
+    assert_eq!(index_valid(&db, "t_id").as_deref(), Some("true"));
+    let s = w.run(&["status", "--output", "json"]).success().json();
+    assert_eq!(s["upToDate"], true, "{s:#}");
+    assert_eq!(s["invalidIndexes"], json!([]));
+
+    // An invalid index squizzle did not build is named by apply, with what to do.
+    let _ = db.error_of("CREATE UNIQUE INDEX CONCURRENTLY other_uniq ON t ((n % 2))");
+    assert_eq!(index_valid(&db, "other_uniq").as_deref(), Some("false"));
+    w.run(&["apply", "1.0.0"])
+        .success()
+        .says("other_uniq (on t) is INVALID")
+        .says("REINDEX INDEX CONCURRENTLY \"public\".\"other_uniq\"");
+}
+
+#[test]
+fn a_backend_terminated_mid_statement_is_a_lost_connection_not_a_failed_migration() {
+    let db = Db::new("terminated");
+    let w = project(
+        &db,
+        &[(
+            "0001_slow.sql",
+            "-- squizzle:no-transaction\nCREATE TABLE slow (id int);\nSELECT pg_sleep(30);\n",
+        )],
+    );
+    w.build_ok("1.0.0");
+    let killer = {
+        let name = db.name.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while started.elapsed() < std::time::Duration::from_secs(20) {
+                let rows = pg::shared().query(
+                    &name,
+                    "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                     AND query LIKE 'SELECT pg_sleep(30)%'",
+                );
+                if rows[0][0].as_deref() == Some("1") {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            false
+        })
+    };
+    w.run(&["apply", "1.0.0"])
+        .code(3)
+        .stderr_has("lost the connection to the database while running migrations/0001_slow.sql (statement 2)")
+        .stderr_has("57P01")
+        .stderr_has("run the command again")
+        .does_not_say("new release");
+    assert!(killer.join().unwrap(), "the backend was never seen running");
+    // Statement 1 is recorded; a re-run continues at statement 2.
+    assert_eq!(
+        db.value("SELECT statements_done::text FROM squizzle.migrations")
+            .as_deref(),
+        Some("1")
+    );
 }

@@ -59,9 +59,7 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
         ));
     }
     match &report.release {
-        Some(v) if report.pending.is_empty() && report.problem.is_none() => {
-            p.ok(&format!("Up to date with {v}"))
-        }
+        Some(v) if report.up_to_date => p.ok(&format!("Up to date with {v}")),
         Some(v) => {
             if !report.pending.is_empty() {
                 p.line(&format!(
@@ -82,6 +80,16 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
     }
     if let Some(problem) = &report.problem {
         p.fail(problem);
+    }
+    if !report.invalid_indexes.is_empty() {
+        p.fail(&format!(
+            "{} INVALID index(es): a concurrent build was interrupted or failed, so PostgreSQL never uses them",
+            report.invalid_indexes.len()
+        ));
+        for ix in &report.invalid_indexes {
+            p.line(&format!("  {ix}"));
+        }
+        p.line("  An index a release builds is dropped and built again by the next `squizzle apply` of that release; for any other, run REINDEX INDEX CONCURRENTLY <name>, or DROP INDEX CONCURRENTLY <name>.");
     }
     if let Some(h) = &report.lock_holder {
         p.warn(&format!("The migration lock is held by {h}"));

@@ -8,6 +8,7 @@
 //! This layer knows nothing of OCI stores, registries or signatures, and never prints.
 
 pub mod audit;
+pub mod catalog;
 pub mod connect;
 pub mod history;
 pub mod lock;
@@ -34,7 +35,9 @@ pub enum DbError {
     },
     #[error("TLS: {0}")]
     Tls(String),
-    #[error("lost the connection to the database while {during}: {message}")]
+    #[error(
+        "lost the connection to the database while {during}: {message}. What had committed stays committed and an open transaction was rolled back: run the command again once the database is reachable, and it continues from there"
+    )]
     ConnectionLost { during: String, message: String },
     #[error("{during}: {message}")]
     Query {
@@ -72,6 +75,22 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
         return s;
     }
     crate::core::errors::error_chain(e)
+}
+
+/// Whether `e` means the session is gone rather than that a statement
+/// failed: the connection closed or broke, or the server ended the session
+/// (SQLSTATE class 08, or 57P01-57P03: terminated by an administrator or
+/// `pg_terminate_backend`, a crash or shutdown, a server not accepting
+/// connections). Such an error is never the migration's fault, and a re-run
+/// continues where the history says.
+pub fn is_connection_loss(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        None => e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()),
+    }
 }
 
 /// Whether a connection error came from the TLS layer (certificate checks,
@@ -121,9 +140,7 @@ impl DbError {
     /// Wraps a query error, telling a dropped connection from a failed statement.
     pub fn query(during: impl Into<String>, e: tokio_postgres::Error) -> Self {
         let during = during.into();
-        if e.as_db_error().is_none()
-            && (e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()))
-        {
+        if is_connection_loss(&e) {
             return DbError::ConnectionLost {
                 during,
                 message: describe(&e),

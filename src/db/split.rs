@@ -142,6 +142,84 @@ pub fn transaction_control(stmt: &str) -> Option<&'static str> {
     }
 }
 
+/// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name`
+/// statement builds: such a build that is interrupted or fails leaves an
+/// INVALID index behind, which a re-run must not mistake for a finished one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcurrentIndex {
+    /// The schema when the name is qualified.
+    pub schema: Option<String>,
+    /// As PostgreSQL stores it: unquoted names folded to lower case.
+    pub name: String,
+    /// `IF NOT EXISTS` was given.
+    pub if_not_exists: bool,
+}
+
+/// `Some` when `stmt` (one statement, leading comments allowed) builds a
+/// named index concurrently. An unnamed `CREATE INDEX CONCURRENTLY ON t`
+/// gets a generated name and is not tracked.
+pub fn concurrent_index(stmt: &str) -> Option<ConcurrentIndex> {
+    let bytes = stmt.as_bytes();
+    let mut lexer = Lexer::new(stmt, 0, stmt.len());
+    // (start, end, is_word) of the next token.
+    let mut next = || match lexer.next_token() {
+        Ok(Some((start, Token::Word { end }))) => Some((start, end, true)),
+        Ok(Some((start, _))) => Some((start, lexer.pos, false)),
+        _ => None,
+    };
+    let is = |t: Option<(usize, usize, bool)>, keyword: &str| {
+        t.is_some_and(|(s, e, w)| w && bytes[s..e].eq_ignore_ascii_case(keyword.as_bytes()))
+    };
+    if !is(next(), "create") {
+        return None;
+    }
+    let mut t = next();
+    if is(t, "unique") {
+        t = next();
+    }
+    if !is(t, "index") || !is(next(), "concurrently") {
+        return None;
+    }
+    let mut t = next();
+    let mut if_not_exists = false;
+    if is(t, "if") {
+        if !is(next(), "not") || !is(next(), "exists") {
+            return None;
+        }
+        if_not_exists = true;
+        t = next();
+    }
+    if is(t, "on") {
+        return None;
+    }
+    let first = identifier(stmt, t?)?;
+    let after = next();
+    if after.is_some_and(|(s, e, w)| !w && &stmt[s..e] == ".") {
+        let name = identifier(stmt, next()?)?;
+        return Some(ConcurrentIndex {
+            schema: Some(first),
+            name,
+            if_not_exists,
+        });
+    }
+    Some(ConcurrentIndex {
+        schema: None,
+        name: first,
+        if_not_exists,
+    })
+}
+
+/// An identifier token as PostgreSQL stores it: a plain word folded to lower
+/// case, or a quoted identifier with `""` unescaped.
+fn identifier(text: &str, (start, end, word): (usize, usize, bool)) -> Option<String> {
+    let raw = &text[start..end];
+    if word {
+        return Some(raw.to_ascii_lowercase());
+    }
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.is_empty()).then(|| inner.replace("\"\"", "\""))
+}
+
 /// The next token's text if it is a word; `None` for anything else, including
 /// a lexing error (the caller only looks at the first few keywords).
 fn next_word<'b>(lexer: &mut Lexer<'_>, bytes: &'b [u8]) -> Option<&'b [u8]> {
@@ -1197,5 +1275,26 @@ mod statement_line_tests {
             "SELECT 1;\n-- why\n/* nested /* block */ comment */\n\nINSERT INTO t VALUES (1);";
         let st = split(file, SplitMode::Plain).unwrap();
         assert_eq!(code_line(&st[1]), 5);
+    }
+
+    #[test]
+    fn concurrent_index_names_are_found_as_postgresql_stores_them() {
+        let ix = |sql: &str| concurrent_index(sql).map(|i| (i.schema, i.name, i.if_not_exists));
+        assert_eq!(
+            ix("-- why\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS T_N_Uniq ON t (n)"),
+            Some((None, "t_n_uniq".into(), true))
+        );
+        assert_eq!(
+            ix("create index concurrently \"Odd \"\"Name\"\"\" on t (id)"),
+            Some((None, "Odd \"Name\"".into(), false))
+        );
+        assert_eq!(
+            ix("CREATE INDEX CONCURRENTLY app.t_id ON app.t (id)"),
+            Some((Some("app".into()), "t_id".into(), false))
+        );
+        assert_eq!(ix("CREATE INDEX CONCURRENTLY ON t (id)"), None);
+        assert_eq!(ix("CREATE INDEX t_id ON t (id)"), None);
+        assert_eq!(ix("DROP INDEX CONCURRENTLY t_id"), None);
+        assert_eq!(ix("SELECT 'CREATE INDEX CONCURRENTLY x ON t (id)'"), None);
     }
 }

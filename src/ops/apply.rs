@@ -12,6 +12,7 @@ use crate::config::{Config, Env, TxMode};
 use crate::core::digest::Digest;
 use crate::core::manifest::TransactionMode;
 use crate::core::version::Version;
+use crate::db::catalog;
 use crate::ops::Result;
 use crate::ops::run::plan;
 use crate::ops::run::runner::{RunContext, exec, load, run_files, show_sql, split_mode};
@@ -165,6 +166,7 @@ async fn run_locked(
             exec(client, "ROLLBACK", "ending the dry run").await?;
         }
         report.outcome = Outcome::NothingToDo;
+        warn_invalid_indexes(ctx, &mut report, on).await?;
         return Ok(report);
     }
 
@@ -175,6 +177,9 @@ async fn run_locked(
             report.release_id = tally.release_id;
             report.migrations_run = tally.files;
             report.statements_run = tally.statements;
+            if ctx.dry_run != DryRun::Execute {
+                warn_invalid_indexes(ctx, &mut report, on).await?;
+            }
             if ctx.dry_run == DryRun::Execute {
                 report.outcome = Outcome::DryRunExecuted;
                 for l in loaded
@@ -194,4 +199,26 @@ async fn run_locked(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Invalid indexes left in the database (by a build outside squizzle, or by
+/// an older squizzle that did not rebuild them) are named with what to do:
+/// a deploy must not look clean while an index it relies on is unusable.
+async fn warn_invalid_indexes(
+    ctx: &RunContext<'_>,
+    report: &mut ApplyReport,
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<()> {
+    for ix in catalog::invalid_indexes(ctx.client).await? {
+        let w = Warning::new(
+            WarningKind::InvalidIndex,
+            format!(
+                "index {ix} is INVALID (a concurrent build never finished) and PostgreSQL does not use it; rebuild it with REINDEX INDEX CONCURRENTLY {}, or drop it",
+                ix.qualified()
+            ),
+        );
+        on(ApplyEvent::Warning(&w.message));
+        report.warnings.push(w);
+    }
+    Ok(())
 }

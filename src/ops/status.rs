@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Env};
 use crate::core::version::Version;
+use crate::db::catalog::{self, InvalidIndex};
 use crate::db::history::{HistoryStore, ReleaseSummary};
 use crate::db::lock::{self, LockHolder};
 use crate::ops::release::resolve::{self, versions};
@@ -45,6 +46,9 @@ pub struct StatusReport {
     /// Drift, downgrade or a moved tag, as apply would report it.
     pub problem: Option<String>,
     pub lock_holder: Option<LockHolder>,
+    /// Indexes whose build never finished (interrupted or failed
+    /// `CREATE INDEX CONCURRENTLY`): unusable, so never up to date with them.
+    pub invalid_indexes: Vec<InvalidIndex>,
     pub up_to_date: bool,
 }
 
@@ -69,6 +73,7 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
     let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
     let snapshot = history.snapshot(&client).await?;
     let lock_holder = lock::holder(&client, lock::key_for(history.schema())).await?;
+    let invalid_indexes = catalog::invalid_indexes(&client).await?;
     let applied: Vec<AppliedVersion> = plan::applied_versions(&snapshot)
         .into_iter()
         .map(|(version, digest)| AppliedVersion { version, digest })
@@ -103,7 +108,10 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
         database: spec.target.clone(),
         history_schema: history.schema().name().to_owned(),
         history_exists: snapshot.exists,
-        up_to_date: release.is_some() && pending.is_empty() && problem.is_none(),
+        up_to_date: release.is_some()
+            && pending.is_empty()
+            && problem.is_none()
+            && invalid_indexes.is_empty(),
         applied,
         applied_migrations: snapshot.migrations.values().filter(|m| m.complete).count(),
         recent,
@@ -111,6 +119,7 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
         pending,
         problem,
         lock_holder,
+        invalid_indexes,
     })
 }
 

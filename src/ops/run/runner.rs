@@ -18,7 +18,7 @@ use crate::config::{Config, Env, TxMode};
 use crate::core::manifest::{FileKind, SourceFormat, TransactionMode};
 use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
 use crate::db::split::{self, SplitMode, code_line, find_transaction_control};
-use crate::db::{DbError, describe};
+use crate::db::{DbError, catalog, describe, is_connection_loss};
 use crate::ops::host::{ci_identity, hostname, os_user};
 use crate::ops::release::fetch::VerifiedRelease;
 use crate::ops::release::resolve::ResolvedRelease;
@@ -361,12 +361,39 @@ impl Runner<'_, '_> {
         };
         let mut last_progress = Instant::now();
         for (k, st) in statements.iter().enumerate().skip(l.step.resume_from) {
+            // Outside a transaction, an index build that was interrupted or
+            // failed leaves an INVALID index that `IF NOT EXISTS` would take
+            // for a finished one: drop it so the statement builds it again.
+            let building = if in_tx {
+                None
+            } else {
+                split::concurrent_index(st.sql)
+            };
+            if let Some(ix) = &building
+                && let Some(bad) = catalog::find_invalid(client, ix).await?
+            {
+                on(ApplyEvent::Warning(&format!(
+                    "index {bad} is INVALID (an earlier build was interrupted or failed); dropping it so that statement {} of {} builds it again",
+                    k + 1,
+                    f.path
+                )));
+                exec(
+                    client,
+                    &format!("DROP INDEX CONCURRENTLY IF EXISTS {}", bad.qualified()),
+                    "dropping an invalid index",
+                )
+                .await?;
+            }
             if let Err(e) = client.batch_execute(st.sql).await {
+                let during = || format!("running {} (statement {})", f.path, k + 1);
+                if is_connection_loss(&e) {
+                    return Err(Error::Db(DbError::ConnectionLost {
+                        during: during(),
+                        message: describe(&e),
+                    }));
+                }
                 let Some(db) = e.as_db_error() else {
-                    return Err(Error::Db(DbError::query(
-                        format!("running {} (statement {})", f.path, k + 1),
-                        e,
-                    )));
+                    return Err(Error::Db(DbError::query(during(), e)));
                 };
                 let line = match db.position() {
                     Some(tokio_postgres::error::ErrorPosition::Original(pos)) => {
@@ -384,6 +411,19 @@ impl Runner<'_, '_> {
                     line,
                     sqlstate: Some(db.code().code().to_owned()),
                     message: describe(&e),
+                }));
+            }
+            if let Some(ix) = &building
+                && let Some(bad) = catalog::find_invalid(client, ix).await?
+            {
+                return Ok(Err(StatementFailure {
+                    index: k,
+                    line: code_line(st),
+                    sqlstate: None,
+                    message: format!(
+                        "the statement finished but index {bad} is INVALID, so it is not usable; drop it (DROP INDEX CONCURRENTLY {}) and run apply again",
+                        bad.qualified()
+                    ),
                 }));
             }
             self.statements_run += 1;

@@ -26,6 +26,8 @@ pub enum WarningKind {
     PartlyApplied,
     /// Rollback keeps a migration an older release applied.
     KeptForOlderRelease,
+    /// The database holds an index whose concurrent build never finished.
+    InvalidIndex,
 }
 
 impl Warning {
