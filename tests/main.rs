@@ -16,6 +16,7 @@ mod cli_build;
 mod cli_init;
 mod cli_list;
 mod cli_verify;
+mod doc_examples;
 mod exit_codes;
 mod incident_drill;
 mod pg_harness;
