@@ -1,4 +1,5 @@
-//! Runs the loopback Sigstore services of `tests/support/sigstore` (OIDC
+//! Runs the loopback Sigstore services of the test harness
+//! (`squizzle_test_support::sigstore`: OIDC
 //! issuer, Fulcio, Rekor) for scripts outside `cargo test`, such as
 //! `bench/verify.sh`.
 //!
@@ -13,13 +14,10 @@
 //! Dropping the services stops their threads and removes their temp dir, so
 //! close stdin to stop it (killing the process leaves the dir behind).
 
-#[path = "../tests/support/sigstore/mod.rs"]
-mod sigstore_services;
-
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use sigstore_services::{Identity, SigstoreServices};
+use squizzle_test_support::sigstore::{Identity, SigstoreServices};
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);

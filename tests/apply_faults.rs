@@ -7,10 +7,6 @@
 //! temporary project (see `tests/common/mod.rs`), the database URL in
 //! `DATABASE_URL`.
 
-mod common;
-#[path = "support/pg.rs"]
-mod pg;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -18,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::{PLAIN_CONFIG, World};
-use pg::{PgOptions, PgServer};
+use squizzle_test_support::pg::{self, PgOptions, PgServer};
+use squizzle_test_support::{PLAIN_CONFIG, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_squizzle");
 

@@ -1,16 +1,11 @@
 //! A deploy job with an empty workspace: `squizzle apply` finds the release in
 //! the configured registry, pulls it (digest-checked), verifies it and applies
 //! it to a real PostgreSQL; a second apply from another empty workspace is a
-//! no-op. Real docker-registry and PostgreSQL 15 from `tests/support`.
+//! no-op. Real docker-registry and PostgreSQL 15 from `squizzle_test_support`.
 
-mod common;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/registry.rs"]
-mod registry;
-
-use common::World;
-use registry::{Auth, Registry, RegistryOptions};
+use squizzle_test_support::World;
+use squizzle_test_support::pg;
+use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
 
 fn config(url: &str) -> String {
     format!("[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{url}/acme/db\"\n")

@@ -1,22 +1,18 @@
 //! `squizzle apply`, `status` and `baseline` against a real PostgreSQL 15.
 //!
 //! Every test runs the real binary (with a clean environment, in a temporary
-//! project: see `common::World`) against its own database on the shared test
+//! project: see `squizzle_test_support::World`) against its own database on the shared test
 //! server (`support/pg.rs`); tests that need another server configuration
 //! (passwords) start their own. The database URL reaches squizzle through
 //! `DATABASE_URL`, as in a deploy pipeline.
-
-mod common;
-#[path = "support/pg.rs"]
-mod pg;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use common::{DOKPLOY_MIGRATIONS, PLAIN_CONFIG, World, dokploy_fixture};
-use pg::{PgOptions, PgServer};
 use serde_json::{Value, json};
+use squizzle_test_support::pg::{self, PgOptions, PgServer};
+use squizzle_test_support::{DOKPLOY_MIGRATIONS, PLAIN_CONFIG, World, dokploy_fixture};
 
 // ---------------------------------------------------------------------------
 // Helpers

@@ -12,15 +12,11 @@
 //! 28000/28P01 map to, including pg_hba.conf's "no entry" (e.g. plaintext
 //! against a `hostssl`-only server) and a missing or wrong client certificate.
 
-mod common;
-#[path = "support/pg.rs"]
-mod pg;
-
 use std::path::Path;
 
-use common::{PLAIN_CONFIG, Run, World};
-use pg::tls::{TestCa, write_file};
-use pg::{PgOptions, PgServer};
+use squizzle_test_support::pg::{self, PgOptions, PgServer};
+use squizzle_test_support::tls::{self, TestCa, write_file};
+use squizzle_test_support::{PLAIN_CONFIG, Run, World};
 
 /// Percent-encodes everything but RFC 3986 unreserved characters (for file
 /// paths in URL query parameters).
@@ -384,7 +380,7 @@ fn client_certificates_authenticate_the_role_they_name() {
     let ca_file = write_pem(&w, "ca.crt", ca.ca_pem());
     let carol = ca.client_cert("carol").write_to(w.home(), "carol");
     let mallory = ca.client_cert("mallory").write_to(w.home(), "mallory");
-    let as_carol = |cert: Option<&pg::tls::TlsPaths>| {
+    let as_carol = |cert: Option<&tls::TlsPaths>| {
         let mut params = vec![
             ("sslmode", "verify-full".to_owned()),
             ("sslrootcert", path_param(&ca_file)),

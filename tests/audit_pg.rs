@@ -3,14 +3,11 @@
 //! `--env`, plus targets that cannot answer (a closed port, a listener that
 //! accepts TCP and never speaks).
 
-mod common;
-#[path = "support/pg.rs"]
-mod pg;
-
 use std::net::TcpListener;
 
-use common::World;
 use serde_json::Value;
+use squizzle_test_support::World;
+use squizzle_test_support::pg;
 
 /// A fresh database on the shared server, as a URL squizzle can use.
 fn database(prefix: &str) -> String {

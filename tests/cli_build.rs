@@ -1,10 +1,8 @@
 //! `squizzle build`: collect -> pack -> manifest -> OCI artifact in db/oci.
 
-mod common;
-
-use common::{DOKPLOY_MIGRATIONS, World};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
+use squizzle_test_support::{DOKPLOY_MIGRATIONS, PLAIN_CONFIG, World};
 
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -270,7 +268,7 @@ fn a_leading_v_is_dropped_from_the_version() {
 #[test]
 fn plain_folders_run_in_numeric_order() {
     let w = World::new();
-    w.config(common::PLAIN_CONFIG);
+    w.config(PLAIN_CONFIG);
     w.write("migrations/10_c.sql", "SELECT 10;\n");
     w.write("migrations/2_b.sql", "SELECT 2;\n");
     w.write("migrations/0001_a.sql", "SELECT 1;\n");
@@ -534,7 +532,7 @@ fn build_metadata_is_refused_because_it_cannot_be_an_oci_tag() {
 #[test]
 fn an_empty_migrations_folder_is_refused() {
     let w = World::new();
-    w.config(common::PLAIN_CONFIG);
+    w.config(PLAIN_CONFIG);
     std::fs::create_dir_all(w.path("migrations")).unwrap();
     w.write("migrations/notes.txt", "nothing here yet");
     w.run(&["build", "1.0.0"])
@@ -640,7 +638,7 @@ fn without_squizzle_toml_build_suggests_init() {
 #[test]
 fn an_explicit_config_path_is_used() {
     let w = World::new();
-    w.write("config/squizzle.toml", common::PLAIN_CONFIG);
+    w.write("config/squizzle.toml", PLAIN_CONFIG);
     w.write("config/migrations/0001_a.sql", "SELECT 1;\n");
     let r = w
         .run(&[

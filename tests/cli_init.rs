@@ -1,8 +1,6 @@
 //! `squizzle init`: writes squizzle.toml, adopting an existing drizzle-kit folder.
 
-mod common;
-
-use common::World;
+use squizzle_test_support::World;
 
 #[test]
 fn init_adopts_an_existing_drizzle_folder() {

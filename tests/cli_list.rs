@@ -1,9 +1,7 @@
 //! `squizzle list`: the versions in the store, oldest first by semver.
 
-mod common;
-
-use common::World;
 use serde_json::Value;
+use squizzle_test_support::World;
 
 fn versions(listing: &Value) -> Vec<String> {
     listing["versions"]

@@ -1,10 +1,8 @@
 //! `squizzle verify`: every digest and file hash of a stored release, plus the
 //! signature policy; tampering of any kind is caught and named.
 
-mod common;
-
-use common::World;
 use serde_json::Value;
+use squizzle_test_support::{DRIZZLE_CONFIG, PLAIN_CONFIG, World};
 
 const TAMPERED: &str = "drizzle/0130_perpetual_screwball.sql";
 
@@ -255,7 +253,7 @@ fn a_required_signature_that_is_missing_fails_with_exit_9() {
     let w = plain_release();
     w.config(&format!(
         "{}\n[security]\nrequire_signature = true\n[[security.signers]]\nidentity = \"ci@acme.example\"\nissuer = \"https://issuer.example\"\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     let r = w.run(&["verify", "1.0.0"]).code(9);
     r.stdout_has("✓ Integrity verified")
@@ -282,7 +280,7 @@ fn an_unverifiable_signature_bundle_does_not_satisfy_the_policy() {
     let w = plain_release();
     w.config(&format!(
         "{}\n[security]\nrequire_signature = true\n[[security.signers]]\nidentity = \"ci@acme.example\"\nissuer = \"https://issuer.example\"\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     w.write("db/tarballs/squizzle-1.0.0.sigstore.json", "{}");
     w.run(&["verify", "1.0.0"])
@@ -291,7 +289,7 @@ fn an_unverifiable_signature_bundle_does_not_satisfy_the_policy() {
     // Required with nobody trusted to sign is a configuration error.
     w.config(&format!(
         "{}\n[security]\nrequire_signature = true\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     w.run(&["verify", "1.0.0"])
         .code(2)
@@ -303,7 +301,7 @@ fn an_environment_can_require_signatures() {
     let w = plain_release();
     w.config(&format!(
         "{}\n[[security.signers]]\nidentity = \"ci@acme.example\"\nissuer = \"https://issuer.example\"\n\n[environments.production]\nrequire_signature = true\n\n[environments.staging]\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     w.run(&["verify", "1.0.0"]).success();
     w.run(&["verify", "1.0.0", "--env", "staging"]).success();
@@ -321,7 +319,7 @@ fn integrity_failures_take_precedence_over_signature_failures() {
     let w = dokploy_release();
     w.config(&format!(
         "{}\n[security]\nrequire_signature = true\n",
-        common::DRIZZLE_CONFIG
+        DRIZZLE_CONFIG
     ));
     std::fs::write(
         w.blob_path(&w.layer_digest("1.0.0")),

@@ -1,10 +1,8 @@
 //! Exit codes are a public contract: every code the current commands can produce
 //! comes out of a real scenario, and `--help` and docs/exit-codes.md list them all.
 
-mod common;
-
-use common::{Run, World};
 use squizzle::core::exit::ExitCode;
+use squizzle_test_support::{PLAIN_CONFIG, Run, World};
 
 /// A plain project with 1.0.0 built.
 fn released() -> World {
@@ -53,7 +51,7 @@ fn scenario(code: ExitCode, json: bool) -> Option<Run> {
             let w = released();
             w.config(&format!(
                 "{}\n[security]\nrequire_signature = true\n[[security.signers]]\nidentity = \"ci@acme.example\"\nissuer = \"https://issuer.example\"\n",
-                common::PLAIN_CONFIG
+                PLAIN_CONFIG
             ));
             run(&w, &["verify", "1.0.0"])
         }

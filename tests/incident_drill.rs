@@ -10,21 +10,14 @@
 //! loopback instance), the database URLs, and the migration files each
 //! release is built from (written just before its `build`).
 
-mod common;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/registry.rs"]
-mod registry;
-#[path = "support/sigstore/mod.rs"]
-mod sigstore_services;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::World;
-use registry::{Auth, Registry, RegistryOptions};
 use serde_json::Value;
-use sigstore_services::{Identity, SigstoreServices};
+use squizzle_test_support::World;
+use squizzle_test_support::pg;
+use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
+use squizzle_test_support::sigstore::{Identity, SigstoreServices};
 
 const RUNBOOK: &str = "docs/incident-response.md";
 const WORKFLOW: &str = "https://github.com/acme/shop/.github/workflows/release.yml";

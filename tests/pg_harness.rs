@@ -1,14 +1,11 @@
-//! Smoke tests for the PostgreSQL test harness in `tests/support/pg.rs`.
-
-#[path = "support/pg.rs"]
-mod pg;
+//! Smoke tests for the PostgreSQL test harness in `squizzle_test_support::pg`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pg::tls::{MakeRustlsConnect, TestCa};
-use pg::{PgOptions, PgServer, block_on};
+use squizzle_test_support::pg::{self, PgOptions, PgServer, block_on};
+use squizzle_test_support::tls::{MakeRustlsConnect, TestCa};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::MakeTlsConnect;
@@ -379,7 +376,7 @@ fn postgres_dies_with_the_test_process() {
     let out = Command::new(std::env::current_exe().expect("test binary path"))
         .args([
             "--exact",
-            "pdeathsig_child",
+            "pg_harness::pdeathsig_child",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -1,23 +1,17 @@
 //! Registry credentials from docker's `config.json` against a real registry
-//! (CNCF distribution 2.8, `tests/support/registry.rs`): `auths` entries,
+//! (CNCF distribution 2.8, `squizzle_test_support::registry`): `auths` entries,
 //! `credHelpers` and `credsStore` (a real `docker-credential-*` program on
 //! PATH), an `identitytoken` exchanged as an OAuth2 refresh token (against a
-//! scripted token service, `tests/support/fake_registry.rs`), a failing
+//! scripted token service, `squizzle_test_support::fake_registry`), a failing
 //! helper (exit 4), squizzle's precedence over the docker configuration, and
 //! the secret never printed, not even at trace level.
-
-mod common;
-#[path = "support/fake_registry.rs"]
-mod fake_registry;
-#[path = "support/registry.rs"]
-mod registry;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::World;
-use fake_registry::{FakeRegistry, Release, Response};
-use registry::{Auth, Registry, RegistryOptions};
+use squizzle_test_support::World;
+use squizzle_test_support::fake_registry::{FakeRegistry, Release, Response};
+use squizzle_test_support::registry::{self, Auth, Registry, RegistryOptions};
 
 const REPO: &str = "acme/migrations";
 const USER: &str = "squizzle-ci";

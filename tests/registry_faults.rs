@@ -1,6 +1,6 @@
 //! `squizzle push` and `pull` through a faulty network: a fault-injecting
-//! proxy (`tests/support/fault_proxy.rs`) in front of a real registry
-//! (`tests/support/registry.rs`).
+//! proxy (`squizzle_test_support::fault_proxy`) in front of a real registry
+//! (`squizzle_test_support::registry`).
 //!
 //! Transient failures (bursts of 503, 429 with `Retry-After`, a connection cut
 //! mid-blob, a stall) are ridden out by the retry policy
@@ -11,18 +11,12 @@
 //! The waits are shortened with `SQUIZZLE_RETRY_BASE_MS` (it can only shorten
 //! them), so the whole file runs in seconds.
 
-mod common;
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/registry.rs"]
-mod registry;
-
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use common::World;
-use fault_proxy::{Fault, FaultProxy, Rule};
-use registry::{Registry, RegistryOptions};
+use squizzle_test_support::World;
+use squizzle_test_support::fault_proxy::{Fault, FaultProxy, Rule};
+use squizzle_test_support::registry::{Registry, RegistryOptions};
 
 const REPO: &str = "acme/migrations";
 /// Requests about our repository (not the `GET /v2/` pings, whose failures

@@ -1,4 +1,4 @@
-//! Smoke tests of `tests/support/registry.rs` against the real registry
+//! Smoke tests of `squizzle_test_support::registry` against the real registry
 //! (CNCF distribution 2.8, Debian's `docker-registry`), in each
 //! authentication mode. They also pin down the registry behaviour squizzle's
 //! OCI push/pull relies on (or must work around):
@@ -17,14 +17,11 @@
 //! - `DELETE` of a manifest by digest works (and drops its tags); by tag it
 //!   is refused with 400 `DIGEST_INVALID`.
 
-#[path = "support/registry.rs"]
-mod registry;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use registry::{
-    Auth, OCI_MANIFEST, Registry, RegistryOptions, TOKEN_ISSUER, TOKEN_SERVICE, b64_decode,
+use squizzle_test_support::registry::{
+    self, Auth, OCI_MANIFEST, Registry, RegistryOptions, TOKEN_ISSUER, TOKEN_SERVICE, b64_decode,
     parse_challenge, sha256_digest,
 };
 
@@ -572,7 +569,7 @@ fn registry_dies_with_the_test_process() {
     let out = Command::new(std::env::current_exe().expect("test binary path"))
         .args([
             "--exact",
-            "pdeathsig_child",
+            "registry_harness::pdeathsig_child",
             "--nocapture",
             "--test-threads=1",
         ])

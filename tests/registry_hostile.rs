@@ -1,18 +1,16 @@
-//! `squizzle pull` against a registry that lies (`tests/support/fake_registry.rs`):
+//! `squizzle pull` against a registry that lies (`squizzle_test_support::fake_registry`):
 //! blob bytes that do not match their digest, a tag replayed onto an older
 //! release, manifests of the wrong kind or size, a manifest redirected to
 //! another host, and a token realm on another host that must never see the
 //! configured password. Every refusal leaves the local store exactly as it was.
 
-mod common;
-#[path = "support/fake_registry.rs"]
-mod fake_registry;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::World;
-use fake_registry::{DOCKER_MANIFEST, FakeRegistry, OCI_MANIFEST, Release, Response};
+use squizzle_test_support::World;
+use squizzle_test_support::fake_registry::{
+    self, DOCKER_MANIFEST, FakeRegistry, OCI_MANIFEST, Release, Response,
+};
 
 const REPO: &str = "acme/migrations";
 const USER: &str = "squizzle-ci";

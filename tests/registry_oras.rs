@@ -4,14 +4,10 @@
 //! squizzle built. Needs python3 with `oras` (`scripts/lib/setup.sh:
 //! ensure_oras`); the test fails, never skips, without it.
 
-mod common;
-#[path = "support/registry.rs"]
-mod registry;
-
 use std::process::Command;
 
-use common::World;
-use registry::{Auth, Registry, RegistryOptions};
+use squizzle_test_support::World;
+use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
 
 const REPO: &str = "acme/migrations";
 

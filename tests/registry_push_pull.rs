@@ -1,19 +1,15 @@
 //! `squizzle push` and `squizzle pull` against a real registry (CNCF
-//! distribution 2.8 from `tests/support/registry.rs`), in each authentication
+//! distribution 2.8 from `squizzle_test_support::registry`), in each authentication
 //! mode, plus the failure cases and their exit codes: unreachable (3), refused
 //! credentials (4), conflicting version (5), tampered blob (6), missing
 //! version (12).
-
-mod common;
-#[path = "support/registry.rs"]
-mod registry;
 
 use std::fs;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
-use common::World;
-use registry::{Auth, Registry, RegistryOptions};
+use squizzle_test_support::World;
+use squizzle_test_support::registry::{self, Auth, Registry, RegistryOptions};
 
 const REPO: &str = "acme/migrations";
 const USER: &str = "squizzle-ci";

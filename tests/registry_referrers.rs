@@ -5,20 +5,16 @@
 //! registry double covers what distribution 2.8 cannot show: the referrers
 //! API, `Link` pagination of tags, and a registry that refuses deletion.
 
-mod common;
-#[path = "support/registry.rs"]
-mod registry;
-
 use std::collections::BTreeMap;
 
-use common::World;
-use registry::{Auth, Registry, RegistryOptions};
 use squizzle::core::digest::Digest;
 use squizzle::core::oci::{self, Descriptor, ImageManifest};
 use squizzle::store::StoreError;
 use squizzle::store::layout::LayoutStore;
 use squizzle::store::registry::referrers::ReferrerBlob;
 use squizzle::store::registry::{RegistryRef, RegistryStore};
+use squizzle_test_support::World;
+use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
 
 const REPO: &str = "acme/migrations";
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";

@@ -1,35 +1,27 @@
 //! The raw registry client of `src/store/registry/referrers.rs` (referrers
 //! API, referrer manifests, `DELETE`, paginated tags) under trouble:
 //!
-//! - through the fault proxy (`tests/support/fault_proxy.rs`) in front of a
+//! - through the fault proxy (`squizzle_test_support::fault_proxy`) in front of a
 //!   real registry, bursts of 503 are ridden out by the retry policy
 //!   (`retry.rs`), for listing and for the tag-schema index update, and a
 //!   registry that stays unavailable ends in exit 3 naming the attempts;
-//! - against the scripted fake registry (`tests/support/fake_registry.rs`), a
+//! - against the scripted fake registry (`squizzle_test_support::fake_registry`), a
 //!   token realm on another host never receives the password (exit 4), and an
 //!   expired token is exchanged again exactly once (a second 401 is final,
 //!   exit 4).
-
-mod common;
-#[path = "support/fake_registry.rs"]
-mod fake_registry;
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/registry.rs"]
-mod registry;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use fake_registry::{FakeRegistry, Response};
-use fault_proxy::{Fault, FaultProxy, Rule};
-use registry::{Registry, RegistryOptions};
 use squizzle::core::digest::Digest;
 use squizzle::core::oci::{self, Descriptor};
 use squizzle::store::StoreError;
 use squizzle::store::registry::referrers::ReferrerBlob;
 use squizzle::store::registry::{RegistryRef, RegistryStore};
+use squizzle_test_support::fake_registry::{FakeRegistry, Response};
+use squizzle_test_support::fault_proxy::{Fault, FaultProxy, Rule};
+use squizzle_test_support::registry::{Registry, RegistryOptions};
 
 const REPO: &str = "acme/migrations";
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";

@@ -1,16 +1,14 @@
 //! Reproducible builds: the tarball is a pure function of the files' paths and
 //! bytes; the release digest adds only the version, notes and build time.
 
-mod common;
-
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::World;
 use serde_json::Value;
+use squizzle_test_support::{DRIZZLE_CONFIG, PLAIN_CONFIG, World, copy_dir, dokploy_fixture};
 
 const EPOCH: &str = "1700000000";
 
@@ -40,7 +38,7 @@ const FILES: [(&str, &str); 5] = [
 /// Writes the files in the given order, each with `mode` and mtime `mtime`.
 fn checkout(name: &str, order: &[usize], mode: u32, mtime: SystemTime) -> World {
     let w = World::named(name);
-    w.config(common::PLAIN_CONFIG);
+    w.config(PLAIN_CONFIG);
     for &i in order {
         let (rel, body) = FILES[i];
         let path = w.write(rel, body);
@@ -126,12 +124,12 @@ fn two_checkouts_at_different_paths_build_byte_identical_releases() {
 fn the_dokploy_corpus_builds_identically_from_two_differently_written_copies() {
     let a = World::named("first");
     a.copy_dokploy("drizzle");
-    a.config(common::DRIZZLE_CONFIG);
+    a.config(DRIZZLE_CONFIG);
 
     // Second copy: files written newest first, read-only for others, other mtimes.
     let b = World::named("second/checkout");
-    b.config(common::DRIZZLE_CONFIG);
-    let src = common::dokploy_fixture();
+    b.config(DRIZZLE_CONFIG);
+    let src = dokploy_fixture();
     let mut names: Vec<_> = fs::read_dir(&src)
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -141,7 +139,7 @@ fn the_dokploy_corpus_builds_identically_from_two_differently_written_copies() {
     for (i, name) in names.iter().enumerate() {
         let from = src.join(name);
         if from.is_dir() {
-            common::copy_dir(&from, &b.path("drizzle").join(name));
+            copy_dir(&from, &b.path("drizzle").join(name));
             continue;
         }
         let to = b.write(

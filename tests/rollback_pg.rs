@@ -1,15 +1,12 @@
 //! `squizzle rollback` against a real PostgreSQL: the real binary (clean
-//! environment, temporary project: `common::World`) on a database of its own on
+//! environment, temporary project: `squizzle_test_support::World`) on a database of its own on
 //! the shared test server (`support/pg.rs`), reached through `DATABASE_URL`.
-
-mod common;
-#[path = "support/pg.rs"]
-mod pg;
 
 use std::sync::mpsc;
 
-use common::{PLAIN_CONFIG, World};
 use serde_json::{Value, json};
+use squizzle_test_support::pg;
+use squizzle_test_support::{PLAIN_CONFIG, World};
 
 /// A project aimed at a fresh database; `.0` is the database name.
 fn scene(prefix: &str) -> (World, String) {

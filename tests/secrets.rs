@@ -3,9 +3,7 @@
 //! JSON, not in trace logs, not on error paths. Literal secrets in the config
 //! file are refused by key name without being echoed.
 
-mod common;
-
-use common::{Run, World};
+use squizzle_test_support::{PLAIN_CONFIG, Run, World};
 
 const DB_CANARY: &str = "dbCanary-7Qx2pL9v";
 const TOKEN_CANARY: &str = "tokCanary-K3m8Zr1w";
@@ -194,7 +192,7 @@ fn a_literal_registry_password_is_refused_by_key_without_echoing_it() {
     let w = World::plain();
     w.config(&format!(
         "{}\n[registry]\nurl = \"registry.example.com/x\"\npassword = \"{LITERAL}\"\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     refused(&w, "registry.password");
 }
@@ -204,12 +202,12 @@ fn a_literal_registry_token_is_refused_even_when_it_is_not_a_string() {
     let w = World::plain();
     w.config(&format!(
         "{}\n[registry]\nurl = \"registry.example.com/x\"\ntoken = \"{LITERAL}\"\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     refused(&w, "registry.token");
     w.config(&format!(
         "{}\n[registry]\ntoken = 4711471147114711\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     w.run(&["build", "1.0.0"])
         .code(2)
@@ -222,7 +220,7 @@ fn a_literal_password_in_a_database_url_is_refused_by_key_without_echoing_it() {
     let w = World::plain();
     w.config(&format!(
         "{}\n[environments.production]\ndatabase_url = \"postgres://app:{LITERAL}@db.internal:5432/prod\"\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     refused(&w, "environments.production.database_url");
 }
@@ -232,7 +230,7 @@ fn a_literal_password_parameter_in_a_database_url_is_refused() {
     let w = World::plain();
     w.config(&format!(
         "{}\n[environments.production]\ndatabase_url = \"postgres://db.internal/prod?user=app&password={LITERAL}\"\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     refused(&w, "environments.production.database_url");
 }
@@ -244,7 +242,7 @@ fn a_literal_secret_error_tells_the_user_which_variable_reference_to_write() {
     let w = World::plain();
     w.config(&format!(
         "{}\n[registry]\nurl = \"registry.example.com/x\"\npassword = \"{LITERAL}\"\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     refused(&w, "registry.password");
     w.run(&["build", "1.0.0"])
@@ -259,7 +257,7 @@ fn a_syntax_error_next_to_a_literal_password_does_not_echo_it() {
     let w = World::plain();
     w.config(&format!(
         "{}\n[registry]\nurl = \"registry.example.com/x\"\npassword = \"{LITERAL}\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     for extra in [&[][..], &["--output", "json"], &["-vvv"]] {
         let mut args = vec!["build", "1.0.0"];
@@ -278,7 +276,7 @@ fn a_syntax_error_on_a_quoted_literal_password_line_does_not_echo_it() {
     let w = World::plain();
     w.config(&format!(
         "{}\n[registry]\nurl = \"registry.example.com/x\"\npassword = \"{LITERAL}\" oops\n",
-        common::PLAIN_CONFIG
+        PLAIN_CONFIG
     ));
     let run = w.run(&["build", "1.0.0"]).code(2).says("not valid TOML");
     assert!(

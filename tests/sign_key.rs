@@ -3,12 +3,10 @@
 //! (swapped bundles, tampered payloads, moved tags, wrong keys, unsigned
 //! releases under a policy). Keyless signing is in tests/sign_keyless.rs.
 
-mod common;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::World;
 use serde_json::Value;
+use squizzle_test_support::World;
 
 const PASS: &str = "correct horse battery staple";
 

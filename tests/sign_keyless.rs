@@ -1,25 +1,18 @@
 //! Keyless signing end to end through the real binary, against the loopback
-//! Sigstore services of `tests/support/sigstore` (OIDC issuer, Fulcio-style
+//! Sigstore services of `squizzle_test_support::sigstore` (OIDC issuer, Fulcio-style
 //! CA with embedded SCTs, Rekor-style log with RFC 6962 proofs), a real
 //! docker-registry and a real PostgreSQL: build -> sign -> push -> verify ->
 //! apply, sigstore-python checking squizzle's bundles and squizzle checking
 //! sigstore-python's, and every hostile case refused by verify AND apply with
 //! exit 9 before the database is touched.
 
-mod common;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/registry.rs"]
-mod registry;
-#[path = "support/sigstore/mod.rs"]
-mod sigstore_services;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::World;
-use registry::{Auth, Registry, RegistryOptions};
 use serde_json::Value;
-use sigstore_services::{Identity, SigstoreServices, TokenOptions, python};
+use squizzle_test_support::World;
+use squizzle_test_support::pg;
+use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
+use squizzle_test_support::sigstore::{self, Identity, SigstoreServices, TokenOptions, python};
 
 const WORKFLOW: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
 
@@ -526,7 +519,7 @@ fn unsigned_releases_and_bad_tokens_are_refused_clearly() {
 
 #[test]
 fn a_configured_tsa_timestamps_every_bundle_and_a_late_timestamp_is_refused() {
-    let s = SigstoreServices::start_with(sigstore_services::SigstoreOptions { tsa: true });
+    let s = SigstoreServices::start_with(sigstore::SigstoreOptions { tsa: true });
     let db = pg::shared().create_database("keyless_tsa");
     let tsa = s.tsa_url().expect("the TSA runs");
     let w = World::plain();
@@ -637,7 +630,7 @@ fn ambient_github_actions_credentials_are_used_and_never_shown() {
 fn a_private_instance_can_be_named_by_its_signing_config() {
     // sigstore-sign takes a timestamp authority from a signing config (it
     // refuses one without), so this instance runs one.
-    let s = SigstoreServices::start_with(sigstore_services::SigstoreOptions { tsa: true });
+    let s = SigstoreServices::start_with(sigstore::SigstoreOptions { tsa: true });
     let w = World::plain();
     // No URLs: the services come from the instance's signing_config.json.
     let cfg = config(&s, None, &signer(WORKFLOW, &s.issuer_url()))

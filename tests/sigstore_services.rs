@@ -1,4 +1,4 @@
-//! The loopback Sigstore services (tests/support/sigstore) are right enough
+//! The loopback Sigstore services (`squizzle_test_support::sigstore`) are right enough
 //! that independent verifiers accept what is signed against them: the
 //! Merkle tree against RFC 6962 known answers and an RFC 9162 proof
 //! verifier written here; sigstore-rust signing and verification; and the
@@ -6,22 +6,21 @@
 //! verifying what sigstore-rust signed and signing what sigstore-rust
 //! verifies. The Python tests fail, never skip, without the package.
 
-#[path = "support/sigstore/mod.rs"]
-mod sigstore_services;
-
 use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest as _, Sha256};
-use sigstore_services::merkle::{self, Hash};
-use sigstore_services::{Identity, SigstoreOptions, SigstoreServices, TokenOptions, python};
 use sigstore_sign::oidc::IdentityToken;
 use sigstore_sign::{SigningContext, SigningServices};
 use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::types::Bundle;
 use sigstore_verify::{VerificationPolicy, VerificationResult, Verifier};
+use squizzle_test_support::sigstore::merkle::{self, Hash};
+use squizzle_test_support::sigstore::{
+    self, Identity, SigstoreOptions, SigstoreServices, TokenOptions, python,
+};
 
 const EMAIL: &str = "release@acme.example";
 const WORKFLOW: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
@@ -394,7 +393,7 @@ fn certificate_from_an_untrusted_ca_fails_verification() {
 #[test]
 fn certificate_not_valid_at_integrated_time_fails_verification() {
     let s = SigstoreServices::start();
-    let now = sigstore_services::oidc::now();
+    let now = sigstore::oidc::now();
     s.set_cert_validity(Some((now - 7200, now - 3600)));
     let data = b"payload";
     let bundle = sign_blob(&s, &Identity::email(EMAIL), data).expect("sign");
@@ -575,7 +574,7 @@ fn sigstore_python_rejects_the_hostile_cases() {
         python::describe(&o)
     );
 
-    let now = sigstore_services::oidc::now();
+    let now = sigstore::oidc::now();
     s.set_cert_validity(Some((now - 7200, now - 3600)));
     let expired = write(
         "expired.json",

@@ -5,13 +5,10 @@
 //! builder, a revocation by an untrusted signer, and a revocation referrer
 //! hung on a release it does not name.
 
-mod common;
-#[path = "support/registry.rs"]
-mod registry;
-
-use common::World;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+use squizzle_test_support::World;
+use squizzle_test_support::registry;
 
 const PASS: &str = "supply chain test passphrase";
 

@@ -1,7 +1,5 @@
 //! Throwaway OCI registries for integration tests.
 //!
-//! Include with `#[path = "support/registry.rs"] mod registry;`.
-//!
 //! [`Registry::start`] runs CNCF distribution 2.8 (Debian package
 //! `docker-registry`, `/usr/bin/docker-registry serve config.yml`) on
 //! `127.0.0.1:<free port>`, with filesystem storage in a private temporary
@@ -58,10 +56,10 @@
 //! # No leftover processes
 //!
 //! Every registry is started as `setpriv --pdeathsig=SIGTERM --
-//! /usr/bin/docker-registry serve config.yml` from one dedicated, never-ending
-//! "registry-spawner" thread, so the kernel sends it SIGTERM exactly when the
-//! test process ends, however it ends (the death signal fires when the
-//! spawning *thread* exits). `Drop` stops it (SIGTERM, SIGKILL after 10 s)
+//! /usr/bin/docker-registry serve config.yml` from the harness's one spawner
+//! thread ([`crate::process::spawn`]), so the kernel sends it SIGTERM exactly
+//! when the test process ends, however it ends (the death signal fires when
+//! the spawning *thread* exits). `Drop` stops it (SIGTERM, SIGKILL after 10 s)
 //! and removes its directory. Directories left behind by killed test
 //! processes (`squizzle-registry.<pid>.*` in the temp dir) are removed by the
 //! next start whose process sees that `<pid>` is gone.
@@ -71,7 +69,6 @@
 //! `docker-registry`, `apache2-utils` (for `Auth::Basic`), `skopeo` (for
 //! [`Registry::skopeo_inspect_raw`]) and util-linux's `setpriv`:
 //! `scripts/lib/setup.sh: ensure_registry`.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -81,12 +78,15 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rcgen::{CertificateParams, DnType, KeyPair, SigningKey as _};
 use sha2::{Digest as _, Sha256};
+
+pub use crate::process::process_alive;
+use crate::process::{self, free_port, which};
 
 /// The registry program.
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
@@ -294,7 +294,7 @@ impl Registry {
         let path = |p: PathBuf| serde_json::to_string(&p.display().to_string()).unwrap();
         let dir = self.dir.path();
         let mut yml = format!(
-            "# written by tests/support/registry.rs\n\
+            "# written by the squizzle test harness (registry)\n\
              version: 0.1\n\
              log:\n  level: warn\n  formatter: text\n\
              storage:\n  filesystem:\n    rootdirectory: {data}\n\
@@ -361,7 +361,7 @@ impl Registry {
                 cmd.env_remove(key);
             }
         }
-        let mut child = spawn_on_spawner(cmd)
+        let mut child = process::spawn(cmd)
             .map_err(|e| LaunchError::Failed(format!("could not spawn setpriv/registry: {e}")))?;
 
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -794,60 +794,14 @@ fn write_htpasswd(path: &Path, user: &str, password: &str) {
 // ---------------------------------------------------------------------------
 // Processes.
 
-/// Spawns `cmd` on the process-lifetime "registry-spawner" thread, so that a
-/// `--pdeathsig` set by setpriv fires only when the whole test process ends.
-fn spawn_on_spawner(cmd: Command) -> io::Result<Child> {
-    type Job = (Command, mpsc::Sender<io::Result<Child>>);
-    static SPAWNER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
-    let tx = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
-        thread::Builder::new()
-            .name("registry-spawner".into())
-            .spawn(move || {
-                // The sender lives in a static, so this loop never ends.
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })
-            .expect("registry harness: start spawner thread");
-        tx
-    });
-    let (reply_tx, reply_rx) = mpsc::channel();
-    tx.send((cmd, reply_tx))
-        .expect("registry-spawner thread is gone");
-    reply_rx.recv().expect("registry-spawner thread is gone")
-}
-
 /// SIGTERM, then SIGKILL if it takes longer than STOP_TIMEOUT; reaps.
 fn stop_child(child: &mut Child) {
-    if child.try_wait().ok().flatten().is_some() {
+    if process::stop(child, "TERM", STOP_TIMEOUT) {
         return;
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .stderr(Stdio::null())
-        .status();
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        if child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(10));
     }
     eprintln!("registry harness: registry did not stop within {STOP_TIMEOUT:?}; killing it");
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// True if `pid` exists and is not a zombie.
-pub fn process_alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
 }
 
 /// Removes `<tmp>/squizzle-registry.<pid>.*` left by processes that are gone.
@@ -870,21 +824,6 @@ fn sweep_stale_dirs() {
             }
         }
     });
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")])
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("registry harness: bind 127.0.0.1:0")
-        .port()
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 //! A fault-injecting TCP proxy in front of a test registry.
 //!
-//! Include with `#[path = "support/fault_proxy.rs"] mod fault_proxy;`.
-//!
 //! [`FaultProxy::start`] listens on `127.0.0.1:0` and forwards every
 //! connection to an upstream (the harness registry), one thread per
 //! connection (std::net). Tests arm [`Rule`]s (thread-safe, from any thread);
@@ -33,7 +31,6 @@
 //!
 //! Every request seen is recorded ([`FaultProxy::log`]) with what was done
 //! to it, so tests can check that the faults really happened.
-#![allow(dead_code)]
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

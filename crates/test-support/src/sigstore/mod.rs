@@ -1,7 +1,5 @@
 //! Loopback Sigstore services for tests, after sigstore-go's VirtualSigstore.
 //!
-//! Include with `#[path = "support/sigstore/mod.rs"] mod sigstore_services;`.
-//!
 //! [`SigstoreServices::start`] runs, each on its own `127.0.0.1:0` HTTP
 //! server thread:
 //!
@@ -34,7 +32,6 @@
 //! [`TokenOptions`], and direct access to the log's entries.
 //!
 //! Threads end and the directory is removed when the handle is dropped.
-#![allow(dead_code)]
 
 pub mod ca;
 pub mod der;

@@ -9,10 +9,6 @@
 //! - [`MakeRustlsConnect`]: a minimal `tokio_postgres::tls::MakeTlsConnect`
 //!   over tokio-rustls, for tests that talk to a TLS server directly. It offers
 //!   no channel binding (`ChannelBinding::none()`).
-//!
-//! Self-contained: included by `support/pg.rs` as `pg::tls`, and may also be
-//! included on its own with `#[path = "support/tls.rs"] mod tls;`.
-#![allow(dead_code)]
 
 use std::fs;
 use std::future::Future;

@@ -2,9 +2,6 @@
 //! the real `squizzle` binary run inside it with a clean environment, so nothing
 //! from the developer's shell (DATABASE_URL, SQUIZZLE_*, SOURCE_DATE_EPOCH, CI
 //! variables, ...) leaks into a test.
-//!
-//! Each integration test file uses a different subset of these helpers.
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,9 +11,31 @@ use serde_json::Value;
 /// The real drizzle-kit corpus: 186 migrations and `meta/_journal.json`.
 pub const DOKPLOY_MIGRATIONS: usize = 186;
 
+/// The squizzle repository (the workspace root): fixtures, docs and schemas
+/// are read from here.
+pub fn repo_root() -> PathBuf {
+    // This crate lives at `<root>/crates/test-support`.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/test-support sits two levels below the repository root")
+        .to_path_buf()
+}
+
 /// Path of the checked-in dokploy fixture.
 pub fn dokploy_fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dokploy-drizzle")
+    repo_root().join("fixtures/dokploy-drizzle")
+}
+
+/// The `squizzle` binary under test.
+///
+/// Cargo builds it for the root package's integration tests and names it in
+/// `CARGO_BIN_EXE_squizzle`; this crate is compiled before that binary exists,
+/// so the path is looked up when the tests run (the variable, else the
+/// binary beside the test executable in `target/<profile>/`), the same lookup
+/// `assert_cmd` does.
+pub fn squizzle_bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("squizzle")
 }
 
 /// `squizzle.toml` for a plain `migrations/` folder with the default store paths.
@@ -157,8 +176,7 @@ impl World {
     /// A `squizzle` command in the project folder with a clean environment:
     /// only PATH, HOME (private) and the world's own variables.
     pub fn command(&self) -> assert_cmd::Command {
-        let mut cmd =
-            assert_cmd::Command::cargo_bin("squizzle").expect("the squizzle binary is built");
+        let mut cmd = assert_cmd::Command::new(squizzle_bin());
         cmd.current_dir(&self.project)
             .env_clear()
             .env("HOME", &self.home);
@@ -186,6 +204,38 @@ impl World {
         let out = cmd.output().expect("run squizzle");
         Run {
             args: args.iter().map(|s| (*s).to_owned()).collect(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        }
+    }
+
+    /// Runs a shell script (`sh -c`) in the project, with the same clean
+    /// environment as [`World::command`] and the binary under test first on
+    /// `PATH`, so the script's `squizzle` is the one being tested. stderr is
+    /// merged into stdout (`2>&1`), so [`Run::stdout`] has both streams in the
+    /// order they were written.
+    pub fn sh(&self, script: &str) -> Run {
+        let bin = squizzle_bin();
+        let bin_dir = bin.parent().expect("the binary has a folder");
+        let mut path = std::ffi::OsString::from(bin_dir);
+        if let Some(inherited) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(inherited);
+        }
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("exec 2>&1\n{script}"))
+            .current_dir(&self.project)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", path);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run sh");
+        Run {
+            args: vec!["(sh)".to_owned(), script.to_owned()],
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             code: out.status.code().unwrap_or(-1),

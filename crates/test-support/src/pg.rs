@@ -1,7 +1,6 @@
 //! Throwaway PostgreSQL servers for integration tests.
 //!
-//! Include with `#[path = "support/pg.rs"] mod pg;`. TLS helpers come along as
-//! `pg::tls` (see `support/tls.rs`).
+//! TLS material for servers and clients is in [`crate::tls`].
 //!
 //! # Layout and cost
 //!
@@ -32,8 +31,8 @@
 //! Every `postgres` is started as
 //! `setpriv ... --pdeathsig=SIGINT -- postgres ...`: the kernel sends the
 //! postmaster SIGINT (PostgreSQL's "fast shutdown") as soon as the thread that
-//! spawned it dies. All servers are spawned from one dedicated, never-ending
-//! "pg-spawner" thread, so that thread dies exactly when the test process
+//! spawned it dies. All servers are spawned from the harness's one spawner
+//! thread ([`crate::process::spawn`]), which dies exactly when the test process
 //! does: on a normal exit, a panic with `panic=abort`, or SIGKILL. This matters
 //! for [`shared()`], which lives in a `static` and is therefore never dropped.
 //! (setpriv sets the death signal after switching user, so the credential
@@ -61,24 +60,21 @@
 //! PostgreSQL programs are taken from `$SQUIZZLE_TEST_PG_BINDIR`, else
 //! `/usr/lib/postgresql/15/bin`, else the newest `/usr/lib/postgresql/*/bin`.
 //! `PG*` variables of the test environment are not passed to them.
-#![allow(dead_code)]
-
-#[path = "tls.rs"]
-pub mod tls;
-
-pub use tls::TlsFiles;
 
 use std::fs;
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, mpsc};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+pub use crate::process::process_alive;
+use crate::process::{self, children_of, free_port, signal, which};
+use crate::tls::{self, TlsFiles};
 
 /// The superuser every server is initialised with.
 pub const ADMIN_USER: &str = "postgres";
@@ -242,14 +238,6 @@ fn find_bindir() -> PathBuf {
     }
 }
 
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")])
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-}
-
 fn effective_uid() -> u32 {
     let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     status
@@ -356,17 +344,6 @@ fn sweep_stale_roots(dir: &Path) {
     }
 }
 
-/// True if `pid` exists and is not a zombie.
-pub fn process_alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
-}
-
 fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("pg harness: chmod {}: {e}", path.display()));
@@ -400,69 +377,6 @@ fn scrub_pg_env(cmd: &mut Command) {
     }
 }
 
-/// Spawns `cmd` on the process-lifetime "pg-spawner" thread, so that a
-/// `--pdeathsig` set by setpriv fires only when the whole test process ends.
-fn spawn_on_spawner(cmd: Command) -> std::io::Result<Child> {
-    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
-    static SPAWNER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
-    let tx = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
-        thread::Builder::new()
-            .name("pg-spawner".into())
-            .spawn(move || {
-                // The sender lives in a static, so this loop never ends.
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })
-            .expect("pg harness: start spawner thread");
-        tx
-    });
-    let (reply_tx, reply_rx) = mpsc::channel();
-    tx.send((cmd, reply_tx)).expect("pg-spawner thread is gone");
-    reply_rx.recv().expect("pg-spawner thread is gone")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("pg harness: bind 127.0.0.1:0")
-        .port()
-}
-
-fn signal(sig: &str, pids: &[u32]) {
-    let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .args(pids.iter().map(u32::to_string))
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Direct children of `pid` (from /proc).
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            out.push(child);
-        }
-    }
-    out
-}
-
 /// SIGKILLs the postmaster and all its backends at once (like a power cut)
 /// and reaps the postmaster.
 fn kill_tree(child: &mut Child) {
@@ -479,16 +393,8 @@ fn kill_tree(child: &mut Child) {
 
 /// Fast shutdown (SIGINT), then SIGKILL if it takes longer than STOP_TIMEOUT.
 fn stop_child(child: &mut Child) {
-    if child.try_wait().ok().flatten().is_some() {
+    if process::stop(child, "INT", STOP_TIMEOUT) {
         return;
-    }
-    signal("INT", &[child.id()]);
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        if child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(10));
     }
     eprintln!("pg harness: server did not stop within {STOP_TIMEOUT:?}; killing it");
     kill_tree(child);
@@ -658,7 +564,7 @@ impl PgServer {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("pg harness: dup log"))
             .stderr(log);
-        let mut child = spawn_on_spawner(cmd)
+        let mut child = process::spawn(cmd)
             .map_err(|e| LaunchError::Failed(format!("could not spawn setpriv/postgres: {e}")))?;
 
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -959,7 +865,8 @@ fn hba_conf(opts: &PgOptions) -> String {
     } else {
         "trust"
     };
-    let mut hba = String::from("# written by tests/support/pg.rs\nlocal all all trust\n");
+    let mut hba =
+        String::from("# written by the squizzle test harness (pg)\nlocal all all trust\n");
     if opts.tls.is_some() && (opts.require_ssl || opts.client_cert_auth) {
         let ssl_method = if opts.client_cert_auth { "cert" } else { base };
         hba.push_str(&format!("hostssl all all 127.0.0.1/32 {ssl_method}\n"));

@@ -1,7 +1,5 @@
 //! A scripted fake OCI registry for hostile-answer tests.
 //!
-//! Include with `#[path = "support/fake_registry.rs"] mod fake_registry;`.
-//!
 //! [`FakeRegistry::start`] listens on a loopback address (`127.0.0.1`, or
 //! another `127.x.y.z` to play a second host), answers every request with
 //! whatever the test's handler returns (HTTP/1.1, one request per
@@ -12,7 +10,6 @@
 //! release built by the real binary and serves them as the `/v2/` API does.
 //!
 //! Threads end when the registry is dropped.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
