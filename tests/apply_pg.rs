@@ -660,7 +660,11 @@ fn in_file_mode_migrations_before_a_failure_stay_committed_and_the_rest_is_pendi
 }
 
 #[test]
-fn a_new_enum_value_cannot_be_used_in_the_release_transaction_but_works_in_file_mode() {
+fn a_new_enum_value_added_by_one_file_is_usable_by_the_next_in_the_default_mode() {
+    // Prisma histories add an enum value in one migration and use it in a
+    // later one. PostgreSQL refuses a new value before the transaction that
+    // added it commits (55P04), so the release transaction ends after a file
+    // that adds one.
     let db = Db::new("enum_value");
     let w = project(
         &db,
@@ -670,34 +674,66 @@ fn a_new_enum_value_cannot_be_used_in_the_release_transaction_but_works_in_file_
                 "CREATE TYPE mood AS ENUM ('a');\nALTER TYPE mood ADD VALUE 'b';\n",
             ),
             ("0002_use_mood.sql", "SELECT 'b'::mood;\n"),
+            ("0003_more.sql", "CREATE TABLE feelings (m mood);\n"),
         ],
     );
     w.build_ok("1.0.0");
 
-    // PostgreSQL 12+ accepts ADD VALUE in a transaction block, but the new
-    // value may not be used before that transaction commits.
+    // The dry run shows where the transactions end.
+    w.run(&["apply", "1.0.0", "--dry-run"])
+        .success()
+        .stdout_has("-- migrations/0001_mood.sql (0001_mood) [step 1: transaction]")
+        .stdout_has("-- migrations/0002_use_mood.sql (0002_use_mood) [step 2: transaction]")
+        .stdout_has("-- migrations/0003_more.sql (0003_more) [step 2: transaction]");
+    let plan = w
+        .run(&["apply", "1.0.0", "--dry-run", "--output", "json"])
+        .success()
+        .json();
+    let segments: Vec<u64> = plan["planned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["segment"].as_u64().unwrap())
+        .collect();
+    assert_eq!(segments, [1, 2, 2], "{plan:#}");
+
+    w.run(&["apply", "1.0.0"]).success();
+    assert_eq!(
+        db.value("SELECT enum_range(NULL::mood)::text").as_deref(),
+        Some("{a,b}")
+    );
+    assert_eq!(db.migrations().len(), 3);
+    assert_eq!(db.releases().len(), 1);
+
+    // Adding and using the value in ONE file cannot work in any transaction:
+    // the failure says what to do.
+    let db = Db::new("enum_same_file");
+    let w = project(
+        &db,
+        &[
+            ("0001_kind.sql", "CREATE TYPE kind AS ENUM ('a');\n"),
+            (
+                "0002_add_and_use.sql",
+                "ALTER TYPE kind ADD VALUE 'b';\nSELECT 'b'::kind;\n",
+            ),
+        ],
+    );
+    w.build_ok("1.0.0");
     let doc = w
         .run(&["apply", "1.0.0", "--output", "json"])
         .code(11)
         .json();
     let f = &doc["error"]["failure"];
-    assert_eq!(f["migration"], "0002_use_mood", "{doc:#}");
+    assert_eq!(f["migration"], "0002_add_and_use", "{doc:#}");
     assert_eq!(f["sqlstate"], "55P04", "{doc:#}");
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("unsafe use of new value"), "{doc:#}");
     assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains("unsafe use of new value"),
+        message.contains("use the value in a later file than the one that adds it"),
         "{doc:#}"
     );
-    assert_eq!(db.value("SELECT to_regtype('mood')::text"), None);
-
-    w.run(&["apply", "1.0.0", "--tx-mode", "file"]).success();
-    assert_eq!(
-        db.value("SELECT enum_range(NULL::mood)::text").as_deref(),
-        Some("{a,b}")
-    );
-    assert_eq!(db.migrations().len(), 2);
+    // Both files shared the release transaction: nothing stayed.
+    assert_eq!(db.value("SELECT to_regtype('kind')::text"), None);
 }
 
 // ---------------------------------------------------------------------------

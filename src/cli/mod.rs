@@ -263,7 +263,9 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
             SigningError::Key(_) => ExitCode::Usage,
         },
         Error::Db(e) => match e {
-            DbError::BadUrl(_) | DbError::BadIdentifier(_) => ExitCode::Usage,
+            DbError::BadUrl(_) | DbError::BadIdentifier(_) | DbError::NotConfigured { .. } => {
+                ExitCode::Usage
+            }
             DbError::Connect { .. } | DbError::Tls(_) | DbError::ConnectionLost { .. } => {
                 ExitCode::Connection
             }

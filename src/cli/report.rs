@@ -172,8 +172,13 @@ pub fn print_event(p: &Printer, event: ApplyEvent<'_>) {
                 file.path
             ));
         }
-        ApplyEvent::DryRunFile { file, sql } => {
-            p.line(&format!("-- {} ({})", file.path, file.id));
+        ApplyEvent::DryRunFile { file, sql, segment } => {
+            let how = if file.transaction == TransactionMode::None {
+                format!("step {segment}: alone, no transaction")
+            } else {
+                format!("step {segment}: transaction")
+            };
+            p.line(&format!("-- {} ({}) [{how}]", file.path, file.id));
             p.line(sql.trim_end());
             p.line("");
         }

@@ -56,6 +56,9 @@ pub struct ConnectSpec {
     pub target: String,
     /// `$HOME`, where libpq looks for `~/.postgresql/root.crt`.
     pub home: Option<PathBuf>,
+    /// A URL or a `PG*` variable said where to connect; false when only
+    /// libpq's defaults (local socket, OS user) were left to try.
+    pub configured: bool,
 }
 
 const TLS_KEYS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword"];
@@ -158,6 +161,17 @@ impl ConnectSpec {
                 .map(|(_, v)| v.clone())
         };
         let pgenv = |k: &str| env.get(k).filter(|v| !v.is_empty());
+        let configured = url.is_some_and(|u| !u.trim().is_empty())
+            || [
+                "PGHOST",
+                "PGHOSTADDR",
+                "PGPORT",
+                "PGDATABASE",
+                "PGUSER",
+                "PGSERVICE",
+            ]
+            .iter()
+            .any(|k| pgenv(k).is_some());
 
         if pg.get_hosts().is_empty() {
             match pgenv("PGHOST") {
@@ -183,7 +197,9 @@ impl ConnectSpec {
             );
         }
         if pg.get_user().is_none() {
+            // libpq's default is the operating-system user, whatever $USER says.
             let user = pgenv("PGUSER")
+                .or_else(os_user_name)
                 .or_else(|| pgenv("USER"))
                 .unwrap_or_else(|| "postgres".into());
             pg.user(&user);
@@ -237,6 +253,7 @@ impl ConnectSpec {
             .map(PathBuf::from);
         let target = describe(&pg);
         Ok(Self {
+            configured,
             home: env.get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
             pg,
             sslmode,
@@ -358,8 +375,31 @@ impl ConnectSpec {
                     c
                 }),
         };
-        result.map_err(|e| DbError::from_connect(&self.target, e))
+        result.map_err(|e| match DbError::from_connect(&self.target, e) {
+            DbError::Connect { target, message } if !self.configured => {
+                DbError::NotConfigured { target, message }
+            }
+            other => other,
+        })
     }
+}
+
+/// The name of the user this process runs as (`/proc/self/status` and
+/// `/etc/passwd`), as libpq takes it for the default role.
+fn os_user_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_owned())
+    })
 }
 
 /// Adds `port` to a URL whose (single) host has none, or to a key=value string
@@ -414,6 +454,53 @@ fn describe(pg: &tokio_postgres::Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_libpq_defaults_is_not_a_configured_database() {
+        let none = Env::from_pairs([("USER", "someone")]);
+        let spec = ConnectSpec::parse(None, &none).unwrap();
+        assert!(!spec.configured);
+        // The role is the process's own user, as libpq takes it, not $USER.
+        let me = os_user_name().expect("this process has a passwd entry");
+        assert_eq!(spec.pg.get_user(), Some(me.as_str()));
+        assert!(
+            ConnectSpec::parse(Some("postgres://a@h/db"), &none)
+                .unwrap()
+                .configured
+        );
+        for var in ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"] {
+            let env = Env::from_pairs([(var, "5433")]);
+            assert!(ConnectSpec::parse(None, &env).unwrap().configured, "{var}");
+        }
+    }
+
+    #[test]
+    fn a_default_that_does_not_answer_says_that_no_database_was_configured() {
+        // A port nothing listens on stands in for the default socket.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let env = Env::default();
+        let url = format!("postgres://u@127.0.0.1:{port}/db?sslmode=disable");
+        let mut spec = ConnectSpec::parse(Some(&url), &env).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let configured = rt.block_on(spec.connect()).unwrap_err();
+        assert!(
+            matches!(configured, DbError::Connect { .. }),
+            "{configured}"
+        );
+        spec.configured = false;
+        let e = rt.block_on(spec.connect()).unwrap_err();
+        assert!(matches!(e, DbError::NotConfigured { .. }), "{e}");
+        let text = e.to_string();
+        assert!(text.starts_with("no database was configured"), "{text}");
+        assert!(text.contains("set DATABASE_URL"), "{text}");
+    }
 
     #[test]
     fn tls_parameters_are_taken_out_of_urls() {

@@ -27,6 +27,10 @@ pub enum DbError {
         "cannot connect to {target}: {message}; check the host, port and that the server is running"
     )]
     Connect { target: String, message: String },
+    #[error(
+        "no database was configured, and PostgreSQL's default ({target}) did not answer: {message}. Say which database to migrate: set DATABASE_URL (postgres://user@host:5432/db), `database_url` for the environment in squizzle.toml (with --env NAME), or the PGHOST/PGPORT/PGDATABASE/PGUSER variables"
+    )]
+    NotConfigured { target: String, message: String },
     #[error("the database refused the credentials for {target}: {message}; {hint}")]
     Auth {
         target: String,

@@ -142,6 +142,36 @@ pub fn transaction_control(stmt: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether `stmt` is `ALTER TYPE name ADD VALUE ...`: a new enum value that
+/// PostgreSQL lets no statement use before the transaction that added it
+/// commits (SQLSTATE 55P04), so the transaction has to end after it.
+pub fn adds_enum_value(stmt: &str) -> bool {
+    let bytes = stmt.as_bytes();
+    let mut lexer = Lexer::new(stmt, 0, stmt.len());
+    let is = |w: Option<&[u8]>, keyword: &str| {
+        w.is_some_and(|w| w.eq_ignore_ascii_case(keyword.as_bytes()))
+    };
+    if !is(next_word(&mut lexer, bytes), "alter") || !is(next_word(&mut lexer, bytes), "type") {
+        return false;
+    }
+    // The type name: words, quoted identifiers and dots, then ADD VALUE.
+    let mut previous_add = false;
+    for _ in 0..8 {
+        match lexer.next_token() {
+            Ok(Some((start, Token::Word { end }))) => {
+                let w = &bytes[start..end];
+                if previous_add && w.eq_ignore_ascii_case(b"value") {
+                    return true;
+                }
+                previous_add = w.eq_ignore_ascii_case(b"add");
+            }
+            Ok(Some((_, Token::Other))) => previous_add = false,
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name`
 /// statement builds: such a build that is interrupted or fails leaves an
 /// INVALID index behind, which a re-run must not mistake for a finished one.
@@ -1296,5 +1326,17 @@ mod statement_line_tests {
         assert_eq!(ix("CREATE INDEX t_id ON t (id)"), None);
         assert_eq!(ix("DROP INDEX CONCURRENTLY t_id"), None);
         assert_eq!(ix("SELECT 'CREATE INDEX CONCURRENTLY x ON t (id)'"), None);
+    }
+
+    #[test]
+    fn enum_value_additions_are_recognised_and_nothing_else() {
+        assert!(adds_enum_value("ALTER TYPE mood ADD VALUE 'b'"));
+        assert!(adds_enum_value(
+            "-- prisma\nalter type \"public\".\"Role\" add value if not exists 'ADMIN'"
+        ));
+        assert!(!adds_enum_value("ALTER TYPE mood RENAME VALUE 'a' TO 'b'"));
+        assert!(!adds_enum_value("ALTER TYPE addr ADD ATTRIBUTE value text"));
+        assert!(!adds_enum_value("ALTER TABLE t ADD VALUE int"));
+        assert!(!adds_enum_value("SELECT 'ALTER TYPE mood ADD VALUE'"));
     }
 }

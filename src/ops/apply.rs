@@ -15,7 +15,9 @@ use crate::core::version::Version;
 use crate::db::catalog;
 use crate::ops::Result;
 use crate::ops::run::plan;
-use crate::ops::run::runner::{RunContext, exec, load, run_files, show_sql, split_mode};
+use crate::ops::run::runner::{
+    RunContext, exec, load, run_files, segment_numbers, segments, show_sql, split_mode,
+};
 use crate::ops::run::session::extract_release;
 use crate::ops::run::session::{Session, fetch_verified};
 use crate::ops::run::{ApplyEvent, DryRun, RunOptions, Settings, Warning, WarningKind};
@@ -45,6 +47,9 @@ pub struct PlannedFile {
     pub transaction: TransactionMode,
     pub statements: usize,
     pub resume_from: usize,
+    /// The transaction segment it runs in, numbered from 1 in run order (a
+    /// no-transaction file is a segment of its own; 0: not run).
+    pub segment: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,14 +132,17 @@ async fn run_locked(
         .iter()
         .map(|step| load(&root, step.clone(), mode))
         .collect::<Result<Vec<_>>>()?;
+    let segment_of = segment_numbers(&segments(&loaded, ctx.tx_mode, ctx.dry_run), loaded.len());
     let planned: Vec<PlannedFile> = loaded
         .iter()
-        .map(|l| PlannedFile {
+        .zip(&segment_of)
+        .map(|(l, &segment)| PlannedFile {
             id: l.step.file.id.clone(),
             path: l.step.file.path.clone(),
             transaction: l.step.file.transaction,
             statements: l.statements,
             resume_from: l.step.resume_from,
+            segment,
         })
         .collect();
     let mut report = ApplyReport {
@@ -153,7 +161,7 @@ async fn run_locked(
         warnings: plan.warnings.clone(),
     };
     if ctx.dry_run == DryRun::Plan {
-        show_sql(&loaded, on);
+        show_sql(&loaded, &segment_of, on);
         report.outcome = if plan.nothing_to_do() {
             Outcome::NothingToDo
         } else {

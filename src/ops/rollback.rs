@@ -537,7 +537,11 @@ async fn run_plan(
         execution_ms: 0,
     };
     if outcome != Outcome::RolledBack {
-        runner::show_sql(&loaded, on);
+        let segment_of = runner::segment_numbers(
+            &runner::segments(&loaded, ctx.tx_mode, ctx.dry_run),
+            loaded.len(),
+        );
+        runner::show_sql(&loaded, &segment_of, on);
         return Ok(report);
     }
     ctx.metadata = serde_json::json!({

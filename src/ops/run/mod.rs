@@ -81,6 +81,8 @@ pub enum ApplyEvent<'a> {
     DryRunFile {
         file: &'a FileEntry,
         sql: &'a str,
+        /// The transaction segment it would run in, from 1.
+        segment: usize,
     },
 }
 

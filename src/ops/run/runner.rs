@@ -33,14 +33,18 @@ pub struct Loaded {
     pub step: Step,
     pub text: String,
     pub statements: usize,
+    /// The file adds an enum value (`ALTER TYPE ... ADD VALUE`): its
+    /// transaction must commit before a later file can use the value.
+    pub adds_enum_value: bool,
 }
 
 /// A plan-only dry run shows each file's SQL.
-pub fn show_sql(loaded: &[Loaded], on: &mut dyn FnMut(ApplyEvent<'_>)) {
-    for l in loaded {
+pub fn show_sql(loaded: &[Loaded], segment_of: &[usize], on: &mut dyn FnMut(ApplyEvent<'_>)) {
+    for (l, &segment) in loaded.iter().zip(segment_of) {
         on(ApplyEvent::DryRunFile {
             file: &l.step.file,
             sql: &l.text,
+            segment,
         });
     }
 }
@@ -65,11 +69,19 @@ pub fn load(root: &Path, step: Step, mode: SplitMode) -> Result<Loaded> {
             keyword: keyword.to_owned(),
         });
     }
+    // A drizzle chunk can hold several statements: each is lexed again.
+    let adds_enum_value = statements.iter().any(|st| {
+        split::split(st.sql, SplitMode::Plain)
+            .unwrap_or_default()
+            .iter()
+            .any(|sub| split::adds_enum_value(sub.sql))
+    });
     let statements = statements.len();
     Ok(Loaded {
         step,
         text,
         statements,
+        adds_enum_value,
     })
 }
 
@@ -177,8 +189,13 @@ pub enum Segment {
     Alone(usize),
 }
 
+/// The transaction segments of a run, in order. In release mode consecutive
+/// ordinary files share one transaction, which ends at a no-transaction file
+/// (run alone) and after a file that adds an enum value (the value is only
+/// usable once that transaction has committed).
 pub fn segments(loaded: &[Loaded], mode: TxMode, dry_run: DryRun) -> Vec<Segment> {
     let mut out: Vec<Segment> = Vec::new();
+    let mut closed = false;
     for (i, l) in loaded.iter().enumerate() {
         if l.step.file.transaction == TransactionMode::None {
             if dry_run == DryRun::Execute {
@@ -188,12 +205,26 @@ pub fn segments(loaded: &[Loaded], mode: TxMode, dry_run: DryRun) -> Vec<Segment
             continue;
         }
         match (mode, dry_run, out.last_mut()) {
-            (_, DryRun::Execute, Some(Segment::Tx(ids)))
-            | (TxMode::Release, _, Some(Segment::Tx(ids))) => ids.push(i),
+            (_, DryRun::Execute, Some(Segment::Tx(ids))) => ids.push(i),
+            (TxMode::Release, _, Some(Segment::Tx(ids))) if !closed => ids.push(i),
             _ => out.push(Segment::Tx(vec![i])),
         }
+        closed = l.adds_enum_value;
     }
     out
+}
+
+/// For each loaded file, the 1-based number of the transaction segment it
+/// runs in (0: not run, a no-transaction file in an executed dry run).
+pub fn segment_numbers(segments: &[Segment], files: usize) -> Vec<usize> {
+    let mut of = vec![0; files];
+    for (n, seg) in segments.iter().enumerate() {
+        match seg {
+            Segment::Tx(ids) => ids.iter().for_each(|&i| of[i] = n + 1),
+            Segment::Alone(i) => of[*i] = n + 1,
+        }
+    }
+    of
 }
 
 pub struct Runner<'a, 'c> {
@@ -410,7 +441,14 @@ impl Runner<'_, '_> {
                     index: k,
                     line,
                     sqlstate: Some(db.code().code().to_owned()),
-                    message: describe(&e),
+                    message: if db.code().code() == "55P04" {
+                        format!(
+                            "{}; a new enum value is usable only after the transaction that added it commits: squizzle commits after each file that runs ALTER TYPE ... ADD VALUE, so use the value in a later file than the one that adds it (or run with --tx-mode file)",
+                            describe(&e)
+                        )
+                    } else {
+                        describe(&e)
+                    },
                 }));
             }
             if let Some(ix) = &building
