@@ -1013,6 +1013,7 @@ fn status_shows_history_pending_files_and_drift() {
             "problem",
             "recent",
             "release",
+            "unrecorded",
             "upToDate"
         ]
     );
@@ -1555,4 +1556,107 @@ fn a_backend_terminated_mid_statement_is_a_lost_connection_not_a_failed_migratio
             .as_deref(),
         Some("1")
     );
+}
+
+#[test]
+fn a_no_transaction_file_that_failed_midway_is_fixed_by_a_new_release() {
+    let db = Db::new("fix_partial");
+    let w = project(
+        &db,
+        &[
+            USERS,
+            (
+                "0002_index.sql",
+                "-- squizzle:no-transaction\nCREATE TABLE IF NOT EXISTS audit_log (id int);\nCREATE INDEX CONCURRENTLY audit_log_id ON audit_logs (id);\n",
+            ),
+        ],
+    );
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0"])
+        .code(11)
+        .stderr_has("audit_logs")
+        .stderr_has("Fix it in a new release and apply that");
+    assert_eq!(
+        db.value("SELECT statements_done::text FROM squizzle.migrations WHERE migration_id = '0002_index'")
+            .as_deref(),
+        Some("1")
+    );
+
+    // The fix changes the partly-run file: not drift, it replaces it.
+    w.write(
+        "migrations/0002_index.sql",
+        "-- squizzle:no-transaction\nCREATE TABLE IF NOT EXISTS audit_log (id int);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS audit_log_id ON audit_log (id);\n",
+    );
+    let v2 = w.build_ok("1.1.0");
+    w.run(&["apply", "1.1.0"])
+        .success()
+        .says("migrations/0002_index.sql stopped after 1 of 2 statements with other content")
+        .says("runs from its first statement");
+    let row = db.query(
+        "SELECT sha256, version, complete::text, statements_done::text FROM squizzle.migrations WHERE migration_id = '0002_index'",
+    );
+    let files = w.squizzle_manifest("1.1.0")["files"].clone();
+    let sha = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "0002_index")
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        row[0],
+        [
+            Some(sha),
+            Some("1.1.0".into()),
+            Some("true".into()),
+            Some("2".into())
+        ]
+    );
+    assert_eq!(index_valid(&db, "audit_log_id").as_deref(), Some("true"));
+    assert_eq!(v2["version"], "1.1.0");
+    // A COMPLETE file that changes is still drift.
+    w.write(
+        "migrations/0002_index.sql",
+        "-- squizzle:no-transaction\nCREATE TABLE IF NOT EXISTS audit_log (id bigint);\n",
+    );
+    w.build_ok("1.2.0");
+    w.run(&["apply", "1.2.0"]).code(5);
+}
+
+#[test]
+fn status_is_not_up_to_date_while_the_release_row_is_missing() {
+    let db = Db::new("unrecorded");
+    let w = project(
+        &db,
+        &[
+            USERS,
+            (
+                "0002_index.sql",
+                "-- squizzle:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_name ON users (name);\n",
+            ),
+        ],
+    );
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0"]).success();
+    // As if the process died after the last no-transaction statement was
+    // recorded and before the release row was written.
+    db.query(
+        "SET session_replication_role = replica; DELETE FROM squizzle.releases; SET session_replication_role = origin;",
+    );
+    let s = w.run(&["status", "--output", "json"]).success().json();
+    assert_eq!(s["upToDate"], false, "{s:#}");
+    assert_eq!(s["unrecorded"], true, "{s:#}");
+    assert_eq!(s["pending"], json!([]));
+    w.run(&["status"])
+        .success()
+        .stdout_has("Applied: none")
+        .says("1.0.0 is not recorded as applied")
+        .says("run `squizzle apply 1.0.0` to record it")
+        .does_not_say("Up to date");
+    w.run(&["apply", "1.0.0"]).success();
+    let s = w.run(&["status", "--output", "json"]).success().json();
+    assert_eq!(s["upToDate"], true, "{s:#}");
+    assert_eq!(s["applied"][0]["version"], "1.0.0");
 }

@@ -60,6 +60,9 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
     }
     match &report.release {
         Some(v) if report.up_to_date => p.ok(&format!("Up to date with {v}")),
+        Some(v) if report.unrecorded => p.warn(&format!(
+            "Every migration of {v} has run, but {v} is not recorded as applied (the run stopped before its last step): run `squizzle apply {v}` to record it"
+        )),
         Some(v) => {
             if !report.pending.is_empty() {
                 p.line(&format!(

@@ -45,6 +45,10 @@ pub struct StatusReport {
     pub pending: Vec<PendingFile>,
     /// Drift, downgrade or a moved tag, as apply would report it.
     pub problem: Option<String>,
+    /// Every migration of the compared release has run, but no successful
+    /// release row says so (the run stopped before recording it): `apply`
+    /// of that release records it.
+    pub unrecorded: bool,
     pub lock_holder: Option<LockHolder>,
     /// Indexes whose build never finished (interrupted or failed
     /// `CREATE INDEX CONCURRENTLY`): unusable, so never up to date with them.
@@ -80,9 +84,12 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
         .collect();
     let mut pending = Vec::new();
     let mut problem = None;
+    let mut unrecorded = false;
     if let Some(r) = &release {
         match plan::plan(&r.manifest, &r.digest(), &snapshot, false) {
             Ok(p) => {
+                let tag = r.manifest.version.tag();
+                unrecorded = p.steps.is_empty() && !applied.iter().any(|a| a.version == tag);
                 pending = p
                     .steps
                     .iter()
@@ -111,7 +118,9 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
         up_to_date: release.is_some()
             && pending.is_empty()
             && problem.is_none()
+            && !unrecorded
             && invalid_indexes.is_empty(),
+        unrecorded,
         applied,
         applied_migrations: snapshot.migrations.values().filter(|m| m.complete).count(),
         recent,

@@ -147,6 +147,22 @@ pub fn plan(
     for (pos, f) in migrations.iter().enumerate() {
         let sha = f.sha256.to_string();
         match history.migrations.get(&f.id) {
+            // A no-transaction file that stopped partway was never applied:
+            // its fix in a later release replaces it and runs from its first
+            // statement (no-transaction statements must be repeatable).
+            Some(a) if a.sha256 != sha && !a.complete => {
+                warnings.push(Warning::new(
+                    WarningKind::PartlyRunReplaced,
+                    format!(
+                        "{} stopped after {} of {} statements with other content ({} applied {}); this release's version of it runs from its first statement",
+                        f.path, a.statements_done, a.statements_total, a.version, a.sha256
+                    ),
+                ));
+                steps.push(Step {
+                    file: (*f).clone(),
+                    resume_from: 0,
+                });
+            }
             Some(a) if a.sha256 != sha => {
                 return Err(PlanError::Drift {
                     id: f.id.clone(),
@@ -344,6 +360,28 @@ pub(crate) mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("Expected:") && e.to_string().contains("Actual:"));
+    }
+
+    #[test]
+    fn a_partly_run_file_with_new_content_runs_from_its_start_not_as_drift() {
+        let m = manifest("1.1.0", &[("0001_a", "A fixed")]);
+        let mut h = Snapshot::default();
+        applied(&mut h, "0001_a", "A", "1.0.0", Some(1));
+        let p = plan(&m, &Digest::of(b"d"), &h, false).unwrap();
+        assert_eq!(ids(&p), ["0001_a"]);
+        assert_eq!(p.steps[0].resume_from, 0);
+        assert_eq!(p.warnings[0].kind, WarningKind::PartlyRunReplaced);
+        assert!(
+            p.warnings[0]
+                .message
+                .contains("runs from its first statement")
+        );
+        // The same content resumes where it stopped.
+        let same = manifest("1.1.0", &[("0001_a", "A")]);
+        assert_eq!(
+            plan(&same, &Digest::of(b"d"), &h, false).unwrap().steps[0].resume_from,
+            1
+        );
     }
 
     #[test]

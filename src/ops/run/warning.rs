@@ -26,6 +26,8 @@ pub enum WarningKind {
     PartlyApplied,
     /// Rollback keeps a migration an older release applied.
     KeptForOlderRelease,
+    /// A partly-run no-transaction file has new content: it runs from the start.
+    PartlyRunReplaced,
     /// The database holds an index whose concurrent build never finished.
     InvalidIndex,
 }
