@@ -1660,3 +1660,51 @@ fn status_is_not_up_to_date_while_the_release_row_is_missing() {
     assert_eq!(s["upToDate"], true, "{s:#}");
     assert_eq!(s["applied"][0]["version"], "1.0.0");
 }
+
+/// A 32 KiB tmpfs, unmounted when dropped.
+struct TinyDisk(PathBuf);
+
+impl TinyDisk {
+    fn mount() -> Self {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=32k", "tmpfs"])
+            .arg(&dir)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TinyDisk(dir)
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_while_extracting_is_an_io_error_not_an_integrity_failure() {
+    let db = Db::new("full_disk");
+    let big = format!(
+        "CREATE TABLE padded (id int);\n{}",
+        "-- padding to fill the scratch disk\n".repeat(4000)
+    );
+    let mut w = project(&db, &[("0001_padded.sql", big.as_str())]);
+    w.build_ok("1.0.0");
+    let disk = TinyDisk::mount();
+    w.set_env("TMPDIR", disk.0.to_str().unwrap());
+    w.run(&["apply", "1.0.0"])
+        .code(1)
+        .stderr_has("No space left on device")
+        .does_not_say("integrity");
+    assert_eq!(db.value("SELECT to_regclass('padded')::text"), None);
+    drop(disk);
+    w.set_env("TMPDIR", std::env::temp_dir().to_str().unwrap());
+    w.run(&["apply", "1.0.0"]).success();
+}

@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use crate::artifact::collect::CollectError;
 use crate::artifact::pack::PackError;
+use crate::artifact::unpack::UnpackError;
 use crate::config::{Config, Env};
 use crate::core::exit::ExitCode;
 use crate::db::DbError;
@@ -246,6 +247,14 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
         // Digest/size mismatches, oversized or corrupt content, and a manifest
         // redirected to another host (`RemoteRedirect`: an untrusted source).
         Error::Store(_) => ExitCode::Integrity,
+        // This machine failing to write (a full disk, permissions) is I/O,
+        // not a fault of the release.
+        Error::Unpack(
+            UnpackError::Io { .. }
+            | UnpackError::ReadInput { .. }
+            | UnpackError::DestinationExists { .. }
+            | UnpackError::InvalidDestination { .. },
+        ) => ExitCode::General,
         Error::Unpack(_) | Error::Integrity(_) => ExitCode::Integrity,
         Error::Io { .. } => ExitCode::General,
         Error::NotFound { .. } => ExitCode::NotFound,
