@@ -1708,3 +1708,58 @@ fn a_full_disk_while_extracting_is_an_io_error_not_an_integrity_failure() {
     w.set_env("TMPDIR", std::env::temp_dir().to_str().unwrap());
     w.run(&["apply", "1.0.0"]).success();
 }
+
+#[test]
+fn the_password_file_is_used_as_libpq_uses_it_and_ignored_when_others_can_read_it() {
+    let server = PgServer::start(PgOptions {
+        password_auth: true,
+        ..Default::default()
+    });
+    let mut w = World::plain();
+    w.set_env(
+        "DATABASE_URL",
+        &format!(
+            "{}?sslmode=disable",
+            server.url("postgres", pg::ADMIN_USER, None)
+        ),
+    );
+    w.build_ok("1.0.0");
+    let line = format!(
+        "# local test server\n*:{}:*:{}:{}\n",
+        server.port(),
+        pg::ADMIN_USER,
+        pg::ADMIN_PASSWORD
+    );
+    let set_mode = |path: &std::path::Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+
+    // ~/.pgpass readable by others: ignored (with a warning), so no password.
+    let home_file = w.home().join(".pgpass");
+    std::fs::write(&home_file, &line).unwrap();
+    set_mode(&home_file, 0o644);
+    w.run(&["apply", "1.0.0"])
+        .code(4)
+        .stderr_has("has group or world access")
+        .stderr_has("chmod 0600")
+        .does_not_say(pg::ADMIN_PASSWORD);
+
+    // Private: used.
+    set_mode(&home_file, 0o600);
+    w.run(&["status"])
+        .success()
+        .does_not_say(pg::ADMIN_PASSWORD);
+
+    // PGPASSFILE wins over ~/.pgpass.
+    std::fs::write(&home_file, "*:*:*:*:wrong\n").unwrap();
+    set_mode(&home_file, 0o600);
+    let other = w.home().join("service.pgpass");
+    std::fs::write(&other, &line).unwrap();
+    set_mode(&other, 0o600);
+    w.run(&["apply", "1.0.0"]).code(4);
+    w.set_env("PGPASSFILE", other.to_str().unwrap());
+    w.run(&["apply", "1.0.0"])
+        .success()
+        .does_not_say(pg::ADMIN_PASSWORD);
+}

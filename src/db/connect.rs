@@ -210,13 +210,16 @@ impl ConnectSpec {
             crate::core::redact::register_secret(&pw);
             pg.password(pw);
         }
-        if let Some(pw) = pg.get_password() {
-            crate::core::redact::register_secret(&String::from_utf8_lossy(pw));
-        }
         if pg.get_dbname().is_none()
             && let Some(db) = pgenv("PGDATABASE")
         {
             pg.dbname(&db);
+        }
+        if pg.get_password().is_none() {
+            password_from_file(&mut pg, env);
+        }
+        if let Some(pw) = pg.get_password() {
+            crate::core::redact::register_secret(&String::from_utf8_lossy(pw));
         }
         if pg.get_application_name().is_none()
             && let Some(app) = pgenv("PGAPPNAME")
@@ -381,6 +384,31 @@ impl ConnectSpec {
             }
             other => other,
         })
+    }
+}
+
+/// Takes the password from the password file (`PGPASSFILE`, else
+/// `~/.pgpass`) for the first host, as libpq does: a socket connection
+/// matches the host `localhost`, the database defaults to the user's name.
+fn password_from_file(pg: &mut tokio_postgres::Config, env: &Env) {
+    let home = env.get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    let Some(path) = super::pgpass::location(env.get("PGPASSFILE").as_deref(), home.as_deref())
+    else {
+        return;
+    };
+    let host = match pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "localhost".to_owned(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    let user = pg.get_user().unwrap_or_default().to_owned();
+    let database = pg.get_dbname().unwrap_or(&user).to_owned();
+    match super::pgpass::lookup(&path, &host, port, &database, &user) {
+        Ok(Some(password)) => {
+            pg.password(password);
+        }
+        Ok(None) => {}
+        Err(skipped) => tracing::warn!("{skipped}"),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod connect;
 pub mod history;
 pub mod lock;
+pub mod pgpass;
 pub mod split;
 pub mod tls;
 
@@ -130,6 +131,14 @@ impl DbError {
                 target: target.to_owned(),
                 message,
                 hint: "the server's pg_hba.conf does not admit this role, database, address or TLS setting (it may require sslmode=require, or a client certificate via sslcert/sslkey)",
+            },
+            // The server asked for a password and none was given (libpq:
+            // "fe_sendauth: no password supplied"). tokio-postgres reports it
+            // as a configuration error, with no kind to match on.
+            _ if e.code().is_none() && message.contains("password missing") => DbError::Auth {
+                target: target.to_owned(),
+                message: "the server requires a password and none was given".into(),
+                hint: "put it in the URL (percent-encoded), PGPASSWORD, or a password file (PGPASSFILE or ~/.pgpass, mode 0600)",
             },
             _ if is_tls_failure(&e) => DbError::Tls(format!(
                 "{target}: {message}; check sslmode, sslrootcert (the CA that signed the server certificate) and that the host name matches the certificate"
