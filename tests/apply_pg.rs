@@ -1763,3 +1763,26 @@ fn the_password_file_is_used_as_libpq_uses_it_and_ignored_when_others_can_read_i
         .success()
         .does_not_say(pg::ADMIN_PASSWORD);
 }
+
+#[test]
+fn a_role_that_cannot_use_the_history_schema_is_told_which_grant_is_missing() {
+    let db = Db::new("no_history_priv");
+    let server = pg::shared();
+    server.create_role("outsider", Some("outsider-pw"), false);
+    assert_ordinary_role(&db, "outsider");
+    // The history schema exists and belongs to someone else.
+    db.query("CREATE SCHEMA squizzle; GRANT CREATE ON SCHEMA public TO outsider;");
+    let mut w = project(&db, &[USERS]);
+    w.set_env("DATABASE_URL", &db.url_as("outsider", "outsider-pw"));
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0"])
+        .code(1)
+        .stderr_has("permission denied for schema squizzle")
+        .stderr_has("must own squizzle's history schema")
+        .stderr_has("ALTER SCHEMA \"squizzle\" OWNER TO <the migrating role>")
+        .stderr_has("GRANT CREATE ON DATABASE");
+    assert!(!db.has_table("public.users"));
+    // Following the advice works.
+    db.query("ALTER SCHEMA squizzle OWNER TO outsider");
+    w.run(&["apply", "1.0.0"]).success();
+}

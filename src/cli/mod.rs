@@ -280,7 +280,9 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
             }
             DbError::Auth { .. } => ExitCode::Authentication,
             DbError::LockTimeout { .. } => ExitCode::LockTimeout,
-            DbError::Query { .. } | DbError::LayoutTooNew { .. } => ExitCode::General,
+            DbError::Query { .. } | DbError::LayoutTooNew { .. } | DbError::Privilege { .. } => {
+                ExitCode::General
+            }
         },
         Error::Plan(_) | Error::HistoryNotEmpty(_) => ExitCode::VersionConflict,
         Error::MigrationFailed(_) => ExitCode::MigrationFailed,

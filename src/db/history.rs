@@ -105,8 +105,18 @@ pub struct HistoryStore {
     schema: Ident,
 }
 
-fn q(during: &str) -> impl FnOnce(tokio_postgres::Error) -> DbError + '_ {
-    move |e| DbError::query(during, e)
+/// A query error, with the missing privilege named when that is what it is.
+fn q<'a>(schema: &'a Ident, during: &'a str) -> impl FnOnce(tokio_postgres::Error) -> DbError + 'a {
+    move |e| {
+        if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+            return DbError::Privilege {
+                during: during.to_owned(),
+                message: super::describe(&e),
+                schema: schema.to_string(),
+            };
+        }
+        DbError::query(during, e)
+    }
 }
 
 impl HistoryStore {
@@ -128,7 +138,7 @@ impl HistoryStore {
                 &[&format!("{}.layout", self.schema)],
             )
             .await
-            .map_err(q("reading squizzle's history layout"))?;
+            .map_err(q(&self.schema, "reading squizzle's history layout"))?;
         if row.get::<_, Option<String>>(0).is_none() {
             return Ok(None);
         }
@@ -138,7 +148,7 @@ impl HistoryStore {
                 &[],
             )
             .await
-            .map_err(q("reading squizzle's history layout"))?;
+            .map_err(q(&self.schema, "reading squizzle's history layout"))?;
         Ok(row.get::<_, Option<i32>>(0))
     }
 
@@ -165,12 +175,12 @@ impl HistoryStore {
                 &[&self.schema.name()],
             )
             .await
-            .map_err(q("looking for squizzle's history schema"))?
+            .map_err(q(&self.schema, "looking for squizzle's history schema"))?
             .get(0);
         if !exists {
             c.batch_execute(&format!("CREATE SCHEMA {}", self.schema))
                 .await
-                .map_err(q("creating squizzle's history schema (the role needs CREATE on the database, or create the schema for it)"))?;
+                .map_err(q(&self.schema, "creating squizzle's history schema (the role needs CREATE on the database, or create the schema for it)"))?;
         }
         let s = &self.schema;
         let ddl = format!(
@@ -227,13 +237,13 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         );
         c.batch_execute(&ddl)
             .await
-            .map_err(q("creating squizzle's history tables"))?;
+            .map_err(q(&self.schema, "creating squizzle's history tables"))?;
         c.execute(
             &format!("INSERT INTO {s}.layout (version, tool_version) VALUES ($1, $2)"),
             &[&LAYOUT_VERSION, &env!("CARGO_PKG_VERSION")],
         )
         .await
-        .map_err(q("recording squizzle's history layout"))?;
+        .map_err(q(&self.schema, "recording squizzle's history layout"))?;
         Ok(())
     }
 
@@ -260,7 +270,7 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
                 &[],
             )
             .await
-            .map_err(q("reading applied migrations"))?;
+            .map_err(q(&self.schema, "reading applied migrations"))?;
         let migrations = rows
             .iter()
             .map(|r| {
@@ -288,7 +298,7 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
                 &[],
             )
             .await
-            .map_err(q("reading release history"))?;
+            .map_err(q(&self.schema, "reading release history"))?;
         let releases = rows
             .iter()
             .map(|r| ReleaseSummary {
@@ -349,7 +359,7 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
                 ],
             )
             .await
-            .map_err(q("recording the release in squizzle's history"))?;
+            .map_err(q(&self.schema, "recording the release in squizzle's history"))?;
         Ok(row.get(0))
     }
 
@@ -373,7 +383,7 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
     ) -> Result<tokio_postgres::Statement, DbError> {
         c.prepare(&self.record_migration_sql())
             .await
-            .map_err(q("preparing squizzle's history writes"))
+            .map_err(q(&self.schema, "preparing squizzle's history writes"))
     }
 
     /// Inserts or updates a migration's row (progress of a resumable file too),
@@ -401,7 +411,10 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
                     .await
             }
         };
-        result.map_err(q("recording a migration in squizzle's history"))?;
+        result.map_err(q(
+            &self.schema,
+            "recording a migration in squizzle's history",
+        ))?;
         Ok(())
     }
 
@@ -416,6 +429,7 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         )
         .await
         .map_err(q(
+            &self.schema,
             "removing a rolled-back migration from squizzle's history",
         ))?;
         Ok(())

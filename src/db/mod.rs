@@ -50,6 +50,14 @@ pub enum DbError {
         message: String,
         sqlstate: Option<String>,
     },
+    #[error(
+        "{during}: {message}. The migrating role must own squizzle's history schema (the role that created it does), or have CREATE on the database so squizzle creates the schema itself: as an administrator run `ALTER SCHEMA {schema} OWNER TO <the migrating role>`, or `GRANT CREATE ON DATABASE <its database> TO <the migrating role>` before the first apply (see \"Least privilege\" in docs/apply.md)"
+    )]
+    Privilege {
+        during: String,
+        message: String,
+        schema: String,
+    },
     #[error(transparent)]
     BadIdentifier(#[from] crate::core::ident::IdentError),
     #[error(
