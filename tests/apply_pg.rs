@@ -1786,3 +1786,20 @@ fn a_role_that_cannot_use_the_history_schema_is_told_which_grant_is_missing() {
     db.query("ALTER SCHEMA squizzle OWNER TO outsider");
     w.run(&["apply", "1.0.0"]).success();
 }
+
+#[test]
+fn an_unencoded_at_sign_in_a_url_password_is_named_without_showing_the_password() {
+    let db = Db::new("url_at");
+    let mut w = project(&db, &[USERS]);
+    w.build_ok("1.0.0");
+    let port = pg::shared().port();
+    w.set_env(
+        "DATABASE_URL",
+        &format!("postgres://app:Tr0ub@dor@127.0.0.1:{port}/app?sslmode=disable"),
+    );
+    w.run(&["apply", "1.0.0"])
+        .code(2)
+        .stderr_has("unencoded '@'")
+        .stderr_has("%40")
+        .does_not_say("Tr0ub");
+}

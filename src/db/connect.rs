@@ -142,6 +142,11 @@ fn take_tls_params(input: &str) -> (String, Vec<(String, String)>) {
 impl ConnectSpec {
     /// Parses `url` (or, when `None`, only the `PG*` variables) the way libpq would.
     pub fn parse(url: Option<&str>, env: &Env) -> Result<Self, DbError> {
+        if let Some(c) = url.and_then(unencoded_in_userinfo) {
+            return Err(DbError::BadUrl(format!(
+                "the user or password part of the URL holds an unencoded '{c}', which ends it early and garbles the host; percent-encode it ('@' as %40, '/' as %2F, '#' as %23, '?' as %3F, ':' in a user name as %3A)"
+            )));
+        }
         let (mut rest, tls) = take_tls_params(url.unwrap_or(""));
         // tokio-postgres fills in 5432 for a host without a port, so libpq's
         // PGPORT fallback has to be applied to the text before parsing.
@@ -387,6 +392,40 @@ impl ConnectSpec {
     }
 }
 
+/// A character that must be percent-encoded in a URL's userinfo but is not:
+/// `@`, `/`, `#` or `?` inside the part before the host. Judged from where
+/// the last `@` before the path is; the offending text is never returned.
+fn unencoded_in_userinfo(url: &str) -> Option<char> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))?;
+    // The authority ends at the first '/', '?' or '#'; an '@' after that
+    // point but before the query means the userinfo held one of them.
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.matches('@').count() > 1 {
+        return Some('@');
+    }
+    if !authority.contains('@') {
+        // What follows the cut, up to the next '/' (or '?' after a '/'): an
+        // '@' there, before any '=' of a query parameter, closed a userinfo.
+        let cut = rest[end..].chars().next()?;
+        let after = &rest[end + 1..];
+        let stop = match cut {
+            '/' => after.find(['/', '?']),
+            _ => after.find('/'),
+        }
+        .unwrap_or(after.len());
+        let segment = &after[..stop];
+        if let Some(at) = segment.find('@')
+            && !segment[..at].contains('=')
+        {
+            return Some(cut);
+        }
+    }
+    None
+}
+
 /// Takes the password from the password file (`PGPASSFILE`, else
 /// `~/.pgpass`) for the first host, as libpq does: a socket connection
 /// matches the host `localhost`, the database defaults to the user's name.
@@ -482,6 +521,31 @@ fn describe(pg: &tokio_postgres::Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unencoded_characters_in_the_password_are_named_never_shown() {
+        assert_eq!(unencoded_in_userinfo("postgres://u:p@ss@h/db"), Some('@'));
+        assert_eq!(
+            unencoded_in_userinfo("postgres://u:pa/ss@h:5432/db"),
+            Some('/')
+        );
+        assert_eq!(
+            unencoded_in_userinfo("postgresql://u:pa#ss@h/db"),
+            Some('#')
+        );
+        assert_eq!(unencoded_in_userinfo("postgres://u:pa?ss@h/db"), Some('?'));
+        assert_eq!(unencoded_in_userinfo("postgres://u:p%40ss@h/db"), None);
+        assert_eq!(unencoded_in_userinfo("postgres://h/db?options=a@b"), None);
+        assert_eq!(unencoded_in_userinfo("postgres://u@h"), None);
+        assert_eq!(unencoded_in_userinfo("host=h password=p@ss"), None);
+        let e = ConnectSpec::parse(Some("postgres://u:s3cr@t@h/db"), &Env::default()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("unencoded '@'") && text.contains("%40"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cr"), "{text}");
+    }
 
     #[test]
     fn only_libpq_defaults_is_not_a_configured_database() {
