@@ -1803,3 +1803,34 @@ fn an_unencoded_at_sign_in_a_url_password_is_named_without_showing_the_password(
         .stderr_has("%40")
         .does_not_say("Tr0ub");
 }
+
+#[test]
+fn a_connection_service_is_enough_to_find_the_database() {
+    let db = Db::new("service");
+    let mut w = project(&db, &[USERS]);
+    w.build_ok("1.0.0");
+    let file = w.home().join("services.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "[migrations]\nhost=127.0.0.1\nport={}\ndbname={}\nuser={}\nsslmode=disable\n",
+            pg::shared().port(),
+            db.name,
+            pg::ADMIN_USER
+        ),
+    )
+    .unwrap();
+    w.set_env("PGSERVICEFILE", file.to_str().unwrap());
+    w.set_env("PGSERVICE", "migrations");
+    w.set_env("DATABASE_URL", "");
+    w.run(&["apply", "1.0.0"]).success().stdout_has(&format!(
+        "127.0.0.1:{}/{}",
+        pg::shared().port(),
+        db.name
+    ));
+    assert!(db.has_table("public.users"));
+    w.set_env("PGSERVICE", "absent");
+    w.run(&["status"])
+        .code(2)
+        .stderr_has("\"absent\" is not defined");
+}

@@ -61,7 +61,16 @@ pub struct ConnectSpec {
     pub configured: bool,
 }
 
-const TLS_KEYS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword"];
+/// Settings squizzle handles itself rather than tokio-postgres: TLS, and
+/// libpq's `service`.
+const TLS_KEYS: [&str; 6] = [
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "service",
+];
 
 /// Splits the TLS parameters out of a URL or key=value string; returns the rest
 /// (for tokio-postgres) and the TLS parameters.
@@ -147,10 +156,36 @@ impl ConnectSpec {
                 "the user or password part of the URL holds an unencoded '{c}', which ends it early and garbles the host; percent-encode it ('@' as %40, '/' as %2F, '#' as %23, '?' as %3F, ':' in a user name as %3A)"
             )));
         }
-        let (mut rest, tls) = take_tls_params(url.unwrap_or(""));
+        let (mut rest, mut tls) = take_tls_params(url.unwrap_or(""));
+        let pgenv = |k: &str| env.get(k).filter(|v| !v.is_empty());
+        // A named service's settings come after what was given directly and
+        // before the PG* variables.
+        let service_name = tls
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "service")
+            .map(|(_, v)| v.clone())
+            .or_else(|| pgenv("PGSERVICE"));
+        let service = match &service_name {
+            Some(name) => {
+                let home = pgenv("HOME").map(PathBuf::from);
+                let files = super::service::files(
+                    pgenv("PGSERVICEFILE").as_deref(),
+                    home.as_deref(),
+                    pgenv("PGSYSCONFDIR").as_deref(),
+                );
+                super::service::lookup(name, &files)?
+            }
+            None => Default::default(),
+        };
+        for key in TLS_KEYS {
+            if let Some(v) = service.get(key) {
+                tls.insert(0, (key.to_owned(), v.clone()));
+            }
+        }
         // tokio-postgres fills in 5432 for a host without a port, so libpq's
-        // PGPORT fallback has to be applied to the text before parsing.
-        if let Some(port) = env.get("PGPORT").filter(|p| !p.is_empty()) {
+        // port fallbacks have to be applied to the text before parsing.
+        if let Some(port) = service.get("port").cloned().or_else(|| pgenv("PGPORT")) {
             rest = with_default_port(&rest, &port);
         }
         let mut pg: tokio_postgres::Config = if rest.trim().is_empty() {
@@ -165,8 +200,8 @@ impl ConnectSpec {
                 .find(|(key, _)| key == k)
                 .map(|(_, v)| v.clone())
         };
-        let pgenv = |k: &str| env.get(k).filter(|v| !v.is_empty());
         let configured = url.is_some_and(|u| !u.trim().is_empty())
+            || service_name.is_some()
             || [
                 "PGHOST",
                 "PGHOSTADDR",
@@ -178,8 +213,9 @@ impl ConnectSpec {
             .iter()
             .any(|k| pgenv(k).is_some());
 
+        let from_service = |k: &str| service.get(k).filter(|v| !v.is_empty()).cloned();
         if pg.get_hosts().is_empty() {
-            match pgenv("PGHOST") {
+            match from_service("host").or_else(|| pgenv("PGHOST")) {
                 Some(h) => {
                     for host in h.split(',') {
                         pg.host(host);
@@ -194,7 +230,7 @@ impl ConnectSpec {
             }
         }
         if pg.get_ports().is_empty()
-            && let Some(p) = pgenv("PGPORT")
+            && let Some(p) = from_service("port").or_else(|| pgenv("PGPORT"))
         {
             pg.port(
                 p.parse()
@@ -203,20 +239,21 @@ impl ConnectSpec {
         }
         if pg.get_user().is_none() {
             // libpq's default is the operating-system user, whatever $USER says.
-            let user = pgenv("PGUSER")
+            let user = from_service("user")
+                .or_else(|| pgenv("PGUSER"))
                 .or_else(os_user_name)
                 .or_else(|| pgenv("USER"))
                 .unwrap_or_else(|| "postgres".into());
             pg.user(&user);
         }
         if pg.get_password().is_none()
-            && let Some(pw) = pgenv("PGPASSWORD")
+            && let Some(pw) = from_service("password").or_else(|| pgenv("PGPASSWORD"))
         {
             crate::core::redact::register_secret(&pw);
             pg.password(pw);
         }
         if pg.get_dbname().is_none()
-            && let Some(db) = pgenv("PGDATABASE")
+            && let Some(db) = from_service("dbname").or_else(|| pgenv("PGDATABASE"))
         {
             pg.dbname(&db);
         }
@@ -227,12 +264,13 @@ impl ConnectSpec {
             crate::core::redact::register_secret(&String::from_utf8_lossy(pw));
         }
         if pg.get_application_name().is_none()
-            && let Some(app) = pgenv("PGAPPNAME")
+            && let Some(app) = from_service("application_name").or_else(|| pgenv("PGAPPNAME"))
         {
             pg.application_name(&app);
         }
         if pg.get_connect_timeout().is_none() {
-            let secs = match pgenv("PGCONNECT_TIMEOUT") {
+            let secs = match from_service("connect_timeout").or_else(|| pgenv("PGCONNECT_TIMEOUT"))
+            {
                 Some(s) => s.parse().map_err(|_| {
                     DbError::BadUrl(format!(
                         "PGCONNECT_TIMEOUT={s:?} is not a number of seconds"
@@ -523,6 +561,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_service_fills_what_was_not_given_and_beats_the_pg_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("services.conf");
+        std::fs::write(
+            &file,
+            "[prod]\nhost=db.internal\nport=6432\ndbname=app\nuser=deploy\nsslmode=verify-full\napplication_name=from-service\n",
+        )
+        .unwrap();
+        let env = Env::from_pairs([
+            ("PGSERVICE", "prod"),
+            ("PGSERVICEFILE", file.to_str().unwrap()),
+            ("PGHOST", "ignored-host"),
+            ("PGUSER", "ignored-user"),
+        ]);
+        let spec = ConnectSpec::parse(None, &env).unwrap();
+        assert!(spec.configured);
+        assert_eq!(spec.target, "deploy@db.internal:6432/app");
+        assert_eq!(spec.sslmode, SslMode::VerifyFull);
+        assert_eq!(spec.pg.get_application_name(), Some("from-service"));
+        // What the URL says wins over the service.
+        let spec = ConnectSpec::parse(
+            Some("postgres://other@h2:7000/db2?sslmode=disable&service=prod"),
+            &Env::from_pairs([("PGSERVICEFILE", file.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(spec.target, "other@h2:7000/db2");
+        assert_eq!(spec.sslmode, SslMode::Disable);
+        // A service nobody defined is an error, not a silent default.
+        let e = ConnectSpec::parse(
+            None,
+            &Env::from_pairs([
+                ("PGSERVICE", "nope"),
+                ("PGSERVICEFILE", file.to_str().unwrap()),
+                ("PGSYSCONFDIR", dir.path().to_str().unwrap()),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("\"nope\" is not defined"), "{e}");
+    }
+
+    #[test]
     fn unencoded_characters_in_the_password_are_named_never_shown() {
         assert_eq!(unencoded_in_userinfo("postgres://u:p@ss@h/db"), Some('@'));
         assert_eq!(
@@ -560,7 +639,7 @@ mod tests {
                 .unwrap()
                 .configured
         );
-        for var in ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"] {
+        for var in ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER"] {
             let env = Env::from_pairs([(var, "5433")]);
             assert!(ConnectSpec::parse(None, &env).unwrap().configured, "{var}");
         }

@@ -13,6 +13,7 @@ pub mod connect;
 pub mod history;
 pub mod lock;
 pub mod pgpass;
+pub mod service;
 pub mod split;
 pub mod tls;
 
