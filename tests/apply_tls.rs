@@ -413,3 +413,34 @@ fn client_certificates_authenticate_the_role_they_name() {
         .code(3)
         .stderr_has("sslcert and sslkey must be given together");
 }
+
+#[test]
+fn prefer_checks_the_chain_once_a_root_certificate_is_in_the_home_folder() {
+    let ca = TestCa::new();
+    let server = tls_server(&ca, &["localhost", "127.0.0.1"]);
+    let w = world();
+    let prefer = url(&server, "postgres", "127.0.0.1", &[]);
+    status(&w, &prefer).success();
+
+    // ~/.postgresql/root.crt of another CA: libpq verifies against it even
+    // under prefer, and so the server's certificate is refused.
+    let other = TestCa::new();
+    let root = w.home().join(".postgresql/root.crt");
+    std::fs::create_dir_all(root.parent().unwrap()).unwrap();
+    write_file(&root, other.ca_pem(), 0o644);
+    status(&w, &prefer).code(3);
+    status(
+        &w,
+        &url(
+            &server,
+            "postgres",
+            "127.0.0.1",
+            &[("sslmode", "prefer".into())],
+        ),
+    )
+    .code(3);
+
+    // The CA that signed the server: accepted.
+    write_file(&root, ca.ca_pem(), 0o644);
+    status(&w, &prefer).success();
+}

@@ -355,7 +355,10 @@ impl ConnectSpec {
         };
         Ok(match (self.sslmode, root) {
             (SslMode::VerifyFull, Some(r)) => Verification::Full(load(&r)?),
-            (SslMode::VerifyCa, Some(r)) | (SslMode::Require, Some(r)) => {
+            // As libpq: once a root certificate is given or present in
+            // ~/.postgresql/root.crt, every TLS connection checks the chain,
+            // `prefer` and `require` included.
+            (SslMode::VerifyCa | SslMode::Require | SslMode::Prefer | SslMode::Allow, Some(r)) => {
                 Verification::Chain(load(&r)?)
             }
             (SslMode::VerifyFull | SslMode::VerifyCa, None) => {
