@@ -398,3 +398,46 @@ fn a_rolled_back_release_shows_as_rolled_back() {
     assert_eq!(t["migrationsApplied"], 0);
     assert_eq!(report["summary"]["applied"], 0);
 }
+
+#[test]
+fn without_environments_audit_reads_the_database_that_database_url_or_libpq_names() {
+    let url = database("audit_implicit");
+    let mut w = World::plain();
+    w.set_env("DATABASE_URL", &url);
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0"]).success();
+    let report = w
+        .run(&["audit", "1.0.0", "--output", "json"])
+        .success()
+        .json();
+    let t = target(&report, "default");
+    assert_eq!(t["status"], "applied", "{report:#}");
+    assert_eq!(report["environments"].as_array().unwrap().len(), 1);
+
+    // The same database named by the PG* variables alone.
+    let db = pg::db_name(&url).to_owned();
+    w.set_env("DATABASE_URL", "");
+    w.set_env("PGHOST", "127.0.0.1");
+    w.set_env("PGPORT", &pg::shared().port().to_string());
+    w.set_env("PGDATABASE", &db);
+    w.set_env("PGUSER", pg::ADMIN_USER);
+    w.set_env("PGSSLMODE", "disable");
+    let report = w
+        .run(&["audit", "1.0.0", "--output", "json"])
+        .success()
+        .json();
+    assert_eq!(
+        target(&report, "default")["status"],
+        "applied",
+        "{report:#}"
+    );
+    assert_eq!(report["environments"].as_array().unwrap().len(), 1);
+
+    // Nothing names a database: the refusal says how to name one.
+    let mut bare = World::plain();
+    bare.build_ok("1.0.0");
+    bare.set_env("DATABASE_URL", "");
+    bare.run(&["audit", "1.0.0"])
+        .code(2)
+        .stderr_has("set DATABASE_URL or the PG* variables");
+}

@@ -224,16 +224,31 @@ pub async fn audit(
         .keys()
         .filter(|n| config.environment.as_ref().is_none_or(|sel| sel == *n))
         .collect();
-    if !names
-        .iter()
-        .any(|n| config.environments[*n].database_url.is_some())
+    // Without environments (DATABASE_URL makes one, `default`), the database
+    // the libpq variables name is audited as `default`, as apply would use it.
+    let process_url = env.get("DATABASE_URL").filter(|u| !u.is_empty());
+    let libpq_named = [
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGDATABASE",
+        "PGUSER",
+        "PGSERVICE",
+    ]
+    .iter()
+    .any(|k| env.get(k).is_some_and(|v| !v.is_empty()));
+    let implicit = (names.is_empty() && libpq_named).then(Environment::default);
+    if implicit.is_none()
+        && !names
+            .iter()
+            .any(|n| config.environments[*n].database_url.is_some())
     {
         return Err(Error::Usage(
-            "no environment to audit: define `[environments.NAME] database_url` in squizzle.toml (or set DATABASE_URL)".into(),
+            "no environment to audit: define `[environments.NAME] database_url` in squizzle.toml, or set DATABASE_URL or the PG* variables".into(),
         ));
     }
     let mut artifact = artifact_side(config, version, opts).await;
-    if env.get("DATABASE_URL").is_some_and(|u| !u.is_empty()) {
+    if implicit.is_none() && process_url.is_some() {
         artifact.notes.push(
             "DATABASE_URL is set: it replaces every environment's database_url, so every environment below is that one database".into(),
         );
@@ -241,10 +256,18 @@ pub async fn audit(
     let migrations = release_migrations(config, version, &artifact);
     let reference = artifact.digest.map(|d| d.to_string());
     let tag = version.tag();
-    let targets = names.iter().map(|name| {
+    let mut selected: Vec<(&str, &Environment, bool)> = names
+        .iter()
+        .map(|n| (n.as_str(), &config.environments[*n], true))
+        .collect();
+    if let Some(e) = &implicit {
+        selected.push(("default", e, false));
+    }
+    let targets = selected.iter().map(|(name, envcfg, named)| {
         audit_target(
             name,
-            &config.environments[*name],
+            *named,
+            envcfg,
             env,
             version,
             Target {
@@ -368,8 +391,11 @@ struct Target<'a> {
     timeout: Duration,
 }
 
+/// `named`: an environment of the configuration (which must say where its
+/// database is); else the database the process environment names.
 async fn audit_target(
     name: &str,
+    named: bool,
     envcfg: &Environment,
     env: &Env,
     version: &Version,
@@ -397,7 +423,7 @@ async fn audit_target(
         error: None,
         elapsed_ms: 0,
     };
-    if envcfg.database_url.is_none() {
+    if named && envcfg.database_url.is_none() {
         report.error = Some(format!(
             "environment {name:?} has no database_url; nothing to audit"
         ));
@@ -405,7 +431,7 @@ async fn audit_target(
     }
     let read = async {
         let spec = connect_spec(
-            Some(name),
+            named.then_some(name),
             envcfg.database_url.as_deref(),
             env,
             "audit",
