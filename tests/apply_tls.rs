@@ -444,3 +444,39 @@ fn prefer_checks_the_chain_once_a_root_certificate_is_in_the_home_folder() {
     write_file(&root, ca.ca_pem(), 0o644);
     status(&w, &prefer).success();
 }
+
+#[test]
+fn scram_channel_binding_works_over_tls_when_required() {
+    let ca = TestCa::new();
+    let server = PgServer::start(PgOptions {
+        tls: Some(ca.server_cert(&["localhost", "127.0.0.1"])),
+        require_ssl: true,
+        password_auth: true,
+        ..PgOptions::default()
+    });
+    let w = world();
+    let with = |params: &[(&str, String)]| {
+        let mut u = url(&server, "postgres", "127.0.0.1", params);
+        u = u.replacen("postgres@", &format!("postgres:{}@", pg::ADMIN_PASSWORD), 1);
+        u
+    };
+    // require: SCRAM-SHA-256-PLUS with tls-server-end-point, or no connection.
+    status(
+        &w,
+        &with(&[
+            ("sslmode", "require".into()),
+            ("channel_binding", "require".into()),
+        ]),
+    )
+    .success()
+    .does_not_say(pg::ADMIN_PASSWORD);
+    // The libpq variable means the same.
+    w.run_with_env(
+        &["status"],
+        &[
+            ("DATABASE_URL", &with(&[("sslmode", "require".into())])),
+            ("PGCHANNELBINDING", "require"),
+        ],
+    )
+    .success();
+}

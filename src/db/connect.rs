@@ -263,6 +263,22 @@ impl ConnectSpec {
         if let Some(pw) = pg.get_password() {
             crate::core::redact::register_secret(&String::from_utf8_lossy(pw));
         }
+        // tokio-postgres reads `channel_binding` from the URL itself; libpq's
+        // variable fills in when the URL says nothing.
+        if !url.is_some_and(|u| u.contains("channel_binding"))
+            && let Some(cb) = from_service("channel_binding").or_else(|| pgenv("PGCHANNELBINDING"))
+        {
+            pg.channel_binding(match cb.as_str() {
+                "disable" => tokio_postgres::config::ChannelBinding::Disable,
+                "prefer" => tokio_postgres::config::ChannelBinding::Prefer,
+                "require" => tokio_postgres::config::ChannelBinding::Require,
+                other => {
+                    return Err(DbError::BadUrl(format!(
+                        "channel_binding={other:?}: expected disable, prefer or require"
+                    )));
+                }
+            });
+        }
         if pg.get_application_name().is_none()
             && let Some(app) = from_service("application_name").or_else(|| pgenv("PGAPPNAME"))
         {

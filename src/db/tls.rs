@@ -234,9 +234,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for RustlsStream<S> {
+    /// `tls-server-end-point` (RFC 5929) for SCRAM-SHA-256-PLUS: the hash of
+    /// the server's certificate, so a man in the middle who terminates TLS
+    /// cannot relay the authentication. `channel_binding=require` needs it.
     fn channel_binding(&self) -> ChannelBinding {
-        // SCRAM channel binding needs the certificate's signature hash algorithm;
-        // without it SCRAM-SHA-256 still authenticates, just without binding.
-        ChannelBinding::none()
+        let (_, session) = self.0.get_ref();
+        session
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|cert| tls_server_end_point(cert.as_ref()))
+            .map_or_else(ChannelBinding::none, ChannelBinding::tls_server_end_point)
+    }
+}
+
+/// The certificate's hash under its signature's hash algorithm, with MD5 and
+/// SHA-1 replaced by SHA-256 (RFC 5929 section 4.1); `None` for a signature
+/// algorithm squizzle does not map (Ed25519, RSASSA-PSS, SHA-224), where the
+/// connection goes without binding and `channel_binding=require` fails.
+pub fn tls_server_end_point(cert_der: &[u8]) -> Option<Vec<u8>> {
+    use der::asn1::{AnyRef, BitStringRef};
+    use der::{Decode, Reader, SliceReader};
+    use sha2::Digest as _;
+    let mut reader = SliceReader::new(cert_der).ok()?;
+    let algorithm = reader
+        .sequence(|r| {
+            AnyRef::decode(r)?;
+            let alg = spki::AlgorithmIdentifierRef::decode(r)?;
+            BitStringRef::decode(r)?;
+            Ok(alg.oid)
+        })
+        .ok()?;
+    use const_oid::db::rfc5912 as oids;
+    let sha384 = [oids::ECDSA_WITH_SHA_384, oids::SHA_384_WITH_RSA_ENCRYPTION];
+    let sha512 = [oids::ECDSA_WITH_SHA_512, oids::SHA_512_WITH_RSA_ENCRYPTION];
+    let sha256 = [
+        oids::ECDSA_WITH_SHA_256,
+        oids::SHA_256_WITH_RSA_ENCRYPTION,
+        oids::SHA_1_WITH_RSA_ENCRYPTION,
+        oids::MD_5_WITH_RSA_ENCRYPTION,
+    ];
+    if sha384.contains(&algorithm) {
+        Some(sha2::Sha384::digest(cert_der).to_vec())
+    } else if sha512.contains(&algorithm) {
+        Some(sha2::Sha512::digest(cert_der).to_vec())
+    } else if sha256.contains(&algorithm) {
+        Some(sha2::Sha256::digest(cert_der).to_vec())
+    } else {
+        None
     }
 }
