@@ -54,6 +54,36 @@ pub struct Verified {
     pub predicate: serde_json::Value,
 }
 
+/// Why a bundle does not count, by kind; the reason is phrased for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct BundleError {
+    pub kind: Rejection,
+    pub reason: String,
+}
+
+/// What kind of reason a bundle was refused for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not a Sigstore bundle, or not of the shape squizzle reads.
+    Malformed,
+    /// About another artifact, or another kind of statement.
+    WrongSubject,
+    /// Its cryptography or trust chain does not verify.
+    Untrusted,
+    /// Valid, but by a signer or key the policy does not accept.
+    NotAccepted,
+}
+
+impl BundleError {
+    pub fn new(kind: Rejection, reason: impl Into<String>) -> Self {
+        BundleError {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
 /// Verifies `bundle_json` as a statement of `predicate_type` about `digest`.
 /// The error is the reason, phrased for the user.
 pub fn verify_bundle(
@@ -61,10 +91,12 @@ pub fn verify_bundle(
     digest: &Digest,
     predicate_type: &str,
     policy: &Policy<'_>,
-) -> Result<Verified, String> {
-    let text =
-        std::str::from_utf8(bundle_json).map_err(|_| "the bundle is not UTF-8 JSON".to_owned())?;
-    let bundle = Bundle::from_json(text).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+) -> Result<Verified, BundleError> {
+    use Rejection::*;
+    let text = std::str::from_utf8(bundle_json)
+        .map_err(|_| BundleError::new(Malformed, "the bundle is not UTF-8 JSON"))?;
+    let bundle = Bundle::from_json(text)
+        .map_err(|e| BundleError::new(Malformed, format!("not a Sigstore bundle: {e}")))?;
     let envelope = match &bundle.content {
         SignatureContent::DsseEnvelope(envelope) => envelope,
         // A plain signature over the manifest bytes (`sigstore sign`,
@@ -77,37 +109,49 @@ pub fn verify_bundle(
             if let Some(d) = &m.message_digest
                 && d.digest.as_bytes() != digest.as_bytes()
             {
-                return Err(format!(
-                    "the bundle is for another artifact: it signs sha256:{}, but this release is {digest}",
-                    hex::encode(d.digest.as_bytes())
+                return Err(BundleError::new(
+                    WrongSubject,
+                    format!(
+                        "the bundle is for another artifact: it signs sha256:{}, but this release is {digest}",
+                        hex::encode(d.digest.as_bytes())
+                    ),
                 ));
             }
             if matches!(
                 bundle.verification_material.content,
                 VerificationMaterialContent::PublicKey { .. }
             ) {
-                return Err(
-                    "key-pair bundles must hold a DSSE statement (as `squizzle sign --key` writes)"
-                        .into(),
-                );
+                return Err(BundleError::new(
+                    Malformed,
+                    "key-pair bundles must hold a DSSE statement (as `squizzle sign --key` writes)",
+                ));
             }
             return verify_keyless(&bundle, digest, None, policy);
         }
         _ => {
-            return Err(format!(
-                "the bundle holds a plain message signature, which cannot carry a {predicate_type} statement"
+            return Err(BundleError::new(
+                WrongSubject,
+                format!(
+                    "the bundle holds a plain message signature, which cannot carry a {predicate_type} statement"
+                ),
             ));
         }
     };
     if envelope.payload_type != super::statement::PAYLOAD_TYPE {
-        return Err(format!(
-            "the envelope's payload type is {:?}; expected {}",
-            envelope.payload_type,
-            super::statement::PAYLOAD_TYPE
+        return Err(BundleError::new(
+            Malformed,
+            format!(
+                "the envelope's payload type is {:?}; expected {}",
+                envelope.payload_type,
+                super::statement::PAYLOAD_TYPE
+            ),
         ));
     }
-    let statement = ParsedStatement::parse(envelope.payload.as_bytes())?;
-    statement.check(digest, predicate_type)?;
+    let statement = ParsedStatement::parse(envelope.payload.as_bytes())
+        .map_err(|e| BundleError::new(Malformed, e))?;
+    statement
+        .check(digest, predicate_type)
+        .map_err(|e| BundleError::new(WrongSubject, e))?;
 
     match &bundle.verification_material.content {
         VerificationMaterialContent::PublicKey { .. } => verify_keyed(&bundle, statement, policy),
@@ -120,15 +164,17 @@ fn verify_keyless(
     digest: &Digest,
     statement: Option<ParsedStatement>,
     policy: &Policy<'_>,
-) -> Result<Verified, String> {
+) -> Result<Verified, BundleError> {
+    use Rejection::*;
     let verifier = policy.verifier.ok_or_else(|| {
-        format!(
+        BundleError::new(Untrusted, format!(
             "keyless bundles need a trusted root, and none could be loaded ({}); fix `security.trusted_root` or pass --trusted-root",
             policy.trust_source
-        )
+        ))
     })?;
     let artifact = ArtifactDigest::sha256(
-        Sha256Hash::from_hex(&digest.hex()).map_err(|e| format!("digest: {e}"))?,
+        Sha256Hash::from_hex(&digest.hex())
+            .map_err(|e| BundleError::new(Malformed, format!("digest: {e}")))?,
     );
     let result = verifier
         .verify(
@@ -137,33 +183,39 @@ fn verify_keyless(
             &VerificationPolicy::any_identity(),
         )
         .map_err(|e| {
-            format!(
-                "{} (trusted root: {})",
-                crate::core::errors::error_chain(&e),
-                policy.trust_source
+            BundleError::new(
+                Untrusted,
+                format!(
+                    "{} (trusted root: {})",
+                    crate::core::errors::error_chain(&e),
+                    policy.trust_source
+                ),
             )
         })?;
     let identity = result
         .identity()
         .map(|s| s.as_str().to_owned())
-        .ok_or_else(|| "the signing certificate names no identity".to_owned())?;
-    let issuer = result
-        .issuer()
-        .map(str::to_owned)
-        .ok_or_else(|| "the signing certificate names no OIDC issuer".to_owned())?;
+        .ok_or_else(|| BundleError::new(Untrusted, "the signing certificate names no identity"))?;
+    let issuer = result.issuer().map(str::to_owned).ok_or_else(|| {
+        BundleError::new(Untrusted, "the signing certificate names no OIDC issuer")
+    })?;
     if !result.certificate_verified() || !result.tlog_verified() {
-        return Err(
-            "the certificate chain or the transparency-log inclusion could not be verified".into(),
-        );
+        return Err(BundleError::new(
+            Untrusted,
+            "the certificate chain or the transparency-log inclusion could not be verified",
+        ));
     }
     let rule = if policy.rules.is_empty() {
         None
     } else {
         let Some(rule) = policy.rules.iter().find(|r| r.matches(&identity, &issuer)) else {
             let allowed: Vec<String> = policy.rules.iter().map(ToString::to_string).collect();
-            return Err(format!(
-                "signed by {identity} (issuer {issuer}), who is not an accepted signer; accepted: {}",
-                allowed.join("; ")
+            return Err(BundleError::new(
+                NotAccepted,
+                format!(
+                    "signed by {identity} (issuer {issuer}), who is not an accepted signer; accepted: {}",
+                    allowed.join("; ")
+                ),
             ));
         };
         Some(rule.to_string())
@@ -196,12 +248,12 @@ fn verify_keyed(
     bundle: &Bundle,
     statement: ParsedStatement,
     policy: &Policy<'_>,
-) -> Result<Verified, String> {
+) -> Result<Verified, BundleError> {
     if policy.keys.is_empty() {
-        return Err(
-            "the bundle is signed with a key pair, but no public key is trusted (set `security.public_keys` or pass --key)"
-                .into(),
-        );
+        return Err(BundleError::new(
+            Rejection::NotAccepted,
+            "the bundle is signed with a key pair, but no public key is trusted (set `security.public_keys` or pass --key)",
+        ));
     }
     let mut reasons = Vec::new();
     for (path, key) in policy.keys {
@@ -222,8 +274,11 @@ fn verify_keyed(
             Err(e) => reasons.push(format!("{path}: {e}")),
         }
     }
-    Err(format!(
-        "no trusted public key verifies the bundle ({})",
-        reasons.join("; ")
+    Err(BundleError::new(
+        Rejection::Untrusted,
+        format!(
+            "no trusted public key verifies the bundle ({})",
+            reasons.join("; ")
+        ),
     ))
 }
