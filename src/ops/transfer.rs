@@ -20,9 +20,8 @@ use crate::core::version::Version;
 use crate::ops::artifact_ref;
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
-use crate::store::registry::{
-    RegistryOptions, RegistryRef, RegistryStore, TransferEvent, auth, progress,
-};
+use crate::store::progress::{self, TransferEvent};
+use crate::store::registry::{RegistryOptions, RegistryRef, RegistryStore, auth};
 use crate::store::{StoreError, Target};
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,61 +46,12 @@ pub struct TransferReport {
 }
 
 /// The registry named by the configuration (`[registry]`, `SQUIZZLE_REGISTRY`,
-/// `SQUIZZLE_REGISTRY_TOKEN`).
-pub fn registry_store(config: &Config) -> Result<RegistryStore> {
-    let (reference, opts, identity_token) = registry_options(config)?;
-    if let Some(source) = identity_token.map(|(_, source)| source) {
-        return Err(StoreError::RemoteAuth {
-            registry: reference.to_string(),
-            reason: format!(
-                "{source} holds an identity token, which only push and pull can exchange yet; set SQUIZZLE_REGISTRY_TOKEN, or [registry] username/password"
-            ),
-        }
-        .into());
-    }
-    Ok(RegistryStore::new(reference, &opts))
-}
-
-/// As [`registry_store`], and when the credentials are a username and
-/// password for a registry with a token service, exchanges them for a token
-/// first (`auth::negotiate`: the password only goes to a realm on the
-/// registry's own host), so oci-client never holds the password.
-pub async fn authenticated_store(config: &Config, op: auth::Operation) -> Result<RegistryStore> {
+/// `SQUIZZLE_REGISTRY_TOKEN`), with the docker configuration's credentials
+/// as the fallback. The store exchanges them for tokens itself (the password
+/// only goes to a token realm on the registry's own host).
+pub async fn authenticated_store(config: &Config) -> Result<RegistryStore> {
     let (reference, mut opts, identity_token) = registry_options(config)?;
-    let plain_http = reference.is_loopback() || opts.insecure;
-    if let Some((refresh, _)) = identity_token {
-        opts.token = auth::negotiate(
-            &reference,
-            plain_http,
-            opts.ca_pem.as_deref(),
-            auth::Secret::IdentityToken(&refresh),
-            op,
-        )
-        .await
-        .map_err(|e| insecure_hint(&reference, config, e.into()))?;
-    }
-    let has_token = opts.token.as_deref().is_some_and(|t| !t.is_empty());
-    if let (false, Some(user)) = (
-        has_token,
-        opts.username.as_deref().filter(|u| !u.is_empty()),
-    ) {
-        let password = opts.password.as_deref().unwrap_or("");
-        let token = auth::negotiate(
-            &reference,
-            plain_http,
-            opts.ca_pem.as_deref(),
-            auth::Secret::Password {
-                username: user,
-                password,
-            },
-            op,
-        )
-        .await
-        .map_err(|e| insecure_hint(&reference, config, e.into()))?;
-        if token.is_some() {
-            opts.token = token;
-        }
-    }
+    opts.identity_token = identity_token.map(|(token, _)| token);
     Ok(RegistryStore::new(reference, &opts))
 }
 
@@ -141,6 +91,7 @@ fn registry_options(config: &Config) -> Result<(RegistryRef, RegistryOptions, Id
         token: reg.token,
         insecure: reg.insecure,
         ca_pem,
+        ..RegistryOptions::default()
     };
     let configured = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
     // Precedence: token > username/password > docker config.json > anonymous.
@@ -201,7 +152,7 @@ pub async fn push(
     version: &Version,
     progress: &dyn Fn(&TransferEvent),
 ) -> Result<TransferReport> {
-    let remote = authenticated_store(config, auth::Operation::Push).await?;
+    let remote = authenticated_store(config).await?;
     let local = crate::ops::artifact_ref::open_local(config, version)?;
     let empty = format!("the store is empty: run `squizzle build {version}` first");
     let copied = copy_release(&local, &remote, version, &empty, progress)
@@ -222,7 +173,7 @@ pub async fn pull(
     version: &Version,
     progress: &dyn Fn(&TransferEvent),
 ) -> Result<TransferReport> {
-    let remote = authenticated_store(config, auth::Operation::Pull).await?;
+    let remote = authenticated_store(config).await?;
     let local = LayoutStore::open_or_init(&config.store_dir())?;
     let staged = local.staged()?;
     let empty = format!("the registry has no versions: run `squizzle push {version}` first");
@@ -406,7 +357,7 @@ async fn copy_blob<S: Target, D: Target>(
         return Ok(false);
     }
     let blob = src.open_blob(desc).await?;
-    Ok(dst.push_blob(desc, blob, progress).await?)
+    Ok(dst.push_blob(desc, &*blob, progress).await?)
 }
 
 /// Copies every referrer `src` lists for `subject` that `dst` does not list
@@ -463,7 +414,7 @@ pub async fn refresh_referrers(config: &Config, version: &Version) -> Result<usi
     let Some(desc) = local.resolve(&version.tag())? else {
         return Ok(0);
     };
-    let remote = authenticated_store(config, auth::Operation::Pull).await?;
+    let remote = authenticated_store(config).await?;
     copy_referrers(&remote, &local, &desc.digest)
         .await
         .map_err(|e| insecure_hint(remote.reference(), config, e))
