@@ -38,9 +38,9 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::RegistryRef;
+use super::reference::RegistryRef;
 use super::retry::{self, Attempt, Verdict};
-use super::transport::{Credential, Request, Transport};
+use super::transport::{Credential, HeldCredential, Request, Transport};
 use crate::core::redact::register_secret;
 use crate::store::StoreError;
 
@@ -379,7 +379,7 @@ fn actions(method: &Method) -> &'static str {
 }
 
 impl Authorizer {
-    pub(super) fn new(reference: &RegistryRef, opts: &super::RegistryOptions) -> Self {
+    pub(super) fn new(reference: &RegistryRef, opts: &super::reference::RegistryOptions) -> Self {
         let basic = opts
             .username
             .as_deref()
@@ -407,6 +407,22 @@ impl Authorizer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(scope, token);
+    }
+
+    /// The credential a `method` request is sent with first (a streamed
+    /// body cannot be sent twice, so it only ever gets this one).
+    pub(super) fn held(&self, method: &Method) -> Option<HeldCredential> {
+        match (
+            self.cached(actions(method))
+                .or_else(|| self.configured.clone()),
+            &self.basic,
+        ) {
+            (Some(t), _) => Some(HeldCredential::Bearer(t)),
+            (None, Some((u, p))) if self.basic_registry.load(Ordering::Relaxed) => {
+                Some(HeldCredential::Basic(u.clone(), p.clone()))
+            }
+            _ => None,
+        }
     }
 
     /// One attempt of `req`: sent with the credential held for its scope; on

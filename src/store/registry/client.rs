@@ -4,9 +4,9 @@
 //! operations (`repository.rs`, `referrers.rs`) send every request here.
 
 use super::auth::Authorizer;
+use super::reference::{RegistryOptions, RegistryRef};
 use super::retry::{self, Attempt, RetryPolicy, Verdict};
 use super::transport::{Answer, Request, Transport};
-use super::{RegistryOptions, RegistryRef};
 use crate::store::StoreError;
 
 /// Body bytes kept of answers whose body only matters in an error message.
@@ -50,6 +50,40 @@ impl Client {
         let resp = self.auth.send(&self.transport, req).await?;
         self.transport
             .read(req.what, &req.method, resp, req.limit)
+            .await
+    }
+
+    /// One `PATCH` of `body` (a stream of `size` bytes) to `url`, with the credential held
+    /// for uploads; its answer's body read. Not retried, not
+    /// re-authenticated: a stream cannot be sent twice.
+    pub async fn attempt_streamed(
+        &self,
+        what: &str,
+        url: &str,
+        body: reqwest::Body,
+        size: u64,
+    ) -> Result<Answer, Attempt> {
+        // A known length, not chunked encoding: proxies and registries can
+        // tell where the body ends.
+        let len = size.to_string();
+        let req = Request {
+            what,
+            method: reqwest::Method::PATCH,
+            url,
+            headers: &[
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Length", &len),
+            ],
+            body: None,
+            limit: ERROR_BODY_LIMIT,
+        };
+        let held = self.auth.held(&req.method);
+        let resp = self
+            .transport
+            .send_body(&req, Some(body), held.as_ref().map(|c| c.credential()))
+            .await?;
+        self.transport
+            .read(what, &req.method, resp, ERROR_BODY_LIMIT)
             .await
     }
 

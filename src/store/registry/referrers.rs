@@ -27,11 +27,12 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 
+use super::RegistryStore;
 use super::repository::MAX_PAGES;
 use super::transport::Request;
-use super::{RegistryStore, StoreError};
 use crate::core::digest::Digest;
 use crate::core::oci::{self, Descriptor, ImageIndex, ImageManifest};
+use crate::store::StoreError;
 
 /// Attempts to get an entry into the referrers tag-schema index.
 const TAG_SCHEMA_ATTEMPTS: u32 = 12;

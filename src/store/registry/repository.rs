@@ -4,8 +4,9 @@
 //! client (`client.rs`: retry, then authentication, then the transport).
 //!
 //! Uploads: a blob below [`MONOLITHIC_MAX`] goes up in one `PUT` after the
-//! `POST` that opens the session; a larger one in [`CHUNK`]-sized `PATCH`es
-//! and an empty closing `PUT`. A whole session is one attempt of the retry policy:
+//! `POST` that opens the session; a larger one streams in one `PATCH`
+//! (read from the source in [`CHUNK`]s, two at most in memory) and an empty
+//! closing `PUT`. A whole session is one attempt of the retry policy:
 //! a transient failure anywhere starts a new session with the source opened
 //! again from its first byte. The bytes are hashed as they are sent and the
 //! closing `PUT` only goes out when they match the descriptor.
@@ -31,7 +32,7 @@ use crate::core::oci::{self, Descriptor};
 use crate::store::progress::{self, Direction, TransferEvent};
 use crate::store::{BlobSource, BlobStream, StoreError, is_valid_tag};
 
-/// Size of one upload request (one `PATCH` per chunk).
+/// Size of one read from the source during an upload.
 const CHUNK: usize = 4 * 1024 * 1024;
 
 /// Blobs smaller than this go up in a single `PUT` (one request instead of
@@ -483,8 +484,7 @@ impl RegistryStore {
     }
 
     /// One upload session: `POST`, then one `PUT` with the whole blob, or
-    /// `PATCH`es and an empty closing `PUT`. The next chunk is read while
-    /// the previous one is sent. `sent` counts the bytes handed
+    /// one streamed `PATCH` and an empty closing `PUT`. `sent` counts the bytes handed
     /// over.
     async fn upload_session(
         &self,
@@ -514,26 +514,57 @@ impl RegistryStore {
         };
         let mut current = read_chunk(&mut chunks, limit).await?;
         account(&mut hasher, &current, desc, &mine)?;
-        let mut offset = 0u64;
-        // Chunked: every byte goes in a `PATCH`, the closing `PUT` is empty.
-        while !monolithic && !current.is_empty() {
-            let end = offset + current.len() as u64 - 1;
-            let range = format!("{offset}-{end}");
-            let len = current.len().to_string();
-            let headers = [
-                ("Content-Type", "application/octet-stream"),
-                ("Content-Range", range.as_str()),
-                ("Content-Length", len.as_str()),
-            ];
-            let (patched, next) = tokio::join!(
-                self.upload_step(what, Method::PATCH, &location, &headers, Some(current)),
-                read_chunk(&mut chunks, limit)
-            );
+        if !monolithic {
+            // Chunked: the whole blob streams in one `PATCH` (the chunks of
+            // the source go over a small channel to the request body, which
+            // must be `Send + 'static`); the closing `PUT` is empty.
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+            let mismatch = std::cell::Cell::new(None);
+            let feed = async {
+                let mut next = std::mem::take(&mut current);
+                loop {
+                    if next.is_empty() {
+                        // The stream must not end well with other content.
+                        if hasher.len() != desc.size || hasher.clone().finish() != desc.digest {
+                            let _ = tx
+                                .send(Err(std::io::Error::other("local blob mismatch")))
+                                .await;
+                            mismatch.set(Some(local_mismatch(&mine, desc, &hasher)));
+                        }
+                        return;
+                    }
+                    let len = next.len() as u64;
+                    if tx.send(Ok(next)).await.is_err() {
+                        return;
+                    }
+                    sent.set(sent.get() + len);
+                    next = match read_chunk(&mut chunks, limit).await {
+                        Ok(chunk) => chunk,
+                        Err(e) => {
+                            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                            mismatch.set(Some(e));
+                            return;
+                        }
+                    };
+                    if let Err(e) = account(&mut hasher, &next, desc, &mine) {
+                        let _ = tx
+                            .send(Err(std::io::Error::other("local blob mismatch")))
+                            .await;
+                        mismatch.set(Some(e));
+                        return;
+                    }
+                }
+            };
+            let body = futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            });
+            let body = reqwest::Body::wrap_stream(body);
+            let patch = self.upload_stream(what, &location, body, desc.size);
+            let ((), patched) = tokio::join!(feed, patch);
+            if let Some(e) = mismatch.take() {
+                return Err(e.into());
+            }
             location = patched?;
-            offset = end + 1;
-            sent.set(offset);
-            current = next?;
-            account(&mut hasher, &current, desc, &mine)?;
         }
         // Only now is the whole blob known to match.
         if hasher.len() != desc.size || hasher.clone().finish() != desc.digest {
@@ -561,6 +592,36 @@ impl RegistryStore {
         }
         sent.set(desc.size);
         Ok(())
+    }
+
+    /// The streamed `PATCH` of a chunked upload: its answer's `Location`.
+    /// Sent with the credential the session's `POST` settled on; a `401`
+    /// here (a token that expired mid-upload) ends the attempt and the next
+    /// one starts a new session.
+    async fn upload_stream(
+        &self,
+        what: &str,
+        location: &str,
+        body: reqwest::Body,
+        size: u64,
+    ) -> Result<String, Attempt> {
+        let transport = self.client.transport();
+        let answer = self
+            .client
+            .attempt_streamed(what, location, body, size)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(transport.refusal(what, &answer));
+        }
+        let location = answer
+            .header(reqwest::header::LOCATION)
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| {
+                Attempt::permanent(
+                    transport.failure(what, "the registry answered without a Location header"),
+                )
+            })?;
+        Ok(transport.absolute(location))
     }
 
     /// One request of an upload session: its answer's `Location`, where the

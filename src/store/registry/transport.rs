@@ -27,8 +27,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 
+use super::reference::{RegistryOptions, RegistryRef};
 use super::retry::{self, Attempt, Verdict};
-use super::{RegistryOptions, RegistryRef};
 use crate::core::errors::error_chain;
 use crate::store::StoreError;
 
@@ -40,6 +40,21 @@ const MAX_REDIRECTS: usize = 5;
 pub(super) enum Credential<'a> {
     Bearer(&'a str),
     Basic(&'a str, &'a str),
+}
+
+/// A [`Credential`] held beyond one call.
+pub(super) enum HeldCredential {
+    Bearer(String),
+    Basic(String, String),
+}
+
+impl HeldCredential {
+    pub fn credential(&self) -> Credential<'_> {
+        match self {
+            Self::Bearer(t) => Credential::Bearer(t),
+            Self::Basic(u, p) => Credential::Basic(u, p),
+        }
+    }
 }
 
 /// One request: what it is (for messages), where it goes, what it carries.
@@ -157,12 +172,24 @@ impl Transport {
         req: &Request<'_>,
         credential: Option<Credential<'_>>,
     ) -> Result<reqwest::Response, Attempt> {
+        self.send_body(req, req.body.clone().map(reqwest::Body::from), credential)
+            .await
+    }
+
+    /// [`Self::send`] with `body` instead of the request's own (a stream,
+    /// which cannot be sent twice).
+    pub async fn send_body(
+        &self,
+        req: &Request<'_>,
+        body: Option<reqwest::Body>,
+        credential: Option<Credential<'_>>,
+    ) -> Result<reqwest::Response, Attempt> {
         let mut rb = self.client()?.request(req.method.clone(), req.url);
         for (k, v) in req.headers {
             rb = rb.header(*k, *v);
         }
-        if let Some(b) = &req.body {
-            rb = rb.body(b.clone());
+        if let Some(b) = body {
+            rb = rb.body(b);
         }
         rb = match credential {
             Some(Credential::Bearer(t)) => rb.bearer_auth(t),
