@@ -34,7 +34,7 @@ pub struct LayoutStore {
 }
 
 /// Size of one read from a blob file handed to another store.
-const READ_CHUNK: usize = 4 * 1024 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
 
 /// A blob file as a [`BlobSource`]: every `open` rewinds it.
 struct FileSource {

@@ -5,7 +5,7 @@
 //!
 //! Uploads: a blob below [`MONOLITHIC_MAX`] goes up in one `PUT` after the
 //! `POST` that opens the session; a larger one streams in one `PATCH`
-//! (read from the source in [`CHUNK`]s, two at most in memory) and an empty
+//! (read from the source in [`CHUNK`]s, a few at most in memory) and an empty
 //! closing `PUT`. A whole session is one attempt of the retry policy:
 //! a transient failure anywhere starts a new session with the source opened
 //! again from its first byte. The bytes are hashed as they are sent and the
@@ -33,13 +33,12 @@ use crate::store::progress::{self, Direction, TransferEvent};
 use crate::store::{BlobSource, BlobStream, StoreError, is_valid_tag};
 
 /// Size of one read from the source during an upload.
-const CHUNK: usize = 4 * 1024 * 1024;
+const CHUNK: usize = 1024 * 1024;
 
 /// Blobs smaller than this go up in a single `PUT` (one request instead of
-/// `PATCH`es and a `PUT`); larger ones in a chunked session of
-/// [`CHUNK`]-sized `PATCH`es, which is what a large tarball needs to be sent
-/// without holding it in memory. 1 MiB covers manifests, configs,
-/// signatures and small tarballs.
+/// a `PATCH` and a `PUT`); larger ones stream in one `PATCH`, which is what
+/// a large tarball needs to be sent without holding it in memory. 1 MiB
+/// covers manifests, configs, signatures and small tarballs.
 const MONOLITHIC_MAX: u64 = 1024 * 1024;
 
 /// Pages of a paginated tag list followed at most.
@@ -518,7 +517,7 @@ impl RegistryStore {
             // Chunked: the whole blob streams in one `PATCH` (the chunks of
             // the source go over a small channel to the request body, which
             // must be `Send + 'static`); the closing `PUT` is empty.
-            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
             let mismatch = std::cell::Cell::new(None);
             let feed = async {
                 let mut next = std::mem::take(&mut current);
