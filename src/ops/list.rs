@@ -16,6 +16,7 @@ use crate::ops::registry::{authenticated_store, registry_configured};
 use crate::ops::release::resolve::{self, versions};
 use crate::ops::{Error, Result};
 use crate::store::StoreError;
+use crate::store::Target;
 use crate::store::layout::LayoutStore;
 use crate::store::registry::RegistryStore;
 
@@ -88,8 +89,7 @@ pub async fn list_any(config: &Config) -> Result<ListReport> {
     // The same credential negotiation as pull (token realms are checked before
     // a password leaves the process).
     let listed = async {
-        let remote =
-            authenticated_store(config, crate::store::registry::auth::Operation::Pull).await?;
+        let remote = authenticated_store(config).await?;
         list_registry(&remote, config).await
     }
     .await;
@@ -179,12 +179,12 @@ async fn read_remote_release(
             desc.media_type
         )));
     }
-    let bytes = remote.read_manifest(desc).await?;
+    let bytes = Target::read_manifest(remote, desc).await?;
     let image: ImageManifest = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Integrity(format!("the OCI manifest of {tag} is not valid: {e}")))?;
     resolve::check_shape(tag, &image)?;
     let config = remote
-        .read_blob_bytes(&image.config, manifest::MAX_MANIFEST_BYTES)
+        .read_small_blob(&image.config, manifest::MAX_MANIFEST_BYTES)
         .await?;
     let m = Manifest::from_json(&config).map_err(|e| {
         Error::Integrity(format!("the squizzle manifest of {tag} is not valid: {e}"))

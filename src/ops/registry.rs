@@ -17,61 +17,12 @@ pub fn registry_configured(config: &Config) -> bool {
 }
 
 /// The registry named by the configuration (`[registry]`, `SQUIZZLE_REGISTRY`,
-/// `SQUIZZLE_REGISTRY_TOKEN`).
-pub fn registry_store(config: &Config) -> Result<RegistryStore> {
-    let (reference, opts, identity_token) = registry_options(config)?;
-    if let Some(source) = identity_token.map(|(_, source)| source) {
-        return Err(StoreError::RemoteAuth {
-            registry: reference.to_string(),
-            reason: format!(
-                "{source} holds an identity token, which only push and pull can exchange yet; set SQUIZZLE_REGISTRY_TOKEN, or [registry] username/password"
-            ),
-        }
-        .into());
-    }
-    Ok(RegistryStore::new(reference, &opts))
-}
-
-/// As [`registry_store`], and when the credentials are a username and
-/// password for a registry with a token service, exchanges them for a token
-/// first (`auth::negotiate`: the password only goes to a realm on the
-/// registry's own host), so oci-client never holds the password.
-pub async fn authenticated_store(config: &Config, op: auth::Operation) -> Result<RegistryStore> {
+/// `SQUIZZLE_REGISTRY_TOKEN`), with the docker configuration's credentials
+/// as the fallback. The store exchanges them for tokens itself (the password
+/// only goes to a token realm on the registry's own host).
+pub async fn authenticated_store(config: &Config) -> Result<RegistryStore> {
     let (reference, mut opts, identity_token) = registry_options(config)?;
-    let plain_http = reference.is_loopback() || opts.insecure;
-    if let Some((refresh, _)) = identity_token {
-        opts.token = auth::negotiate(
-            &reference,
-            plain_http,
-            opts.ca_pem.as_deref(),
-            auth::Secret::IdentityToken(&refresh),
-            op,
-        )
-        .await
-        .map_err(|e| insecure_hint(&reference, config, e.into()))?;
-    }
-    let has_token = opts.token.as_deref().is_some_and(|t| !t.is_empty());
-    if let (false, Some(user)) = (
-        has_token,
-        opts.username.as_deref().filter(|u| !u.is_empty()),
-    ) {
-        let password = opts.password.as_deref().unwrap_or("");
-        let token = auth::negotiate(
-            &reference,
-            plain_http,
-            opts.ca_pem.as_deref(),
-            auth::Secret::Password {
-                username: user,
-                password,
-            },
-            op,
-        )
-        .await
-        .map_err(|e| insecure_hint(&reference, config, e.into()))?;
-        if token.is_some() {
-            opts.token = token;
-        }
-    }
+    opts.identity_token = identity_token.map(|(token, _)| token);
     Ok(RegistryStore::new(reference, &opts))
 }
 
@@ -111,6 +62,7 @@ pub fn registry_options(config: &Config) -> Result<(RegistryRef, RegistryOptions
         token: reg.token,
         insecure: reg.insecure,
         ca_pem,
+        ..RegistryOptions::default()
     };
     let configured = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
     // Precedence: token > username/password > docker config.json > anonymous.

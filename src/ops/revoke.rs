@@ -142,8 +142,7 @@ pub async fn revoke(
         tag_deleted: false,
     };
     if registry {
-        let remote =
-            authenticated_store(config, crate::store::registry::auth::Operation::Push).await?;
+        let remote = authenticated_store(config).await?;
         copy_referrers(&store, &remote, &digest).await.map_err(|e| {
             Error::Usage(format!(
                 "the revocation is stored locally but could not be published: {e}; run `squizzle push {tag}` to publish it"

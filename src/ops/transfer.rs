@@ -7,7 +7,7 @@ use crate::ops::Result;
 use crate::ops::registry::{authenticated_store, insecure_hint};
 use crate::ops::release::fetch::{TransferReport, copy_release, pull_release};
 use crate::ops::release::resolve;
-use crate::store::registry::{TransferEvent, auth};
+use crate::store::progress::TransferEvent;
 
 /// Local layout -> registry. Blob transfers report to `progress`.
 pub async fn push(
@@ -15,7 +15,7 @@ pub async fn push(
     version: &Version,
     progress: &dyn Fn(&TransferEvent),
 ) -> Result<TransferReport> {
-    let remote = authenticated_store(config, auth::Operation::Push).await?;
+    let remote = authenticated_store(config).await?;
     let local = resolve::open_local(config, version)?;
     let empty = format!("the store is empty: run `squizzle build {version}` first");
     let copied = copy_release(&local, &remote, version, &empty, progress)

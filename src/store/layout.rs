@@ -12,8 +12,12 @@ use std::path::{Path, PathBuf};
 
 use std::time::{Duration, SystemTime};
 
-use super::registry::TransferEvent;
-use super::{BlobReader, StoreError, Target, is_valid_tag};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+
+use super::progress::{Direction, TransferEvent};
+use super::{BlobSource, BlobStream, StoreError, Target, is_valid_tag};
 use crate::core::digest::{Digest, HashingReader};
 use crate::core::oci::{self, Descriptor, ImageIndex, ImageManifest};
 
@@ -27,6 +31,69 @@ const STALE_STAGING: Duration = Duration::from_secs(60 * 60);
 #[derive(Debug, Clone)]
 pub struct LayoutStore {
     root: PathBuf,
+}
+
+/// Size of one read from a blob file handed to another store.
+const READ_CHUNK: usize = 1024 * 1024;
+
+/// A blob file as a [`BlobSource`]: every `open` rewinds it.
+struct FileSource {
+    file: File,
+    path: PathBuf,
+}
+
+impl BlobSource for FileSource {
+    fn open(&self) -> LocalBoxFuture<'_, Result<BlobStream<'_>, StoreError>> {
+        Box::pin(async move {
+            let io = |source| StoreError::Io {
+                path: self.path.clone(),
+                source,
+            };
+            let mut file = self.file.try_clone().map_err(io)?;
+            io::Seek::rewind(&mut file).map_err(io)?;
+            let path = self.path.clone();
+            let chunks = futures_util::stream::unfold(Some(file), move |file| {
+                let path = path.clone();
+                async move {
+                    let mut file = file?;
+                    let mut buf = vec![0u8; READ_CHUNK];
+                    let mut filled = 0;
+                    while filled < READ_CHUNK {
+                        match file.read(&mut buf[filled..]) {
+                            Ok(0) => break,
+                            Ok(n) => filled += n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(source) => {
+                                return Some((Err(StoreError::Io { path, source }), None));
+                            }
+                        }
+                    }
+                    if filled == 0 {
+                        return None;
+                    }
+                    buf.truncate(filled);
+                    Some((Ok(Bytes::from(buf)), Some(file)))
+                }
+            });
+            Ok(chunks.boxed_local())
+        })
+    }
+
+    fn mismatch(
+        &self,
+        expected: &Descriptor,
+        actual: Digest,
+        actual_size: u64,
+        _too_long: bool,
+    ) -> StoreError {
+        StoreError::DigestMismatch {
+            path: self.path.clone(),
+            expected: expected.digest,
+            actual,
+            expected_size: expected.size,
+            actual_size,
+        }
+    }
 }
 
 /// Upper bound for `index.json`: ~10,000 tags.
@@ -185,6 +252,68 @@ impl LayoutStore {
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(self.blob_path(&desc.digest))
             .map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    /// Writes the blob `desc` from `source` into a temporary file beside the
+    /// blobs, hashing while it writes, and renames it into place once digest
+    /// and size match; a failed copy leaves no file behind.
+    async fn put_from(
+        &self,
+        desc: &Descriptor,
+        source: &dyn BlobSource,
+        progress: &dyn Fn(&TransferEvent),
+    ) -> Result<(), StoreError> {
+        let dir = self.root.join("blobs/sha256");
+        let io = |source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(io)?;
+        let mut chunks = source.open().await?;
+        progress(&TransferEvent::Started {
+            direction: Direction::Pull,
+            digest: desc.digest,
+            media_type: desc.media_type.clone(),
+            total: desc.size,
+            attempt: 1,
+        });
+        // Dropped (and so deleted) on any early return.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&dir)
+            .map_err(io)?;
+        let mut hasher = crate::core::digest::Hasher::new();
+        let mut too_long = false;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            if hasher.len() > desc.size {
+                too_long = true;
+                break;
+            }
+            tmp.write_all(&chunk).map_err(io)?;
+            progress(&TransferEvent::Progress {
+                direction: Direction::Pull,
+                digest: desc.digest,
+                done: hasher.len(),
+                total: desc.size,
+            });
+        }
+        drop(chunks);
+        let actual_size = hasher.len();
+        let actual = hasher.finish();
+        if too_long || actual != desc.digest || actual_size != desc.size {
+            return Err(source.mismatch(desc, actual, actual_size, too_long));
+        }
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(self.blob_path(&desc.digest))
+            .map_err(|e| io(e.error))?;
+        progress(&TransferEvent::Finished {
+            direction: Direction::Pull,
+            digest: desc.digest,
+            bytes: desc.size,
+        });
         Ok(())
     }
 
@@ -503,26 +632,23 @@ impl Target for LayoutStore {
         Ok(LayoutStore::has_blob(self, desc))
     }
 
-    async fn open_blob(&self, desc: &Descriptor) -> Result<BlobReader<'_>, StoreError> {
-        Ok(BlobReader::File(LayoutStore::open_blob(
-            self,
-            &desc.digest,
-        )?))
+    async fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn BlobSource + '_>, StoreError> {
+        Ok(Box::new(FileSource {
+            file: LayoutStore::open_blob(self, &desc.digest)?,
+            path: self.blob_path(&desc.digest),
+        }))
     }
 
     async fn push_blob(
         &self,
         desc: &Descriptor,
-        blob: BlobReader<'_>,
+        blob: &dyn BlobSource,
         progress: &dyn Fn(&TransferEvent),
     ) -> Result<bool, StoreError> {
         if LayoutStore::has_blob(self, desc) {
             return Ok(false);
         }
-        match blob {
-            BlobReader::File(file) => self.put_blob(desc, file)?,
-            BlobReader::Registry(remote) => remote.pull_blob_with(desc, self, progress).await?,
-        }
+        self.put_from(desc, blob, progress).await?;
         Ok(true)
     }
 
@@ -617,14 +743,14 @@ impl Target for Staged<'_> {
         Ok(self.store.has_blob(desc) || self.staging.has_blob(desc))
     }
 
-    async fn open_blob(&self, desc: &Descriptor) -> Result<BlobReader<'_>, StoreError> {
-        Ok(BlobReader::File(self.holder(desc).open_blob(&desc.digest)?))
+    async fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn BlobSource + '_>, StoreError> {
+        Target::open_blob(self.holder(desc), desc).await
     }
 
     async fn push_blob(
         &self,
         desc: &Descriptor,
-        blob: BlobReader<'_>,
+        blob: &dyn BlobSource,
         progress: &dyn Fn(&TransferEvent),
     ) -> Result<bool, StoreError> {
         if self.store.has_blob(desc) {
@@ -778,7 +904,7 @@ mod tests {
         block_on(async {
             let reader = Target::open_blob(&src, &blob).await.unwrap();
             assert!(
-                Target::push_blob(&staged, &blob, reader, &|_| {})
+                Target::push_blob(&staged, &blob, &*reader, &|_| {})
                     .await
                     .unwrap()
             );

@@ -3,34 +3,56 @@
 //! [`layout::LayoutStore`], an OCI image layout folder on disk (the default
 //! store, used when no registry is configured), and [`registry::RegistryStore`],
 //! an OCI distribution registry, are two implementations of one [`Target`]
-//! (the oras-go idea): what a copy between two stores needs, so `ops/transfer.rs`
+//! (the oras-go idea): what a copy between two stores needs, so `ops/release/fetch.rs`
 //! has one copy routine for every direction. They speak only OCI:
 //! descriptors, blobs, manifests and tags. This module never interprets the
 //! squizzle manifest, never touches SQL, and never prints.
+//!
+//! Imports point one way: `layout.rs` and `registry/` use this file and
+//! `progress.rs`, never each other, and nothing in `registry/` is imported by
+//! a file it imports.
 
 pub mod layout;
+pub mod progress;
 pub mod registry;
 
-use std::fs::File;
 use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::LocalBoxStream;
 
 use crate::core::digest::Digest;
 use crate::core::oci::Descriptor;
-use registry::{RegistryStore, TransferEvent};
+pub use progress::{Direction, TransferEvent};
+
+/// The bytes of one blob in order, from the first; the stream ends after the
+/// last byte. An error ends it for good: the source has already ridden out
+/// what it could (a registry download cut mid-body is asked for again and
+/// continued where it stopped).
+pub type BlobStream<'a> = LocalBoxStream<'a, Result<Bytes, StoreError>>;
 
 /// Where the bytes of one blob come from, handed by [`Target::open_blob`] of
-/// the source to [`Target::push_blob`] of the destination.
-///
-/// A local blob is an open file: re-readable from its start, so a retried
-/// upload rewinds it. A registry blob is not opened by the source: the
-/// destination fetches it itself, so the registry's retry policy can start a
-/// cut download over into a fresh temporary file (a half-consumed stream could
-/// not be replayed). Either way the destination hashes every byte while it
-/// writes and refuses a blob whose digest or size differs from its
-/// descriptor; memory does not grow with the blob's size.
-pub enum BlobReader<'a> {
-    File(File),
-    Registry(&'a RegistryStore),
+/// the source to [`Target::push_blob`] of the destination: the capability to
+/// open a fresh reader from the first byte, as often as the destination needs
+/// (an upload the destination retries after a transient failure starts over
+/// with a new reader). Whatever the source, the destination hashes every
+/// byte while it writes and refuses a blob whose digest or size differs from
+/// its descriptor; memory does not grow with the blob's size.
+pub trait BlobSource {
+    /// A reader from the first byte.
+    fn open(&self) -> LocalBoxFuture<'_, Result<BlobStream<'_>, StoreError>>;
+
+    /// The error for bytes from this source that do not match `expected`
+    /// (`too_long`: more than `expected.size` came; `actual` and
+    /// `actual_size` are what was read), naming the source.
+    fn mismatch(
+        &self,
+        expected: &Descriptor,
+        actual: Digest,
+        actual_size: u64,
+        too_long: bool,
+    ) -> StoreError;
 }
 
 /// One OCI content store, as a copy sees it: tags resolve to manifest
@@ -64,15 +86,17 @@ pub trait Target {
     async fn has_blob(&self, desc: &Descriptor) -> Result<bool, StoreError>;
 
     /// The blob `desc` names, for [`Target::push_blob`] of another store.
-    async fn open_blob(&self, desc: &Descriptor) -> Result<BlobReader<'_>, StoreError>;
+    async fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn BlobSource + '_>, StoreError>;
 
     /// Stores the blob `desc` from `blob`, verifying digest and size while
-    /// writing; nothing unverified becomes visible. Returns whether bytes were
-    /// transferred (`false`: the store had it already).
+    /// writing; nothing unverified becomes visible. The caller has asked
+    /// [`Target::has_blob`] already (one existence check per blob): this
+    /// writes. Returns whether bytes were transferred (`false`: a local
+    /// store found it there after all).
     async fn push_blob(
         &self,
         desc: &Descriptor,
-        blob: BlobReader<'_>,
+        blob: &dyn BlobSource,
         progress: &dyn Fn(&TransferEvent),
     ) -> Result<bool, StoreError>;
 

@@ -23,7 +23,8 @@ use crate::ops::release::verify::{self, CheckId, Failure, VerifyOptions, VerifyR
 use crate::ops::{Error, Result};
 use crate::store::Target;
 use crate::store::layout::LayoutStore;
-use crate::store::registry::{RegistryStore, TransferEvent, auth, progress};
+use crate::store::progress::{self, TransferEvent};
+use crate::store::registry::RegistryStore;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -67,7 +68,7 @@ pub async fn pull_release(
     version: &Version,
     progress: &dyn Fn(&TransferEvent),
 ) -> Result<TransferReport> {
-    let remote = authenticated_store(config, auth::Operation::Pull).await?;
+    let remote = authenticated_store(config).await?;
     let local = LayoutStore::open_or_init(&config.store_dir())?;
     let staged = local.staged()?;
     let empty = format!("the registry has no versions: run `squizzle push {version}` first");
@@ -251,7 +252,7 @@ pub async fn copy_blob<S: Target, D: Target>(
         return Ok(false);
     }
     let blob = src.open_blob(desc).await?;
-    Ok(dst.push_blob(desc, blob, progress).await?)
+    Ok(dst.push_blob(desc, &*blob, progress).await?)
 }
 
 /// Copies every referrer `src` lists for `subject` that `dst` does not list
@@ -308,7 +309,7 @@ pub async fn refresh_referrers(config: &Config, version: &Version) -> Result<usi
     let Some(desc) = local.resolve(&version.tag())? else {
         return Ok(0);
     };
-    let remote = authenticated_store(config, auth::Operation::Pull).await?;
+    let remote = authenticated_store(config).await?;
     copy_referrers(&remote, &local, &desc.digest)
         .await
         .map_err(|e| insecure_hint(remote.reference(), config, e))

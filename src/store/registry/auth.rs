@@ -14,28 +14,33 @@
 //! hold a secret), waits for a hanging helper forever, and does not match
 //! `credHelpers` keys through docker.io's aliases.
 //!
-//! [`negotiate`] is the one place a password is sent over the network by
-//! squizzle itself: when the registry answers with a `Bearer` challenge, the
-//! password goes only to a token realm on the registry's own host (or, over
-//! HTTPS, a sibling host under the same parent domain, as Docker Hub's
-//! `auth.docker.io` for `registry-1.docker.io`), and oci-client then gets the
-//! resulting token, never the password. oci-client on its own sends basic
-//! credentials to whatever realm a registry names. The raw client of
-//! `referrers.rs`, which exchanges the password itself when a token expires or
-//! lacks a scope, applies the same [`realm_allowed`] first.
+//! [`Authorizer`] is the authentication layer of the store's one client,
+//! and the one place a secret is sent over the network by squizzle itself:
+//! the password or identity token goes only to a token realm that
+//! [`realm_allowed`] accepts (the registry's own host, or over HTTPS a
+//! sibling host under the same parent domain, as Docker Hub's
+//! `auth.docker.io` for `registry-1.docker.io`); basic credentials go to the
+//! registry itself only when it asks for them with a `Basic` challenge.
+//! Tokens are kept per scope (`pull`, `pull,push`, `delete`), so a token
+//! that expires or lacks a scope is exchanged again once, not per request.
 //!
 //! Must never: print, or return a secret that is not registered with
 //! `core::redact`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::RegistryRef;
+use super::reference::RegistryRef;
+use super::retry::{self, Attempt, Verdict};
+use super::transport::{Credential, HeldCredential, Request, Transport};
 use crate::core::redact::register_secret;
 use crate::store::StoreError;
 
@@ -338,171 +343,303 @@ fn run_helper(
     }))
 }
 
-/// What the credentials are for: the token scope asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Pull,
-    Push,
+/// The authentication layer of a registry store, between the transport and
+/// the repository operations: which credential a request carries first, and
+/// what to do with a `401`.
+///
+/// A request carries the token cached for its scope (`pull`; `pull,push`;
+/// `delete`), else the configured token, else nothing (or the basic
+/// credentials once the registry has asked for them). On a `401` with a
+/// `Bearer` challenge, the one token exchange ([`Authorizer::exchange`]) runs
+/// at the challenge's realm and the request is sent once more; that second
+/// answer is final. Without a `Bearer` challenge the basic credentials go to
+/// the registry itself.
+pub(super) struct Authorizer {
+    reference: RegistryRef,
+    /// Username and password: exchanged for a token, or sent to the
+    /// registry itself when it asks for basic authentication.
+    basic: Option<(String, String)>,
+    /// Docker's identity token: an OAuth2 refresh token for the token service.
+    identity: Option<String>,
+    /// `SQUIZZLE_REGISTRY_TOKEN` / `[registry] token`: sent first.
+    configured: Option<String>,
+    /// Tokens the exchange gave, by the scope of the request that needed them.
+    tokens: Mutex<HashMap<&'static str, String>>,
+    /// The registry asked for basic credentials: send them from the start.
+    basic_registry: AtomicBool,
 }
 
-/// A secret to exchange for a registry token.
-#[derive(Clone, Copy)]
-pub enum Secret<'a> {
-    Password {
-        username: &'a str,
-        password: &'a str,
-    },
-    /// Docker's identity token: an OAuth2 refresh token.
-    IdentityToken(&'a str),
+/// The scope a request needs, by its method: reading, writing, deleting.
+fn actions(method: &Method) -> &'static str {
+    match *method {
+        Method::GET | Method::HEAD => "pull",
+        Method::DELETE => "delete",
+        _ => "pull,push",
+    }
 }
 
-/// Asks the registry (`GET /v2/` without credentials, no redirects) how it
-/// wants to be authenticated. On a `Bearer` challenge whose realm may receive
-/// the secret (see [`realm_allowed`]), exchanges the secret for a token there
-/// (basic credentials on a `GET`, or an identity token as an OAuth2
-/// `refresh_token` grant) and returns it; a realm elsewhere is refused.
-/// `None` means: use the basic credentials with the registry itself.
-pub async fn negotiate(
-    reference: &RegistryRef,
-    plain_http: bool,
-    ca_pem: Option<&[u8]>,
-    secret: Secret<'_>,
-    op: Operation,
-) -> Result<Option<String>, StoreError> {
-    let registry = reference.to_string();
-    let unreachable = |e: reqwest::Error| StoreError::RemoteUnreachable {
-        registry: registry.clone(),
-        reason: crate::core::errors::error_chain(&e),
-    };
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(60))
-        .user_agent(concat!("squizzle/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = ca_pem {
-        for cert in
-            reqwest::Certificate::from_pem_bundle(pem).map_err(|e| StoreError::Registry {
-                registry: registry.clone(),
-                reason: format!("the registry CA file is not PEM: {e}"),
-            })?
-        {
-            builder = builder.add_root_certificate(cert);
+impl Authorizer {
+    pub(super) fn new(reference: &RegistryRef, opts: &super::reference::RegistryOptions) -> Self {
+        let basic = opts
+            .username
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(|u| (u.to_owned(), opts.password.clone().unwrap_or_default()));
+        Self {
+            reference: reference.clone(),
+            basic,
+            identity: opts.identity_token.clone().filter(|t| !t.is_empty()),
+            configured: opts.token.clone().filter(|t| !t.is_empty()),
+            tokens: Mutex::new(HashMap::new()),
+            basic_registry: AtomicBool::new(false),
         }
     }
-    let client = builder.build().map_err(unreachable)?;
-    let scheme = if plain_http { "http" } else { "https" };
-    let probe = client
-        .get(format!("{scheme}://{}/v2/", reference.registry))
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_connect() || e.is_timeout() {
-                unreachable(e)
-            } else {
-                StoreError::Registry {
-                    registry: registry.clone(),
-                    reason: format!("GET /v2/: {}", crate::core::errors::error_chain(&e)),
-                }
+
+    fn cached(&self, scope: &'static str) -> Option<String> {
+        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        // A token that may push may also read.
+        let wider = (scope == "pull").then(|| tokens.get("pull,push")).flatten();
+        tokens.get(scope).or(wider).cloned()
+    }
+
+    fn remember(&self, scope: &'static str, token: String) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(scope, token);
+    }
+
+    /// The credential a `method` request is sent with first (a streamed
+    /// body cannot be sent twice, so it only ever gets this one).
+    pub(super) fn held(&self, method: &Method) -> Option<HeldCredential> {
+        match (
+            self.cached(actions(method))
+                .or_else(|| self.configured.clone()),
+            &self.basic,
+        ) {
+            (Some(t), _) => Some(HeldCredential::Bearer(t)),
+            (None, Some((u, p))) if self.basic_registry.load(Ordering::Relaxed) => {
+                Some(HeldCredential::Basic(u.clone(), p.clone()))
             }
-        })?;
-    let Some(challenge) = probe
-        .headers()
-        .get_all(reqwest::header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(parse_challenge)
-        .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
-    else {
-        return match secret {
-            Secret::Password { .. } => Ok(None),
-            Secret::IdentityToken(_) => Err(StoreError::RemoteAuth {
-                registry,
-                reason: "the docker configuration holds an identity token, but the registry does not ask for a bearer token (no `WWW-Authenticate: Bearer` on /v2/); use [registry] username/password or SQUIZZLE_REGISTRY_TOKEN".into(),
-            }),
+            _ => None,
+        }
+    }
+
+    /// One attempt of `req`: sent with the credential held for its scope; on
+    /// a `401`, one token exchange (or the basic credentials) and the request
+    /// once more, whose answer is final. The answer's body is not read.
+    pub(super) async fn send(
+        &self,
+        transport: &Transport,
+        req: &Request<'_>,
+    ) -> Result<reqwest::Response, Attempt> {
+        let scope = actions(&req.method);
+        let held = self.cached(scope).or_else(|| self.configured.clone());
+        let first = match (&held, &self.basic) {
+            (Some(t), _) => Some(Credential::Bearer(t)),
+            (None, Some((u, p))) if self.basic_registry.load(Ordering::Relaxed) => {
+                Some(Credential::Basic(u, p))
+            }
+            _ => None,
         };
-    };
-    let realm = challenge.param("realm").unwrap_or_default();
-    let realm_url =
-        realm_allowed(reference, plain_http, realm).map_err(|why| StoreError::RemoteAuth {
-            registry: registry.clone(),
-            reason: why,
-        })?;
-    let scope = match op {
-        Operation::Pull => format!("repository:{}:pull", reference.repository),
-        Operation::Push => format!("repository:{}:pull,push", reference.repository),
-    };
-    let mut url = realm_url;
-    let request = match secret {
-        Secret::Password { username, password } => {
+        let answer = transport.send(req, first).await?;
+        if answer.status() != StatusCode::UNAUTHORIZED {
+            return Ok(answer);
+        }
+        let challenges: Vec<Challenge> = answer
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(parse_challenge)
+            .collect();
+        let bearer = challenges
+            .iter()
+            .find(|c| c.scheme.eq_ignore_ascii_case("bearer") && c.param("realm").is_some());
+        let fresh = match bearer {
+            Some(c) => self.exchange(transport, req.what, c, scope).await?,
+            None => None,
+        };
+        let again = match (&fresh, &self.basic) {
+            (Some(t), _) => Credential::Bearer(t),
+            (None, Some((u, p))) if bearer.is_none() => {
+                self.basic_registry.store(true, Ordering::Relaxed);
+                Credential::Basic(u, p)
+            }
+            (None, _) if bearer.is_none() && self.identity.is_some() => {
+                return Err(Attempt::permanent(StoreError::RemoteAuth {
+                    registry: transport.name().to_owned(),
+                    reason: "the docker configuration holds an identity token, but the registry does not ask for a bearer token (no `WWW-Authenticate: Bearer`); use [registry] username/password or SQUIZZLE_REGISTRY_TOKEN".into(),
+                }));
+            }
+            _ => return Ok(answer),
+        };
+        if held.is_some() {
+            tracing::debug!(
+                what = req.what,
+                "the registry refused the token (expired?); exchanged the credentials again"
+            );
+        }
+        let second = transport.send(req, Some(again)).await?;
+        if second.status() == StatusCode::UNAUTHORIZED && held.is_some() && fresh.is_some() {
+            return Err(Attempt::permanent(StoreError::RemoteAuth {
+                registry: transport.name().to_owned(),
+                reason: format!(
+                    "{}: the registry refused its token, and then a freshly issued one too (401 Unauthorized); check [registry] username/password or SQUIZZLE_REGISTRY_TOKEN",
+                    req.what
+                ),
+            }));
+        }
+        if let Some(t) = fresh
+            && second.status() != StatusCode::UNAUTHORIZED
+        {
+            self.remember(scope, t);
+        }
+        Ok(second)
+    }
+
+    /// The one token exchange: a token from the challenge's realm for its
+    /// service and scope (the request's own scope when the challenge names
+    /// none). The password (a `GET` with basic credentials) or the identity
+    /// token (an OAuth2 `refresh_token` grant) only goes to a realm
+    /// [`realm_allowed`] accepts; an anonymous exchange needs HTTPS unless
+    /// the registry itself is reached over plain HTTP.
+    async fn exchange(
+        &self,
+        transport: &Transport,
+        what: &str,
+        c: &Challenge,
+        actions: &str,
+    ) -> Result<Option<String>, Attempt> {
+        let refuse = |reason: String| {
+            Attempt::permanent(StoreError::RemoteAuth {
+                registry: transport.name().to_owned(),
+                reason: format!("{what}: {reason}"),
+            })
+        };
+        let realm = c.param("realm").unwrap_or_default();
+        let plain_http = transport.plain_http();
+        let mut url = if self.basic.is_some() || self.identity.is_some() {
+            realm_allowed(&self.reference, plain_http, realm).map_err(refuse)?
+        } else if realm.starts_with("https://") || (plain_http && realm.starts_with("http://")) {
+            reqwest::Url::parse(realm)
+                .map_err(|_| refuse(format!("the token service {realm:?} is not a URL")))?
+        } else {
+            return Err(refuse(format!(
+                "the token service {realm:?} is not HTTPS; not asking it for a token"
+            )));
+        };
+        let scope = c
+            .param("scope")
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("repository:{}:{actions}", self.reference.repository));
+        let token_what = format!("{what}: token service");
+        let (method, body, credential, form);
+        if let Some(refresh) = &self.identity {
+            let mut pairs = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+                ("client_id", "squizzle"),
+            ];
+            if let Some(service) = c.param("service") {
+                pairs.push(("service", service));
+            }
+            pairs.push(("scope", &scope));
+            method = Method::POST;
+            body = Some(bytes::Bytes::from(form_urlencoded(&pairs)));
+            credential = None;
+            form = true;
+        } else {
             {
                 let mut q = url.query_pairs_mut();
-                if let Some(service) = challenge.param("service") {
+                if let Some(service) = c.param("service") {
                     q.append_pair("service", service);
                 }
                 q.append_pair("scope", &scope);
             }
-            client.get(url).basic_auth(username, Some(password))
+            method = Method::GET;
+            body = None;
+            credential = self.basic.as_ref().map(|(u, p)| Credential::Basic(u, p));
+            form = false;
         }
-        Secret::IdentityToken(refresh) => {
-            let mut form =
-                reqwest::Url::parse("http://form.invalid/").map_err(|e| StoreError::Registry {
-                    registry: registry.clone(),
-                    reason: e.to_string(),
-                })?;
-            {
-                let mut q = form.query_pairs_mut();
-                q.append_pair("grant_type", "refresh_token");
-                q.append_pair("refresh_token", refresh);
-                q.append_pair("client_id", "squizzle");
-                if let Some(service) = challenge.param("service") {
-                    q.append_pair("service", service);
-                }
-                q.append_pair("scope", &scope);
+        const LIMIT: u64 = 1024 * 1024;
+        let content_type = [("Content-Type", "application/x-www-form-urlencoded")];
+        let request = Request {
+            what: &token_what,
+            method,
+            url: url.as_str(),
+            headers: if form { &content_type } else { &[] },
+            body,
+            limit: LIMIT,
+        };
+        let resp = transport.send(&request, credential).await?;
+        let answer = transport
+            .read(&token_what, &request.method, resp, LIMIT)
+            .await?;
+        let status = answer.status;
+        match retry::http_verdict(status.as_u16()) {
+            Verdict::Permanent => {}
+            verdict => {
+                return Err(Attempt::with_verdict(
+                    StoreError::RemoteUnreachable {
+                        registry: transport.name().to_owned(),
+                        reason: format!("{token_what} answered {status}"),
+                    },
+                    verdict,
+                ));
             }
-            client
-                .post(url)
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(form.query().unwrap_or_default().to_owned())
         }
-    };
-    let answer = request.send().await.map_err(|e| StoreError::RemoteAuth {
-        registry: registry.clone(),
-        reason: format!(
-            "token service {realm}: {}",
-            crate::core::errors::error_chain(&e)
-        ),
-    })?;
-    let status = answer.status();
-    if !status.is_success() {
-        return Err(StoreError::RemoteAuth {
-            registry,
-            reason: format!(
+        if !status.is_success() {
+            return Err(refuse(format!(
                 "the token service {realm} refused the credentials ({status}); check [registry] username/password, SQUIZZLE_REGISTRY_TOKEN or the docker configuration"
-            ),
-        });
+            )));
+        }
+        if answer.overflow {
+            return Err(Attempt::permanent(transport.too_large(&token_what, LIMIT)));
+        }
+        #[derive(Deserialize)]
+        struct TokenAnswer {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let parsed: TokenAnswer = serde_json::from_slice(&answer.body)
+            .map_err(|_| refuse("the token service did not answer with a token".into()))?;
+        let token = parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty());
+        if let Some(t) = &token {
+            register_secret(t);
+        }
+        Ok(token)
     }
-    let body = answer.bytes().await.map_err(|e| StoreError::RemoteAuth {
-        registry: registry.clone(),
-        reason: format!(
-            "token service {realm}: {}",
-            crate::core::errors::error_chain(&e)
-        ),
-    })?;
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let token = json
-        .get("token")
-        .or_else(|| json.get("access_token"))
-        .and_then(|t| t.as_str())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| StoreError::RemoteAuth {
-            registry: registry.clone(),
-            reason: format!("the token service {realm} answered without a token"),
-        })?;
-    register_secret(token);
-    Ok(Some(token.to_owned()))
+}
+
+/// `k=v&k2=v2`, form-encoded.
+fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(&percent_encode(k));
+        out.push('=');
+        out.push_str(&percent_encode(v));
+    }
+    out
+}
+
+/// `application/x-www-form-urlencoded` escaping: unreserved bytes stay.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'*') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// May a token realm receive the registry password? Only over HTTPS (or

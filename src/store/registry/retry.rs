@@ -1,8 +1,8 @@
 //! Retrying registry requests that failed for a reason that may pass.
 //!
-//! Every request [`super::RegistryStore`] makes goes through
-//! [`RegistryStore::retrying`]: one attempt is one closure call, and a failed
-//! attempt carries its verdict ([`Attempt`]): transient or permanent.
+//! Every request of a registry store goes through [`run`] (by way of
+//! `client.rs`): one attempt is one closure call, and a failed attempt
+//! carries its verdict ([`Attempt`]): transient or permanent.
 //!
 //! - Transient: connection refused, reset or aborted (also mid-body), timeouts,
 //!   a body cut short, HTTP 408, 429, 500, 502, 503, 504 and the registry error
@@ -12,9 +12,10 @@
 //! - Permanent: everything else, notably 400, 401/403, 404, digest or size
 //!   mismatches and local I/O errors. Returned at once, unchanged.
 //!
-//! `Retry-After` is not honoured: oci-client turns a 429 into an error value
-//! without the response headers, so a 429 waits like any other transient
-//! failure (at least [`MIN_429_DELAY`] scaled by the test knob).
+//! `Retry-After` (delay-seconds or an HTTP-date) is honoured: the next
+//! attempt waits at least that long, but never past the time budget (a
+//! registry asking for more than the budget leaves gets one last attempt at
+//! the budget's end). A 429 without it waits at least [`MIN_429_DELAY`].
 //!
 //! When the attempts or the time budget run out, the error says how many
 //! attempts were made, over how long, and the last cause, and keeps the exit
@@ -24,11 +25,6 @@
 //! be used right now, try again later); a persistent 500 stays a registry
 //! failure (exit 1, `general`), as it was before retries existed.
 //!
-//! The raw requests of `referrers.rs` (referrers API, referrer manifests,
-//! `DELETE`, paginated tags, small blobs) go through the same [`run`] with
-//! [`reqwest_verdict`] and [`http_verdict`]: one attempt there is one request
-//! with its body read, including a token exchange on a `401`.
-//!
 //! Each retry is logged with `tracing` at info (the subscriber redacts).
 //! This module never prints.
 //!
@@ -36,17 +32,15 @@
 //!
 //! `SQUIZZLE_RETRY_BASE_MS` (milliseconds) can only *shorten* the waits: it
 //! lowers the base delay (values above [`BASE_DELAY`] are ignored) and scales
-//! the cap and the 429 floor by the same factor. Tests set it to a few
-//! milliseconds to stay fast; an operator can set it to `0` for a fail-fast
-//! run. It never changes what is retried or how many attempts are made.
+//! the cap, the 429 floor and `Retry-After` by the same factor. Tests set it
+//! to a few milliseconds to stay fast; an operator can set it to `0` for a
+//! fail-fast run. It never changes what is retried or how many attempts are
+//! made.
 
 use std::hash::{BuildHasher, Hasher as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-
-use super::RegistryStore;
 use crate::store::StoreError;
 
 /// Ceiling of the first wait. Long enough for a load balancer to drop a bad
@@ -62,18 +56,20 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// No new attempt starts after this long since the first: a deploy step
 /// should fail within half a minute rather than hang on a dead registry.
 pub const BUDGET: Duration = Duration::from_secs(30);
-/// Rate limiting asks for patience: a 429 waits at least this long (we cannot
-/// read its `Retry-After`, see the module doc).
+/// Rate limiting asks for patience: a 429 without `Retry-After` waits at
+/// least this long.
 pub const MIN_429_DELAY: Duration = Duration::from_secs(1);
 /// Environment variable that can only shorten the waits (module doc).
 pub const BASE_MS_ENV: &str = "SQUIZZLE_RETRY_BASE_MS";
 
 /// How long to wait between attempts, and how many to make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     pub base: Duration,
     pub cap: Duration,
     pub min_429: Duration,
+    /// What `Retry-After` is multiplied by (1, or less with the knob).
+    pub retry_after_scale: f64,
     pub max_attempts: u32,
     pub budget: Duration,
 }
@@ -84,6 +80,7 @@ impl Default for RetryPolicy {
             base: BASE_DELAY,
             cap: MAX_DELAY,
             min_429: MIN_429_DELAY,
+            retry_after_scale: 1.0,
             max_attempts: MAX_ATTEMPTS,
             budget: BUDGET,
         }
@@ -105,11 +102,13 @@ impl RetryPolicy {
         let default_ms = self.base.as_millis() as u64;
         match base_ms {
             Some(ms) if ms < default_ms && default_ms > 0 => {
-                let scale = |d: Duration| d.mul_f64(ms as f64 / default_ms as f64);
+                let factor = ms as f64 / default_ms as f64;
+                let scale = |d: Duration| d.mul_f64(factor);
                 Self {
                     base: Duration::from_millis(ms),
                     cap: scale(self.cap),
                     min_429: scale(self.min_429),
+                    retry_after_scale: self.retry_after_scale * factor,
                     ..self
                 }
             }
@@ -137,6 +136,9 @@ impl RetryPolicy {
 pub struct Attempt {
     pub error: StoreError,
     pub verdict: Verdict,
+    /// How long the registry asked us to wait (`Retry-After`), in
+    /// milliseconds (kept small: every fallible registry call returns this).
+    retry_after_ms: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,23 +159,34 @@ pub enum Verdict {
 
 impl Attempt {
     pub fn permanent(error: StoreError) -> Self {
-        Self {
-            error,
-            verdict: Verdict::Permanent,
-        }
+        Self::with_verdict(error, Verdict::Permanent)
     }
 
     /// A failure with the given verdict.
     pub fn with_verdict(error: StoreError, verdict: Verdict) -> Self {
-        Self { error, verdict }
+        Self {
+            error,
+            verdict,
+            retry_after_ms: None,
+        }
+    }
+
+    /// The same failure, with the registry's `Retry-After`.
+    pub fn retry_after(self, wait: Option<Duration>) -> Self {
+        Self {
+            retry_after_ms: wait.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+            ..self
+        }
+    }
+
+    fn asked_wait(&self) -> Option<Duration> {
+        self.retry_after_ms
+            .map(|ms| Duration::from_millis(u64::from(ms)))
     }
 
     /// A network-level failure: retried, and unreachable if it persists.
     pub fn unavailable(error: StoreError) -> Self {
-        Self {
-            error,
-            verdict: Verdict::Unavailable,
-        }
+        Self::with_verdict(error, Verdict::Unavailable)
     }
 }
 
@@ -185,35 +198,9 @@ impl From<StoreError> for Attempt {
     }
 }
 
-/// Sorts an oci-client error: may trying again help?
-pub fn classify(e: &OciDistributionError) -> Verdict {
-    match e {
-        OciDistributionError::ServerError { code, .. } => status_verdict(*code),
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let codes = || envelope.errors.iter().map(|e| &e.code);
-            if codes().any(|c| matches!(c, OciErrorCode::Toomanyrequests)) {
-                Verdict::RateLimited
-            } else if codes().any(|c| matches!(c, OciErrorCode::Other(o) if o == "UNAVAILABLE")) {
-                Verdict::Unavailable
-            } else {
-                Verdict::Permanent
-            }
-        }
-        OciDistributionError::RequestError(r) => match r.status() {
-            Some(s) => status_verdict(s.as_u16()),
-            // A malformed request or a redirect loop will fail the same way again.
-            None if r.is_builder() || r.is_redirect() => Verdict::Permanent,
-            // connect, timeout, request (sending failed), body, decode: the network.
-            None => Verdict::Unavailable,
-        },
-        OciDistributionError::IoError(io) => io_verdict(io),
-        _ => Verdict::Permanent,
-    }
-}
-
-/// Sorts a failure of squizzle's own raw HTTP client (`referrers.rs`):
-/// connect, timeout, sending and body errors are the network (transient); a
-/// malformed request or a redirect loop fails the same way again.
+/// Sorts a failure of the HTTP client: connect, timeout, sending and body
+/// errors are the network (transient); a malformed request or a redirect
+/// loop fails the same way again.
 pub fn reqwest_verdict(e: &reqwest::Error) -> Verdict {
     match e.status() {
         Some(s) => status_verdict(s.as_u16()),
@@ -222,8 +209,8 @@ pub fn reqwest_verdict(e: &reqwest::Error) -> Verdict {
     }
 }
 
-/// Sorts an HTTP status answered to a raw request: 408, 429, 500, 502, 503
-/// and 504 are transient, everything else is the answer.
+/// Sorts an HTTP status: 408, 429, 500, 502, 503 and 504 are transient,
+/// everything else is the answer.
 pub fn http_verdict(status: u16) -> Verdict {
     status_verdict(status)
 }
@@ -233,32 +220,6 @@ fn status_verdict(code: u16) -> Verdict {
         429 => Verdict::RateLimited,
         500 => Verdict::ServerError,
         408 | 502 | 503 | 504 => Verdict::Unavailable,
-        _ => Verdict::Permanent,
-    }
-}
-
-/// Errors inside a response body stream reach us as `io::Error`s wrapping the
-/// HTTP client's error (always with an inner error); a digest mismatch found
-/// by oci-client's verifying stream wraps a `DigestError`. OS errors without
-/// an inner error come from local files (permanent) unless their kind is a
-/// network one.
-pub fn io_verdict(io: &std::io::Error) -> Verdict {
-    use std::io::ErrorKind as K;
-    if let Some(inner) = io.get_ref() {
-        if inner.is::<oci_client::errors::DigestError>() {
-            return Verdict::Permanent;
-        }
-        return Verdict::Unavailable;
-    }
-    match io.kind() {
-        K::ConnectionRefused
-        | K::ConnectionReset
-        | K::ConnectionAborted
-        | K::BrokenPipe
-        | K::NotConnected
-        | K::TimedOut
-        | K::UnexpectedEof
-        | K::Interrupted => Verdict::Unavailable,
         _ => Verdict::Permanent,
     }
 }
@@ -286,6 +247,57 @@ fn cause(e: &StoreError, what: &str) -> String {
     }
 }
 
+impl RetryPolicy {
+    /// The wait before the next attempt after `failure`, attempt `n` of a
+    /// request first tried at `started`; `None` when the policy gives up
+    /// (permanent failure, attempts or budget spent).
+    pub fn next_wait(&self, n: u32, started: Instant, failure: &Attempt) -> Option<Duration> {
+        if failure.verdict == Verdict::Permanent {
+            return None;
+        }
+        let asked = failure.asked_wait();
+        let rate_limited = failure.verdict == Verdict::RateLimited && asked.is_none();
+        let elapsed = started.elapsed();
+        let mut wait = self.delay(n, rate_limited, unit_random());
+        if let Some(asked) = asked {
+            let left = self.budget.saturating_sub(elapsed);
+            wait = wait.max(asked.mul_f64(self.retry_after_scale).min(left));
+        }
+        if n >= self.max_attempts || elapsed + wait > self.budget {
+            return None;
+        }
+        Some(wait)
+    }
+}
+
+/// The error once the policy gave up after `n` attempts: how many, over how
+/// long, the last cause, and the exit code mapping of the module doc.
+pub fn gave_up(
+    registry: &str,
+    what: &str,
+    n: u32,
+    started: Instant,
+    failure: Attempt,
+) -> StoreError {
+    if failure.verdict == Verdict::Permanent {
+        return failure.error;
+    }
+    let reason = format!(
+        "{what}: gave up after {n} attempt{s} over {secs:.1} s; last error: {last}",
+        s = if n == 1 { "" } else { "s" },
+        secs = started.elapsed().as_secs_f64(),
+        last = cause(&failure.error, what),
+    );
+    let registry = registry.to_owned();
+    match (failure.verdict, failure.error) {
+        (Verdict::ServerError, StoreError::Registry { .. }) => {
+            StoreError::Registry { registry, reason }
+        }
+        (Verdict::ServerError, other) => other,
+        _ => StoreError::RemoteUnreachable { registry, reason },
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails permanently, or the policy gives up.
 pub async fn run<T>(
     policy: &RetryPolicy,
@@ -301,26 +313,9 @@ pub async fn run<T>(
             Ok(v) => return Ok(v),
             Err(f) => f,
         };
-        if failure.verdict == Verdict::Permanent {
-            return Err(failure.error);
-        }
-        let wait = policy.delay(n, failure.verdict == Verdict::RateLimited, unit_random());
-        if n >= policy.max_attempts || started.elapsed() + wait > policy.budget {
-            let reason = format!(
-                "{what}: gave up after {n} attempt{s} over {secs:.1} s; last error: {last}",
-                s = if n == 1 { "" } else { "s" },
-                secs = started.elapsed().as_secs_f64(),
-                last = cause(&failure.error, what),
-            );
-            let registry = registry.to_owned();
-            return Err(match (failure.verdict, failure.error) {
-                (Verdict::ServerError, StoreError::Registry { .. }) => {
-                    StoreError::Registry { registry, reason }
-                }
-                (Verdict::ServerError, other) => other,
-                _ => StoreError::RemoteUnreachable { registry, reason },
-            });
-        }
+        let Some(wait) = policy.next_wait(n, started, &failure) else {
+            return Err(gave_up(registry, what, n, started, failure));
+        };
         tracing::info!(
             attempt = n,
             max_attempts = policy.max_attempts,
@@ -332,94 +327,53 @@ pub async fn run<T>(
     }
 }
 
-impl RegistryStore {
-    /// Runs one registry request under the retry policy (`what` names it in
-    /// messages: "manifest 1.0.0", "blob sha256:...").
-    pub(super) async fn retrying<T>(
-        &self,
-        what: &str,
-        attempt: impl AsyncFnMut(u32) -> Result<T, Attempt>,
-    ) -> Result<T, StoreError> {
-        run(
-            &RetryPolicy::from_env(),
-            &self.reference.to_string(),
-            what,
-            attempt,
-        )
-        .await
-    }
-
-    /// An oci-client error sorted for the exit codes, with its retry verdict.
-    pub(super) fn attempt_err(&self, what: &str, e: OciDistributionError) -> Attempt {
-        let verdict = classify(&e);
-        Attempt {
-            error: self.err(what, e),
-            verdict,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::Cell;
 
-    fn server(code: u16) -> OciDistributionError {
-        OciDistributionError::ServerError {
-            code,
-            url: String::new(),
-            message: String::new(),
-        }
-    }
-
     #[test]
     fn sorts_transient_from_permanent() {
-        for code in [408, 502, 503, 504] {
-            assert_eq!(classify(&server(code)), Verdict::Unavailable, "{code}");
-        }
-        assert_eq!(classify(&server(500)), Verdict::ServerError);
-        assert_eq!(classify(&server(429)), Verdict::RateLimited);
-        for code in [400, 401, 403, 404, 405, 501] {
-            assert_eq!(classify(&server(code)), Verdict::Permanent, "{code}");
-        }
-        let envelope = |code: &str| OciDistributionError::RegistryError {
-            envelope: serde_json::from_str(&format!(
-                r#"{{"errors":[{{"code":"{code}","message":"m"}}]}}"#
-            ))
-            .unwrap(),
-            url: String::new(),
-        };
-        assert_eq!(classify(&envelope("TOOMANYREQUESTS")), Verdict::RateLimited);
-        assert_eq!(classify(&envelope("UNAVAILABLE")), Verdict::Unavailable);
-        assert_eq!(classify(&envelope("DIGEST_INVALID")), Verdict::Permanent);
-        assert_eq!(classify(&envelope("DENIED")), Verdict::Permanent);
-        let digest =
-            OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError {
-                expected: "sha256:aa".into(),
-                actual: "sha256:bb".into(),
-            });
-        assert_eq!(classify(&digest), Verdict::Permanent);
-        // The raw client's statuses sort the same way.
         for code in [408, 502, 503, 504] {
             assert_eq!(http_verdict(code), Verdict::Unavailable, "{code}");
         }
         assert_eq!(http_verdict(429), Verdict::RateLimited);
         assert_eq!(http_verdict(500), Verdict::ServerError);
-        for code in [200, 201, 202, 400, 401, 403, 404, 405] {
+        for code in [200, 201, 202, 400, 401, 403, 404, 405, 501] {
             assert_eq!(http_verdict(code), Verdict::Permanent, "{code}");
         }
-        let wrapped_digest =
-            std::io::Error::other(oci_client::errors::DigestError::VerificationError {
-                expected: "sha256:aa".into(),
-                actual: "sha256:bb".into(),
-            });
-        assert_eq!(io_verdict(&wrapped_digest), Verdict::Permanent);
-        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
-        assert_eq!(io_verdict(&reset), Verdict::Unavailable);
-        let body = std::io::Error::other("error decoding response body");
-        assert_eq!(io_verdict(&body), Verdict::Unavailable);
-        let local = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        assert_eq!(io_verdict(&local), Verdict::Permanent);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_within_the_budget() {
+        let p = RetryPolicy::default();
+        let started = Instant::now();
+        let asked = |secs| {
+            Attempt::with_verdict(
+                StoreError::Registry {
+                    registry: "r".into(),
+                    reason: "429".into(),
+                },
+                Verdict::RateLimited,
+            )
+            .retry_after(Some(Duration::from_secs(secs)))
+        };
+        let wait = p.next_wait(1, started, &asked(7)).unwrap();
+        assert!(
+            wait >= Duration::from_secs(7) && wait <= Duration::from_secs(8),
+            "{wait:?}"
+        );
+        // More than the budget leaves: capped at the budget's end.
+        let wait = p.next_wait(1, started, &asked(3600)).unwrap();
+        assert!(
+            wait <= BUDGET && wait > BUDGET - Duration::from_secs(1),
+            "{wait:?}"
+        );
+        // The knob shortens it like every other wait.
+        let fast = p.shortened(Some(2));
+        let wait = fast.next_wait(1, started, &asked(1)).unwrap();
+        assert!(wait <= Duration::from_millis(11), "{wait:?}");
+        assert_eq!(p.next_wait(MAX_ATTEMPTS, started, &asked(1)), None);
     }
 
     #[test]
@@ -509,13 +463,13 @@ mod tests {
 
         // A persistent 500 keeps its kind (exit 1), with the same account.
         let out: Result<(), _> = rt().block_on(run(&fast(), "r", "blob x", async |_| {
-            Err(Attempt {
-                error: StoreError::Registry {
+            Err(Attempt::with_verdict(
+                StoreError::Registry {
                     registry: "r".into(),
                     reason: "blob x: code: 500".into(),
                 },
-                verdict: Verdict::ServerError,
-            })
+                Verdict::ServerError,
+            ))
         }));
         let Err(StoreError::Registry { reason, .. }) = out else {
             panic!("expected Registry, got {out:?}");

@@ -49,7 +49,7 @@ pub enum TransferEvent {
 pub fn silent(_: &TransferEvent) {}
 
 /// Awaits `fut`, calling `tick` every [`TICK`] until it completes.
-pub(super) async fn with_ticks<F: Future>(fut: F, mut tick: impl FnMut()) -> F::Output {
+pub(crate) async fn with_ticks<F: Future>(fut: F, mut tick: impl FnMut()) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
