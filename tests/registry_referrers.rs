@@ -671,3 +671,72 @@ fn a_registry_that_refuses_deletion_gets_a_clear_error() {
         other => panic!("expected RemoteUnsupported, got {other:?}"),
     }
 }
+
+#[test]
+fn a_release_and_its_signature_copy_from_one_registry_to_another() {
+    // Source: basic auth; destination: bearer tokens. The same copy routine
+    // push and pull use, with both ends remote.
+    let from = Registry::start(RegistryOptions {
+        auth: Auth::Basic {
+            user: "ci".into(),
+            password: "from-pw".into(),
+        },
+    });
+    let to = Registry::start(RegistryOptions {
+        auth: Auth::Token {
+            user: "mirror".into(),
+            password: "to-pw".into(),
+        },
+    });
+    let w = project(&from, "origin");
+    w.build_ok("1.0.0");
+    w.run_with_env(&["keygen"], &[("SQUIZZLE_KEY_PASSWORD", "k-pass")])
+        .success();
+    w.run_with_env(
+        &["sign", "1.0.0", "--key", "squizzle.key"],
+        &[("SQUIZZLE_KEY_PASSWORD", "k-pass")],
+    )
+    .success();
+    w.run(&["push", "1.0.0"]).success();
+
+    let rt = rt();
+    let version = squizzle::core::version::Version::parse("1.0.0").unwrap();
+    let (src, dst) = (store(&from), store(&to));
+    let copied = rt
+        .block_on(squizzle::ops::release::fetch::copy_release(
+            &src,
+            &dst,
+            &version,
+            "empty",
+            &|_| {},
+        ))
+        .expect("registry to registry copy");
+    assert!(!copied.already_there);
+    assert_eq!(copied.blobs_copied, 2, "config and layer");
+    assert_eq!(copied.referrers_copied, 1, "the signature");
+    assert_eq!(
+        release(&rt, &dst, "1.0.0").digest,
+        release(&rt, &src, "1.0.0").digest
+    );
+    // Copying again finds everything there.
+    let again = rt
+        .block_on(squizzle::ops::release::fetch::copy_release(
+            &src,
+            &dst,
+            &version,
+            "empty",
+            &|_| {},
+        ))
+        .unwrap();
+    assert!(again.already_there, "{again:?}");
+    assert_eq!(again.blobs_copied, 0);
+
+    // A deploy job reading the mirror pulls and verifies the signed release.
+    let mirror = project(&to, "deploy");
+    std::fs::copy(w.path("squizzle.pub"), mirror.path("squizzle.pub")).unwrap();
+    mirror.run(&["pull", "1.0.0"]).success();
+    mirror
+        .run(&["verify", "1.0.0", "--offline", "--key", "squizzle.pub"])
+        .success()
+        .stdout_has("verified");
+}
