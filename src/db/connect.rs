@@ -61,6 +61,20 @@ pub struct ConnectSpec {
     pub configured: bool,
 }
 
+/// Whether libpq's variables say where a database is (beyond its defaults).
+pub fn names_a_database(env: &Env) -> bool {
+    [
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGDATABASE",
+        "PGUSER",
+        "PGSERVICE",
+    ]
+    .iter()
+    .any(|k| env.get(k).is_some_and(|v| !v.is_empty()))
+}
+
 /// Settings squizzle handles itself rather than tokio-postgres: TLS, and
 /// libpq's `service`.
 const TLS_KEYS: [&str; 6] = [
@@ -202,16 +216,7 @@ impl ConnectSpec {
         };
         let configured = url.is_some_and(|u| !u.trim().is_empty())
             || service_name.is_some()
-            || [
-                "PGHOST",
-                "PGHOSTADDR",
-                "PGPORT",
-                "PGDATABASE",
-                "PGUSER",
-                "PGSERVICE",
-            ]
-            .iter()
-            .any(|k| pgenv(k).is_some());
+            || names_a_database(env);
 
         let from_service = |k: &str| service.get(k).filter(|v| !v.is_empty()).cloned();
         if pg.get_hosts().is_empty() {

@@ -227,16 +227,7 @@ pub async fn audit(
     // Without environments (DATABASE_URL makes one, `default`), the database
     // the libpq variables name is audited as `default`, as apply would use it.
     let process_url = env.get("DATABASE_URL").filter(|u| !u.is_empty());
-    let libpq_named = [
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGPORT",
-        "PGDATABASE",
-        "PGUSER",
-        "PGSERVICE",
-    ]
-    .iter()
-    .any(|k| env.get(k).is_some_and(|v| !v.is_empty()));
+    let libpq_named = crate::db::connect::names_a_database(env);
     let implicit = (names.is_empty() && libpq_named).then(Environment::default);
     if implicit.is_none()
         && !names
