@@ -25,8 +25,14 @@ use crate::core::oci::{self, Descriptor, ImageIndex, ImageManifest};
 const STAGING_PREFIX: &str = ".tmp-pull-";
 
 /// A staging folder older than this was left by a crashed pull: no live pull
-/// takes that long between creating it and committing or dropping it.
+/// takes that long between creating it and committing or dropping it. Only
+/// for folders without an owner lock (written by older versions, or by a pull
+/// killed before it took the lock).
 const STALE_STAGING: Duration = Duration::from_secs(60 * 60);
+
+/// The file in a staging folder its pull holds an exclusive lock on while it
+/// lives: a folder whose lock anyone can take has no live owner.
+const OWNER_LOCK: &str = ".owner.lock";
 
 #[derive(Debug, Clone)]
 pub struct LayoutStore {
@@ -514,9 +520,12 @@ impl LayoutStore {
     }
 }
 
-/// Removes `.tmp-pull-*` staging folders older than [`STALE_STAGING`] left in
-/// `root` by a pull that crashed (a pull that fails normally removes its own).
-/// Best effort: a folder that cannot be removed is left for the next time.
+/// Removes `.tmp-pull-*` staging folders in `root` that no live pull owns: a
+/// pull that was killed (one that fails normally removes its own) leaves its
+/// folder with an owner lock nobody holds, which the next command to open the
+/// store removes at once. A folder without a lock file is removed once older
+/// than [`STALE_STAGING`]. Best effort: a folder that cannot be removed is left
+/// for the next time.
 fn remove_stale_staging(root: &Path) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
@@ -527,13 +536,21 @@ fn remove_stale_staging(root: &Path) {
         if !name.to_string_lossy().starts_with(STAGING_PREFIX) {
             continue;
         }
-        let old = entry.metadata().ok().filter(|m| m.is_dir()).and_then(|m| {
-            m.modified()
+        if !entry.metadata().is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let orphaned = match File::open(entry.path().join(OWNER_LOCK)) {
+            // Holding the lock here means nobody else does; it is released
+            // when `lock` is dropped, after the folder is gone.
+            Ok(lock) => lock.try_lock().is_ok(),
+            Err(_) => entry
+                .metadata()
                 .ok()
+                .and_then(|m| m.modified().ok())
                 .and_then(|t| now.duration_since(t).ok())
-                .filter(|age| *age > STALE_STAGING)
-        });
-        if old.is_some() {
+                .is_some_and(|age| age > STALE_STAGING),
+        };
+        if orphaned {
             let path = entry.path();
             match fs::remove_dir_all(&path) {
                 Ok(()) => tracing::info!(
@@ -592,9 +609,21 @@ impl LayoutStore {
                 source,
             })?;
         let staging = LayoutStore::open_or_init(dir.path())?;
+        let io = |source| StoreError::Io {
+            path: dir.path().to_path_buf(),
+            source,
+        };
+        // Locked under a temporary name and then renamed, so that another
+        // command never finds the lock file before it is held (until then
+        // the folder is new, and only the age rule could remove it).
+        let pending = dir.path().join(".owner.lock.tmp");
+        let owner = File::create(&pending).map_err(io)?;
+        owner.lock().map_err(io)?;
+        fs::rename(&pending, dir.path().join(OWNER_LOCK)).map_err(io)?;
         Ok(Staged {
             store: self,
             staging,
+            _owner: owner,
             _dir: dir,
         })
     }
@@ -681,6 +710,8 @@ impl Target for LayoutStore {
 pub struct Staged<'a> {
     store: &'a LayoutStore,
     staging: LayoutStore,
+    /// Held while the pull lives (see [`OWNER_LOCK`]); dropped before `_dir`.
+    _owner: File,
     _dir: tempfile::TempDir,
 }
 
@@ -951,6 +982,25 @@ mod tests {
         LayoutStore::open(t.path()).unwrap();
         assert!(!stale.exists());
         assert!(fresh.exists());
+    }
+
+    #[test]
+    fn a_staging_folder_nobody_owns_is_removed_at_once_and_a_live_one_is_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open_or_init(t.path()).unwrap();
+        // A killed pull: fresh, with an owner lock nobody holds any more.
+        let killed = t.path().join(".tmp-pull-killed");
+        fs::create_dir_all(killed.join("blobs/sha256")).unwrap();
+        File::create(killed.join(OWNER_LOCK)).unwrap();
+        // A live pull in this process.
+        let live = store.staged().unwrap();
+        let live_dir = live.staging.root().to_path_buf();
+        assert!(live_dir.join(OWNER_LOCK).exists());
+        LayoutStore::open(t.path()).unwrap();
+        assert!(!killed.exists(), "an orphaned staging folder is removed");
+        assert!(live_dir.exists(), "a live pull's folder is kept");
+        drop(live);
+        assert!(!live_dir.exists());
     }
 
     #[test]
