@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 use squizzle::core::digest::Digest;
 use squizzle::core::oci::{self, Descriptor, ImageManifest};
-use squizzle::store::StoreError;
 use squizzle::store::layout::LayoutStore;
 use squizzle::store::registry::referrers::ReferrerBlob;
 use squizzle::store::registry::{RegistryRef, RegistryStore};
+use squizzle::store::{StoreError, Target};
 use squizzle_test_support::World;
 use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
 
@@ -84,7 +84,7 @@ fn push_referrer(
     note: &str,
 ) -> Descriptor {
     let layer = format!("{{\"note\":\"{note}\"}}");
-    rt.block_on(s.push_referrer(
+    rt.block_on(s.attach_referrer(
         subject,
         artifact_type,
         None,
@@ -341,10 +341,7 @@ fn delete_manifest_removes_the_release_and_its_tag() {
     assert!(rt.block_on(s.resolve("1.0.0")).unwrap().is_none());
     assert_eq!(reg.tags(REPO), vec!["1.1.0".to_owned()]);
     assert!(reg.get_manifest(REPO, &doomed.digest.to_string()).is_none());
-    assert_eq!(
-        rt.block_on(s.tags_paginated()).unwrap(),
-        vec!["1.1.0".to_owned()]
-    );
+    assert_eq!(rt.block_on(s.tags()).unwrap(), vec!["1.1.0".to_owned()]);
 
     // Again: it is gone.
     match rt.block_on(s.delete_manifest(&doomed.digest)) {
@@ -458,7 +455,7 @@ fn referrers_delete_and_list_work_with_basic_and_token_auth() {
         let v11 = release(&rt, &s, "1.1.0");
         rt.block_on(s.delete_manifest(&v11.digest)).unwrap();
         assert!(rt.block_on(s.resolve("1.1.0")).unwrap().is_none());
-        let tags = rt.block_on(s.tags_paginated()).unwrap();
+        let tags = rt.block_on(s.tags()).unwrap();
         assert!(tags.contains(&"1.0.0".to_owned()) && !tags.contains(&"1.1.0".to_owned()));
     }
 }
@@ -628,12 +625,10 @@ fn with_the_referrers_api_no_tag_schema_index_is_written() {
     let rt = rt();
     let subject = Digest::of(b"the release");
     let sig = rt
-        .block_on(s.push_referrer_manifest(&referrer_manifest(&subject, BUNDLE)))
+        .block_on(s.push_referrer(&referrer_manifest(&subject, BUNDLE)))
         .unwrap();
-    rt.block_on(
-        s.push_referrer_manifest(&referrer_manifest(&subject, oci::REVOCATION_ARTIFACT_TYPE)),
-    )
-    .unwrap();
+    rt.block_on(s.push_referrer(&referrer_manifest(&subject, oci::REVOCATION_ARTIFACT_TYPE)))
+        .unwrap();
     let seen = d.seen();
     assert!(
         !seen.iter().any(|r| r.contains("sha256-")),
@@ -654,7 +649,7 @@ fn with_the_referrers_api_no_tag_schema_index_is_written() {
 fn tag_lists_follow_link_pagination() {
     let d = Double::start();
     let rt = rt();
-    let tags = rt.block_on(d.store().tags_paginated()).unwrap();
+    let tags = rt.block_on(d.store().tags()).unwrap();
     assert_eq!(tags, ["1.0.0", "b", "1.10.0"]);
     let pages = d.seen().iter().filter(|r| r.contains("/tags/list")).count();
     assert_eq!(pages, 2);

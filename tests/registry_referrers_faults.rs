@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use squizzle::core::digest::Digest;
 use squizzle::core::oci::{self, Descriptor};
-use squizzle::store::StoreError;
 use squizzle::store::registry::referrers::ReferrerBlob;
 use squizzle::store::registry::{RegistryRef, RegistryStore};
+use squizzle::store::{StoreError, Target};
 use squizzle_test_support::fake_registry::{FakeRegistry, Response};
 use squizzle_test_support::fault_proxy::{Fault, FaultProxy, Rule};
 use squizzle_test_support::registry::{Registry, RegistryOptions};
@@ -86,7 +86,7 @@ fn push_referrer(
     s: &RegistryStore,
     subject: &Descriptor,
 ) -> Descriptor {
-    rt.block_on(s.push_referrer(
+    rt.block_on(s.attach_referrer(
         subject,
         BUNDLE,
         None,
@@ -150,7 +150,7 @@ fn the_tag_schema_index_update_and_referrers_listing_ride_out_bursts_of_503() {
         rt.block_on(fresh.referrers(&subject.digest, None)).unwrap(),
         vec![sig.clone()]
     );
-    let tags = rt.block_on(fresh.tags_paginated()).unwrap();
+    let tags = rt.block_on(fresh.tags()).unwrap();
     assert!(tags.contains(&"1.0.0".to_owned()), "{tags:?}");
     assert_eq!(s.proxy.count(&burst), 8 + 5, "{:#?}", s.proxy.log());
 }
@@ -179,7 +179,7 @@ fn referrers_on_a_registry_that_stays_unavailable_exit_3_naming_the_attempts() {
     let forbidden = Fault::status(403);
     s.proxy
         .arm(Rule::forever(forbidden.clone()).path("/tags/list"));
-    let e = rt.block_on(store.tags_paginated()).unwrap_err();
+    let e = rt.block_on(store.tags()).unwrap_err();
     assert_eq!(exit_code(e), 4);
     assert_eq!(s.proxy.count(&forbidden), 1);
 }
@@ -227,7 +227,7 @@ fn a_token_realm_on_another_host_gets_no_credentials_from_the_raw_client() {
     let rt = rt();
     let store = store_at(&reg.host(), with_password());
     for e in [
-        rt.block_on(store.tags_paginated()).unwrap_err(),
+        rt.block_on(store.tags()).unwrap_err(),
         rt.block_on(store.referrers(&Digest::of(b"subject"), None))
             .unwrap_err(),
         rt.block_on(store.delete_manifest(&Digest::of(b"x")))
@@ -305,10 +305,7 @@ fn an_expired_token_is_exchanged_again_once_and_the_request_retried() {
             ..with_password()
         },
     );
-    assert_eq!(
-        rt.block_on(store.tags_paginated()).unwrap(),
-        ["1.0.0", "1.1.0"]
-    );
+    assert_eq!(rt.block_on(store.tags()).unwrap(), ["1.0.0", "1.1.0"]);
     assert_eq!(issued.load(Ordering::SeqCst), 1, "one token exchange");
     let asked = tokens.requests();
     assert!(
@@ -329,10 +326,7 @@ fn an_expired_token_is_exchanged_again_once_and_the_request_retried() {
         ]
     );
     // The fresh token is kept for what follows.
-    assert_eq!(
-        rt.block_on(store.tags_paginated()).unwrap(),
-        ["1.0.0", "1.1.0"]
-    );
+    assert_eq!(rt.block_on(store.tags()).unwrap(), ["1.0.0", "1.1.0"]);
     assert_eq!(issued.load(Ordering::SeqCst), 1, "no further exchange");
 }
 
@@ -350,7 +344,7 @@ fn a_second_401_after_a_fresh_token_is_final() {
             ..with_password()
         },
     );
-    let e = rt.block_on(store.tags_paginated()).unwrap_err();
+    let e = rt.block_on(store.tags()).unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains("freshly issued") && !text.contains(PASSWORD),

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::core::digest::Digest;
 use crate::core::redact::redact;
-use crate::store::registry::{Direction, TransferEvent};
+use crate::store::progress::{Direction, TransferEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {

@@ -108,7 +108,7 @@ pub async fn list_any(config: &Config) -> Result<ListReport> {
 /// The versions in `remote`: tags by semver, each release read from the
 /// registry (digest-checked), markers from its referrers.
 pub async fn list_registry(remote: &RegistryStore, config: &Config) -> Result<ListReport> {
-    let tags = remote.tags_paginated().await?;
+    let tags = Target::tags(remote).await?;
     let mut versions: Vec<Version> = Vec::new();
     let mut other_tags: Vec<String> = Vec::new();
     for t in tags {

@@ -45,8 +45,7 @@ mod transport;
 
 pub use reference::{RegistryOptions, RegistryRef};
 
-// Kept for callers that name the events through the registry.
-pub use super::progress::{Direction, TransferEvent};
+use super::progress::TransferEvent;
 
 use super::{BlobSource, BlobStream, StoreError, Target};
 use crate::core::digest::Digest;
@@ -96,11 +95,11 @@ impl Target for RegistryStore {
     }
 
     async fn resolve(&self, tag: &str) -> Result<Option<Descriptor>, StoreError> {
-        RegistryStore::resolve(self, tag).await
+        self.resolve_tag(tag).await
     }
 
     async fn tags(&self) -> Result<Vec<String>, StoreError> {
-        self.tags_paginated().await
+        self.list_tags().await
     }
 
     async fn read_manifest(&self, desc: &Descriptor) -> Result<Vec<u8>, StoreError> {
@@ -146,11 +145,11 @@ impl Target for RegistryStore {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, StoreError> {
-        RegistryStore::referrers(self, subject, artifact_type).await
+        self.list_referrers(subject, artifact_type).await
     }
 
     async fn push_referrer(&self, bytes: &[u8]) -> Result<Descriptor, StoreError> {
-        self.push_referrer_manifest(bytes).await
+        self.put_referrer_manifest(bytes).await
     }
 }
 

@@ -96,7 +96,7 @@ impl RegistryStore {
     /// Referrers of `subject`: from the referrers API when the registry has
     /// it, else from the `sha256-<hex>` tag-schema index. Entries of another
     /// `artifact_type` are left out.
-    pub async fn referrers(
+    pub(super) async fn list_referrers(
         &self,
         subject: &Digest,
         artifact_type: Option<&str>,
@@ -165,7 +165,7 @@ impl RegistryStore {
         subject: &Digest,
     ) -> Result<Option<ImageIndex>, StoreError> {
         let tag = oci::referrers_tag(subject);
-        let Some(desc) = self.resolve(&tag).await? else {
+        let Some(desc) = self.resolve_tag(&tag).await? else {
             return Ok(None);
         };
         let bytes = self.manifest(&desc).await?;
@@ -184,7 +184,7 @@ impl RegistryStore {
     /// Pushes a referrer of `subject`: its blobs (config: the empty `{}` blob
     /// when `None`), then an OCI image manifest with `artifactType`, `subject`
     /// and `annotations`, by digest, made discoverable (see the module docs).
-    pub async fn push_referrer(
+    pub async fn attach_referrer(
         &self,
         subject: &Descriptor,
         artifact_type: &str,
@@ -211,13 +211,16 @@ impl RegistryStore {
             subject: Some(subject),
             annotations,
         };
-        self.push_referrer_manifest(&manifest.to_canonical_json())
+        self.put_referrer_manifest(&manifest.to_canonical_json())
             .await
     }
 
     /// Pushes the exact bytes of a referrer manifest (its blobs must be in the
     /// registry already) by digest, then makes it discoverable.
-    pub async fn push_referrer_manifest(&self, bytes: &[u8]) -> Result<Descriptor, StoreError> {
+    pub(super) async fn put_referrer_manifest(
+        &self,
+        bytes: &[u8],
+    ) -> Result<Descriptor, StoreError> {
         let m: ImageManifest = serde_json::from_slice(bytes)
             .ok()
             .filter(|m: &ImageManifest| m.media_type == oci::IMAGE_MANIFEST_MEDIA_TYPE)

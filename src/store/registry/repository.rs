@@ -79,7 +79,7 @@ impl RegistryStore {
 
     /// The manifest a tag points at, if any (`GET` of the manifest: its digest
     /// is computed here from the bytes, and its size capped).
-    pub async fn resolve(&self, tag: &str) -> Result<Option<Descriptor>, StoreError> {
+    pub(super) async fn resolve_tag(&self, tag: &str) -> Result<Option<Descriptor>, StoreError> {
         if !is_valid_tag(tag) {
             return Err(StoreError::BadTag {
                 tag: tag.to_owned(),
@@ -661,7 +661,7 @@ impl RegistryStore {
 
     /// Every tag of the repository, following `Link` pagination (empty if the
     /// repository does not exist yet).
-    pub async fn tags_paginated(&self) -> Result<Vec<String>, StoreError> {
+    pub(super) async fn list_tags(&self) -> Result<Vec<String>, StoreError> {
         let transport = self.client.transport();
         let mut url = self.repo_url("tags/list");
         let mut tags = Vec::new();
