@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::core::version::Version;
 use crate::ops::Result;
 use crate::ops::release::fetch::{Fetched, fetch_release_and_evidence};
-use crate::ops::release::resolve;
 use crate::ops::release::verify::{VerifyOptions, VerifyReport, verify_release};
 
 /// What `verify` did: what it fetched first, and the verdict.
@@ -23,9 +22,12 @@ pub async fn verify(
     opts: &VerifyOptions,
     offline: bool,
 ) -> Result<Verification> {
-    let fetched = fetch_release_and_evidence(config, version, offline, true).await?;
-    let store = resolve::open_local(config, version)?;
-    let release = resolve::resolve(&store, version)?;
+    let mut fetched = fetch_release_and_evidence(config, version, offline, true).await?;
+    let looked_up = Fetched {
+        local: fetched.local.take(),
+        ..Fetched::default()
+    };
+    let (store, release) = looked_up.resolve(config, version)?;
     let report = verify_release(config, &store, &release, opts)?;
     Ok(Verification { fetched, report })
 }

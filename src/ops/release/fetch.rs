@@ -309,8 +309,17 @@ pub async fn refresh_referrers(config: &Config, version: &Version) -> Result<usi
     let Some(desc) = local.resolve(&version.tag())? else {
         return Ok(0);
     };
+    refresh_referrers_of(config, &local, &desc).await
+}
+
+/// [`refresh_referrers`] for a release already looked up in `local`.
+pub async fn refresh_referrers_of(
+    config: &Config,
+    local: &LayoutStore,
+    desc: &Descriptor,
+) -> Result<usize> {
     let remote = authenticated_store(config).await?;
-    copy_referrers(&remote, &local, &desc.digest)
+    copy_referrers(&remote, local, &desc.digest)
         .await
         .map_err(|e| insecure_hint(remote.reference(), config, e))
 }
@@ -344,6 +353,31 @@ pub struct Fetched {
     pub pulled: Option<TransferReport>,
     /// New referrers could not be fetched; local evidence is used.
     pub refresh_failed: Option<String>,
+    /// The local store and the tag's descriptor, when they were looked up
+    /// here: later steps use them instead of looking again.
+    pub local: Option<(LayoutStore, Descriptor)>,
+}
+
+impl Fetched {
+    /// The release, resolved in the store this fetch looked at (or the local
+    /// store, when nothing was looked up), with the tag read once.
+    pub fn resolve(
+        self,
+        config: &Config,
+        version: &Version,
+    ) -> Result<(LayoutStore, ResolvedRelease)> {
+        match self.local {
+            Some((store, desc)) => {
+                let release = resolve::resolve_at(&store, version, desc)?;
+                Ok((store, release))
+            }
+            None => {
+                let store = resolve::open_local(config, version)?;
+                let release = resolve::resolve(&store, version)?;
+                Ok((store, release))
+            }
+        }
+    }
 }
 
 /// The shared start of every command that judges a release (verify, apply,
@@ -373,18 +407,29 @@ pub async fn fetch_release_and_evidence(
     if !registry {
         return Ok(Fetched::default());
     }
-    if let Some(pulled) = pull_if_missing(config, version).await? {
+    // One look at the local store: what is there is refreshed, what is not
+    // is pulled (and looked up once more, since the pull changed it).
+    let store = LayoutStore::open_or_init(&config.store_dir())?;
+    let tag = version.tag();
+    let Some(desc) = store.resolve(&tag)? else {
+        let pulled = pull_release(config, version, &|_| {}).await?;
+        let local = store.resolve(&tag)?.map(|d| (store, d));
         return Ok(Fetched {
             pulled: Some(pulled),
             refresh_failed: None,
+            local,
         });
-    }
-    match refresh_referrers(config, version).await {
-        Ok(_) => Ok(Fetched::default()),
+    };
+    match refresh_referrers_of(config, &store, &desc).await {
+        Ok(_) => Ok(Fetched {
+            local: Some((store, desc)),
+            ..Fetched::default()
+        }),
         Err(e) if must_be_fresh => Err(e),
         Err(e) => Ok(Fetched {
             pulled: None,
             refresh_failed: Some(crate::core::errors::error_chain(&e)),
+            local: Some((store, desc)),
         }),
     }
 }
@@ -420,9 +465,18 @@ pub fn verified_release(
     version: &Version,
     opts: &VerifyOptions,
 ) -> Result<VerifiedRelease> {
-    let store = resolve::open_local(config, version)?;
-    // Resolved once: what is verified is exactly what is handed on.
-    let release = resolve::resolve(&store, version)?;
+    verify_fetched(config, version, opts, Fetched::default())
+}
+
+/// [`verified_release`] of what [`fetch_release_and_evidence`] looked up:
+/// the tag is resolved once, and what is verified is exactly what is handed on.
+pub fn verify_fetched(
+    config: &Config,
+    version: &Version,
+    opts: &VerifyOptions,
+    fetched: Fetched,
+) -> Result<VerifiedRelease> {
+    let (store, release) = fetched.resolve(config, version)?;
     let report = verify::verify_release(config, &store, &release, opts)?;
     match report.failure() {
         Some(Failure::Integrity) => {

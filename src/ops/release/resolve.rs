@@ -74,10 +74,20 @@ pub fn open_local(config: &crate::config::Config, version: &Version) -> Result<L
 }
 
 pub fn resolve(store: &LayoutStore, version: &Version) -> Result<ResolvedRelease> {
-    let tag = version.tag();
     let descriptor = store
-        .resolve(&tag)?
+        .resolve(&version.tag())?
         .ok_or_else(|| not_found(store, version))?;
+    resolve_at(store, version, descriptor)
+}
+
+/// As [`resolve`], for a tag already looked up: what `descriptor` names is
+/// read and checked, without reading the index again.
+pub fn resolve_at(
+    store: &LayoutStore,
+    version: &Version,
+    descriptor: Descriptor,
+) -> Result<ResolvedRelease> {
+    let tag = version.tag();
     if descriptor.media_type != oci::IMAGE_MANIFEST_MEDIA_TYPE {
         return Err(Error::Integrity(format!(
             "tag {tag} points at a {:?}, expected an OCI image manifest ({})",

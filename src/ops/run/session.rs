@@ -14,7 +14,7 @@ use crate::db::connect::ConnectSpec;
 use crate::db::history::HistoryStore;
 use crate::db::lock;
 use crate::ops::host::hostname;
-use crate::ops::release::fetch::{VerifiedRelease, fetch_release_and_evidence, verified_release};
+use crate::ops::release::fetch::{VerifiedRelease, fetch_release_and_evidence, verify_fetched};
 use crate::ops::release::limits;
 use crate::ops::release::resolve::ResolvedRelease;
 use crate::ops::run::{ApplyEvent, RunOptions};
@@ -158,14 +158,14 @@ pub async fn fetch_verified(
     // Rollback (which accepts revoked releases) must work while the
     // registry is down; everything else follows the freshness policy.
     let strict = !opts.verify.allow_revoked;
-    let fetched = fetch_release_and_evidence(config, version, opts.offline, strict).await?;
+    let mut fetched = fetch_release_and_evidence(config, version, opts.offline, strict).await?;
     if let Some(pulled) = &fetched.pulled {
         on(ApplyEvent::Pulled(pulled));
     }
-    if let Some(why) = fetched.refresh_failed {
+    if let Some(why) = fetched.refresh_failed.take() {
         on(ApplyEvent::RefreshFailed(why));
     }
-    let verified = verified_release(config, version, &opts.verify)?;
+    let verified = verify_fetched(config, version, &opts.verify, fetched)?;
     on(ApplyEvent::Verified(&verified.report));
     Ok(verified)
 }
