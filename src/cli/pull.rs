@@ -33,7 +33,6 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<ExitCode, ops::Error> {
     let report =
         runtime()?.block_on(ops::transfer::pull(&config, &version, &|e| progress.on(e)))?;
     drop(progress);
-    ops::release::fetch::refuse_if_revoked(&config, &version)?;
     if p.is_json() {
         p.json(&report);
     } else if report.already_there {

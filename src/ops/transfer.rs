@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::core::version::Version;
 use crate::ops::Result;
 use crate::ops::registry::{authenticated_store, insecure_hint};
-use crate::ops::release::fetch::{TransferReport, copy_release, pull_release};
+use crate::ops::release::fetch::{TransferReport, copy_release, pull_release, refuse_if_revoked};
 use crate::ops::release::resolve;
 use crate::store::progress::TransferEvent;
 
@@ -25,11 +25,14 @@ pub async fn push(
 }
 
 /// Registry -> local layout, through a staging folder: see
-/// [`pull_release`].
+/// [`pull_release`]. A revoked release is pulled (its revocation is evidence
+/// worth keeping) and then refused, exit 10, so it never looks usable.
 pub async fn pull(
     config: &Config,
     version: &Version,
     progress: &dyn Fn(&TransferEvent),
 ) -> Result<TransferReport> {
-    pull_release(config, version, progress).await
+    let report = pull_release(config, version, progress).await?;
+    refuse_if_revoked(config, version)?;
+    Ok(report)
 }
