@@ -609,18 +609,7 @@ impl RegistryStore {
             .client
             .attempt_streamed(what, location, body, size)
             .await?;
-        if !answer.status.is_success() {
-            return Err(transport.refusal(what, &answer));
-        }
-        let location = answer
-            .header(reqwest::header::LOCATION)
-            .filter(|l| !l.is_empty())
-            .ok_or_else(|| {
-                Attempt::permanent(
-                    transport.failure(what, "the registry answered without a Location header"),
-                )
-            })?;
-        Ok(transport.absolute(location))
+        session_location(transport, what, &answer)
     }
 
     /// One request of an upload session: its answer's `Location`, where the
@@ -645,18 +634,7 @@ impl RegistryStore {
                 limit: ERROR_BODY_LIMIT,
             })
             .await?;
-        if !answer.status.is_success() {
-            return Err(transport.refusal(what, &answer));
-        }
-        let location = answer
-            .header(reqwest::header::LOCATION)
-            .filter(|l| !l.is_empty())
-            .ok_or_else(|| {
-                Attempt::permanent(
-                    transport.failure(what, "the registry answered without a Location header"),
-                )
-            })?;
-        Ok(transport.absolute(location))
+        session_location(transport, what, &answer)
     }
 
     /// Every tag of the repository, following `Link` pagination (empty if the
@@ -827,4 +805,25 @@ fn local_mismatch(
             hasher.len()
         ),
     }
+}
+
+/// The `Location` an upload session's answer names, where the session goes
+/// on; a refusal, or an answer without one, ends the attempt.
+fn session_location(
+    transport: &super::transport::Transport,
+    what: &str,
+    answer: &Answer,
+) -> Result<String, Attempt> {
+    if !answer.status.is_success() {
+        return Err(transport.refusal(what, answer));
+    }
+    let location = answer
+        .header(reqwest::header::LOCATION)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| {
+            Attempt::permanent(
+                transport.failure(what, "the registry answered without a Location header"),
+            )
+        })?;
+    Ok(transport.absolute(location))
 }
