@@ -668,3 +668,85 @@ fn a_private_instance_can_be_named_by_its_signing_config() {
         .says("bogus.json");
     assert!(!r.output().contains("Authenticating"), "{}", r.output());
 }
+
+/// Issue: a trusted key and no signer rule let a keyless signature of ANY
+/// identity through. Every (policy) x (bundle kind): keyless bundles count
+/// only against a signer rule, key bundles only against a trusted key, and a
+/// kind nobody is trusted for is refused (exit 9) saying what to configure.
+#[test]
+fn each_kind_of_signature_is_accepted_only_by_its_own_kind_of_policy() {
+    let s = SigstoreServices::start();
+    let stranger = "https://github.com/mallory/fork/.github/workflows/release.yml@refs/heads/main";
+    // The release, signed keylessly by someone nobody named, and with a key.
+    let make = |signers: &str, keys: bool| {
+        let w = World::plain();
+        let mut cfg = config(&s, None, signers);
+        if keys {
+            cfg = cfg.replace(
+                "[security]\n",
+                "[security]\npublic_keys = [\"squizzle.pub\"]\n",
+            );
+        }
+        w.config(&cfg);
+        w.run_with_env(&["keygen"], &[("SQUIZZLE_KEY_PASSWORD", "pw")])
+            .success();
+        w.build_ok("1.0.0");
+        w
+    };
+    let sign_keyless = |w: &World, who: &str| {
+        w.run_with_env(
+            &["sign", "1.0.0"],
+            &[("SIGSTORE_ID_TOKEN", &s.mint_token(&Identity::uri(who)))],
+        )
+        .success();
+    };
+    let sign_key = |w: &World| {
+        w.run_with_env(
+            &["sign", "1.0.0", "--key", "squizzle.key"],
+            &[("SQUIZZLE_KEY_PASSWORD", "pw")],
+        )
+        .success();
+    };
+    let rule = signer(WORKFLOW, &s.issuer_url());
+    let db = pg::shared().create_database("kinds");
+
+    // Keys only: the stranger's keyless signature is refused, verify and apply.
+    let w = make("", true);
+    sign_keyless(&w, stranger);
+    refused(&w, &db, "1.0.0", "no keyless signer is trusted");
+    w.run(&["verify", "1.0.0", "--offline"])
+        .code(9)
+        .says("add [[security.signers]]")
+        .does_not_say("any identity");
+    // ... and a key signature passes.
+    let w = make("", true);
+    sign_key(&w);
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+
+    // Rules only: a key signature is refused (no key trusted), a keyless one
+    // by the named workflow passes, a stranger's is refused.
+    let w = make(&rule, false);
+    sign_key(&w);
+    refused(&w, &db, "1.0.0", "no public key is trusted");
+    let w = make(&rule, false);
+    sign_keyless(&w, WORKFLOW);
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+    let w = make(&rule, false);
+    sign_keyless(&w, stranger);
+    refused(&w, &db, "1.0.0", "not an accepted signer");
+
+    // Both: each kind is judged by its own list.
+    let w = make(&rule, true);
+    sign_key(&w);
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+    let w = make(&rule, true);
+    sign_keyless(&w, stranger);
+    refused(&w, &db, "1.0.0", "not an accepted signer");
+
+    // Neither, with a signature required: a configuration error, as before.
+    let w = make("", false);
+    sign_key(&w);
+    w.run(&["verify", "1.0.0", "--offline"])
+        .code(2)
+        .says("nobody is trusted to sign");
+}

@@ -11,7 +11,7 @@ use squizzle::core::digest::Digest;
 use squizzle::core::policy::SignerRule;
 use squizzle::signing::statement::SIGNATURE_PREDICATE;
 use squizzle::signing::trust;
-use squizzle::signing::verify::{Policy, verify_bundle};
+use squizzle::signing::verify::{Policy, Rejection, verify_bundle};
 
 const CONDA_WORKFLOW: &str =
     "https://github.com/prefix-dev/sigstore-example/.github/workflows/action.yaml@refs/heads/main";
@@ -204,14 +204,35 @@ fn a_public_good_bundle_with_any_changed_byte_of_its_log_proof_is_refused() {
 fn a_public_good_message_signature_over_the_artifact_counts_as_a_signature() {
     let t = trust::embedded().unwrap();
     let verifier = sigstore_verify::Verifier::new(&t.root).unwrap();
-    let policy = Policy {
+    let bundle = fixture("cosign-v3-blob.sigstore.json");
+    let digest = Digest::of(&fixture("cosign-v3-blob.txt"));
+    // Nobody trusted for keyless signatures: refused, whoever signed.
+    let nobody = Policy {
         rules: &[],
         keys: &[],
         verifier: Some(&verifier),
         trust_source: &t.source,
     };
-    let bundle = fixture("cosign-v3-blob.sigstore.json");
-    let digest = Digest::of(&fixture("cosign-v3-blob.txt"));
+    let refused = verify_bundle(&bundle, &digest, SIGNATURE_PREDICATE, &nobody).unwrap_err();
+    assert_eq!(refused.kind, Rejection::NotAccepted, "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("signed keylessly by w.vollprecht@gmail.com"),
+        "{refused}"
+    );
+    let signer = [SignerRule::from_spec(&Signer {
+        identity: Some("w.vollprecht@gmail.com".into()),
+        issuer_regexp: Some("https://.*".into()),
+        ..Default::default()
+    })
+    .unwrap()];
+    let policy = Policy {
+        rules: &signer,
+        keys: &[],
+        verifier: Some(&verifier),
+        trust_source: &t.source,
+    };
     let v = verify_bundle(&bundle, &digest, SIGNATURE_PREDICATE, &policy).expect("verifies");
     assert_eq!(v.identity, "w.vollprecht@gmail.com");
     assert_eq!(v.log_index, Some(738312748));

@@ -205,9 +205,18 @@ fn verify_keyless(
             "the certificate chain or the transparency-log inclusion could not be verified",
         ));
     }
-    let rule = if policy.rules.is_empty() {
-        None
-    } else {
+    // A keyless signature proves who signed, not that they may: with no
+    // signer rule nobody is trusted to sign keylessly (a configured public
+    // key trusts that key, never "anyone with a certificate").
+    if policy.rules.is_empty() {
+        return Err(BundleError::new(
+            NotAccepted,
+            format!(
+                "signed keylessly by {identity} (issuer {issuer}), but no keyless signer is trusted: add [[security.signers]] with its identity and issuer, or pass --certificate-identity and --certificate-oidc-issuer"
+            ),
+        ));
+    }
+    let rule = {
         let Some(rule) = policy.rules.iter().find(|r| r.matches(&identity, &issuer)) else {
             let allowed: Vec<String> = policy.rules.iter().map(ToString::to_string).collect();
             return Err(BundleError::new(

@@ -286,6 +286,21 @@ impl LoadedPolicy {
         Self::load(&relaxed, &PolicyOverrides::default())
     }
 
+    /// Who may sign, in words: the signer rules and the trusted keys.
+    pub fn accepted(&self) -> String {
+        let mut who: Vec<String> = self.rules.iter().map(ToString::to_string).collect();
+        who.extend(
+            self.keys
+                .iter()
+                .map(|(path, _)| format!("the key in {path}")),
+        );
+        if who.is_empty() {
+            "a signer or key the policy trusts (none is configured)".to_owned()
+        } else {
+            who.join("; ")
+        }
+    }
+
     /// The policy with `rules` as the accepted identities (the signers, or
     /// the revokers).
     pub fn as_policy<'a>(&'a self, rules: &'a [SignerRule]) -> sv::Policy<'a> {

@@ -316,13 +316,10 @@ fn signature_check(
         }
         match sv::verify_bundle(&f.bytes, &release.digest(), SIGNATURE_PREDICATE, &p) {
             Ok(v) => {
-                let detail = if policy.rules.is_empty() && v.method == "keyless" {
-                    "Signature verified (no signer policy configured: any identity is accepted)"
-                        .to_owned()
-                } else {
-                    "Signature verified".to_owned()
-                };
-                return Ok((check(Status::Pass, detail, None, None), Some(v)));
+                return Ok((
+                    check(Status::Pass, "Signature verified".to_owned(), None, None),
+                    Some(v),
+                ));
             }
             Err(reason) => reasons.push(format!("{}: {reason}", f.source)),
         }
@@ -331,16 +328,7 @@ fn signature_check(
         check(
             Status::Fail,
             format!("Signature verification failed for {}", release.tag),
-            Some(if policy.rules.is_empty() {
-                "a valid signature".to_owned()
-            } else {
-                policy
-                    .rules
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            }),
+            Some(policy.accepted()),
             Some(reasons.join(" | ")),
         ),
         None,
