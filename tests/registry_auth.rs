@@ -369,3 +369,27 @@ fn an_identity_token_for_a_registry_without_token_service_is_refused_clearly() {
         .says("identity token")
         .does_not_say("refresh-t0ken-value");
 }
+
+#[test]
+fn a_failing_helper_never_echoes_what_it_wrote_on_stdout() {
+    const CANARY: &str = "canary-helper-secret-5b1e";
+    let reg = start(Auth::basic(USER, PASSWORD));
+    let mut w = World::plain();
+    w.config(&project_config(&reg));
+    install_helper(
+        &mut w,
+        &reg.url(),
+        &format!("echo '{{\"Secret\":\"{CANARY}\"}}'; echo 'keychain is locked' >&2; exit 7"),
+    );
+    docker_config(&w, &serde_json::json!({ "credsStore": HELPER }));
+    w.build_ok("1.0.0");
+    for args in [
+        &["push", "1.0.0"][..],
+        &["push", "1.0.0", "--output", "json"],
+    ] {
+        w.run(args)
+            .code(4)
+            .says("keychain is locked")
+            .does_not_say(CANARY);
+    }
+}

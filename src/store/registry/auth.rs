@@ -310,12 +310,23 @@ fn run_helper(
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     if !status.success() {
-        let said = String::from_utf8_lossy(if stdout.is_empty() { &stderr } else { &stdout });
-        if said.to_ascii_lowercase().contains("credentials not found") {
+        // docker-credential-helpers say "credentials not found" on stdout.
+        let not_found = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .to_ascii_lowercase()
+                .contains("credentials not found")
+        };
+        if not_found(&stdout) || not_found(&stderr) {
             return Ok(None);
         }
+        // Only stderr is shown, its first line, redacted: stdout is where a
+        // helper writes secrets, and a failing one may have written some.
+        let said = String::from_utf8_lossy(&stderr);
         let first = said.lines().next().unwrap_or("").trim();
-        let first: String = first.chars().take(200).collect();
+        let first: String = crate::core::redact::redact(first)
+            .chars()
+            .take(200)
+            .collect();
         return Err(fail(format!(
             "`get` for {address} failed ({status}){}",
             if first.is_empty() {
