@@ -69,7 +69,10 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| Patterns {
         url_password: Regex::new(r"(?i)([a-z][a-z0-9+.\-]*://[^/\s:@]*:)([^@\s/]*)@").expect("static regex"),
         key_value: Regex::new(
-            r#"(?i)\b([a-z0-9_.\-]*(?:password|passwd|passphrase|secret|token|api_?key)|pwd)(["']?\s*[=:]\s*)("[^"\n]*"?|'[^'\n]*'?|[^\s&;,"'}]+)"#,
+            // A credential field's name: a known word, perhaps after
+            // `word_` qualifiers (`db_password`), never part of a path or a
+            // hyphenated name (`acme/down-token` is a repository, not a key).
+            r#"(?i)(^|[^\w/.\-])((?:[a-z0-9]+_)*(?:password|passwd|passphrase|secret|token|api_?key|pwd))(["']?\s*[=:]\s*)("[^"\n]*"?|'[^'\n]*'?|[^\s&;,"'}]+)"#,
         )
         .expect("static regex"),
         authorization: Regex::new(r"(?i)\b(authorization\s*:\s*)([a-z]+\s+)?[^\s,;]+").expect("static regex"),
@@ -120,7 +123,7 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     // Keep the quotes of a quoted value so JSON stays JSON.
     if p.key_value.is_match(&out) {
         let replaced = p.key_value.replace_all(&out, |c: &regex::Captures<'_>| {
-            let value = &c[3];
+            let value = &c[4];
             if is_reference(value.trim_matches(|ch| ch == '"' || ch == '\'')) {
                 return c[0].to_owned();
             }
@@ -131,7 +134,7 @@ pub fn redact(text: &str) -> Cow<'_, str> {
             } else {
                 ""
             };
-            format!("{}{}{quote}{MASK}{quote}", &c[1], &c[2])
+            format!("{}{}{}{quote}{MASK}{quote}", &c[1], &c[2], &c[3])
         });
         out = Cow::Owned(replaced.into_owned());
     }
@@ -209,6 +212,19 @@ mod tests {
             redact("postgres://USER:${DB_PW}@HOST/DB"),
             "postgres://USER:${DB_PW}@HOST/DB"
         );
+    }
+
+    #[test]
+    fn names_that_merely_end_in_a_credential_word_are_left_alone() {
+        assert_eq!(
+            redact("pushed ghcr.io/acme/down-token: 1.0.0"),
+            "pushed ghcr.io/acme/down-token: 1.0.0"
+        );
+        assert_eq!(redact("the auth-token: expired"), "the auth-token: expired");
+        // Credential fields still are, with or without qualifiers.
+        assert_eq!(redact("REG_PASSWORD=hunter22"), "REG_PASSWORD=***");
+        assert_eq!(redact("refresh_token: abc123"), "refresh_token: ***");
+        assert_eq!(redact("token: abc123"), "token: ***");
     }
 
     #[test]
