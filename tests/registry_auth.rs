@@ -393,3 +393,27 @@ fn a_failing_helper_never_echoes_what_it_wrote_on_stdout() {
             .does_not_say(CANARY);
     }
 }
+
+#[test]
+fn an_invalid_registry_token_is_an_authentication_failure_on_push() {
+    const BAD: &str = "invalid-registry-token-7c2d";
+    let reg = start(Auth::token(USER, PASSWORD));
+    let mut w = World::plain();
+    w.config(&project_config(&reg));
+    // Big enough for a streamed upload, not only a one-request PUT.
+    w.write(
+        "migrations/0004_big.sql",
+        format!(
+            "SELECT 1;\n{}",
+            "-- filler line for a larger layer\n".repeat(60_000)
+        ),
+    );
+    w.build_ok("1.0.0");
+    w.set_env("SQUIZZLE_REGISTRY_TOKEN", BAD);
+    for args in [
+        &["push", "1.0.0"][..],
+        &["push", "1.0.0", "--output", "json"],
+    ] {
+        w.run(args).code(4).does_not_say(BAD);
+    }
+}
