@@ -286,3 +286,25 @@ fn keygen_and_sign_refuse_bad_input_without_leaking_the_passphrase() {
         .code(2)
         .says("--sign");
 }
+
+#[test]
+fn a_release_that_fails_integrity_is_never_signed() {
+    let mut w = World::plain();
+    w.set_env("SQUIZZLE_KEY_PASSWORD", PASS);
+    w.run(&["keygen"]).success();
+    w.build_ok("1.0.0");
+    let layer = w.layer_digest("1.0.0");
+    w.corrupt_blob(&layer);
+    let referrers_before = w.index()["manifests"].as_array().unwrap().len();
+    w.run(&["sign", "1.0.0", "--key", "squizzle.key"])
+        .code(6)
+        .says("fails its integrity checks, so squizzle will not sign it");
+    assert!(!w.exists("db/tarballs/squizzle-1.0.0.sigstore.json"));
+    assert_eq!(
+        w.index()["manifests"].as_array().unwrap().len(),
+        referrers_before,
+        "no signature referrer was stored"
+    );
+    w.run(&["build", "1.0.0", "--sign", "--key", "squizzle.key"])
+        .code(6);
+}

@@ -13,6 +13,7 @@ use crate::core::version::Version;
 use crate::ops::release::evidence::{self, Kind};
 use crate::ops::release::provenance;
 use crate::ops::release::resolve;
+use crate::ops::release::verify;
 use crate::ops::{Error, Result};
 use crate::signing::statement::{self, signature_statement};
 use crate::signing::{SigningError, keyless, keys, token, trust};
@@ -69,6 +70,7 @@ pub async fn sign_release(
 ) -> Result<SignReport> {
     let store = resolve::open_local(config, version)?;
     let release = resolve::resolve(&store, version)?;
+    verify::require_integrity(config, &store, &release, "sign")?;
     let statement = signature_statement(&subject_name(config), &release.digest());
     let signed = sign_statement(config, env, &statement, opts, on).await?;
     let path = evidence::bundle_file(config, &release.manifest.version.to_string());
@@ -101,6 +103,7 @@ pub async fn attest_provenance(
 ) -> Result<ProvenanceReport> {
     let store = resolve::open_local(config, version)?;
     let release = resolve::resolve(&store, version)?;
+    verify::require_integrity(config, &store, &release, "attest")?;
     let ctx = provenance::BuildContext::detect(config, env, &release.manifest);
     let predicate = provenance::predicate(&release.manifest, &ctx, env, started, finished);
     let st = statement::statement(

@@ -188,6 +188,48 @@ pub fn verify_release(
     Ok(report)
 }
 
+/// Refuses (exit 6) a release that fails the integrity checks `verify` and
+/// `apply` run: nothing may sign or attest content they would refuse.
+pub fn require_integrity(
+    config: &Config,
+    store: &LayoutStore,
+    release: &ResolvedRelease,
+    doing: &str,
+) -> Result<()> {
+    let refuse = |why: String| {
+        Error::Integrity(format!(
+            "{} fails its integrity checks, so squizzle will not {doing} it: {why}; rebuild it (squizzle build) or pull it again",
+            release.tag
+        ))
+    };
+    let mut checks = Vec::new();
+    match check_layer(store, release, &limits(config), &mut checks) {
+        Ok(_) => {}
+        // Reading this machine's own files failing is I/O, not the release.
+        Err(
+            e @ Error::Unpack(
+                unpack::UnpackError::Io { .. } | unpack::UnpackError::ReadInput { .. },
+            ),
+        ) => {
+            return Err(e);
+        }
+        Err(e @ (Error::Unpack(_) | Error::Integrity(_))) => return Err(refuse(e.to_string())),
+        Err(e) => return Err(e),
+    }
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| match &c.actual {
+            Some(a) => format!("{} ({a})", c.detail),
+            None => c.detail.clone(),
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(refuse(failed.join("; ")))
+}
+
 fn check_layer(
     store: &LayoutStore,
     release: &ResolvedRelease,
