@@ -193,6 +193,18 @@ fn a_flipped_byte_in_the_layer_blob_is_an_integrity_failure() {
     w.corrupt_blob(&layer);
     let r = w.run(&["verify", "1.0.0"]).code(6);
     assert!(!r.output().contains("Integrity verified"), "{}", r.output());
+    // The damage is reported as what it is, in the checksum line with both
+    // digests, not as a decompression error.
+    r.says("Checksum mismatch in squizzle-1.0.0.tar.gz")
+        .says(&format!("Expected: {layer}"))
+        .does_not_say("gzip stream is corrupt");
+    let json = w
+        .run(&["verify", "1.0.0", "--output", "json"])
+        .code(6)
+        .json();
+    assert_eq!(json["checks"][0]["name"], "artifact", "{json:#}");
+    assert_eq!(json["checks"][0]["status"], "fail", "{json:#}");
+    assert_eq!(json["checks"][0]["expected"], layer.as_str(), "{json:#}");
 }
 
 #[test]

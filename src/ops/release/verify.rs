@@ -188,6 +188,20 @@ pub fn verify_release(
     Ok(report)
 }
 
+/// The sha256 and size of a stored blob, read in fixed-size chunks.
+fn hash_blob(store: &LayoutStore, digest: &Digest) -> Result<(Digest, u64)> {
+    let path = store.blob_path(digest);
+    let io = |source| Error::Io {
+        action: "read",
+        path: path.clone(),
+        source,
+    };
+    let mut reader = crate::core::digest::HashingReader::new(store.open_blob(digest)?);
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(io)?;
+    let (_, actual, size) = reader.finish();
+    Ok((actual, size))
+}
+
 /// Refuses (exit 6) a release that fails the integrity checks `verify` and
 /// `apply` run: nothing may sign or attest content they would refuse.
 pub fn require_integrity(
@@ -249,11 +263,30 @@ fn check_layer(
         return Ok(Vec::new());
     }
     let blob = store.open_blob(&release.layer.digest)?;
-    let inspection = unpack::inspect(
+    let inspection = match unpack::inspect(
         std::io::BufReader::with_capacity(256 * 1024, blob),
         &m.files,
         limits,
-    )?;
+    ) {
+        Ok(i) => i,
+        // Damaged bytes usually show first as a corrupt stream: when the
+        // layer does not hash to its digest, that is what is reported, as
+        // the checksum line, before any complaint about its contents.
+        Err(e) => {
+            let (digest, size) = hash_blob(store, &release.layer.digest)?;
+            if digest == release.layer.digest && size == release.layer.size {
+                return Err(e.into());
+            }
+            checks.push(Check {
+                name: CheckId::Artifact,
+                status: Status::Fail,
+                detail: format!("Checksum mismatch in {}", m.tarball.name),
+                expected: Some(release.layer.digest.to_string()),
+                actual: Some(digest.to_string()),
+            });
+            return Ok(Vec::new());
+        }
+    };
     let artifact_ok = inspection.compressed_digest == release.layer.digest
         && inspection.compressed_size == release.layer.size;
     checks.push(Check {
