@@ -441,3 +441,35 @@ fn without_environments_audit_reads_the_database_that_database_url_or_libpq_name
         .code(2)
         .stderr_has("set DATABASE_URL or the PG* variables");
 }
+
+#[test]
+fn a_malformed_release_in_the_store_is_an_integrity_failure_not_a_missing_one() {
+    let url = database("audit_malformed");
+    let mut w = World::plain();
+    w.set_env("DATABASE_URL", &url);
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0"]).success();
+    // Damage the squizzle manifest (the OCI config blob) in the store.
+    let config = w.oci_manifest("1.0.0")["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.corrupt_blob(&config);
+    w.run(&["audit", "1.0.0"])
+        .code(6)
+        .says("malformed")
+        .does_not_say("NOT FOUND");
+    let report = w
+        .run(&["audit", "1.0.0", "--output", "json"])
+        .code(6)
+        .json();
+    assert_schema(&report);
+    assert_eq!(report["artifact"]["found"], true, "{report:#}");
+    assert_eq!(report["artifact"]["verified"], false, "{report:#}");
+    // The databases are still audited.
+    assert_eq!(
+        target(&report, "default")["status"],
+        "applied",
+        "{report:#}"
+    );
+}

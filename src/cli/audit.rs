@@ -89,10 +89,14 @@ fn print_artifact(p: &super::output::Printer, r: &AuditReport) {
     let a = &r.artifact;
     p.line(&format!("Release {}", r.version));
     let Some(digest) = &a.digest else {
+        let what = if a.found { "MALFORMED" } else { "NOT FOUND" };
         p.line(&format!(
-            "  Artifact:    NOT FOUND ({})",
+            "  Artifact:    {what} ({})",
             a.error.as_deref().unwrap_or("unknown reason")
         ));
+        if a.integrity_failed() {
+            p.line("  Integrity:   FAILED: the stored release is malformed; do not apply it (see `squizzle verify`)");
+        }
         for n in &a.notes {
             p.warn(n);
         }

@@ -329,6 +329,32 @@ async fn artifact_side(config: &Config, version: &Version, opts: &AuditOptions) 
             side.provenance = r.provenance;
             side.revocation = r.revocation;
         }
+        // In the store but malformed (a bad manifest, a moved tag, a tarball
+        // that does not unpack): an integrity failure, as `verify` says.
+        Err(
+            e @ (Error::Integrity(_)
+            | Error::VersionMismatch { .. }
+            | Error::Store(_)
+            | Error::Unpack(_)),
+        ) if !matches!(
+            e,
+            Error::Unpack(
+                crate::artifact::unpack::UnpackError::Io { .. }
+                    | crate::artifact::unpack::UnpackError::ReadInput { .. }
+            )
+        ) =>
+        {
+            side.found = true;
+            side.verified = Some(false);
+            side.checks.push(Check {
+                name: verify::CheckId::Artifact,
+                status: verify::Status::Fail,
+                detail: format!("The stored release is malformed: {}", error_chain(&e)),
+                expected: None,
+                actual: None,
+            });
+            side.error = Some(error_chain(&e));
+        }
         Err(e) => {
             side.error = Some(error_chain(&e));
             side.notes.push(
