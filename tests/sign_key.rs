@@ -308,3 +308,38 @@ fn a_release_that_fails_integrity_is_never_signed() {
     w.run(&["build", "1.0.0", "--sign", "--key", "squizzle.key"])
         .code(6);
 }
+
+#[test]
+fn a_second_revocation_is_refused_unless_forced_verified_or_not() {
+    let mut w = World::plain();
+    w.set_env("SQUIZZLE_KEY_PASSWORD", PASS);
+    w.run(&["keygen"]).success();
+    w.build_ok("1.0.0");
+    // The key is given on the command line only: nothing in the project's
+    // policy can verify this revocation.
+    let revoke = |extra: &[&str]| {
+        let mut args = vec![
+            "revoke",
+            "1.0.0",
+            "--reason",
+            "drops the orders index (INC-1)",
+            "--key",
+            "squizzle.key",
+        ];
+        args.extend_from_slice(extra);
+        w.run(&args)
+    };
+    revoke(&[]).success();
+    // Every revocation is one more (untagged) manifest in the store's index.
+    let count = || w.index()["manifests"].as_array().unwrap().len();
+    let once = count();
+    revoke(&[])
+        .code(10)
+        .says("1.0.0 is already revoked by key ")
+        .says("not verified by this project's policy")
+        .says("drops the orders index (INC-1)")
+        .says("--force");
+    assert_eq!(count(), once, "nothing was added");
+    revoke(&["--force"]).success();
+    assert_eq!(count(), once + 1);
+}

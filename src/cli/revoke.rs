@@ -30,6 +30,10 @@ pub struct RevokeArgs {
     /// Also delete the release manifest from the registry (and so its tag).
     #[arg(long)]
     delete_tag: bool,
+    /// Revoke again although a revocation is already recorded (for instance
+    /// to add one your policy can verify).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     how: super::args::SignHow,
 }
@@ -41,6 +45,7 @@ pub fn exec(ctx: &Context, args: RevokeArgs) -> Result<ExitCode, ops::Error> {
     let opts = RevokeOptions {
         reason: args.reason.clone(),
         delete_tag: args.delete_tag,
+        force: args.force,
         sign: args.how.options(),
     };
     let report = runtime()?.block_on(ops::revoke::revoke(

@@ -35,6 +35,8 @@ pub const MAX_REASON_BYTES: usize = 4096;
 pub struct RevokeOptions {
     pub reason: String,
     pub delete_tag: bool,
+    /// Add a revocation although one is recorded already.
+    pub force: bool,
     pub sign: SignOptions,
 }
 
@@ -97,12 +99,21 @@ pub async fn revoke(
     let store = LayoutStore::open(&dir)?;
     let release = resolve::resolve(&store, version)?;
     let digest = release.digest();
+    // Any revocation on record counts, verified or not: a second one would
+    // only add noise (pass --force to add one deliberately).
     if let Some(existing) = verify::revocation_of(config, &store, &release)?
-        && existing.verified
+        && !opts.force
     {
         return Err(Error::Revoked(format!(
-            "{version} is already revoked by {} at {}: {}",
-            existing.revoked_by, existing.revoked_at, existing.reason
+            "{version} is already revoked by {} at {} ({}): {}; nothing was added. Pass --force to record another revocation",
+            existing.revoked_by,
+            existing.revoked_at,
+            if existing.verified {
+                "verified"
+            } else {
+                "not verified by this project's policy"
+            },
+            existing.reason
         )));
     }
 
