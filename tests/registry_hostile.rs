@@ -313,3 +313,48 @@ fn plain_http_to_a_non_loopback_registry_needs_insecure_registry() {
     w.config(&format!("{cfg}insecure = true\n"));
     w.run(&["pull", "1.0.0"]).success();
 }
+
+/// `release` with its tarball replaced by `tarball`: the squizzle manifest's
+/// tarball record and every descriptor are made to agree with it, as a
+/// hostile publisher would, so only the tarball's contents are wrong.
+fn with_tarball(release: &Release, tarball: Vec<u8>) -> Release {
+    let layer_digest = fake_registry::sha256_digest(&tarball);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&release.blobs[&release.config_digest()]).unwrap();
+    config["tarball"]["sha256"] = layer_digest.clone().into();
+    config["tarball"]["size"] = tarball.len().into();
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_digest = fake_registry::sha256_digest(&config_bytes);
+    let mut manifest = release.manifest_json();
+    manifest["config"]["digest"] = config_digest.clone().into();
+    manifest["config"]["size"] = config_bytes.len().into();
+    manifest["layers"][0]["digest"] = layer_digest.clone().into();
+    manifest["layers"][0]["size"] = tarball.len().into();
+    let mut r = Release {
+        manifest: serde_json::to_vec(&manifest).unwrap(),
+        ..Release::default()
+    };
+    r.blobs.insert(config_digest, config_bytes);
+    r.blobs.insert(layer_digest, tarball);
+    r
+}
+
+#[test]
+fn a_hostile_tarball_is_refused_by_pull_and_never_enters_the_store() {
+    let release = built("1.0.0", false);
+    for name in ["symlink", "duplicate", "unexpected", "missing", "gzip-bomb"] {
+        let tarball = std::fs::read(
+            squizzle_test_support::repo_root().join(format!("fixtures/hostile/{name}.tar.gz")),
+        )
+        .unwrap();
+        let reg = serve(with_tarball(&release, tarball), "1.0.0");
+        let w = puller(&reg.host(), false);
+        let before = snapshot(&w);
+        w.run(&["pull", "1.0.0"])
+            .code(6)
+            .says("fails its integrity checks")
+            .says("it was not stored");
+        assert_eq!(snapshot(&w), before, "{name}: the store changed");
+        w.run(&["verify", "1.0.0", "--offline"]).code(12);
+    }
+}

@@ -704,6 +704,7 @@ fn a_release_and_its_signature_copy_from_one_registry_to_another() {
             &version,
             "empty",
             &|_| {},
+            &|_, _| Ok(()),
         ))
         .expect("registry to registry copy");
     assert!(!copied.already_there);
@@ -721,6 +722,7 @@ fn a_release_and_its_signature_copy_from_one_registry_to_another() {
             &version,
             "empty",
             &|_| {},
+            &|_, _| Ok(()),
         ))
         .unwrap();
     assert!(again.already_there, "{again:?}");

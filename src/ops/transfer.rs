@@ -18,7 +18,7 @@ pub async fn push(
     let remote = authenticated_store(config).await?;
     let local = resolve::open_local(config, version)?;
     let empty = format!("the store is empty: run `squizzle build {version}` first");
-    let copied = copy_release(&local, &remote, version, &empty, progress)
+    let copied = copy_release(&local, &remote, version, &empty, progress, &|_, _| Ok(()))
         .await
         .map_err(|e| insecure_hint(remote.reference(), config, e))?;
     Ok(copied.report(&remote, &local))

@@ -716,6 +716,11 @@ pub struct Staged<'a> {
 }
 
 impl Staged<'_> {
+    /// The file holding `desc`'s bytes: staged, or already in the store.
+    pub fn blob_file(&self, desc: &Descriptor) -> PathBuf {
+        self.holder(desc).blob_path(&desc.digest)
+    }
+
     fn holder(&self, desc: &Descriptor) -> &LayoutStore {
         if self.staging.has_blob(desc) {
             &self.staging

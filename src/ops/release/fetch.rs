@@ -72,7 +72,40 @@ pub async fn pull_release(
     let local = LayoutStore::open_or_init(&config.store_dir())?;
     let staged = local.staged()?;
     let empty = format!("the registry has no versions: run `squizzle push {version}` first");
-    let copied = copy_release(&remote, &staged, version, &empty, progress)
+    // Only releases that pass the integrity checks enter the store: the
+    // tarball is inspected in the staging folder, before the tag is written.
+    let limits = crate::ops::release::limits(config);
+    let vet = |m: &Manifest, layer: &Descriptor| -> Result<()> {
+        let path = staged.blob_file(layer);
+        let file = std::fs::File::open(&path).map_err(|source| Error::Io {
+            action: "read",
+            path: path.clone(),
+            source,
+        })?;
+        let refuse = |why: String| {
+            Error::Integrity(format!(
+                "{version} from the registry fails its integrity checks: {why}; it was not stored (the local store is as it was)"
+            ))
+        };
+        let inspection = crate::artifact::unpack::inspect(
+            std::io::BufReader::with_capacity(256 * 1024, file),
+            &m.files,
+            &limits,
+        )
+        .map_err(|e| match e {
+            crate::artifact::unpack::UnpackError::Io { .. }
+            | crate::artifact::unpack::UnpackError::ReadInput { .. } => e.into(),
+            e => refuse(e.to_string()),
+        })?;
+        if let Some(bad) = inspection.files.iter().find(|f| !f.matches()) {
+            return Err(refuse(format!(
+                "{} does not match the hash its manifest lists",
+                bad.path
+            )));
+        }
+        Ok(())
+    };
+    let copied = copy_release(&remote, &staged, version, &empty, progress, &vet)
         .await
         .map_err(|e| insecure_hint(remote.reference(), config, e))?;
     Ok(copied.report(&remote, &local))
@@ -124,6 +157,7 @@ pub async fn copy_release<S: Target, D: Target>(
     version: &Version,
     empty_hint: &str,
     progress: &dyn Fn(&TransferEvent),
+    vet: &dyn Fn(&Manifest, &Descriptor) -> Result<()>,
 ) -> Result<Copied> {
     let tag = version.tag();
     let Some(found) = src.resolve(&tag).await? else {
@@ -217,6 +251,9 @@ pub async fn copy_release<S: Target, D: Target>(
             copied.blobs_skipped += 1;
         }
     }
+    // The destination's own check of the content (a pull inspects the
+    // tarball), while nothing in `dst` names the release yet.
+    vet(&m, layer)?;
     // Tag last: until now nothing in `dst` names this release.
     dst.push_manifest(&tag, oci::IMAGE_MANIFEST_MEDIA_TYPE, &bytes)
         .await?;
