@@ -230,6 +230,11 @@ pub struct Config {
     pub environments: BTreeMap<String, Environment>,
     /// Selected by `--env` or `SQUIZZLE_ENV`.
     pub environment: Option<String>,
+    /// Docker's configuration folder (`$DOCKER_CONFIG`, else `~/.docker`),
+    /// where registry credentials may be found.
+    pub docker_config_dir: Option<PathBuf>,
+    /// `SQUIZZLE_RETRY_BASE_MS`: shortens the registry retry waits.
+    pub retry_base_ms: Option<u64>,
 }
 
 /// Keys whose value is a credential and must be a whole `${VAR}` reference.
@@ -321,6 +326,8 @@ impl Config {
             limits: model.limits,
             environments: model.environments,
             environment: None,
+            docker_config_dir: None,
+            retry_base_ms: None,
         };
         cfg.apply_env_overrides(env);
         cfg.validate()?;
@@ -333,6 +340,18 @@ impl Config {
     }
 
     fn apply_env_overrides(&mut self, env: &Env) {
+        self.docker_config_dir = env
+            .get("DOCKER_CONFIG")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                env.get("HOME")
+                    .filter(|h| !h.is_empty())
+                    .map(|h| Path::new(&h).join(".docker"))
+            });
+        self.retry_base_ms = env
+            .get("SQUIZZLE_RETRY_BASE_MS")
+            .and_then(|v| v.trim().parse::<u64>().ok());
         if let Some(url) = env.get("SQUIZZLE_REGISTRY").filter(|s| !s.is_empty()) {
             self.registry.get_or_insert_with(Registry::default).url = Some(url);
         }

@@ -62,12 +62,13 @@ pub fn registry_options(config: &Config) -> Result<(RegistryRef, RegistryOptions
         token: reg.token,
         insecure: reg.insecure,
         ca_pem,
+        retry_base_ms: config.retry_base_ms,
         ..RegistryOptions::default()
     };
     let configured = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
     // Precedence: token > username/password > docker config.json > anonymous.
     if !configured(&opts.token) && !configured(&opts.username) {
-        match auth::lookup(&reference)? {
+        match auth::lookup(&reference, config.docker_config_dir.as_deref())? {
             Some(auth::Found {
                 credential: auth::DockerCredential::Basic { username, password },
                 source,

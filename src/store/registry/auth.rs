@@ -108,13 +108,10 @@ pub fn config_dir(docker_config: Option<&str>, home: Option<&str>) -> Option<Pat
     }
 }
 
-/// Credentials for `reference` from `$DOCKER_CONFIG/config.json` or
-/// `~/.docker/config.json`; `None` when there is no file or it names none.
-pub fn lookup(reference: &RegistryRef) -> Result<Option<Found>, StoreError> {
-    let dir = config_dir(
-        std::env::var("DOCKER_CONFIG").ok().as_deref(),
-        std::env::var("HOME").ok().as_deref(),
-    );
+/// Credentials for `reference` from `config.json` in docker's configuration
+/// folder `dir` (`$DOCKER_CONFIG`, else `~/.docker`: see [`config_dir`]);
+/// `None` when there is no file or it names none.
+pub fn lookup(reference: &RegistryRef, dir: Option<&Path>) -> Result<Option<Found>, StoreError> {
     match dir {
         Some(dir) => lookup_in(&dir.join("config.json"), reference),
         None => Ok(None),

@@ -15,12 +15,14 @@ pub(super) const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 pub(super) struct Client {
     transport: Transport,
     auth: Authorizer,
+    retry: RetryPolicy,
 }
 
 impl Client {
     pub fn new(reference: &RegistryRef, opts: &RegistryOptions) -> Self {
         Self {
             transport: Transport::new(reference, opts),
+            retry: RetryPolicy::default().shortened(opts.retry_base_ms),
             auth: Authorizer::new(reference, opts),
         }
     }
@@ -29,19 +31,18 @@ impl Client {
         &self.transport
     }
 
+    /// The retry policy every request of this client runs under.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
     /// Runs `attempt` under the retry policy; `what` names it in messages.
     pub async fn retrying<T>(
         &self,
         what: &str,
         attempt: impl AsyncFnMut(u32) -> Result<T, Attempt>,
     ) -> Result<T, StoreError> {
-        retry::run(
-            &RetryPolicy::from_env(),
-            self.transport.name(),
-            what,
-            attempt,
-        )
-        .await
+        retry::run(&self.retry, self.transport.name(), what, attempt).await
     }
 
     /// One attempt of `req`, authorized, its body read (at most `req.limit`

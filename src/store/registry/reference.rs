@@ -166,6 +166,8 @@ pub struct RegistryOptions {
     pub insecure: bool,
     /// PEM CA certificate(s) to trust in addition to the system roots.
     pub ca_pem: Option<Vec<u8>>,
+    /// Lowers the retry waits' base (`SQUIZZLE_RETRY_BASE_MS`; never raises it).
+    pub retry_base_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for RegistryOptions {

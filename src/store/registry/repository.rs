@@ -25,7 +25,7 @@ use reqwest::{Method, StatusCode};
 
 use super::RegistryStore;
 use super::client::ERROR_BODY_LIMIT;
-use super::retry::{self, Attempt, RetryPolicy};
+use super::retry::{self, Attempt};
 use super::transport::{Answer, Request};
 use crate::core::digest::{Digest, Hasher};
 use crate::core::oci::{self, Descriptor};
@@ -398,7 +398,11 @@ impl RegistryStore {
                 };
                 st.body = None;
                 st.cuts += 1;
-                let Some(wait) = RetryPolicy::from_env().next_wait(st.cuts, st.started, &failure)
+                let Some(wait) = st
+                    .store
+                    .client
+                    .retry_policy()
+                    .next_wait(st.cuts, st.started, &failure)
                 else {
                     let name = st.store.registry_name();
                     let e = retry::gave_up(&name, &st.what, st.cuts, st.started, failure);

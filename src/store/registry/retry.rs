@@ -59,8 +59,6 @@ pub const BUDGET: Duration = Duration::from_secs(30);
 /// Rate limiting asks for patience: a 429 without `Retry-After` waits at
 /// least this long.
 pub const MIN_429_DELAY: Duration = Duration::from_secs(1);
-/// Environment variable that can only shorten the waits (module doc).
-pub const BASE_MS_ENV: &str = "SQUIZZLE_RETRY_BASE_MS";
 
 /// How long to wait between attempts, and how many to make.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,14 +86,6 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The default policy, with waits shortened by `SQUIZZLE_RETRY_BASE_MS`.
-    pub fn from_env() -> Self {
-        let base_ms = std::env::var(BASE_MS_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        Self::default().shortened(base_ms)
-    }
-
     /// Lowers the base to `base_ms` (never raises it) and scales the cap and
     /// the 429 floor alike.
     pub fn shortened(self, base_ms: Option<u64>) -> Self {
