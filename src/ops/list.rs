@@ -39,6 +39,23 @@ pub struct ListedVersion {
     pub problem: Option<String>,
 }
 
+impl ListedVersion {
+    /// A version known only by its tag and digest so far.
+    fn bare(version: String, digest: Digest) -> Self {
+        ListedVersion {
+            version,
+            digest,
+            created_at: None,
+            notes: None,
+            migrations: None,
+            signed: false,
+            provenance: false,
+            revoked: false,
+            problem: None,
+        }
+    }
+}
+
 /// Markers from the `artifactType`s of a release's referrers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Markers {
@@ -126,17 +143,7 @@ pub async fn list_registry(remote: &RegistryStore, config: &Config) -> Result<Li
         let Some(desc) = remote.resolve(&tag).await? else {
             continue; // deleted while listing
         };
-        let mut entry = ListedVersion {
-            version: tag.clone(),
-            digest: desc.digest,
-            created_at: None,
-            notes: None,
-            migrations: None,
-            signed: false,
-            provenance: false,
-            revoked: false,
-            problem: None,
-        };
+        let mut entry = ListedVersion::bare(tag.clone(), desc.digest);
         match read_remote_release(remote, &tag, &desc).await {
             Ok(m) => {
                 entry.created_at = Some(m.created_at.clone());
@@ -231,15 +238,8 @@ pub fn list(config: &Config) -> Result<ListReport> {
                 problem: None,
             },
             Err(e) => ListedVersion {
-                version: v.tag(),
-                digest: d.digest,
-                created_at: None,
-                notes: None,
-                migrations: None,
-                signed: false,
-                provenance: false,
-                revoked: false,
                 problem: Some(e.to_string()),
+                ..ListedVersion::bare(v.tag(), d.digest)
             },
         };
         entry.signed = markers.signed;
