@@ -358,3 +358,83 @@ fn a_hostile_tarball_is_refused_by_pull_and_never_enters_the_store() {
         w.run(&["verify", "1.0.0", "--offline"]).code(12);
     }
 }
+
+/// The release's tarball rebuilt with `edit` applied to the bytes of its
+/// first file, and the squizzle manifest updated to list the new hash and
+/// size: a release consistent in every digest, whose content squizzle's
+/// build would have refused.
+fn with_edited_file(release: &Release, edit: impl Fn(&mut Vec<u8>)) -> Release {
+    use std::io::Read;
+    let layer = &release.blobs[&release.layer_digest()];
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&layer[..]));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        entries.push((path, bytes));
+    }
+    edit(&mut entries[0].1);
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (path, bytes) in &entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, path, &bytes[..]).unwrap();
+    }
+    let tarball = builder.into_inner().unwrap().finish().unwrap();
+    let mut edited = with_tarball(release, tarball);
+    // List the edited file's new hash and size in the squizzle manifest.
+    let config_digest = edited.config_digest();
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&edited.blobs[&config_digest]).unwrap();
+    let (path, bytes) = &entries[0];
+    for f in config["files"].as_array_mut().unwrap() {
+        if f["path"] == path.as_str() {
+            f["sha256"] = fake_registry::sha256_digest(bytes).into();
+            f["size"] = bytes.len().into();
+        }
+    }
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let new_digest = fake_registry::sha256_digest(&config_bytes);
+    let mut manifest = edited.manifest_json();
+    manifest["config"]["digest"] = new_digest.clone().into();
+    manifest["config"]["size"] = config_bytes.len().into();
+    edited.blobs.remove(&config_digest);
+    edited.blobs.insert(new_digest, config_bytes);
+    edited.manifest = serde_json::to_vec(&manifest).unwrap();
+    edited
+}
+
+#[test]
+fn a_release_with_text_squizzle_would_not_build_is_refused_by_pull() {
+    let release = built("1.0.0", false);
+    for (what, edit, says) in [
+        (
+            "invalid UTF-8",
+            Box::new(|b: &mut Vec<u8>| b.extend_from_slice(b"-- \xff\xfe\n"))
+                as Box<dyn Fn(&mut Vec<u8>)>,
+            "is not valid UTF-8",
+        ),
+        (
+            "a NUL byte",
+            Box::new(|b: &mut Vec<u8>| b.extend_from_slice(b"-- \0\n")),
+            "contains a NUL byte",
+        ),
+    ] {
+        let reg = serve(with_edited_file(&release, edit), "1.0.0");
+        let w = puller(&reg.host(), false);
+        let before = snapshot(&w);
+        w.run(&["pull", "1.0.0"])
+            .code(6)
+            .says(says)
+            .says("it was not stored");
+        assert_eq!(snapshot(&w), before, "{what}: the store changed");
+    }
+}

@@ -21,6 +21,7 @@
 //! The tar layer is parsed in `tar`'s raw mode: GNU long names and pax records are
 //! read here, with size caps, instead of letting `tar` buffer them unbounded.
 
+use crate::artifact::utf8::{Utf8Problem, Utf8Validator};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -153,6 +154,16 @@ pub enum UnpackError {
 
     #[error("entry {path} has a path that is not UTF-8; squizzle tarballs only hold UTF-8 paths")]
     NonUtf8Path { path: String },
+
+    #[error(
+        "entry {path} is not valid UTF-8 (first bad byte at offset {offset}); squizzle only packs UTF-8 SQL, so this release was not built by squizzle or was altered"
+    )]
+    NotUtf8 { path: String, offset: u64 },
+
+    #[error(
+        "entry {path} contains a NUL byte at offset {offset}, which PostgreSQL cannot execute; squizzle never packs one, so this release was not built by squizzle or was altered"
+    )]
+    Nul { path: String, offset: u64 },
 
     #[error(
         "entry {path} is {kind}; squizzle tarballs contain only regular files, so it is refused"
@@ -858,6 +869,9 @@ fn walk_entries<R: Read>(
             None => None,
         };
         let mut hasher = Hasher::new();
+        // Build refuses what is not UTF-8 SQL without NUL bytes; so does
+        // every reader, so that nothing gets further than verify would.
+        let mut text = Utf8Validator::new();
         let mut remaining = size;
         while remaining > 0 {
             let want = buf
@@ -874,6 +888,7 @@ fn walk_entries<R: Read>(
                 .into());
             }
             hasher.update(&buf[..n]);
+            text.feed(&buf[..n]);
             if let Some((f, p)) = file.as_mut() {
                 f.write_all(&buf[..n])
                     .map_err(|source| io_error("write", p, source))?;
@@ -885,6 +900,23 @@ fn walk_entries<R: Read>(
         {
             f.sync_all()
                 .map_err(|source| io_error("sync", &p, source))?;
+        }
+        match text.finish() {
+            Ok(()) => {}
+            Err(Utf8Problem::Invalid(offset)) => {
+                return Err(UnpackError::NotUtf8 {
+                    path: path.to_owned(),
+                    offset,
+                }
+                .into());
+            }
+            Err(Utf8Problem::Nul(offset)) => {
+                return Err(UnpackError::Nul {
+                    path: path.to_owned(),
+                    offset,
+                }
+                .into());
+            }
         }
         found[slot] = Some((hasher.finish(), size));
     }
