@@ -156,12 +156,12 @@ pub enum UnpackError {
     NonUtf8Path { path: String },
 
     #[error(
-        "entry {path} is not valid UTF-8 (first bad byte at offset {offset}); squizzle only packs UTF-8 SQL, so this release was not built by squizzle or was altered"
+        "entry {path} is not valid UTF-8 (first bad byte at offset {offset}); squizzle only packs UTF-8 SQL, so this release was not built by squizzle or was altered: do not apply it; rebuild it from source with `squizzle build`"
     )]
     NotUtf8 { path: String, offset: u64 },
 
     #[error(
-        "entry {path} contains a NUL byte at offset {offset}, which PostgreSQL cannot execute; squizzle never packs one, so this release was not built by squizzle or was altered"
+        "entry {path} contains a NUL byte at offset {offset}, which PostgreSQL cannot execute; squizzle never packs one, so this release was not built by squizzle or was altered: do not apply it; rebuild it from source with `squizzle build`"
     )]
     Nul { path: String, offset: u64 },
 

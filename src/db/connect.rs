@@ -61,6 +61,17 @@ pub struct ConnectSpec {
     pub configured: bool,
 }
 
+/// The connection settings a service file may hold besides [`TLS_KEYS`].
+const SERVICE_KEYS: [&str; 7] = [
+    "host",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "connect_timeout",
+];
+
 /// Whether libpq's variables say where a database is (beyond its defaults).
 pub fn names_a_database(env: &Env) -> bool {
     [
@@ -77,13 +88,14 @@ pub fn names_a_database(env: &Env) -> bool {
 
 /// Settings squizzle handles itself rather than tokio-postgres: TLS, and
 /// libpq's `service`.
-const TLS_KEYS: [&str; 6] = [
+const TLS_KEYS: [&str; 7] = [
     "sslmode",
     "sslrootcert",
     "sslcert",
     "sslkey",
     "sslpassword",
     "service",
+    "channel_binding",
 ];
 
 /// Splits the TLS parameters out of a URL or key=value string; returns the rest
@@ -172,6 +184,7 @@ impl ConnectSpec {
         }
         let (mut rest, mut tls) = take_tls_params(url.unwrap_or(""));
         let pgenv = |k: &str| env.get(k).filter(|v| !v.is_empty());
+        let home = pgenv("HOME").map(PathBuf::from);
         // A named service's settings come after what was given directly and
         // before the PG* variables.
         let service_name = tls
@@ -182,7 +195,6 @@ impl ConnectSpec {
             .or_else(|| pgenv("PGSERVICE"));
         let service = match &service_name {
             Some(name) => {
-                let home = pgenv("HOME").map(PathBuf::from);
                 let files = super::service::files(
                     pgenv("PGSERVICEFILE").as_deref(),
                     home.as_deref(),
@@ -192,6 +204,23 @@ impl ConnectSpec {
             }
             None => Default::default(),
         };
+        // A setting squizzle would silently drop could send the connection
+        // somewhere the service did not mean: refuse it instead.
+        if let Some(unknown) = service
+            .keys()
+            .find(|k| !SERVICE_KEYS.contains(&k.as_str()) && !TLS_KEYS.contains(&k.as_str()))
+        {
+            return Err(DbError::BadUrl(format!(
+                "connection service {:?} sets `{unknown}`, which squizzle does not read from a service file (it reads {}); move it into the database URL or remove it",
+                service_name.as_deref().unwrap_or_default(),
+                SERVICE_KEYS
+                    .iter()
+                    .chain(TLS_KEYS.iter().filter(|k| **k != "service"))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         for key in TLS_KEYS {
             if let Some(v) = service.get(key) {
                 tls.insert(0, (key.to_owned(), v.clone()));
@@ -263,15 +292,15 @@ impl ConnectSpec {
             pg.dbname(&db);
         }
         if pg.get_password().is_none() {
-            password_from_file(&mut pg, env);
+            password_from_file(&mut pg, env, home.as_deref());
         }
         if let Some(pw) = pg.get_password() {
             crate::core::redact::register_secret(&String::from_utf8_lossy(pw));
         }
-        // tokio-postgres reads `channel_binding` from the URL itself; libpq's
-        // variable fills in when the URL says nothing.
-        if !url.is_some_and(|u| u.contains("channel_binding"))
-            && let Some(cb) = from_service("channel_binding").or_else(|| pgenv("PGCHANNELBINDING"))
+        // The URL's setting, else the service's, else libpq's variable.
+        if let Some(cb) = get("channel_binding")
+            .or_else(|| from_service("channel_binding"))
+            .or_else(|| pgenv("PGCHANNELBINDING"))
         {
             pg.channel_binding(match cb.as_str() {
                 "disable" => tokio_postgres::config::ChannelBinding::Disable,
@@ -321,7 +350,7 @@ impl ConnectSpec {
         let target = describe(&pg);
         Ok(Self {
             configured,
-            home: env.get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
+            home,
             pg,
             sslmode,
             sslrootcert,
@@ -491,10 +520,8 @@ fn unencoded_in_userinfo(url: &str) -> Option<char> {
 /// Takes the password from the password file (`PGPASSFILE`, else
 /// `~/.pgpass`) for the first host, as libpq does: a socket connection
 /// matches the host `localhost`, the database defaults to the user's name.
-fn password_from_file(pg: &mut tokio_postgres::Config, env: &Env) {
-    let home = env.get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-    let Some(path) = super::pgpass::location(env.get("PGPASSFILE").as_deref(), home.as_deref())
-    else {
+fn password_from_file(pg: &mut tokio_postgres::Config, env: &Env, home: Option<&Path>) {
+    let Some(path) = super::pgpass::location(env.get("PGPASSFILE").as_deref(), home) else {
         return;
     };
     let host = match pg.get_hosts().first() {
@@ -623,6 +650,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("\"nope\" is not defined"), "{e}");
+        // A setting squizzle would not apply is refused, not dropped.
+        std::fs::write(&file, "[odd]\nhost=h\nhostaddr=10.0.0.9\n").unwrap();
+        let e = ConnectSpec::parse(
+            None,
+            &Env::from_pairs([
+                ("PGSERVICE", "odd"),
+                ("PGSERVICEFILE", file.to_str().unwrap()),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("sets `hostaddr`") && e.contains("move it into the database URL"),
+            "{e}"
+        );
+        // channel_binding from the service; the URL's own setting wins.
+        std::fs::write(&file, "[cb]\nhost=h\nchannel_binding=require\n").unwrap();
+        let env = Env::from_pairs([
+            ("PGSERVICE", "cb"),
+            ("PGSERVICEFILE", file.to_str().unwrap()),
+        ]);
+        let spec = ConnectSpec::parse(None, &env).unwrap();
+        assert_eq!(
+            spec.pg.get_channel_binding(),
+            tokio_postgres::config::ChannelBinding::Require
+        );
+        let spec =
+            ConnectSpec::parse(Some("postgres://u@h/db?channel_binding=disable"), &env).unwrap();
+        assert_eq!(
+            spec.pg.get_channel_binding(),
+            tokio_postgres::config::ChannelBinding::Disable
+        );
+        assert!(ConnectSpec::parse(Some("postgres://u@h/db?channel_binding=maybe"), &env).is_err());
     }
 
     #[test]
