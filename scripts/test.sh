@@ -7,6 +7,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 ensure_rust
 ensure_postgres
+ensure_pgbouncer
 ensure_registry
 apt_install python3 openssl
 ensure_oras

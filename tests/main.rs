@@ -20,6 +20,7 @@ mod doc_examples;
 mod exit_codes;
 mod incident_drill;
 mod pg_harness;
+mod pooler_pg;
 mod registry_auth;
 mod registry_faults;
 mod registry_harness;

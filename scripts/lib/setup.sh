@@ -48,6 +48,12 @@ ensure_postgres() {
   apt_install postgresql-15 postgresql-client-15
 }
 
+# PgBouncer, for the tests that run apply through a transaction and a session
+# pooler. The tests start their own on a free loopback port.
+ensure_pgbouncer() {
+  apt_install pgbouncer
+}
+
 # A throwaway OCI registry for the tests that push and pull artifacts
 # (tests/support/registry.rs): CNCF distribution 2.8 from the Debian package
 # docker-registry (/usr/bin/docker-registry, started per test on 127.0.0.1;

@@ -275,9 +275,11 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
             DbError::BadUrl(_) | DbError::BadIdentifier(_) | DbError::NotConfigured { .. } => {
                 ExitCode::Usage
             }
-            DbError::Connect { .. } | DbError::Tls(_) | DbError::ConnectionLost { .. } => {
-                ExitCode::Connection
-            }
+            DbError::Connect { .. }
+            | DbError::Tls(_)
+            | DbError::ConnectionLost { .. }
+            | DbError::LockLost { .. }
+            | DbError::AppliedConcurrently { .. } => ExitCode::Connection,
             DbError::Auth { .. } => ExitCode::Authentication,
             DbError::LockTimeout { .. } => ExitCode::LockTimeout,
             DbError::Query { .. } | DbError::LayoutTooNew { .. } | DbError::Privilege { .. } => {

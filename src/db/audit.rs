@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
 
 use super::DbError;
 use super::history::HistoryStore;
@@ -34,14 +35,14 @@ pub async fn details(
     version: &str,
 ) -> Result<BTreeMap<i64, ReleaseDetails>, DbError> {
     let rows = c
-        .query(
+        .query_typed(
             &format!(
                 "SELECT id, checksum, signer_identity, signer_issuer, rekor_log_index, error_sqlstate, \
                         failing_migration, failing_statement, failing_line, metadata \
                  FROM {}.releases WHERE version = $1",
                 history.schema()
             ),
-            &[&version],
+            &[(&version, Type::TEXT)],
         )
         .await
         .map_err(|e| DbError::query("reading the release history of the version", e))?;

@@ -6,6 +6,7 @@
 //! present; `pg_dump` leaves it out.
 
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
 
 use super::DbError;
 use super::split::ConcurrentIndex;
@@ -78,7 +79,7 @@ fn rows_to_indexes(rows: Vec<tokio_postgres::Row>) -> Vec<InvalidIndex> {
 /// Every invalid index outside PostgreSQL's own schemas, by schema and name.
 pub async fn invalid_indexes(c: &impl GenericClient) -> Result<Vec<InvalidIndex>, DbError> {
     let rows = c
-        .query(
+        .query_typed(
             &format!(
                 "{SELECT} AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                  AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1, 2"
@@ -97,12 +98,12 @@ pub async fn find_invalid(
     ix: &ConcurrentIndex,
 ) -> Result<Option<InvalidIndex>, DbError> {
     let rows = c
-        .query(
+        .query_typed(
             &format!(
                 "{SELECT} AND c.relname = $1 \
                  AND CASE WHEN $2::text IS NULL THEN pg_table_is_visible(c.oid) ELSE n.nspname = $2 END"
             ),
-            &[&ix.name, &ix.schema],
+            &[(&ix.name, Type::TEXT), (&ix.schema, Type::TEXT)],
         )
         .await
         .map_err(|e| DbError::query(format!("checking whether index {} is valid", ix.name), e))?;

@@ -11,11 +11,17 @@
 //!   again; its `releases` row lists them (`metadata.rolledBack`).
 //!
 //! Creation and upgrades must run under the migration lock.
+//!
+//! Every statement here is sent unnamed (`query_typed`, or the simple
+//! protocol): a named prepared statement outlives its transaction on the
+//! server connection, which a transaction pooler such as PgBouncer hands to
+//! another client in between.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
 
 use super::{DbError, Ident};
 
@@ -133,9 +139,9 @@ impl HistoryStore {
     /// The layout version recorded, or `None` when there is no history yet.
     pub async fn layout_version(&self, c: &impl GenericClient) -> Result<Option<i32>, DbError> {
         let row = c
-            .query_one(
+            .query_typed_one(
                 "SELECT to_regclass($1)::text",
-                &[&format!("{}.layout", self.schema)],
+                &[(&format!("{}.layout", self.schema), Type::TEXT)],
             )
             .await
             .map_err(q(&self.schema, "reading squizzle's history layout"))?;
@@ -143,7 +149,7 @@ impl HistoryStore {
             return Ok(None);
         }
         let row = c
-            .query_one(
+            .query_typed_one(
                 &format!("SELECT max(version) FROM {}.layout", self.schema),
                 &[],
             )
@@ -170,9 +176,9 @@ impl HistoryStore {
         // Check first: `CREATE SCHEMA IF NOT EXISTS` demands CREATE on the
         // database even when the schema exists, which a least-privilege role lacks.
         let exists: bool = c
-            .query_one(
+            .query_typed_one(
                 "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-                &[&self.schema.name()],
+                &[(&self.schema.name(), Type::TEXT)],
             )
             .await
             .map_err(q(&self.schema, "looking for squizzle's history schema"))?
@@ -238,9 +244,12 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         c.batch_execute(&ddl)
             .await
             .map_err(q(&self.schema, "creating squizzle's history tables"))?;
-        c.execute(
+        c.execute_typed(
             &format!("INSERT INTO {s}.layout (version, tool_version) VALUES ($1, $2)"),
-            &[&LAYOUT_VERSION, &env!("CARGO_PKG_VERSION")],
+            &[
+                (&LAYOUT_VERSION, Type::INT4),
+                (&env!("CARGO_PKG_VERSION"), Type::TEXT),
+            ],
         )
         .await
         .map_err(q(&self.schema, "recording squizzle's history layout"))?;
@@ -262,7 +271,7 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         }
         let s = &self.schema;
         let rows = c
-            .query(
+            .query_typed(
                 &format!(
                     "SELECT migration_id, path, sha256, version, to_char(applied_at AT TIME ZONE 'UTC', {TS}), \
                             duration_ms, statements_done, statements_total, complete FROM {s}.migrations"
@@ -289,7 +298,7 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
             })
             .collect();
         let rows = c
-            .query(
+            .query_typed(
                 &format!(
                     "SELECT id, version, operation, artifact_digest, success, to_char(applied_at AT TIME ZONE 'UTC', {TS}), \
                             applied_by_role, applied_by_os_user, ci_identity, migrations_run, execution_ms, error_message \
@@ -329,7 +338,7 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         r: &ReleaseRecord,
     ) -> Result<i64, DbError> {
         let row = c
-            .query_one(
+            .query_typed_one(
                 &format!(
                     "INSERT INTO {}.releases (version, operation, artifact_digest, checksum, success, execution_ms, \
                         applied_by_os_user, ci_identity, signer_identity, signer_issuer, rekor_log_index, migrations_run, \
@@ -338,24 +347,24 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
                     self.schema
                 ),
                 &[
-                    &r.version,
-                    &r.operation,
-                    &r.artifact_digest,
-                    &r.checksum,
-                    &r.success,
-                    &r.execution_ms,
-                    &r.applied_by_os_user,
-                    &r.ci_identity,
-                    &r.signer_identity,
-                    &r.signer_issuer,
-                    &r.rekor_log_index,
-                    &r.migrations_run,
-                    &r.error_sqlstate,
-                    &r.error_message,
-                    &r.failing_migration,
-                    &r.failing_statement,
-                    &r.failing_line,
-                    &r.metadata,
+                    (&r.version, Type::TEXT),
+                    (&r.operation, Type::TEXT),
+                    (&r.artifact_digest, Type::TEXT),
+                    (&r.checksum, Type::TEXT),
+                    (&r.success, Type::BOOL),
+                    (&r.execution_ms, Type::INT8),
+                    (&r.applied_by_os_user, Type::TEXT),
+                    (&r.ci_identity, Type::TEXT),
+                    (&r.signer_identity, Type::TEXT),
+                    (&r.signer_issuer, Type::TEXT),
+                    (&r.rekor_log_index, Type::INT8),
+                    (&r.migrations_run, Type::INT4),
+                    (&r.error_sqlstate, Type::TEXT),
+                    (&r.error_message, Type::TEXT),
+                    (&r.failing_migration, Type::TEXT),
+                    (&r.failing_statement, Type::INT4),
+                    (&r.failing_line, Type::INT4),
+                    (&r.metadata, Type::JSONB),
                 ],
             )
             .await
@@ -363,69 +372,66 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         Ok(row.get(0))
     }
 
-    fn record_migration_sql(&self) -> String {
-        format!(
+    /// Inserts or updates a migration's row (progress of a resumable file
+    /// too). A row that is already complete is never overwritten: when
+    /// another apply recorded the migration first (two appliers that both
+    /// believed they held the lock, e.g. behind a misconfigured pooler), this
+    /// returns [`DbError::AppliedConcurrently`] and the caller rolls back.
+    /// `baseline --force` (`replace_complete`) is the one writer that may
+    /// overwrite a complete row.
+    pub async fn record_migration(
+        &self,
+        c: &impl GenericClient,
+        m: &MigrationRecord<'_>,
+        replace_complete: bool,
+    ) -> Result<(), DbError> {
+        let sql = format!(
             "INSERT INTO {0}.migrations (migration_id, path, sha256, version, duration_ms, statements_done, statements_total, complete) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (migration_id) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, \
                 version = EXCLUDED.version, applied_at = clock_timestamp(), \
                 duration_ms = {0}.migrations.duration_ms + EXCLUDED.duration_ms, \
                 statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, \
-                complete = EXCLUDED.complete",
+                complete = EXCLUDED.complete \
+             WHERE $9 OR NOT {0}.migrations.complete",
             self.schema
-        )
-    }
-
-    /// Prepares the migration-row upsert once, for a run that writes many rows.
-    pub async fn prepare_record_migration(
-        &self,
-        c: &impl GenericClient,
-    ) -> Result<tokio_postgres::Statement, DbError> {
-        c.prepare(&self.record_migration_sql())
+        );
+        let written = c
+            .execute_typed(
+                &sql,
+                &[
+                    (&m.id, Type::TEXT),
+                    (&m.path, Type::TEXT),
+                    (&m.sha256, Type::TEXT),
+                    (&m.version, Type::TEXT),
+                    (&m.duration_ms, Type::INT8),
+                    (&m.statements_done, Type::INT4),
+                    (&m.statements_total, Type::INT4),
+                    (&m.complete, Type::BOOL),
+                    (&replace_complete, Type::BOOL),
+                ],
+            )
             .await
-            .map_err(q(&self.schema, "preparing squizzle's history writes"))
-    }
-
-    /// Inserts or updates a migration's row (progress of a resumable file too),
-    /// with a statement from [`Self::prepare_record_migration`] when there is one.
-    pub async fn record_migration(
-        &self,
-        c: &impl GenericClient,
-        prepared: Option<&tokio_postgres::Statement>,
-        m: &MigrationRecord<'_>,
-    ) -> Result<(), DbError> {
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-            &m.id,
-            &m.path,
-            &m.sha256,
-            &m.version,
-            &m.duration_ms,
-            &m.statements_done,
-            &m.statements_total,
-            &m.complete,
-        ];
-        let result = match prepared {
-            Some(st) => c.execute(st, &params).await,
-            None => {
-                c.execute(self.record_migration_sql().as_str(), &params)
-                    .await
-            }
-        };
-        result.map_err(q(
-            &self.schema,
-            "recording a migration in squizzle's history",
-        ))?;
+            .map_err(q(
+                &self.schema,
+                "recording a migration in squizzle's history",
+            ))?;
+        if written == 0 {
+            return Err(DbError::AppliedConcurrently {
+                migration: m.id.to_owned(),
+            });
+        }
         Ok(())
     }
 
     /// Deletes a migration's row: it was rolled back and is pending again.
     pub async fn forget_migration(&self, c: &impl GenericClient, id: &str) -> Result<(), DbError> {
-        c.execute(
+        c.execute_typed(
             &format!(
                 "DELETE FROM {}.migrations WHERE migration_id = $1",
                 self.schema
             ),
-            &[&id],
+            &[(&id, Type::TEXT)],
         )
         .await
         .map_err(q(

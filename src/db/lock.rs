@@ -1,17 +1,36 @@
-//! The migration lock: a PostgreSQL session-level advisory lock, taken by
-//! polling `pg_try_advisory_lock` with capped, jittered backoff.
+//! The migration lock: a transaction-scoped advisory lock, held by an open,
+//! idle transaction on a connection of its own for as long as a run lasts.
 //!
-//! Why polling and not `pg_advisory_lock`: a session blocked inside
-//! `pg_advisory_lock` is an open transaction, and `CREATE INDEX CONCURRENTLY`
-//! run by the lock holder waits for every open transaction to end — a deadlock.
-//! A failed try-lock returns at once and holds nothing. The lock belongs to the
-//! connection that migrates, so it vanishes with that connection if squizzle dies.
+//! Why a transaction and not a session lock: behind a transaction pooler
+//! (PgBouncer `pool_mode = transaction`) a session lock stays on the pooled
+//! server connection when its transaction ends; the next client handed that
+//! connection "holds" it too, and when squizzle dies nobody releases it. An
+//! open transaction keeps its server connection to itself, directly, through
+//! session pooling and through transaction pooling alike, and ends with the
+//! client: PostgreSQL (or the pooler, which closes a server connection whose
+//! client left mid-transaction) rolls it back, and the lock is gone.
+//!
+//! The transaction keeps no snapshot once the lock statement is done (it is
+//! sent as a simple query: an extended-protocol portal would keep one), so
+//! the migrating connection's `CREATE INDEX CONCURRENTLY` does not wait for it.
+//!
+//! Waiting is polling `pg_try_advisory_xact_lock` with capped, jittered
+//! backoff, each try in a short transaction, and the waiting connection is
+//! closed between tries: a blocked `pg_advisory_lock` would be a statement
+//! with a snapshot (which a concurrent index build waits for), and a waiter
+//! that kept its connection would keep a session-pooled server connection the
+//! holder may need.
+//!
+//! squizzle versions that took a session lock use the same key, so old and
+//! new appliers still exclude each other.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 
+use super::connect::ConnectSpec;
 use super::{DbError, Ident};
 use crate::core::digest::Digest;
 
@@ -68,38 +87,73 @@ impl std::fmt::Display for LockHolder {
     }
 }
 
-pub async fn try_lock(client: &Client, key: LockKey) -> Result<bool, DbError> {
-    let row = client
-        .query_one(
-            "SELECT pg_try_advisory_lock($1, $2)",
-            &[&key.class, &key.object],
-        )
-        .await
-        .map_err(|e| DbError::query("taking the migration lock", e))?;
-    Ok(row.get(0))
+/// The held lock: its connection, inside the transaction that holds it.
+pub struct MigrationLock {
+    client: Client,
 }
 
-pub async fn unlock(client: &Client, key: LockKey) -> Result<(), DbError> {
-    client
-        .execute(
-            "SELECT pg_advisory_unlock($1, $2)",
-            &[&key.class, &key.object],
-        )
+impl MigrationLock {
+    /// Fails when the lock's connection has ended (and so the lock with it):
+    /// checked before anything is committed or run outside a transaction.
+    pub fn check(&self, during: impl Into<String>) -> Result<(), DbError> {
+        if self.client.is_closed() {
+            return Err(DbError::LockLost {
+                during: during.into(),
+                message: "the connection holding it was closed".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Ends the transaction, and with it the lock. Best effort: closing the
+    /// connection (dropping this) ends it too.
+    pub async fn release(self) {
+        let _ = self.client.batch_execute("ROLLBACK").await;
+    }
+}
+
+/// One try on `client`: `Some(lock)` inside an open transaction when it was
+/// free; otherwise the transaction is rolled back and the client handed back.
+async fn try_lock(client: Client, key: LockKey) -> Result<Result<MigrationLock, Client>, DbError> {
+    // One simple-query message: the extended protocol would leave its
+    // finished portal, and with it a snapshot, open in the transaction, and
+    // a concurrent index build on the migrating connection waits for every
+    // snapshot older than its own. No idle-in-transaction timeout may end
+    // the lock's transaction while a long statement runs elsewhere.
+    let messages = client
+        .simple_query(&format!(
+            "BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0; \
+             SELECT pg_try_advisory_xact_lock({}, {})",
+            key.class, key.object
+        ))
         .await
-        .map_err(|e| DbError::query("releasing the migration lock", e))?;
-    Ok(())
+        .map_err(|e| DbError::query("taking the migration lock", e))?;
+    let got = messages.iter().any(
+        |m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("t")),
+    );
+    if got {
+        return Ok(Ok(MigrationLock { client }));
+    }
+    client
+        .batch_execute("ROLLBACK")
+        .await
+        .map_err(|e| DbError::query("taking the migration lock", e))?;
+    Ok(Err(client))
 }
 
 pub async fn holder(client: &Client, key: LockKey) -> Result<Option<LockHolder>, DbError> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT a.pid, a.application_name, a.usename::text, host(a.client_addr), \
                     to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), a.state \
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted \
                AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 2 \
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            &[&i64::from(key.class), &i64::from(key.object)],
+            &[
+                (&i64::from(key.class), Type::INT8),
+                (&i64::from(key.object), Type::INT8),
+            ],
         )
         .await
         .map_err(|e| DbError::query("looking up the lock holder", e))?;
@@ -113,28 +167,32 @@ pub async fn holder(client: &Client, key: LockKey) -> Result<Option<LockHolder>,
     }))
 }
 
-/// Polls the try-lock until it succeeds or `timeout` passes; on timeout the
-/// error names the holder. `on_wait` is called once, when the first try fails.
+/// Polls for the lock until it is taken or `timeout` passes; on timeout the
+/// error names the holder. The first try is made on `client`, each later one
+/// on a new connection made with `spec`. `on_wait` is called once, when the
+/// first try fails.
 pub async fn acquire(
-    client: &Client,
+    mut client: Client,
+    spec: &ConnectSpec,
     key: LockKey,
     timeout: Duration,
     mut on_wait: impl FnMut(Option<&LockHolder>),
-) -> Result<(), DbError> {
+) -> Result<MigrationLock, DbError> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(25);
     let mut told = false;
     loop {
-        if try_lock(client, key).await? {
-            return Ok(());
-        }
+        let c = match try_lock(client, key).await? {
+            Ok(lock) => return Ok(lock),
+            Err(c) => c,
+        };
         if !told {
             told = true;
-            on_wait(holder(client, key).await?.as_ref());
+            on_wait(holder(&c, key).await?.as_ref());
         }
         let waited = start.elapsed();
         if waited >= timeout {
-            let holder = holder(client, key).await?;
+            let holder = holder(&c, key).await?;
             return Err(DbError::LockTimeout {
                 waited_s: waited.as_secs_f64(),
                 holder: holder.map_or_else(
@@ -143,9 +201,11 @@ pub async fn acquire(
                 ),
             });
         }
+        drop(c);
         let jittered = jitter(delay);
         tokio::time::sleep(jittered.min(timeout.saturating_sub(waited))).await;
         delay = (delay * 2).min(Duration::from_secs(1));
+        client = spec.connect().await?;
     }
 }
 

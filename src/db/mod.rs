@@ -73,6 +73,14 @@ pub enum DbError {
         "timed out after {waited_s:.1}s waiting for the migration lock; it is held by {holder}"
     )]
     LockTimeout { waited_s: f64, holder: String },
+    #[error(
+        "lost the migration lock while {during}: its connection ended ({message}). The open transaction was rolled back and nothing more was run; run the command again, and it continues from what the history records"
+    )]
+    LockLost { during: String, message: String },
+    #[error(
+        "migration {migration} was recorded by another apply while this one ran it, so two appliers ran at once (behind a pooler that does not keep the lock's transaction on one server connection?). This run's transaction was rolled back; run apply again, and check the pooler settings in docs/apply.md"
+    )]
+    AppliedConcurrently { migration: String },
 }
 
 /// Full text of a tokio-postgres error: its message, the server's detail and

@@ -20,7 +20,7 @@ use crate::ops::run::runner::{
 };
 use crate::ops::run::session::extract_release;
 use crate::ops::run::session::{Session, fetch_verified};
-use crate::ops::run::{ApplyEvent, DryRun, RunOptions, Settings, Warning, WarningKind};
+use crate::ops::run::{ApplyEvent, DryRun, RunOptions, Warning, WarningKind};
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -78,33 +78,33 @@ pub async fn apply(
 ) -> Result<ApplyReport> {
     let started = Instant::now();
     let fetched = fetch_verified(config, &opts.version, &opts.run, on).await?;
-    let session = Session::open(config, env, "apply", &opts.version, on).await?;
     let (lock_timeout, settings) = opts.run.timeouts.resolve(config);
-    let locked = opts.dry_run != DryRun::Plan;
-    if locked {
-        session.lock(lock_timeout, on).await?;
-    }
+    // A plan-only dry run changes nothing and takes no lock.
+    let locked = (opts.dry_run != DryRun::Plan).then_some(lock_timeout);
+    let mut session = Session::open(config, env, "apply", &opts.version, locked, on).await?;
     let mut ctx = RunContext::new(&session, &fetched, config, env, &opts.run, started, "apply");
     ctx.dry_run = opts.dry_run;
     ctx.allow_out_of_order = opts.allow_out_of_order;
-    let result = run_locked(&ctx, &settings, on).await;
-    if locked {
-        session.unlock().await;
-    }
+    ctx.settings = settings;
+    let result = run_locked(&ctx, on).await;
+    session.unlock().await;
     result
 }
 
 async fn run_locked(
     ctx: &RunContext<'_>,
-    settings: &Settings,
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let client = ctx.client;
-    settings.apply(client).await?;
     let manifest = &ctx.release.manifest;
     let mode = split_mode(manifest.format);
     if ctx.dry_run == DryRun::Execute {
-        exec(client, "BEGIN", "starting the dry-run transaction").await?;
+        exec(
+            client,
+            &ctx.settings.begin_sql(),
+            "starting the dry-run transaction",
+        )
+        .await?;
     }
     if ctx.dry_run != DryRun::Plan {
         ctx.history.ensure(client).await?;

@@ -495,16 +495,9 @@ async fn read_history(
 ) -> Result<()> {
     let history = HistoryStore::new(schema)?;
     let mut client = spec.connect().await?;
-    // Belt and braces: nothing below writes, and the server enforces it. The
-    // statement timeout stops the server's work when ours runs out.
-    client
-        .batch_execute(&format!(
-            "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; SET statement_timeout = {}",
-            t.timeout.as_millis().max(1)
-        ))
-        .await
-        .map_err(|e| DbError::query("making the audit session read-only", e))?;
-    // One snapshot of the database for both reads.
+    // One read-only snapshot of the database for both reads. Nothing is set
+    // on the session: behind a transaction pooler, a session setting would
+    // stay on a server connection that other clients get next.
     let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -512,6 +505,13 @@ async fn read_history(
         .start()
         .await
         .map_err(|e| DbError::query("starting the audit's read-only transaction", e))?;
+    // The statement timeout stops the server's work when ours runs out.
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {}",
+        t.timeout.as_millis().max(1)
+    ))
+    .await
+    .map_err(|e| DbError::query("setting the audit's statement timeout", e))?;
     let snapshot = history.snapshot(&tx).await?;
     if !snapshot.exists {
         report.status = TargetStatus::NoHistory;

@@ -53,11 +53,12 @@ pub async fn baseline(
         source,
     })?;
     let root = extract_release(config, &store, &release, work.path())?;
-    let (client, spec) = connect(config, env, "baseline", Some(version)).await?;
+    let (first, spec) = connect(config, env, "baseline", Some(version)).await?;
     let envcfg = config.active_environment();
     let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
     let key = lock::key_for(history.schema());
-    lock::acquire(&client, key, lock_timeout, |_| {}).await?;
+    let held = lock::acquire(first, &spec, key, lock_timeout, |_| {}).await?;
+    let client = spec.connect().await?;
     let result = async {
         history.ensure(&client).await?;
         let snapshot = history.snapshot(&client).await?;
@@ -82,8 +83,8 @@ pub async fn baseline(
             history
                 .record_migration(
                     &client,
-                    None,
                     &MigrationRecord { id: &f.id, path: &f.path, sha256: &sha, version: &tag, duration_ms: 0, statements_done: total, statements_total: total, complete: true },
+                    true,
                 )
                 .await?;
             count += 1;
@@ -110,6 +111,7 @@ pub async fn baseline(
                 },
             )
             .await?;
+        held.check("committing the baseline")?;
         client.batch_execute("COMMIT").await.map_err(|e| Error::Db(crate::db::DbError::query("committing the baseline", e)))?;
         Ok(BaselineReport { version: tag, digest: release.digest().to_string(), database: spec.target.clone(), migrations_recorded: count, release_id: id })
     }
@@ -117,6 +119,6 @@ pub async fn baseline(
     if result.is_err() {
         let _ = client.batch_execute("ROLLBACK").await;
     }
-    let _ = lock::unlock(&client, key).await;
+    held.release().await;
     result
 }

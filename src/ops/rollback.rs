@@ -436,19 +436,20 @@ pub async fn rollback(
     .await?;
     let release = &fetched.release;
     let previous = previous_manifest(config, &release.manifest, opts.run.offline).await?;
-    let session = Session::open(config, env, "rollback", &opts.version, &mut |e| {
-        on(RollbackEvent::Progress(e))
-    })
-    .await?;
     let (lock_timeout, settings) = opts.run.timeouts.resolve(config);
-    if !opts.dry_run {
-        session
-            .lock(lock_timeout, &mut |e| on(RollbackEvent::Progress(e)))
-            .await?;
-    }
+    let mut session = Session::open(
+        config,
+        env,
+        "rollback",
+        &opts.version,
+        (!opts.dry_run).then_some(lock_timeout),
+        &mut |e| on(RollbackEvent::Progress(e)),
+    )
+    .await?;
     let mut ctx = RunContext::new(
         &session, &fetched, config, env, &opts.run, started, "rollback",
     );
+    ctx.settings = settings;
     if opts.dry_run {
         ctx.dry_run = DryRun::Plan;
     }
@@ -468,13 +469,10 @@ pub async fn rollback(
         for w in &plan.warnings {
             on(RollbackEvent::Progress(ApplyEvent::Warning(&w.message)));
         }
-        settings.apply(ctx.client).await?;
         run_plan(ctx, &plan, &mut |e| on(RollbackEvent::Progress(e))).await
     }
     .await;
-    if !opts.dry_run {
-        session.unlock().await;
-    }
+    session.unlock().await;
     result
 }
 

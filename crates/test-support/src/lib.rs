@@ -5,6 +5,8 @@
 //!   real `squizzle` binary run inside it with a clean environment.
 //! - [`pg`]: throwaway PostgreSQL servers (one shared per test process, or one
 //!   per test) and a database per test.
+//! - [`pgbouncer`]: a PgBouncer in front of a harness PostgreSQL, in
+//!   transaction or session pooling mode.
 //! - [`registry`]: throwaway CNCF distribution registries (anonymous, basic or
 //!   token auth) and a small HTTP client to cross-check what was pushed.
 //! - [`fake_registry`]: a scripted registry that lies, for hostile answers.
@@ -21,6 +23,7 @@
 pub mod fake_registry;
 pub mod fault_proxy;
 pub mod pg;
+pub mod pgbouncer;
 pub mod process;
 pub mod registry;
 pub mod sigstore;

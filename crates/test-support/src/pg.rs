@@ -344,12 +344,12 @@ fn sweep_stale_roots(dir: &Path) {
     }
 }
 
-fn set_mode(path: &Path, mode: u32) {
+pub(crate) fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("pg harness: chmod {}: {e}", path.display()));
 }
 
-fn chown_to(path: &Path, run_as: Option<(u32, u32)>) {
+pub(crate) fn chown_to(path: &Path, run_as: Option<(u32, u32)>) {
     if let Some((uid, gid)) = run_as {
         std::os::unix::fs::chown(path, Some(uid), Some(gid))
             .unwrap_or_else(|e| panic!("pg harness: chown {}: {e}", path.display()));
@@ -358,7 +358,7 @@ fn chown_to(path: &Path, run_as: Option<(u32, u32)>) {
 
 /// `setpriv [--reuid --regid --clear-groups]` with the `PG*` environment
 /// removed; append `--pdeathsig`, `--` and the program.
-fn setpriv_command(setpriv: &Path, run_as: Option<(u32, u32)>) -> Command {
+pub(crate) fn setpriv_command(setpriv: &Path, run_as: Option<(u32, u32)>) -> Command {
     let mut cmd = Command::new(setpriv);
     if let Some((uid, gid)) = run_as {
         cmd.arg(format!("--reuid={uid}"))
@@ -379,7 +379,7 @@ fn scrub_pg_env(cmd: &mut Command) {
 
 /// SIGKILLs the postmaster and all its backends at once (like a power cut)
 /// and reaps the postmaster.
-fn kill_tree(child: &mut Child) {
+pub(crate) fn kill_tree(child: &mut Child) {
     let pid = child.id();
     if child.try_wait().ok().flatten().is_none() {
         // Freeze the postmaster so it cannot fork while we collect children.
@@ -409,6 +409,14 @@ fn stop_child(child: &mut Child) {
 pub fn shared() -> &'static PgServer {
     static SHARED: OnceLock<PgServer> = OnceLock::new();
     SHARED.get_or_init(|| PgServer::start(PgOptions::default()))
+}
+
+/// What a helper server started beside PostgreSQL needs: `setpriv`, the
+/// uid/gid to run as (the `postgres` user when running as root) and this
+/// process's root directory.
+pub(crate) fn run_as() -> (&'static Path, Option<(u32, u32)>, &'static Path) {
+    let env = pg_env();
+    (&env.setpriv, env.run_as, &env.root)
 }
 
 /// This process's root directory (template and all servers; see the module

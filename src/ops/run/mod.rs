@@ -13,16 +13,13 @@ pub use warning::{Warning, WarningKind};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio_postgres::Client;
 
 use crate::config::{Config, TxMode};
 use crate::core::manifest::FileEntry;
 use crate::db::lock::LockHolder;
-use crate::ops::Result;
 use crate::ops::release::fetch::TransferReport;
 use crate::ops::release::verify::{VerifyOptions, VerifyReport};
 use crate::ops::run::plan::Plan;
-use crate::ops::run::runner::exec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -160,27 +157,81 @@ impl Timeouts {
     }
 }
 
+/// `statement_timeout` and `lock_timeout` for the migrating statements.
+///
+/// Set per transaction (`SET LOCAL`) where there is one: a session setting
+/// would outlive the run on a server connection that a transaction pooler
+/// hands to other clients. A file run outside a transaction has only the
+/// session to carry them: they are set before it and reset after it.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Settings {
     statement_timeout: Option<Duration>,
     statement_lock_timeout: Option<Duration>,
 }
 
 impl Settings {
-    /// Sets `statement_timeout` and `lock_timeout` on the session.
-    pub async fn apply(&self, client: &Client) -> Result<()> {
-        for (name, value) in [
+    fn assignments(&self) -> impl Iterator<Item = (&'static str, u128)> {
+        [
             ("statement_timeout", self.statement_timeout),
             ("lock_timeout", self.statement_lock_timeout),
-        ] {
-            if let Some(d) = value {
-                exec(
-                    client,
-                    &format!("SET {name} = {}", d.as_millis()),
-                    "applying session settings",
-                )
-                .await?;
-            }
+        ]
+        .into_iter()
+        .filter_map(|(name, d)| d.map(|d| (name, d.as_millis())))
+    }
+
+    /// `BEGIN`, with the settings for that transaction only.
+    pub fn begin_sql(&self) -> String {
+        let mut sql = String::from("BEGIN");
+        for (name, ms) in self.assignments() {
+            sql.push_str(&format!("; SET LOCAL {name} = {ms}"));
         }
-        Ok(())
+        sql
+    }
+
+    /// Session settings for a file run outside a transaction, or `None`.
+    pub fn session_sql(&self) -> Option<String> {
+        let sets: Vec<String> = self
+            .assignments()
+            .map(|(name, ms)| format!("SET {name} = {ms}"))
+            .collect();
+        (!sets.is_empty()).then(|| sets.join("; "))
+    }
+
+    /// Undoes [`Self::session_sql`].
+    pub fn reset_sql(&self) -> Option<String> {
+        let resets: Vec<String> = self
+            .assignments()
+            .map(|(name, _)| format!("RESET {name}"))
+            .collect();
+        (!resets.is_empty()).then(|| resets.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_scoped_to_the_transaction_or_reset_after_the_file() {
+        let none = Settings::default();
+        assert_eq!(none.begin_sql(), "BEGIN");
+        assert_eq!(none.session_sql(), None);
+        assert_eq!(none.reset_sql(), None);
+        let both = Settings {
+            statement_timeout: Some(Duration::from_secs(2)),
+            statement_lock_timeout: Some(Duration::from_millis(250)),
+        };
+        assert_eq!(
+            both.begin_sql(),
+            "BEGIN; SET LOCAL statement_timeout = 2000; SET LOCAL lock_timeout = 250"
+        );
+        assert_eq!(
+            both.session_sql().as_deref(),
+            Some("SET statement_timeout = 2000; SET lock_timeout = 250")
+        );
+        assert_eq!(
+            both.reset_sql().as_deref(),
+            Some("RESET statement_timeout; RESET lock_timeout")
+        );
     }
 }

@@ -17,6 +17,7 @@ use tokio_postgres::Client;
 use crate::config::{Config, Env, TxMode};
 use crate::core::manifest::{FileKind, SourceFormat, TransactionMode};
 use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
+use crate::db::lock::MigrationLock;
 use crate::db::split::{self, SplitMode, code_line, find_transaction_control};
 use crate::db::{DbError, catalog, describe, is_connection_loss};
 use crate::ops::host::{ci_identity, hostname, os_user};
@@ -24,7 +25,7 @@ use crate::ops::release::fetch::VerifiedRelease;
 use crate::ops::release::resolve::ResolvedRelease;
 use crate::ops::run::plan::Step;
 use crate::ops::run::session::Session;
-use crate::ops::run::{ApplyEvent, DryRun, MigrationFailure, RunOptions};
+use crate::ops::run::{ApplyEvent, DryRun, MigrationFailure, RunOptions, Settings};
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
 
@@ -112,6 +113,11 @@ pub struct RunContext<'a> {
     pub operation: &'static str,
     /// Merged into the release row's `metadata` (an object, or null for nothing).
     pub metadata: serde_json::Value,
+    /// Timeouts for the migrating statements.
+    pub settings: Settings,
+    /// The migration lock, when this run holds it: checked before every
+    /// commit and every statement run outside a transaction.
+    pub lock: Option<&'a MigrationLock>,
 }
 
 impl<'a> RunContext<'a> {
@@ -141,6 +147,16 @@ impl<'a> RunContext<'a> {
             signature: verified.report.signature.clone(),
             operation,
             metadata: serde_json::Value::Null,
+            settings: Settings::default(),
+            lock: session.lock.as_ref(),
+        }
+    }
+
+    /// Fails with [`DbError::LockLost`] when the run's lock has ended.
+    pub fn check_lock(&self, during: &str) -> Result<()> {
+        match self.lock {
+            Some(l) => l.check(during).map_err(Error::Db),
+            None => Ok(()),
         }
     }
 }
@@ -168,7 +184,6 @@ pub async fn run_files(
 ) -> Result<Tally> {
     let segments = segments(loaded, ctx.tx_mode, ctx.dry_run);
     let mut runner = Runner {
-        record_stmt: ctx.history.prepare_record_migration(ctx.client).await?,
         ctx,
         mode: split_mode(ctx.release.manifest.format),
         migrations_committed: 0,
@@ -230,7 +245,6 @@ pub fn segment_numbers(segments: &[Segment], files: usize) -> Vec<usize> {
 pub struct Runner<'a, 'c> {
     ctx: &'a RunContext<'c>,
     mode: SplitMode,
-    record_stmt: tokio_postgres::Statement,
     migrations_committed: usize,
     statements_run: usize,
 }
@@ -308,12 +322,24 @@ impl Runner<'_, '_> {
             match seg {
                 Segment::Tx(ids) => {
                     if !dry {
-                        exec(client, "BEGIN", "starting a transaction").await?;
+                        exec(
+                            client,
+                            &self.ctx.settings.begin_sql(),
+                            "starting a transaction",
+                        )
+                        .await?;
                     }
                     for &i in ids {
-                        if let Err(f) = self.run_file(&loaded[i], true, on).await? {
-                            let _ = client.batch_execute("ROLLBACK").await;
-                            return Err(self.fail(&loaded[i], f, true).await);
+                        match self.run_file(&loaded[i], true, on).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(f)) => {
+                                let _ = client.batch_execute("ROLLBACK").await;
+                                return Err(self.fail(&loaded[i], f, true).await);
+                            }
+                            Err(e) => {
+                                let _ = client.batch_execute("ROLLBACK").await;
+                                return Err(e);
+                            }
                         }
                     }
                     if dry {
@@ -328,11 +354,27 @@ impl Runner<'_, '_> {
                                 .await?,
                         );
                     }
+                    if let Err(e) = self.ctx.check_lock("committing") {
+                        let _ = client.batch_execute("ROLLBACK").await;
+                        return Err(e);
+                    }
                     exec(client, "COMMIT", "committing").await?;
                     self.migrations_committed += ids.len();
                 }
                 Segment::Alone(i) => {
-                    if let Err(f) = self.run_file(&loaded[*i], false, on).await? {
+                    let settings = self.ctx.settings;
+                    if let Some(sql) = settings.session_sql() {
+                        exec(client, &sql, "applying session settings").await?;
+                    }
+                    let ran = self.run_file(&loaded[*i], false, on).await;
+                    if let Some(sql) = settings.reset_sql() {
+                        // Best effort when the file failed: the error matters more.
+                        let reset = exec(client, &sql, "resetting session settings").await;
+                        if ran.as_ref().is_ok_and(|r| r.is_ok()) {
+                            reset?;
+                        }
+                    }
+                    if let Err(f) = ran? {
                         return Err(self.fail(&loaded[*i], f, false).await);
                     }
                     self.migrations_committed += 1;
@@ -392,6 +434,10 @@ impl Runner<'_, '_> {
         };
         let mut last_progress = Instant::now();
         for (k, st) in statements.iter().enumerate().skip(l.step.resume_from) {
+            if !in_tx {
+                self.ctx
+                    .check_lock(&format!("running {} (statement {})", f.path, k + 1))?;
+            }
             // Outside a transaction, an index build that was interrupted or
             // failed leaves an INVALID index that `IF NOT EXISTS` would take
             // for a finished one: drop it so the statement builds it again.
@@ -470,7 +516,7 @@ impl Runner<'_, '_> {
                 last_progress = Instant::now();
                 self.ctx
                     .history
-                    .record_migration(client, Some(&self.record_stmt), &record(k + 1, ms))
+                    .record_migration(client, &record(k + 1, ms), false)
                     .await?;
             }
         }
@@ -482,8 +528,8 @@ impl Runner<'_, '_> {
                 .history
                 .record_migration(
                     client,
-                    Some(&self.record_stmt),
                     &record(total, t0.elapsed().as_millis() as i64),
+                    false,
                 )
                 .await?;
         }

@@ -75,55 +75,71 @@ pub fn work_dir() -> Result<tempfile::TempDir> {
     })
 }
 
-/// The migrating connection, its history tables and their lock, and a private
-/// folder to extract the release into.
+/// The migrating connection, its history tables, the migration lock when the
+/// run takes it, and a private folder to extract the release into.
 pub struct Session {
     pub client: Client,
     pub spec: ConnectSpec,
     pub history: HistoryStore,
-    pub key: lock::LockKey,
+    pub lock: Option<lock::MigrationLock>,
     pub work: tempfile::TempDir,
 }
 
 impl Session {
-    /// Connects as `squizzle <command> <version>` to the selected environment's database.
+    /// Connects as `squizzle <command> <version>` to the selected
+    /// environment's database. With `lock_timeout`, the migration lock is
+    /// taken first (waiting up to that long), on a connection of its own, and
+    /// only then the migrating connection is opened: a waiting run holds one
+    /// connection at most.
     pub async fn open(
         config: &Config,
         env: &Env,
         command: &str,
         version: &Version,
+        lock_timeout: Option<Duration>,
         on: &mut dyn FnMut(ApplyEvent<'_>),
     ) -> Result<Session> {
         let work = work_dir()?;
-        let (client, spec) = connect(config, env, command, Some(version)).await?;
+        let url = config.active_environment().database_url;
+        let spec = connect_spec(
+            config.environment.as_deref(),
+            url.as_deref(),
+            env,
+            command,
+            Some(version),
+        )?;
+        let envcfg = config.active_environment();
+        let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
+        let first = spec.connect().await?;
         on(ApplyEvent::Connected {
             target: &spec.target,
         });
-        let envcfg = config.active_environment();
-        let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
-        let key = lock::key_for(history.schema());
+        let (client, lock) = match lock_timeout {
+            None => (first, None),
+            Some(timeout) => {
+                let key = lock::key_for(history.schema());
+                let held =
+                    lock::acquire(first, &spec, key, timeout, |h| on(ApplyEvent::LockWait(h)))
+                        .await?;
+                on(ApplyEvent::Locked);
+                (spec.connect().await?, Some(held))
+            }
+        };
         Ok(Session {
             client,
             spec,
             history,
-            key,
+            lock,
             work,
         })
     }
 
-    /// Polls for the migration lock until `timeout`.
-    pub async fn lock(&self, timeout: Duration, on: &mut dyn FnMut(ApplyEvent<'_>)) -> Result<()> {
-        lock::acquire(&self.client, self.key, timeout, |h| {
-            on(ApplyEvent::LockWait(h))
-        })
-        .await?;
-        on(ApplyEvent::Locked);
-        Ok(())
-    }
-
-    /// Best effort: the lock also ends with the connection.
-    pub async fn unlock(&self) {
-        let _ = lock::unlock(&self.client, self.key).await;
+    /// Ends the lock's transaction, if this session holds the lock. Best
+    /// effort: the lock also ends with its connection.
+    pub async fn unlock(&mut self) {
+        if let Some(held) = self.lock.take() {
+            held.release().await;
+        }
     }
 }
 
