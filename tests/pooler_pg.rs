@@ -6,7 +6,10 @@
 //! clients. What must hold anyway: twenty concurrent applies run every
 //! migration exactly once, nobody sees a prepared-statement collision, no
 //! lock is left on a pooled server connection (not even when the holder is
-//! SIGKILLed), and no session setting leaks to the pool.
+//! SIGKILLed), and no session setting leaks to the pool. Beside them, on a
+//! direct connection, the two guards behind the lock: a run whose lock
+//! connection ends stops before its next commit, and a migration another
+//! applier recorded meanwhile is never recorded twice.
 
 use std::process::{Child, Command, Output, Stdio};
 use std::thread;
@@ -290,4 +293,104 @@ fn a_killed_apply_leaves_no_lock_on_a_transaction_pooler() {
             "squizzle's statement_timeout leaked to a pooled connection"
         );
     }
+}
+
+/// The lock's connection ends while the release runs (an administrator's
+/// `pg_terminate_backend`, a pooler restart): the run stops before it
+/// commits anything more, exit 3, and a re-run completes the release.
+#[test]
+fn losing_the_lock_connection_stops_the_run_before_it_commits() {
+    let w = World::new();
+    w.config(PLAIN_CONFIG);
+    w.write("migrations/0001_t.sql", "CREATE TABLE t (id integer);\n");
+    w.write("migrations/0002_slow.sql", "SELECT pg_sleep(1.5);\n");
+    w.build_ok("1.0.0");
+    let server = pg::shared();
+    let db = server.create_database("lock lost");
+
+    let first = squizzle(&w, &db, &["apply", "1.0.0"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let holder = loop {
+        let rows = server.query(
+            &db,
+            "SELECT pid::text FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        );
+        if let Some(r) = rows.first() {
+            break r[0].clone().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the apply never took the lock");
+        thread::sleep(Duration::from_millis(5));
+    };
+    server.query(&db, &format!("SELECT pg_terminate_backend({holder})"));
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("lost the migration lock while committing"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        int(
+            server,
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 't'"
+        ),
+        0,
+        "nothing may commit without the lock"
+    );
+    let again = squizzle(&w, &db, &["apply", "1.0.0"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", describe(&again));
+    assert_eq!(
+        int(
+            server,
+            &db,
+            "SELECT count(*) FROM squizzle.migrations WHERE complete"
+        ),
+        2
+    );
+}
+
+/// The second line of defence: should another applier record a migration
+/// while this one runs it (here the migration itself plays that applier),
+/// the row is not overwritten, the transaction rolls back, and the exit
+/// code (3) says to run apply again.
+#[test]
+fn a_migration_recorded_by_another_applier_meanwhile_is_not_recorded_twice() {
+    let w = World::new();
+    w.config(PLAIN_CONFIG);
+    w.write("migrations/0001_t.sql", "CREATE TABLE t (id integer);\n");
+    w.build_ok("1.0.0");
+    w.write(
+        "migrations/0002_race.sql",
+        "INSERT INTO t VALUES (2);\n\
+         INSERT INTO squizzle.migrations (migration_id, path, sha256, version, duration_ms, \
+         statements_done, statements_total, complete) \
+         VALUES ('0002_race', '0002_race.sql', 'elsewhere', '1.1.0', 1, 2, 2, true);\n",
+    );
+    w.build_ok("1.1.0");
+    let server = pg::shared();
+    let db = server.create_database("applied concurrently");
+    let first = squizzle(&w, &db, &["apply", "1.0.0"]).output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
+
+    let out = squizzle(&w, &db, &["apply", "1.1.0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("migration 0002_race was recorded by another apply while this one ran it"),
+        "{}",
+        describe(&out)
+    );
+    // Rolled back: neither the insert nor the stand-in's row is there.
+    assert_eq!(int(server, &db, "SELECT count(*) FROM t"), 0);
+    assert_eq!(
+        int(
+            server,
+            &db,
+            "SELECT count(*) FROM squizzle.migrations WHERE migration_id = '0002_race'"
+        ),
+        0
+    );
 }
