@@ -7,6 +7,7 @@
 //! binary of its own, so a file not declared here would never run:
 //! `every_test_file_is_a_module` refuses that.
 
+mod apply_batch;
 mod apply_faults;
 mod apply_from_registry;
 mod apply_pg;

@@ -255,6 +255,96 @@ pub struct StatementFailure {
     line: usize,
     sqlstate: Option<String>,
     message: String,
+    /// False when a file sent as one message failed without saying where
+    /// (an execution error carries no position): the run replays the
+    /// transaction statement by statement to find the statement.
+    placed: bool,
+}
+
+/// A file's statements as one simple-query message, and where each starts
+/// in it, in characters (PostgreSQL reports error positions in characters
+/// of the whole message). Statements may end in a `--` comment, so each
+/// terminator goes on a line of its own.
+struct Batch {
+    text: String,
+    starts: Vec<usize>,
+}
+
+impl Batch {
+    fn of(statements: &[split::Statement<'_>]) -> Batch {
+        let mut text = String::with_capacity(statements.iter().map(|s| s.sql.len() + 3).sum());
+        let mut starts = Vec::with_capacity(statements.len());
+        let mut chars = 0;
+        for st in statements {
+            starts.push(chars);
+            text.push_str(st.sql);
+            text.push_str("\n;\n");
+            chars += st.sql.chars().count() + 3;
+        }
+        Batch { text, starts }
+    }
+
+    /// The statement (0-based) that 1-based character `position` of the
+    /// message falls in, and the 1-based position within that statement.
+    fn locate(&self, position: usize) -> (usize, usize) {
+        let at = position.saturating_sub(1);
+        let k = self.starts.partition_point(|&s| s <= at).saturating_sub(1);
+        (k, at - self.starts.get(k).copied().unwrap_or(0) + 1)
+    }
+}
+
+/// The line of the file at 1-based character `pos` of statement `st`.
+fn line_at(st: &split::Statement<'_>, pos: usize) -> usize {
+    st.start_line
+        + st.sql
+            .chars()
+            .take(pos.saturating_sub(1))
+            .filter(|c| *c == '\n')
+            .count()
+}
+
+/// The failure of statement `index` (`st`) from the server's error, or the
+/// infrastructure error it is (a lost connection is exit 3, not a failing
+/// migration).
+fn statement_failure(
+    e: tokio_postgres::Error,
+    index: usize,
+    st: &split::Statement<'_>,
+    position: Option<usize>,
+    during: impl FnOnce() -> String,
+) -> std::result::Result<StatementFailure, Error> {
+    if is_connection_loss(&e) {
+        return Err(Error::Db(DbError::ConnectionLost {
+            during: during(),
+            message: describe(&e),
+        }));
+    }
+    let Some(db) = e.as_db_error() else {
+        return Err(Error::Db(DbError::query(during(), e)));
+    };
+    let line = position.map_or_else(|| code_line(st), |pos| line_at(st, pos));
+    Ok(StatementFailure {
+        index,
+        line,
+        sqlstate: Some(db.code().code().to_owned()),
+        message: if db.code().code() == "55P04" {
+            format!(
+                "{}; a new enum value is usable only after the transaction that added it commits: squizzle commits after each file that runs ALTER TYPE ... ADD VALUE, so use the value in a later file than the one that adds it (or run with --tx-mode file)",
+                describe(&e)
+            )
+        } else {
+            describe(&e)
+        },
+        placed: true,
+    })
+}
+
+/// The error's position in the statement text it was sent with, if any.
+fn error_position(e: &tokio_postgres::Error) -> Option<usize> {
+    match e.as_db_error()?.position()? {
+        tokio_postgres::error::ErrorPosition::Original(pos) => Some(*pos as usize),
+        _ => None,
+    }
 }
 
 impl Runner<'_, '_> {
@@ -329,11 +419,17 @@ impl Runner<'_, '_> {
                         )
                         .await?;
                     }
-                    for &i in ids {
+                    for (n, &i) in ids.iter().enumerate() {
                         match self.run_file(&loaded[i], true, on).await {
                             Ok(Ok(())) => {}
                             Ok(Err(f)) => {
                                 let _ = client.batch_execute("ROLLBACK").await;
+                                let f = if f.placed {
+                                    f
+                                } else {
+                                    let earlier = ids[..n].iter().map(|&j| &loaded[j]);
+                                    self.pinpoint(earlier, &loaded[i], f).await?
+                                };
                                 return Err(self.fail(&loaded[i], f, true).await);
                             }
                             Err(e) => {
@@ -433,7 +529,34 @@ impl Runner<'_, '_> {
             complete: done == total,
         };
         let mut last_progress = Instant::now();
-        for (k, st) in statements.iter().enumerate().skip(l.step.resume_from) {
+        // Inside a transaction nothing happens between statements: the file
+        // goes as one message (one round trip instead of one per statement).
+        let batched = in_tx && l.step.resume_from == 0 && total > 0;
+        if batched {
+            let batch = Batch::of(&statements);
+            if let Err(e) = client.batch_execute(&batch.text).await {
+                let during = || format!("running {}", f.path);
+                return match error_position(&e) {
+                    Some(pos) => {
+                        let (k, within) = batch.locate(pos);
+                        statement_failure(e, k, &statements[k], Some(within), during).map(Err)
+                    }
+                    None => statement_failure(e, 0, &statements[0], None, during).map(|sf| {
+                        Err(StatementFailure {
+                            placed: false,
+                            ..sf
+                        })
+                    }),
+                };
+            }
+            self.statements_run += total;
+        }
+        let one_by_one = if batched {
+            &statements[..0]
+        } else {
+            &statements[..]
+        };
+        for (k, st) in one_by_one.iter().enumerate().skip(l.step.resume_from) {
             if !in_tx {
                 self.ctx
                     .check_lock(&format!("running {} (statement {})", f.path, k + 1))?;
@@ -463,39 +586,8 @@ impl Runner<'_, '_> {
             }
             if let Err(e) = client.batch_execute(st.sql).await {
                 let during = || format!("running {} (statement {})", f.path, k + 1);
-                if is_connection_loss(&e) {
-                    return Err(Error::Db(DbError::ConnectionLost {
-                        during: during(),
-                        message: describe(&e),
-                    }));
-                }
-                let Some(db) = e.as_db_error() else {
-                    return Err(Error::Db(DbError::query(during(), e)));
-                };
-                let line = match db.position() {
-                    Some(tokio_postgres::error::ErrorPosition::Original(pos)) => {
-                        st.start_line
-                            + st.sql
-                                .chars()
-                                .take((*pos as usize).saturating_sub(1))
-                                .filter(|c| *c == '\n')
-                                .count()
-                    }
-                    _ => code_line(st),
-                };
-                return Ok(Err(StatementFailure {
-                    index: k,
-                    line,
-                    sqlstate: Some(db.code().code().to_owned()),
-                    message: if db.code().code() == "55P04" {
-                        format!(
-                            "{}; a new enum value is usable only after the transaction that added it commits: squizzle commits after each file that runs ALTER TYPE ... ADD VALUE, so use the value in a later file than the one that adds it (or run with --tx-mode file)",
-                            describe(&e)
-                        )
-                    } else {
-                        describe(&e)
-                    },
-                }));
+                let position = error_position(&e);
+                return statement_failure(e, k, st, position, during).map(Err);
             }
             if let Some(ix) = &building
                 && let Some(bad) = catalog::find_invalid(client, ix).await?
@@ -508,6 +600,7 @@ impl Runner<'_, '_> {
                         "the statement finished but index {bad} is INVALID, so it is not usable; drop it (DROP INDEX CONCURRENTLY {}) and run apply again",
                         bad.qualified()
                     ),
+                    placed: true,
                 }));
             }
             self.statements_run += 1;
@@ -539,6 +632,60 @@ impl Runner<'_, '_> {
             ms: t0.elapsed().as_millis() as u64,
         });
         Ok(Ok(()))
+    }
+
+    /// Finds the statement of `l` that failed without a position, when the
+    /// file went as one message: replays the rolled-back transaction (the
+    /// files before `l` in it, then `l` statement by statement) in a new
+    /// transaction that is rolled back too, so the failure names the
+    /// statement and line exactly as a statement-by-statement run would.
+    /// Should the replay not fail, the first failure is kept and says so.
+    async fn pinpoint<'l>(
+        &self,
+        earlier: impl Iterator<Item = &'l Loaded>,
+        l: &Loaded,
+        first: StatementFailure,
+    ) -> Result<StatementFailure> {
+        let client = self.ctx.client;
+        let path = &l.step.file.path;
+        exec(
+            client,
+            &self.ctx.settings.begin_sql(),
+            "replaying the failed transaction",
+        )
+        .await?;
+        let replay = async {
+            for e in earlier {
+                let statements = split::split(&e.text, self.mode)
+                    .map_err(|err| Error::Usage(format!("{}: {err}", e.step.file.path)))?;
+                if client
+                    .batch_execute(&Batch::of(&statements).text)
+                    .await
+                    .is_err()
+                {
+                    return Ok(None);
+                }
+            }
+            let statements = split::split(&l.text, self.mode)
+                .map_err(|err| Error::Usage(format!("{path}: {err}")))?;
+            for (k, st) in statements.iter().enumerate() {
+                if let Err(e) = client.batch_execute(st.sql).await {
+                    let position = error_position(&e);
+                    let during = || format!("running {path} (statement {})", k + 1);
+                    return statement_failure(e, k, st, position, during).map(Some);
+                }
+            }
+            Ok(None)
+        }
+        .await;
+        let _ = client.batch_execute("ROLLBACK").await;
+        Ok(replay?.unwrap_or_else(|| StatementFailure {
+            message: format!(
+                "{} (the file failed as a whole; replaying it statement by statement did not fail again, so the statement is not known)",
+                first.message
+            ),
+            ..first
+        }))
     }
 
     /// Records the failure in its own row (the transaction is gone) and builds the error.
