@@ -424,6 +424,71 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         Ok(())
     }
 
+    /// [`Self::record_migration`] for many complete-or-not rows in one
+    /// statement (a transaction segment's files, written just before it
+    /// commits): one round trip instead of one per file, with the same rule
+    /// that a complete row is never overwritten.
+    pub async fn record_migrations(
+        &self,
+        c: &impl GenericClient,
+        rows: &[MigrationRecord<'_>],
+    ) -> Result<(), DbError> {
+        match rows {
+            [] => return Ok(()),
+            [one] => return self.record_migration(c, one, false).await,
+            _ => {}
+        }
+        let ids: Vec<&str> = rows.iter().map(|m| m.id).collect();
+        let paths: Vec<&str> = rows.iter().map(|m| m.path).collect();
+        let shas: Vec<&str> = rows.iter().map(|m| m.sha256).collect();
+        let versions: Vec<&str> = rows.iter().map(|m| m.version).collect();
+        let ms: Vec<i64> = rows.iter().map(|m| m.duration_ms).collect();
+        let done: Vec<i32> = rows.iter().map(|m| m.statements_done).collect();
+        let total: Vec<i32> = rows.iter().map(|m| m.statements_total).collect();
+        let complete: Vec<bool> = rows.iter().map(|m| m.complete).collect();
+        let sql = format!(
+            "INSERT INTO {0}.migrations (migration_id, path, sha256, version, duration_ms, statements_done, statements_total, complete) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::integer[], $7::integer[], $8::boolean[]) \
+             ON CONFLICT (migration_id) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, \
+                version = EXCLUDED.version, applied_at = clock_timestamp(), \
+                duration_ms = {0}.migrations.duration_ms + EXCLUDED.duration_ms, \
+                statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, \
+                complete = EXCLUDED.complete \
+             WHERE NOT {0}.migrations.complete \
+             RETURNING migration_id",
+            self.schema
+        );
+        let written = c
+            .query_typed(
+                &sql,
+                &[
+                    (&ids, Type::TEXT_ARRAY),
+                    (&paths, Type::TEXT_ARRAY),
+                    (&shas, Type::TEXT_ARRAY),
+                    (&versions, Type::TEXT_ARRAY),
+                    (&ms, Type::INT8_ARRAY),
+                    (&done, Type::INT4_ARRAY),
+                    (&total, Type::INT4_ARRAY),
+                    (&complete, Type::BOOL_ARRAY),
+                ],
+            )
+            .await
+            .map_err(q(
+                &self.schema,
+                "recording migrations in squizzle's history",
+            ))?;
+        if written.len() < rows.len() {
+            let seen: std::collections::BTreeSet<String> =
+                written.iter().map(|r| r.get::<_, String>(0)).collect();
+            let migration = ids
+                .iter()
+                .find(|id| !seen.contains(**id))
+                .map_or_else(String::new, |id| (*id).to_owned());
+            return Err(DbError::AppliedConcurrently { migration });
+        }
+        Ok(())
+    }
+
     /// Deletes a migration's row: it was rolled back and is pending again.
     pub async fn forget_migration(&self, c: &impl GenericClient, id: &str) -> Result<(), DbError> {
         c.execute_typed(

@@ -188,6 +188,7 @@ pub async fn run_files(
         mode: split_mode(ctx.release.manifest.format),
         migrations_committed: 0,
         statements_run: 0,
+        unrecorded: Vec::new(),
     };
     let release_id = runner.run(loaded, &segments, on).await?;
     Ok(Tally {
@@ -247,6 +248,18 @@ pub struct Runner<'a, 'c> {
     mode: SplitMode,
     migrations_committed: usize,
     statements_run: usize,
+    /// History rows of the open transaction's files, written in one
+    /// statement before it commits.
+    unrecorded: Vec<Unrecorded>,
+}
+
+/// A migration row waiting for its transaction's commit.
+struct Unrecorded {
+    id: String,
+    path: String,
+    sha256: String,
+    duration_ms: i64,
+    statements: i32,
 }
 
 /// Where a statement failed.
@@ -442,6 +455,10 @@ impl Runner<'_, '_> {
                         exec(client, "ROLLBACK", "rolling back the dry run").await?;
                         return Ok(None);
                     }
+                    if let Err(e) = self.record_unrecorded().await {
+                        let _ = client.batch_execute("ROLLBACK").await;
+                        return Err(e);
+                    }
                     if last {
                         let run = self.migrations_committed + ids.len();
                         release_id = Some(
@@ -490,8 +507,10 @@ impl Runner<'_, '_> {
         Ok(release_id)
     }
 
-    /// Runs one file. Inside a transaction its history row is written at the
-    /// end (same transaction); outside, progress is written after every statement.
+    /// Runs one file. Inside a transaction it goes as one message and its
+    /// history row is written with the other files' rows just before the
+    /// transaction commits; outside, statement by statement, with progress
+    /// written after every statement.
     /// The outer error is infrastructure (connection lost...); the inner one a
     /// failing statement.
     async fn run_file(
@@ -616,7 +635,15 @@ impl Runner<'_, '_> {
         if let Some(id) = undoes {
             // The migration is pending again: a later apply runs it anew.
             self.ctx.history.forget_migration(client, id).await?;
-        } else if in_tx || total == 0 || total <= l.step.resume_from {
+        } else if in_tx {
+            self.unrecorded.push(Unrecorded {
+                id: f.id.clone(),
+                path: f.path.clone(),
+                sha256: sha.clone(),
+                duration_ms: t0.elapsed().as_millis() as i64,
+                statements: total as i32,
+            });
+        } else if total == 0 || total <= l.step.resume_from {
             self.ctx
                 .history
                 .record_migration(
@@ -632,6 +659,31 @@ impl Runner<'_, '_> {
             ms: t0.elapsed().as_millis() as u64,
         });
         Ok(Ok(()))
+    }
+
+    /// Writes the history rows of the open transaction's files.
+    async fn record_unrecorded(&mut self) -> Result<()> {
+        let version = self.ctx.release.manifest.version.tag();
+        let rows: Vec<MigrationRecord<'_>> = self
+            .unrecorded
+            .iter()
+            .map(|u| MigrationRecord {
+                id: &u.id,
+                path: &u.path,
+                sha256: &u.sha256,
+                version: &version,
+                duration_ms: u.duration_ms,
+                statements_done: u.statements,
+                statements_total: u.statements,
+                complete: true,
+            })
+            .collect();
+        self.ctx
+            .history
+            .record_migrations(self.ctx.client, &rows)
+            .await?;
+        self.unrecorded.clear();
+        Ok(())
     }
 
     /// Finds the statement of `l` that failed without a position, when the
