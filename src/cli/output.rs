@@ -319,6 +319,16 @@ fn short(digest: &Digest) -> String {
     }
 }
 
+/// `1 migration`, `3 migrations`: a count with its noun in the right number
+/// (`noun` is the singular; the plural adds an `s`).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Human-readable byte size (1.2 MB, 340 KB, 512 B); decimal units.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
@@ -351,6 +361,13 @@ mod tests {
             "reason: \\u{1b}[2K\\u{1b}[1Gall good\\r"
         );
         assert_eq!(printable("bell\u{7}"), "bell\\u{7}");
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(super::count(0, "migration"), "0 migrations");
+        assert_eq!(super::count(1, "statement"), "1 statement");
+        assert_eq!(super::count(2, "statement"), "2 statements");
     }
 
     #[test]

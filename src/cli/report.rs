@@ -110,7 +110,10 @@ pub fn print_failure(p: &Printer, f: &MigrationFailure, code: ExitCode, message:
         f.path, f.statement, f.line
     ));
     if let Some(code) = &f.sqlstate {
-        p.fail_detail(&format!("SQLSTATE {code}: {}", f.message));
+        // The database layer's text already ends its first sentence with
+        // "(SQLSTATE code)"; the code leads here, once.
+        let message = f.message.replacen(&format!(" (SQLSTATE {code})"), "", 1);
+        p.fail_detail(&format!("SQLSTATE {code}: {message}"));
     } else {
         p.fail_detail(&f.message);
     }
@@ -168,8 +171,9 @@ pub fn print_event(p: &Printer, event: ApplyEvent<'_>) {
                 ""
             };
             p.ok(&format!(
-                "{} ({statements} statements{nt}, {ms} ms)",
-                file.path
+                "{} ({}{nt}, {ms} ms)",
+                file.path,
+                super::output::count(statements, "statement")
             ));
         }
         ApplyEvent::DryRunFile { file, sql, segment } => {

@@ -38,10 +38,13 @@ pub fn registry_options(config: &Config) -> Result<(RegistryRef, RegistryOptions
         .and_then(|r| r.url.as_deref())
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| {
-            Error::Usage(format!(
-                "no registry configured: set `url` in the [registry] section of {} (host[:port]/repository), or SQUIZZLE_REGISTRY",
-                config.file.display()
-            ))
+            Error::Usage(match &config.file {
+                Some(file) => format!(
+                    "no registry configured: set `url` in the [registry] section of {} (host[:port]/repository), or SQUIZZLE_REGISTRY",
+                    file.display()
+                ),
+                None => "no registry configured: set SQUIZZLE_REGISTRY=host[:port]/repository (there is no squizzle.toml here)".to_owned(),
+            })
         })?;
     let reference = RegistryRef::parse(url)?;
     let reg = reg.cloned().unwrap_or_default();
