@@ -123,7 +123,7 @@ pub fn print_failure(p: &Printer, f: &MigrationFailure, code: ExitCode, message:
 /// Shows apply's progress events; `rollback` shows its own with it.
 pub fn print_event(p: &Printer, event: ApplyEvent<'_>) {
     match event {
-        ApplyEvent::Pulled(pulled) => p.ok(&format!(
+        ApplyEvent::Pulled(pulled) => p.status(&format!(
             "Pulled {} from {} ({} blobs, {})",
             pulled.version,
             pulled.registry,
@@ -197,16 +197,16 @@ pub fn printer_events(p: &super::output::Printer) -> impl FnMut(SignEvent<'_>) +
             issuer,
             source,
         } => {
-            p.ok("Authenticating with Sigstore...");
-            p.info(&format!(
+            p.status("Authenticating with Sigstore...");
+            p.status_info(&format!(
                 "Logged in as {identity} ({issuer}, token from {source})"
             ));
         }
         SignEvent::Logged { index, rekor_url } => {
-            p.ok("Recording in transparency log...");
+            p.status("Recording in transparency log...");
             match index {
-                Some(i) => p.info(&format!("Entry: {i} ({rekor_url})")),
-                None => p.info(&format!("Entry recorded in {rekor_url}")),
+                Some(i) => p.status_info(&format!("Entry: {i} ({rekor_url})")),
+                None => p.status_info(&format!("Entry recorded in {rekor_url}")),
             }
         }
     }

@@ -57,7 +57,7 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
     let ops::verify::Verification { fetched, report } =
         runtime()?.block_on(ops::verify::verify(&config, &version, &opts, args.offline))?;
     if let Some(pulled) = &fetched.pulled {
-        p.ok(&format!(
+        p.status(&format!(
             "Pulled {} from {}",
             pulled.version, pulled.registry
         ));
