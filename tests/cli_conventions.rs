@@ -191,12 +191,11 @@ fn counts_read_right_for_one_migration_and_one_statement() {
 }
 
 #[test]
-fn a_failed_attempt_is_shown_until_a_later_run_succeeds_and_its_sqlstate_once() {
+fn a_failures_sqlstate_is_shown_once() {
     let mut w = World::new();
     w.config(squizzle_test_support::PLAIN_CONFIG);
-    w.write("migrations/0001_t.sql", "CREATE TABLE t (id int);\n");
-    w.write("migrations/0002_bad.sql", "SELECT 1/0;\n");
-    with_db(&mut w, "stale_failure");
+    w.write("migrations/0001_bad.sql", "SELECT 1/0;\n");
+    with_db(&mut w, "sqlstate_once");
     w.build_ok("1.0.0");
     let run = w.run(&["apply", "1.0.0"]).code(11);
     let detail = run
@@ -206,6 +205,17 @@ fn a_failed_attempt_is_shown_until_a_later_run_succeeds_and_its_sqlstate_once() 
         .unwrap_or_else(|| panic!("no SQLSTATE detail line\n{}", run.stdout))
         .to_owned();
     assert!(!detail.contains("(SQLSTATE 22012)"), "{detail}");
+}
+
+#[test]
+fn a_failed_attempt_is_shown_only_until_a_later_run_succeeds() {
+    let mut w = World::new();
+    w.config(squizzle_test_support::PLAIN_CONFIG);
+    w.write("migrations/0001_t.sql", "CREATE TABLE t (id int);\n");
+    w.write("migrations/0002_bad.sql", "SELECT 1/0;\n");
+    with_db(&mut w, "stale_failure");
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0"]).code(11);
     w.run(&["status"]).says("Last failed attempt: 1.0.0");
 
     // The fix ships in 1.0.1; after it applies, the old failure is history.
@@ -215,6 +225,11 @@ fn a_failed_attempt_is_shown_until_a_later_run_succeeds_and_its_sqlstate_once() 
     w.run(&["status"])
         .success()
         .does_not_say("Last failed attempt");
+    // A new failure after that success is news again.
+    w.write("migrations/0003_bad.sql", "SELECT 1/0;\n");
+    w.build_ok("1.0.2");
+    w.run(&["apply", "1.0.2"]).code(11);
+    w.run(&["status"]).says("Last failed attempt: 1.0.2");
 }
 
 #[test]

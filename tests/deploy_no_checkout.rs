@@ -227,23 +227,30 @@ fn results_go_to_stdout_and_progress_to_stderr() {
     let s = SigstoreServices::start();
     let reg = Registry::start(RegistryOptions { auth: Auth::None });
     released(&s, &reg);
-    let db = pg::shared().create_database("streams");
-    let job = deploy_job(&s, &reg, &db);
-    let issuer = s.issuer_url();
+    // A checkout with a config this time: the streams do not depend on it.
+    let w = World::named("deploy");
+    w.config(&format!(
+        "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/acme/db\"\n\n[security]\ntrusted_root = {:?}\n\n[[security.signers]]\nidentity = {WORKFLOW:?}\nissuer = {:?}\n",
+        reg.url(),
+        s.trusted_root_path().display().to_string(),
+        s.issuer_url(),
+    ));
     // A first verify pulls: the pull is progress, the checks are the report.
-    let run = job
-        .sh(&format!(
-            "squizzle verify 1.0.0 --certificate-identity '{WORKFLOW}' --certificate-oidc-issuer '{issuer}' > report.txt"
-        ))
-        .success();
+    let run = w.sh("squizzle verify 1.0.0 > report.txt").success();
     assert!(run.stdout.contains("Pulled 1.0.0"), "{}", run.stdout);
-    let report = job.read_string("report.txt");
+    let report = w.read_string("report.txt");
     assert!(report.contains("Integrity verified"), "{report}");
     assert!(report.contains("1.0.0 sha256:"), "{report}");
     assert!(!report.contains("Pulled"), "{report}");
-    assert!(!report.contains('↓'), "{report}");
-    // JSON: stdout is one document a pipe can read, whatever else happens.
-    let run = job
+    // pull's transfer lines are progress too; its summary is the result.
+    std::fs::remove_dir_all(w.path("db")).unwrap();
+    let run = w.sh("squizzle pull 1.0.0 > pulled.txt").success();
+    assert!(run.stdout.contains("↓ layer"), "{}", run.stdout);
+    let pulled = w.read_string("pulled.txt");
+    assert!(pulled.contains("Pulled 1.0.0"), "{pulled}");
+    assert!(!pulled.contains('↓'), "{pulled}");
+    // JSON: stdout is one document a pipe can read.
+    let run = w
         .sh("squizzle list --output json | jq -e '.versions[0].version == \"1.0.0\"'")
         .success();
     assert!(run.stdout.trim_end().ends_with("true"), "{}", run.stdout);
