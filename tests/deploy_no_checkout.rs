@@ -255,3 +255,34 @@ fn results_go_to_stdout_and_progress_to_stderr() {
         .success();
     assert!(run.stdout.trim_end().ends_with("true"), "{}", run.stdout);
 }
+
+#[test]
+fn registry_credentials_come_from_variables_and_are_never_shown() {
+    use squizzle_test_support::registry::Auth as RegAuth;
+    let password = "s3cret-registry-pass";
+    let reg = Registry::start(RegistryOptions {
+        auth: RegAuth::basic("deployer", password),
+    });
+    let mut ci = World::plain();
+    ci.config(&format!(
+        "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/acme/db\"\nusername = \"${{REG_USER}}\"\npassword = \"${{REG_PASSWORD}}\"\n",
+        reg.url()
+    ));
+    ci.set_env("REG_USER", "deployer");
+    ci.set_env("REG_PASSWORD", password);
+    ci.build_ok("1.0.0");
+    ci.run(&["push", "1.0.0"]).success();
+
+    let mut job = World::named("job");
+    job.set_env("SQUIZZLE_REGISTRY", &format!("{}/acme/db", reg.url()));
+    job.set_env("SQUIZZLE_REGISTRY_USERNAME", "deployer");
+    // Without the password the registry refuses: exit 4, as with a config.
+    job.run(&["pull", "1.0.0"]).code(4);
+    job.set_env("SQUIZZLE_REGISTRY_PASSWORD", password);
+    let run = job.run(&["pull", "1.0.0", "-vv"]).success();
+    assert!(!run.output().contains(password), "{}", run.output());
+    job.run(&["list", "--output", "json"]).success().json()["versions"][0]["version"]
+        .as_str()
+        .map(|v| assert_eq!(v, "1.0.0"))
+        .expect("a listed version");
+}

@@ -351,6 +351,7 @@ impl Config {
             retry_base_ms: None,
         };
         cfg.apply_env_overrides(env);
+        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -506,6 +507,16 @@ impl Config {
         if let Some(token) = env.get("SQUIZZLE_REGISTRY_TOKEN").filter(|s| !s.is_empty()) {
             redact::register_secret(&token);
             self.registry.get_or_insert_with(Registry::default).token = Some(token);
+        }
+        if let Some(schema) = env.get("SQUIZZLE_HISTORY_SCHEMA").filter(|s| !s.is_empty()) {
+            // Like DATABASE_URL: for whichever environment runs.
+            for e in self.environments.values_mut() {
+                e.history_schema = Some(schema.clone());
+            }
+            self.environments
+                .entry("default".into())
+                .or_default()
+                .history_schema = Some(schema);
         }
         if let Some(url) = env.get("DATABASE_URL").filter(|s| !s.is_empty()) {
             register_url_password(&url);

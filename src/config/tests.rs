@@ -326,3 +326,41 @@ fn without_a_file_releases_go_to_the_users_cache_folder() {
     assert!(matches!(e, ConfigError::NoFileForEnvironment { .. }), "{e}");
     assert!(e.to_string().contains("no squizzle.toml"), "{e}");
 }
+
+#[test]
+fn registry_credentials_and_history_schema_come_from_variables_too() {
+    let env = Env::from_pairs([
+        ("HOME", "/home/u"),
+        ("SQUIZZLE_REGISTRY", "registry.example/acme/db"),
+        ("SQUIZZLE_REGISTRY_USERNAME", "deployer"),
+        ("SQUIZZLE_REGISTRY_PASSWORD", "pw-from-a-ci-secret"),
+        ("SQUIZZLE_HISTORY_SCHEMA", "deploy_history"),
+    ]);
+    let c = Config::without_file(Path::new("/empty"), &env, None).unwrap();
+    let r = c.registry.as_ref().unwrap();
+    assert_eq!(r.url.as_deref(), Some("registry.example/acme/db"));
+    assert_eq!(r.username.as_deref(), Some("deployer"));
+    assert_eq!(r.password.as_deref(), Some("pw-from-a-ci-secret"));
+    assert_eq!(
+        c.active_environment().history_schema.as_deref(),
+        Some("deploy_history")
+    );
+    assert_eq!(
+        redact::redact("auth failed for pw-from-a-ci-secret"),
+        "auth failed for ***"
+    );
+    // An invalid schema name from the variable is refused like one in the file.
+    let e = load_env("", &[("SQUIZZLE_HISTORY_SCHEMA", "bad name; drop")], None).unwrap_err();
+    assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+}
+
+#[test]
+fn without_a_file_variables_are_validated_like_the_files_keys() {
+    let env = Env::from_pairs([
+        ("HOME", "/home/u"),
+        ("SQUIZZLE_HISTORY_SCHEMA", "bad name; drop"),
+    ]);
+    let e = Config::without_file(Path::new("/empty"), &env, None).unwrap_err();
+    assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+    assert!(e.to_string().contains("no squizzle.toml"), "{e}");
+}
