@@ -103,13 +103,11 @@ fn an_empty_folder_pulls_verifies_and_applies_with_flags_and_variables_only() {
     let mut again = vec!["apply", "1.0.0"];
     again.extend(policy);
     job.run(&again).success().says("nothing to do");
-    // --insecure-registry (and its variable) is accepted by every registry command.
-    job.run(&["list", "--insecure-registry"])
-        .success()
-        .says("1.0.0");
+    // --plain-http (and its variable) is accepted on a loopback registry too.
+    job.run(&["list", "--plain-http"]).success().says("1.0.0");
     let mut verify = vec!["verify", "1.0.0"];
     verify.extend(policy);
-    job.run_with_env(&verify, &[("SQUIZZLE_INSECURE_REGISTRY", "1")])
+    job.run_with_env(&verify, &[("SQUIZZLE_PLAIN_HTTP", "1")])
         .success()
         .says(&format!("Signed by: {WORKFLOW}"));
 }

@@ -14,11 +14,13 @@ use crate::ops::{self, Error};
 /// How to reach the registry; every command that may talk to one takes it.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RegistryArgs {
-    /// Talk plain HTTP to the registry (as `[registry] insecure = true`).
+    /// Talk plain HTTP to the registry (as `[registry] insecure = true`);
+    /// oras's name, with cosign's and squizzle's older one as aliases.
     /// Registries on loopback may always use HTTP.
     #[arg(
-        long,
-        env = "SQUIZZLE_INSECURE_REGISTRY",
+        long = "plain-http",
+        visible_aliases = ["allow-http-registry", "insecure-registry"],
+        env = "SQUIZZLE_PLAIN_HTTP",
         action = clap::ArgAction::SetTrue,
         value_parser = clap::builder::BoolishValueParser::new()
     )]

@@ -145,7 +145,7 @@ impl Context {
         Ok(config)
     }
 
-    /// The configuration for a registry command; `--insecure-registry` has the
+    /// The configuration for a registry command; `--plain-http` has the
     /// same effect as `[registry] insecure = true`.
     pub fn registry_config(&self, registry: &args::RegistryArgs) -> Result<Config, Error> {
         let insecure_registry = registry.insecure_registry;

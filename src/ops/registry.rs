@@ -104,7 +104,7 @@ pub fn insecure_hint(reference: &RegistryRef, config: &Config, e: Error) -> Erro
             Error::Store(StoreError::RemoteUnreachable {
                 registry,
                 reason: format!(
-                    "{reason} (squizzle speaks HTTPS to registries that are not on loopback; if this one only serves plain HTTP, pass --insecure-registry or set [registry] insecure = true)"
+                    "{reason} (squizzle speaks HTTPS to registries that are not on loopback; if this one only serves plain HTTP, pass --plain-http or set [registry] insecure = true)"
                 ),
             })
         }
