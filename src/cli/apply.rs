@@ -16,7 +16,7 @@ use crate::ops::{self, Error};
 #[derive(Debug, Args)]
 #[command(
     about = "Verify a release and run the migrations this database has not run yet",
-    after_help = "The database comes from the selected environment's database_url, DATABASE_URL,\nor the PG* variables (libpq meaning, including sslmode=verify-full&sslrootcert=...).\n\nExamples:\n  squizzle apply 1.0.0 --env production\n  DATABASE_URL=postgres://app:${PW}@db/app squizzle apply 1.0.0\n  squizzle apply 1.0.0 --dry-run            # verify, plan, print SQL; touch nothing\n  squizzle apply 1.0.0 --dry-run=execute    # run inside a transaction, then roll back\n  squizzle apply 1.0.0 --tx-mode file --lock-timeout 10m --statement-lock-timeout 5s"
+    after_help = "The database comes from the selected environment's database_url, DATABASE_URL,\nor the PG* variables (libpq meaning, including sslmode=verify-full&sslrootcert=...).\n\nExamples:\n  squizzle apply 1.0.0 --env production\n  DATABASE_URL=postgres://app:${PW}@db/app squizzle apply 1.0.0\n  SQUIZZLE_REGISTRY=ghcr.io/acme/db squizzle apply 1.0.0 \\\n      --certificate-identity \"$SIGNER\" --certificate-oidc-issuer \"$ISSUER\"  # no checkout needed\n  squizzle apply 1.0.0 --dry-run            # verify, plan, print SQL; touch nothing\n  squizzle apply 1.0.0 --dry-run=execute    # run inside a transaction, then roll back\n  squizzle apply 1.0.0 --tx-mode file --lock-timeout 10m --statement-lock-timeout 5s"
 )]
 pub struct ApplyArgs {
     /// Release version to apply.

@@ -11,7 +11,8 @@ use crate::ops;
 #[derive(Debug, Args)]
 #[command(
     about = "Download a release from the registry into the local store, checking every digest",
-    after_help = "The release lands in the local OCI layout ([project] store, default db/oci), \
+    after_help = "The release lands in the local OCI layout ([project] store, default db/oci; \
+                  without a squizzle.toml, $XDG_CACHE_HOME/squizzle/oci or ~/.cache/squizzle/oci), \
                   which is content-addressed: blobs already there are not fetched again. \
                   Afterwards `squizzle verify <version>` and `apply` read it from there.\n\n\
                   Examples:\n  squizzle pull 1.0.0\n  squizzle pull 1.0.0 --output json"
