@@ -9,19 +9,26 @@
 # servers are started by this script on 127.0.0.1 and stopped when it ends.
 # Last, an unsigned release and a tampered one are refused.
 # Usage: bash scripts/demo.sh   (work folder: $SQUIZZLE_DEMO_DIR, default /tmp/squizzle-demo)
+#        SQUIZZLE_BIN=/path/to/squizzle bash scripts/demo.sh   (a prebuilt binary: no Rust, no build)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$repo/scripts/lib/setup.sh"
 . "$repo/scripts/lib/pg.sh"
 . "$repo/scripts/lib/registry.sh"
-ensure_rust
+
+if [ -n "${SQUIZZLE_BIN:-}" ]; then
+  [ -x "$SQUIZZLE_BIN" ] || { log "SQUIZZLE_BIN=$SQUIZZLE_BIN is not an executable file"; exit 2; }
+  squizzle=$SQUIZZLE_BIN
+  log "using the prebuilt $squizzle ($("$squizzle" --version))"
+else
+  ensure_rust
+  log "building squizzle in release mode (cargo build --release --locked): the first build compiles every dependency and takes several minutes (about 14 on 2 cores); later runs only rebuild what changed. cargo's progress follows. To skip this, run with SQUIZZLE_BIN=/path/to/a/prebuilt/squizzle"
+  cargo build --release --locked --manifest-path "$repo/Cargo.toml"
+  squizzle="$repo/target/release/squizzle"
+fi
 ensure_postgres
 ensure_registry
 apt_install python3
-
-log "building squizzle (release)"
-cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
-squizzle="$repo/target/release/squizzle"
 
 work=${SQUIZZLE_DEMO_DIR:-/tmp/squizzle-demo}
 rm -rf "$work" && mkdir -p "$work"

@@ -29,7 +29,7 @@ fn apply_pulls_a_missing_release_from_the_registry_then_verifies_and_applies_it(
     deploy.config(&config(&reg.url()));
     deploy.set_env("DATABASE_URL", &format!("{db}?sslmode=disable"));
     let run = deploy.run(&["apply", "1.0.0"]).success();
-    assert!(run.stdout.contains("Pulled 1.0.0"), "{}", run.stdout);
+    assert!(run.stderr.contains("Pulled 1.0.0"), "{}", run.stderr);
     assert!(run.stdout.contains("Integrity verified"), "{}", run.stdout);
     assert!(run.stdout.contains("Applied 1.0.0"), "{}", run.stdout);
     assert_eq!(deploy.tag_digest("1.0.0"), digest);

@@ -1040,7 +1040,7 @@ fn status_shows_history_pending_files_and_drift() {
     w.run(&["status"])
         .success()
         .stdout_has("Applied: 1.0.0")
-        .stdout_has("Pending in 1.1.0: 1 migrations")
+        .stdout_has("Pending in 1.1.0: 1 migration")
         .stdout_has("  migrations/0003_add_email.sql");
     let s = w.run(&["status", "--output", "json"]).success().json();
     assert_eq!(s["historyExists"], true);

@@ -359,7 +359,7 @@ fn rollback_and_seed_folders_are_packed_when_configured() {
     assert_eq!(ids(&manifest, "seed"), ["a_users", "b_orders"]);
     w.run(&["build", "1.0.1"])
         .success()
-        .stdout_has("3 migrations (numbered files), 1 rollbacks, 2 seeds");
+        .stdout_has("3 migrations (numbered files), 1 rollback, 2 seeds");
 }
 
 #[test]

@@ -203,7 +203,12 @@ fn tags_that_are_not_versions_are_reported_and_ignored() {
 }
 
 #[test]
-fn list_without_squizzle_toml_suggests_init() {
+fn list_without_squizzle_toml_reads_the_cache_and_says_how_to_name_a_registry() {
     let w = World::new();
-    w.run(&["list"]).code(2).says("squizzle init");
+    w.run(&["list"])
+        .success()
+        .says("no squizzle.toml here")
+        .says("SQUIZZLE_REGISTRY")
+        .says("squizzle init");
+    assert!(!w.exists("db"), "no project folders are created");
 }

@@ -144,9 +144,14 @@ fn rate_limiting_429_is_waited_out() {
     let run = w
         .run(&["push", "1.0.0"])
         .success()
-        .stdout_has(&format!("↑ layer {}…", &layer[..19]))
-        .stdout_has("↑ config sha256:");
-    assert!(!run.stdout.contains('\r'), "{}", run.stdout);
+        .stderr_has(&format!("↑ layer {}…", &layer[..19]))
+        .stderr_has("↑ config sha256:");
+    assert!(!run.stderr.contains('\r'), "{}", run.stderr);
+    assert!(
+        !run.stdout.contains('↑'),
+        "progress is not a result: {}",
+        run.stdout
+    );
     assert_eq!(s.proxy.count(&limited), 2);
 
     // During the pull: the blob downloads.
@@ -157,7 +162,8 @@ fn rate_limiting_429_is_waited_out() {
     );
     let other = pull_and_verify(&s.proxy, &digest);
     assert_eq!(s.proxy.count(&limited), 4);
-    // JSON mode prints the report only; text mode names each blob fetched.
+    // JSON mode prints the report only; text mode names each blob fetched
+    // (on stderr: progress, not the result).
     other.remove(&format!(
         "db/oci/blobs/sha256/{}",
         layer.trim_start_matches("sha256:")
@@ -165,7 +171,7 @@ fn rate_limiting_429_is_waited_out() {
     other
         .run(&["pull", "1.0.0"])
         .success()
-        .stdout_has(&format!("↓ layer {}…", &layer[..19]));
+        .stderr_has(&format!("↓ layer {}…", &layer[..19]));
 }
 
 #[test]

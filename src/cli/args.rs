@@ -11,6 +11,22 @@ use crate::ops::release::evidence::PolicyOverrides;
 use crate::ops::run::{RunOptions, Timeouts};
 use crate::ops::{self, Error};
 
+/// How to reach the registry; every command that may talk to one takes it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegistryArgs {
+    /// Talk plain HTTP to the registry (as `[registry] insecure = true`);
+    /// oras's name, with cosign's and squizzle's older one as aliases.
+    /// Registries on loopback may always use HTTP.
+    #[arg(
+        long = "plain-http",
+        visible_aliases = ["allow-http-registry", "insecure-registry"],
+        env = "SQUIZZLE_PLAIN_HTTP",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure_registry: bool,
+}
+
 /// Signature policy flags, shared by verify and apply. Any of them replaces
 /// the configured signers (or keys) and makes a signature required.
 #[derive(Debug, Clone, Args)]
@@ -19,27 +35,37 @@ pub struct PolicyArgs {
     #[arg(
         long,
         value_name = "IDENTITY",
+        env = "SQUIZZLE_CERTIFICATE_IDENTITY",
         conflicts_with = "certificate_identity_regexp"
     )]
     pub certificate_identity: Option<String>,
     /// Accept certificate identities matching this regular expression (whole value).
-    #[arg(long, value_name = "REGEX")]
+    #[arg(
+        long,
+        value_name = "REGEX",
+        env = "SQUIZZLE_CERTIFICATE_IDENTITY_REGEXP"
+    )]
     pub certificate_identity_regexp: Option<String>,
     /// The OIDC issuer the identity must come from, exactly.
     #[arg(
         long,
         value_name = "URL",
+        env = "SQUIZZLE_CERTIFICATE_OIDC_ISSUER",
         conflicts_with = "certificate_oidc_issuer_regexp"
     )]
     pub certificate_oidc_issuer: Option<String>,
     /// The OIDC issuer, as a regular expression (whole value).
-    #[arg(long, value_name = "REGEX")]
+    #[arg(
+        long,
+        value_name = "REGEX",
+        env = "SQUIZZLE_CERTIFICATE_OIDC_ISSUER_REGEXP"
+    )]
     pub certificate_oidc_issuer_regexp: Option<String>,
     /// Accept key-pair signatures made with this public key (repeatable).
     #[arg(long = "key", value_name = "PUBLIC_KEY")]
     pub keys: Vec<PathBuf>,
     /// Sigstore trusted_root.json to verify against (default: [security] trusted_root, else public-good).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "SQUIZZLE_TRUSTED_ROOT")]
     pub trusted_root: Option<PathBuf>,
 }
 
@@ -77,16 +103,16 @@ impl PolicyArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// release: everything in one transaction (default); file: each file commits on its own.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, env = "SQUIZZLE_TX_MODE")]
     pub tx_mode: Option<TxMode>,
     /// How long to wait for another squizzle's migration lock (default 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "SQUIZZLE_LOCK_TIMEOUT")]
     pub lock_timeout: Option<std::time::Duration>,
     /// PostgreSQL statement_timeout for each statement.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "SQUIZZLE_STATEMENT_TIMEOUT")]
     pub statement_timeout: Option<std::time::Duration>,
     /// PostgreSQL lock_timeout: how long one statement may wait for a table lock.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "SQUIZZLE_STATEMENT_LOCK_TIMEOUT")]
     pub statement_lock_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub policy: super::args::PolicyArgs,
@@ -96,6 +122,8 @@ pub struct RunArgs {
     /// Also consider this signature bundle file.
     #[arg(long, value_name = "PATH")]
     pub bundle: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 impl RunArgs {

@@ -44,11 +44,13 @@ pub struct AuditArgs {
     /// Also consider this signature bundle file.
     #[arg(long, value_name = "PATH")]
     bundle: Option<PathBuf>,
+    #[command(flatten)]
+    registry: super::args::RegistryArgs,
 }
 
 pub fn exec(ctx: &Context, args: AuditArgs) -> Result<ExitCode, Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.config()?;
+    let config = ctx.registry_config(&args.registry)?;
     let opts = AuditOptions {
         offline: args.offline,
         timeout: args.timeout,

@@ -28,6 +28,7 @@ pub struct BaselineArgs {
 pub fn exec(ctx: &Context, args: BaselineArgs) -> Result<ExitCode, Error> {
     let version = Version::parse(&args.version)?;
     let config = ctx.config()?;
+    config.check_database_url()?;
     let report = runtime()?.block_on(ops::baseline::baseline(
         &config,
         &ctx.env,
@@ -40,8 +41,10 @@ pub fn exec(ctx: &Context, args: BaselineArgs) -> Result<ExitCode, Error> {
         p.json(&report);
     } else {
         p.ok(&format!(
-            "Recorded {} as applied to {} ({} migrations, nothing was run)",
-            report.version, report.database, report.migrations_recorded
+            "Recorded {} as applied to {} ({}, nothing was run)",
+            report.version,
+            report.database,
+            super::output::count(report.migrations_recorded, "migration")
         ));
     }
     Ok(ExitCode::Ok)

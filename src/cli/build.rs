@@ -51,7 +51,7 @@ pub struct BuildArgs {
 
 pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.config()?;
+    let config = ctx.project_config()?;
     let opts = ReleaseOptions {
         build: BuildOptions {
             version,
@@ -105,8 +105,10 @@ fn print_built(p: &Printer, config: &Config, report: &BuildReport) {
         crate::core::manifest::SourceFormat::Plain => "numbered files",
     };
     p.ok(&format!(
-        "Collected {} migrations ({source}), {} rollbacks, {} seeds",
-        report.migrations, report.rollbacks, report.seeds
+        "Collected {} ({source}), {}, {}",
+        super::output::count(report.migrations, "migration"),
+        super::output::count(report.rollbacks, "rollback"),
+        super::output::count(report.seeds, "seed")
     ));
     p.ok(&format!(
         "Packed {} ({}, {} uncompressed)",

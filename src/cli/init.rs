@@ -23,9 +23,20 @@ pub struct InitArgs {
     /// Overwrite an existing squizzle.toml.
     #[arg(long)]
     force: bool,
+    /// The global --config and --env, shadowed here so `init --help` does not
+    /// offer them: init writes squizzle.toml into --dir and refuses both.
+    #[arg(long, hide = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[arg(long = "env", id = "environment", hide = true, value_name = "NAME")]
+    environment: Option<String>,
 }
 
 pub fn exec(ctx: &Context, args: InitArgs) -> Result<ExitCode, ops::Error> {
+    if args.config.is_some() || args.environment.is_some() {
+        return Err(ops::Error::Usage(
+            "init takes neither --config nor --env: it writes squizzle.toml into the folder given with --dir (default: the current one); environments are sections you add to that file afterwards".into(),
+        ));
+    }
     let dir = if args.dir.is_absolute() {
         args.dir
     } else {

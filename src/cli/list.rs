@@ -16,10 +16,13 @@ use crate::ops;
                   or when it cannot be reached (with a warning), the local store is listed.\n\n\
                   Examples:\n  squizzle list\n  squizzle list --output json"
 )]
-pub struct ListArgs {}
+pub struct ListArgs {
+    #[command(flatten)]
+    registry: super::args::RegistryArgs,
+}
 
-pub fn exec(ctx: &Context, _args: ListArgs) -> Result<ExitCode, ops::Error> {
-    let config = ctx.config()?;
+pub fn exec(ctx: &Context, args: ListArgs) -> Result<ExitCode, ops::Error> {
+    let config = ctx.registry_config(&args.registry)?;
     let report = runtime()?.block_on(ops::list::list_any(&config))?;
     let p = &ctx.printer;
     if let Some(w) = &report.warning {
@@ -33,6 +36,10 @@ pub fn exec(ctx: &Context, _args: ListArgs) -> Result<ExitCode, ops::Error> {
         match &report.registry {
             Some(r) => p.line(&format!(
                 "No versions in the registry {r} yet; run `squizzle push <version>`"
+            )),
+            None if !config.has_file() => p.line(&format!(
+                "No versions in {} (squizzle's cache: there is no squizzle.toml here); set SQUIZZLE_REGISTRY=host/repository to list a registry, or run `squizzle init` in a project",
+                report.store.display()
             )),
             None => p.line(&format!(
                 "No versions in {} yet; run `squizzle build <version>`",

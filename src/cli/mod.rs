@@ -24,7 +24,7 @@ mod verify;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::artifact::collect::CollectError;
@@ -40,6 +40,10 @@ use crate::store::StoreError;
 use output::{OutputFormat, Printer};
 
 const ABOUT: &str = "Database migrations as signed, verifiable OCI release artifacts";
+
+/// The `--help` heading of the flags every command takes, listed after the
+/// command's own.
+const GLOBAL: &str = "Global options";
 
 fn exit_codes_help() -> String {
     let mut s = String::from("Exit codes (stable; see docs/exit-codes.md):\n");
@@ -58,23 +62,23 @@ fn exit_codes_help() -> String {
 #[command(name = "squizzle", version, about = ABOUT, after_long_help = exit_codes_help())]
 pub struct Cli {
     /// Path to squizzle.toml (default: search the current folder and its parents).
-    #[arg(long, global = true, env = "SQUIZZLE_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, env = "SQUIZZLE_CONFIG", value_name = "PATH", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// Environment from [environments.NAME] in squizzle.toml.
-    #[arg(long = "env", global = true, env = "SQUIZZLE_ENV", value_name = "NAME")]
+    #[arg(long = "env", global = true, env = "SQUIZZLE_ENV", value_name = "NAME", help_heading = GLOBAL)]
     pub environment: Option<String>,
 
     /// Output format: human-readable text, or one JSON document on stdout.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, help_heading = GLOBAL)]
     pub output: OutputFormat,
 
     /// More log detail on stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 
     /// Print only failures and errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
 
     #[command(subcommand)]
@@ -110,7 +114,21 @@ pub struct Context {
 }
 
 impl Context {
+    /// The configuration: `squizzle.toml` when there is one, otherwise the
+    /// settings of flags and variables alone (a deploy job with no checkout),
+    /// with releases kept in the user's cache folder.
     pub fn config(&self) -> Result<Config, Error> {
+        Ok(Config::discover_or_defaults(
+            self.config_path.as_deref(),
+            &self.cwd,
+            &self.env,
+            self.environment.as_deref(),
+        )?)
+    }
+
+    /// The configuration of a command that works on a project (`build`):
+    /// `squizzle.toml` must exist.
+    pub fn project_config(&self) -> Result<Config, Error> {
         Ok(Config::discover(
             self.config_path.as_deref(),
             &self.cwd,
@@ -119,9 +137,18 @@ impl Context {
         )?)
     }
 
-    /// The configuration for a registry command; `--insecure-registry` has the
+    /// The configuration of a command that connects to the database: the
+    /// active environment's `database_url` must resolve.
+    pub fn database_config(&self, registry: &args::RegistryArgs) -> Result<Config, Error> {
+        let config = self.registry_config(registry)?;
+        config.check_database_url()?;
+        Ok(config)
+    }
+
+    /// The configuration for a registry command; `--plain-http` has the
     /// same effect as `[registry] insecure = true`.
-    pub fn registry_config(&self, insecure_registry: bool) -> Result<Config, Error> {
+    pub fn registry_config(&self, registry: &args::RegistryArgs) -> Result<Config, Error> {
+        let insecure_registry = registry.insecure_registry;
         let mut config = self.config()?;
         if insecure_registry {
             config
@@ -139,15 +166,31 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::Usage
+            if !e.use_stderr() {
+                // --help and --version: what was asked for, on stdout.
+                let _ = e.print();
+                return ExitCode::Ok;
+            }
+            if wants_json(&args) {
+                let printer = Printer::new(OutputFormat::Json, false, true);
+                printer.json(&JsonError {
+                    error: JsonErrorBody {
+                        kind: ExitCode::Usage.name(),
+                        code: ExitCode::Usage.code(),
+                        message: usage_message(&e),
+                    },
+                });
             } else {
-                ExitCode::Ok
-            };
+                let _ = e.print();
+            }
+            return ExitCode::Usage;
         }
     };
     let env = Env::process();
@@ -195,6 +238,39 @@ where
             code
         }
     }
+}
+
+/// The clap command (global flags are listed under their own heading after
+/// each command's options).
+fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Whether the command line asks for `--output json`, read from the raw
+/// arguments because parsing them failed.
+fn wants_json(args: &[OsString]) -> bool {
+    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--output=json" || (a == "--output" && it.next().is_some_and(|v| v == "json")) {
+            return true;
+        }
+    }
+    false
+}
+
+/// clap's message without its `error: ` prefix, styling or trailing hint.
+fn usage_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    text.lines()
+        .filter(|l| !l.starts_with("For more information"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
 }
 
 #[derive(Serialize)]

@@ -4,6 +4,10 @@
 //! Text mode prints seed-style check lines (`✓`, `✗`, `→`, `!`); colour only on
 //! a terminal and never with `NO_COLOR`. JSON mode prints exactly one JSON
 //! document on stdout per command.
+//!
+//! Results go to stdout, progress and status to stderr (as cosign and oras
+//! do): transfers, "Pulled ...", signing steps, warnings and errors. So
+//! `squizzle verify 1.0.0 > report.txt` keeps the report and shows the rest.
 
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
@@ -26,6 +30,8 @@ pub struct Printer {
     pub format: OutputFormat,
     quiet: bool,
     color: bool,
+    /// stderr is a terminal (and colour is allowed): transfers redraw in place.
+    err_tty: bool,
 }
 
 const GREEN: &str = "\x1b[32m";
@@ -36,13 +42,12 @@ const RESET: &str = "\x1b[0m";
 
 impl Printer {
     pub fn new(format: OutputFormat, quiet: bool, no_color_env: bool) -> Self {
-        let color = !no_color_env
-            && std::io::stdout().is_terminal()
-            && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        let allowed = !no_color_env && std::env::var("TERM").map_or(true, |t| t != "dumb");
         Self {
             format,
             quiet,
-            color,
+            color: allowed && std::io::stdout().is_terminal(),
+            err_tty: allowed && std::io::stderr().is_terminal(),
         }
     }
 
@@ -97,6 +102,35 @@ impl Printer {
         }
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "  {}", redact(&printable(msg)));
+    }
+
+    /// A step done on the way to the result (pulled, signed in, logged):
+    /// on stderr, not in JSON mode or with --quiet.
+    pub fn status(&self, msg: &str) {
+        if self.silent() {
+            return;
+        }
+        let msg = printable(msg);
+        let mark = if self.err_tty {
+            format!("{GREEN}✓{RESET}")
+        } else {
+            "✓".to_owned()
+        };
+        self.err(&format!("{mark} {msg}"));
+    }
+
+    /// A detail under a [`Printer::status`] line, on stderr.
+    pub fn status_info(&self, msg: &str) {
+        if self.silent() {
+            return;
+        }
+        let msg = printable(msg);
+        let mark = if self.err_tty {
+            format!("{DIM}→{RESET}")
+        } else {
+            "→".to_owned()
+        };
+        self.err(&format!("{mark} {msg}"));
     }
 
     pub fn info(&self, msg: &str) {
@@ -169,11 +203,11 @@ impl Printer {
         self.is_json() || self.quiet
     }
 
-    /// Replaces the current terminal line (no newline).
+    /// Replaces the current line of the terminal on stderr (no newline).
     fn redraw(&self, line: &str) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = write!(stdout, "\r\x1b[2K{}", redact(line));
-        let _ = stdout.flush();
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "\r\x1b[2K{}", redact(line));
+        let _ = stderr.flush();
     }
 }
 
@@ -192,7 +226,7 @@ impl TransferProgress<'_> {
                 total,
                 ..
             } => {
-                if p.color {
+                if p.err_tty {
                     let head = transfer_head(*direction, media_type, digest);
                     p.redraw(&format!("{head} 0 B / {}", bytes(*total)));
                     st.drawn = true;
@@ -206,7 +240,7 @@ impl TransferProgress<'_> {
                 done,
                 total,
             } => {
-                if !p.color || st.last_draw.is_some_and(|t| t.elapsed() < REDRAW_EVERY) {
+                if !p.err_tty || st.last_draw.is_some_and(|t| t.elapsed() < REDRAW_EVERY) {
                     return;
                 }
                 let head = transfer_head_known(*direction, digest, &st.labels);
@@ -231,7 +265,7 @@ impl TransferProgress<'_> {
                     st.drawn = false;
                 }
                 st.last_draw = None;
-                p.out(&line);
+                p.err(&line);
             }
         }
     }
@@ -319,6 +353,16 @@ fn short(digest: &Digest) -> String {
     }
 }
 
+/// `1 migration`, `3 migrations`: a count with its noun in the right number
+/// (`noun` is the singular; the plural adds an `s`).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Human-readable byte size (1.2 MB, 340 KB, 512 B); decimal units.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
@@ -351,6 +395,13 @@ mod tests {
             "reason: \\u{1b}[2K\\u{1b}[1Gall good\\r"
         );
         assert_eq!(printable("bell\u{7}"), "bell\\u{7}");
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(super::count(0, "migration"), "0 migrations");
+        assert_eq!(super::count(1, "statement"), "1 statement");
+        assert_eq!(super::count(2, "statement"), "2 statements");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use crate::ops;
 #[derive(Debug, Args)]
 #[command(
     about = "Download a release from the registry into the local store, checking every digest",
-    after_help = "The release lands in the local OCI layout ([project] store, default db/oci), \
+    after_help = "The release lands in the local OCI layout ([project] store, default db/oci; \
+                  without a squizzle.toml, $XDG_CACHE_HOME/squizzle/oci or ~/.cache/squizzle/oci), \
                   which is content-addressed: blobs already there are not fetched again. \
                   Afterwards `squizzle verify <version>` and `apply` read it from there.\n\n\
                   Examples:\n  squizzle pull 1.0.0\n  squizzle pull 1.0.0 --output json"
@@ -19,15 +20,13 @@ use crate::ops;
 pub struct PullArgs {
     /// Release version to pull.
     version: String,
-    /// Allow plain HTTP to a registry that is not on loopback (same as
-    /// [registry] insecure = true). Loopback registries may always use HTTP.
-    #[arg(long)]
-    insecure_registry: bool,
+    #[command(flatten)]
+    registry: super::args::RegistryArgs,
 }
 
 pub fn exec(ctx: &Context, args: PullArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.registry_config(args.insecure_registry)?;
+    let config = ctx.registry_config(&args.registry)?;
     let p = &ctx.printer;
     let progress = p.transfer_progress();
     let report =

@@ -21,15 +21,13 @@ use crate::ops;
 pub struct PushArgs {
     /// Release version to push (it must be built first).
     version: String,
-    /// Allow plain HTTP to a registry that is not on loopback (same as
-    /// [registry] insecure = true). Loopback registries may always use HTTP.
-    #[arg(long)]
-    insecure_registry: bool,
+    #[command(flatten)]
+    registry: super::args::RegistryArgs,
 }
 
 pub fn exec(ctx: &Context, args: PushArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.registry_config(args.insecure_registry)?;
+    let config = ctx.registry_config(&args.registry)?;
     let p = &ctx.printer;
     let progress = p.transfer_progress();
     let report =

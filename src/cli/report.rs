@@ -110,7 +110,10 @@ pub fn print_failure(p: &Printer, f: &MigrationFailure, code: ExitCode, message:
         f.path, f.statement, f.line
     ));
     if let Some(code) = &f.sqlstate {
-        p.fail_detail(&format!("SQLSTATE {code}: {}", f.message));
+        // The database layer's text already ends its first sentence with
+        // "(SQLSTATE code)"; the code leads here, once.
+        let message = f.message.replacen(&format!(" (SQLSTATE {code})"), "", 1);
+        p.fail_detail(&format!("SQLSTATE {code}: {message}"));
     } else {
         p.fail_detail(&f.message);
     }
@@ -120,7 +123,7 @@ pub fn print_failure(p: &Printer, f: &MigrationFailure, code: ExitCode, message:
 /// Shows apply's progress events; `rollback` shows its own with it.
 pub fn print_event(p: &Printer, event: ApplyEvent<'_>) {
     match event {
-        ApplyEvent::Pulled(pulled) => p.ok(&format!(
+        ApplyEvent::Pulled(pulled) => p.status(&format!(
             "Pulled {} from {} ({} blobs, {})",
             pulled.version,
             pulled.registry,
@@ -168,8 +171,9 @@ pub fn print_event(p: &Printer, event: ApplyEvent<'_>) {
                 ""
             };
             p.ok(&format!(
-                "{} ({statements} statements{nt}, {ms} ms)",
-                file.path
+                "{} ({}{nt}, {ms} ms)",
+                file.path,
+                super::output::count(statements, "statement")
             ));
         }
         ApplyEvent::DryRunFile { file, sql, segment } => {
@@ -193,16 +197,16 @@ pub fn printer_events(p: &super::output::Printer) -> impl FnMut(SignEvent<'_>) +
             issuer,
             source,
         } => {
-            p.ok("Authenticating with Sigstore...");
-            p.info(&format!(
+            p.status("Authenticating with Sigstore...");
+            p.status_info(&format!(
                 "Logged in as {identity} ({issuer}, token from {source})"
             ));
         }
         SignEvent::Logged { index, rekor_url } => {
-            p.ok("Recording in transparency log...");
+            p.status("Recording in transparency log...");
             match index {
-                Some(i) => p.info(&format!("Entry: {i} ({rekor_url})")),
-                None => p.info(&format!("Entry recorded in {rekor_url}")),
+                Some(i) => p.status_info(&format!("Entry: {i} ({rekor_url})")),
+                None => p.status_info(&format!("Entry recorded in {rekor_url}")),
             }
         }
     }

@@ -36,11 +36,13 @@ pub struct RevokeArgs {
     force: bool,
     #[command(flatten)]
     how: super::args::SignHow,
+    #[command(flatten)]
+    registry: super::args::RegistryArgs,
 }
 
 pub fn exec(ctx: &Context, args: RevokeArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.config()?;
+    let config = ctx.registry_config(&args.registry)?;
     let p = &ctx.printer;
     let opts = RevokeOptions {
         reason: args.reason.clone(),

@@ -31,7 +31,7 @@ pub struct RollbackArgs {
 
 pub fn exec(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.config()?;
+    let config = ctx.database_config(&args.run.registry)?;
     let mut run = args.run.options()?;
     // Undoing a revoked release is what rollback is for: the revocation is
     // shown, not enforced.
@@ -50,8 +50,8 @@ pub fn exec(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Error> {
                 |v| format!("since {v}"),
             );
             p.info(&format!(
-                "Plan: the manifest lists {} migrations as new in {} ({since}); this database applied {} of them with {}, to roll back in this order:",
-                plan.introduced.len(),
+                "Plan: the manifest lists {} as new in {} ({since}); this database applied {} of them with {}, to roll back in this order:",
+                super::output::count(plan.introduced.len(), "migration"),
                 plan.version,
                 plan.steps.len(),
                 plan.version
@@ -96,13 +96,13 @@ fn summary(r: &RollbackReport) -> String {
     match r.outcome {
         Outcome::NothingToDo => format!("Nothing of {version} is applied to {db}; nothing to do"),
         Outcome::DryRun => format!(
-            "Dry run: {} rollback scripts would run on {db}; nothing was changed",
-            r.planned.len()
+            "Dry run: {} would run on {db}; nothing was changed",
+            super::output::count(r.planned.len(), "rollback script")
         ),
         Outcome::RolledBack => format!(
-            "Rolled back {version} on {db}: {} migrations undone ({} statements in {:.1} s); they are pending again",
-            r.migrations_rolled_back,
-            r.statements_run,
+            "Rolled back {version} on {db}: {} undone ({} in {:.1} s); they are pending again",
+            super::output::count(r.migrations_rolled_back, "migration"),
+            super::output::count(r.statements_run, "statement"),
             r.execution_ms as f64 / 1000.0
         ),
     }

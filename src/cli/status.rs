@@ -22,6 +22,7 @@ pub struct StatusArgs {
 pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
     let version = args.version.as_deref().map(Version::parse).transpose()?;
     let config = ctx.config()?;
+    config.check_database_url()?;
     let report = runtime()?.block_on(ops::status::status(&config, &ctx.env, version.as_ref()))?;
     let code = if report.problem.is_some() {
         ExitCode::VersionConflict
@@ -42,12 +43,22 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
     }
     match report.applied.last() {
         Some(v) => p.line(&format!(
-            "Applied: {} ({}), {} migrations",
-            v.version, v.digest, report.applied_migrations
+            "Applied: {} ({}), {}",
+            v.version,
+            v.digest,
+            super::output::count(report.applied_migrations, "migration")
         )),
         None => p.line("Applied: none"),
     }
-    for r in report.recent.iter().filter(|r| !r.success).rev().take(1) {
+    // Only a failure newer than the last success is news: an earlier one was
+    // followed by a run that worked (the history keeps it; `audit` shows it).
+    for r in report
+        .recent
+        .iter()
+        .rev()
+        .take_while(|r| !r.success)
+        .take(1)
+    {
         let what = match r.operation.as_str() {
             "apply" => r.version.clone(),
             op => format!("{op} of {}", r.version),
@@ -66,8 +77,8 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
         Some(v) => {
             if !report.pending.is_empty() {
                 p.line(&format!(
-                    "Pending in {v}: {} migrations",
-                    report.pending.len()
+                    "Pending in {v}: {}",
+                    super::output::count(report.pending.len(), "migration")
                 ));
                 for f in &report.pending {
                     let resume = if f.resume_from > 0 {

@@ -24,7 +24,9 @@ use crate::ops::{self};
                   inclusion proof and checkpoint, timestamps, then the signer rules ([[security.signers]] or the \
                   --certificate-* flags; a regular expression must match the whole value).\n\n\
                   Examples:\n  squizzle verify 1.0.0\n  squizzle verify 1.0.0 --env production --output json\n  \
-                  squizzle verify 1.0.0 --certificate-identity-regexp 'https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v.*' \\\n      \
+                  squizzle verify 1.0.0 \\\n      \
+                  --certificate-identity-regexp \\\n      \
+                  'https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v.*' \\\n      \
                   --certificate-oidc-issuer https://token.actions.githubusercontent.com\n  \
                   squizzle verify 1.0.0 --offline --key squizzle.pub --bundle release.sigstore.json"
 )]
@@ -39,11 +41,13 @@ pub struct VerifyArgs {
     /// Also consider this bundle file.
     #[arg(long, value_name = "PATH")]
     pub bundle: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: super::args::RegistryArgs,
 }
 
 pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
     let version = Version::parse(&args.version)?;
-    let config = ctx.config()?;
+    let config = ctx.registry_config(&args.registry)?;
     let opts = VerifyOptions {
         policy: args.policy.overrides()?,
         bundle: args.bundle.clone(),
@@ -53,7 +57,7 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
     let ops::verify::Verification { fetched, report } =
         runtime()?.block_on(ops::verify::verify(&config, &version, &opts, args.offline))?;
     if let Some(pulled) = &fetched.pulled {
-        p.ok(&format!(
+        p.status(&format!(
             "Pulled {} from {}",
             pulled.version, pulled.registry
         ));

@@ -81,7 +81,9 @@ fn literal_secret(path: &Path, key: &str, what: &'static str, fix: String) -> Co
     }
 }
 
-/// Checks one raw string for literal secrets, then returns its expansion.
+/// Checks one raw string for literal secrets, then returns its expansion
+/// (or the raw string when `expand_value` is false).
+#[allow(clippy::too_many_arguments)]
 fn check_string(
     raw: &str,
     key_path: &str,
@@ -90,7 +92,16 @@ fn check_string(
     env: &Env,
     is_secret_key: fn(&str) -> bool,
     is_url_key: fn(&str) -> bool,
+    expand_value: bool,
 ) -> Result<String, ConfigError> {
+    if !expand_value {
+        // Checked for literal secrets like any other value, but never expanded:
+        // something else replaces it (DATABASE_URL over `database_url`).
+        if is_url_key(leaf) {
+            check_url_literals(raw, key_path, leaf, path)?;
+        }
+        return Ok(raw.to_owned());
+    }
     if is_secret_key(leaf) {
         if !is_whole_reference(raw) {
             return Err(literal_secret(
@@ -105,32 +116,54 @@ fn check_string(
         return Ok(value);
     }
     if is_url_key(leaf) {
-        if let Some(pw) = crate::core::url::userinfo_password(raw)
-            && !is_whole_reference(pw)
-        {
-            return Err(literal_secret(
-                path,
-                key_path,
-                "password",
-                format!(
-                    "`{leaf} = \"postgres://USER:${{{}}}@HOST/DB\"` (or set the whole URL from a variable, e.g. DATABASE_URL)",
-                    suggested_var(key_path)
-                ),
-            ));
-        }
-        if has_literal_password_param(raw) {
-            return Err(literal_secret(
-                path,
-                key_path,
-                "password parameter",
-                format!("`password=${{{}}}`", suggested_var(key_path)),
-            ));
-        }
+        check_url_literals(raw, key_path, leaf, path)?;
         let value = expand(raw, key_path, path, env)?;
         super::register_url_password(&value);
         return Ok(value);
     }
     expand(raw, key_path, path, env)
+}
+
+/// A URL may carry a password only through a whole `${VAR}` reference.
+fn check_url_literals(
+    raw: &str,
+    key_path: &str,
+    leaf: &str,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    if let Some(pw) = crate::core::url::userinfo_password(raw)
+        && !is_whole_reference(pw)
+    {
+        return Err(literal_secret(
+            path,
+            key_path,
+            "password",
+            format!(
+                "`{leaf} = \"postgres://USER:${{{}}}@HOST/DB\"` (or set the whole URL from a variable, e.g. `{leaf} = \"${{{}}}\"`)",
+                suggested_password_var(key_path),
+                suggested_var(key_path)
+            ),
+        ));
+    }
+    if has_literal_password_param(raw) {
+        return Err(literal_secret(
+            path,
+            key_path,
+            "password parameter",
+            format!("`password=${{{}}}`", suggested_password_var(key_path)),
+        ));
+    }
+    Ok(())
+}
+
+/// The variable to suggest for the password inside a URL: `staging.database_url`
+/// gives `STAGING_DATABASE_PASSWORD`, not the URL's own name.
+fn suggested_password_var(key_path: &str) -> String {
+    let var = suggested_var(key_path);
+    match var.strip_suffix("_URL") {
+        Some(stem) => format!("{stem}_PASSWORD"),
+        None => format!("{var}_PASSWORD"),
+    }
 }
 
 /// `?password=...`, `&password=...` or libpq `password=...` with a literal value.
@@ -170,13 +203,35 @@ fn suggested_var(key_path: &str) -> String {
     s
 }
 
+/// What expansion may leave for later: which environment the command runs
+/// against, and whether DATABASE_URL replaces every `database_url`.
+pub(super) struct Plan<'a> {
+    pub selected: Option<&'a str>,
+    pub database_url_from_env: bool,
+}
+
+/// A key of an environment whose `${VAR}` is not set, left out of the
+/// configuration until a command needs it.
+pub(super) struct Deferred {
+    pub environment: String,
+    pub key: String,
+    pub error: ConfigError,
+}
+
+/// Checks every value for literal secrets and expands `${VAR}`s. Values of
+/// `[environments.*]` resolve lazily: an unset variable there only fails now in
+/// the selected environment (outside its `database_url`, which only commands
+/// that connect need); elsewhere the key is dropped and reported in the
+/// returned list, so a command that never reads it is not stopped by it.
 pub(super) fn check_and_expand(
     table: &mut toml::Table,
     path: &Path,
     env: &Env,
     is_secret_key: fn(&str) -> bool,
     is_url_key: fn(&str) -> bool,
-) -> Result<(), ConfigError> {
+    plan: &Plan<'_>,
+) -> Result<Vec<Deferred>, ConfigError> {
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         value: &mut toml::Value,
         key_path: &str,
@@ -185,19 +240,30 @@ pub(super) fn check_and_expand(
         env: &Env,
         sk: fn(&str) -> bool,
         uk: fn(&str) -> bool,
+        expand_value: bool,
     ) -> Result<(), ConfigError> {
         match value {
             toml::Value::String(s) => {
-                *s = check_string(s, key_path, leaf, path, env, sk, uk)?;
+                *s = check_string(s, key_path, leaf, path, env, sk, uk, expand_value)?;
             }
             toml::Value::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
-                    walk(item, &format!("{key_path}[{i}]"), leaf, path, env, sk, uk)?;
+                    let kp = format!("{key_path}[{i}]");
+                    walk(item, &kp, leaf, path, env, sk, uk, expand_value)?;
                 }
             }
             toml::Value::Table(t) => {
                 for (k, v) in t.iter_mut() {
-                    walk(v, &format!("{key_path}.{k}"), k, path, env, sk, uk)?;
+                    walk(
+                        v,
+                        &format!("{key_path}.{k}"),
+                        k,
+                        path,
+                        env,
+                        sk,
+                        uk,
+                        expand_value,
+                    )?;
                 }
             }
             _ if sk(leaf) => {
@@ -212,8 +278,48 @@ pub(super) fn check_and_expand(
         }
         Ok(())
     }
+    let (sk, uk) = (is_secret_key, is_url_key);
+    let mut deferred = Vec::new();
     for (k, v) in table.iter_mut() {
-        walk(v, k, k, path, env, is_secret_key, is_url_key)?;
+        let toml::Value::Table(environments) = v else {
+            walk(v, k, k, path, env, sk, uk, true)?;
+            continue;
+        };
+        if k != "environments" {
+            for (sub, value) in environments.iter_mut() {
+                walk(value, &format!("{k}.{sub}"), sub, path, env, sk, uk, true)?;
+            }
+            continue;
+        }
+        for (name, e) in environments.iter_mut() {
+            let key_path = format!("environments.{name}");
+            let toml::Value::Table(keys) = e else {
+                walk(e, &key_path, name, path, env, sk, uk, true)?;
+                continue;
+            };
+            let selected = plan.selected == Some(name.as_str());
+            let mut dropped = Vec::new();
+            for (key, value) in keys.iter_mut() {
+                let kp = format!("{key_path}.{key}");
+                let is_db = key == "database_url";
+                let expand_value = !(is_db && plan.database_url_from_env);
+                match walk(value, &kp, key, path, env, sk, uk, expand_value) {
+                    Ok(()) => {}
+                    Err(error @ ConfigError::UnsetVariable { .. }) if !selected || is_db => {
+                        dropped.push(key.clone());
+                        deferred.push(Deferred {
+                            environment: name.clone(),
+                            key: key.clone(),
+                            error,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            for key in dropped {
+                keys.remove(&key);
+            }
+        }
     }
-    Ok(())
+    Ok(deferred)
 }

@@ -61,12 +61,20 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error("environment {name:?} is not defined in {path}; defined: {known}")]
+    #[error("environment {name:?} is not defined in {path}; {known}")]
     UnknownEnvironment {
         path: PathBuf,
         name: String,
         known: String,
     },
+    #[error(
+        "--env {name} (or SQUIZZLE_ENV) names an environment, but there is no {FILE_NAME} in {start} or any parent directory to define it; without a config file, drop --env and give the database with DATABASE_URL (or the PG* variables), or pass --config PATH"
+    )]
+    NoFileForEnvironment { name: String, start: PathBuf },
+    #[error(
+        "no {FILE_NAME} found in {start} or any parent directory, and no cache folder to keep releases in (neither XDG_CACHE_HOME nor HOME is set); run in a project, pass --config PATH, or set XDG_CACHE_HOME"
+    )]
+    NoCacheFolder { start: PathBuf },
 }
 
 /// Which folder layout the migrations use.
@@ -201,6 +209,17 @@ pub struct Environment {
     pub statement_timeout: Option<String>,
     /// PostgreSQL `lock_timeout`: how long one statement may wait for a table lock.
     pub statement_lock_timeout: Option<String>,
+    /// Keys left out because a `${VAR}` they refer to is not set; they only
+    /// matter to a command that reads them.
+    #[serde(skip)]
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// One key of an environment whose variable was not set when loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    pub key: String,
+    pub var: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -220,9 +239,12 @@ struct FileModel {
 /// A loaded, expanded, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The project root: the directory holding `squizzle.toml`.
+    /// The project root: the directory holding `squizzle.toml`; without a
+    /// file, squizzle's folder in the user's cache.
     pub root: PathBuf,
-    pub file: PathBuf,
+    /// `squizzle.toml`, or `None` when every setting comes from flags and
+    /// the environment (a deploy job without a checkout).
+    pub file: Option<PathBuf>,
     pub project: Project,
     pub registry: Option<Registry>,
     pub security: Security,
@@ -275,6 +297,106 @@ impl Config {
         Self::from_str(&text, &file, env, environment)
     }
 
+    /// Like [`Config::discover`], but without a `squizzle.toml` the settings
+    /// come from the environment alone and releases are kept in the user's
+    /// cache folder (`$XDG_CACHE_HOME/squizzle`, else `~/.cache/squizzle`).
+    /// An explicit path must exist.
+    pub fn discover_or_defaults(
+        explicit: Option<&Path>,
+        start: &Path,
+        env: &Env,
+        environment: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        match Self::discover(explicit, start, env, environment) {
+            Err(ConfigError::NotFound { start }) => Self::without_file(&start, env, environment),
+            other => other,
+        }
+    }
+
+    /// The configuration of a deploy job with no project checkout.
+    pub fn without_file(
+        start: &Path,
+        env: &Env,
+        environment: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let selected = environment
+            .map(str::to_owned)
+            .or_else(|| env.get("SQUIZZLE_ENV"))
+            .filter(|n| !n.is_empty());
+        if let Some(name) = selected {
+            return Err(ConfigError::NoFileForEnvironment {
+                name,
+                start: start.to_path_buf(),
+            });
+        }
+        let root = user_cache_dir(env)
+            .ok_or_else(|| ConfigError::NoCacheFolder {
+                start: start.to_path_buf(),
+            })?
+            .join("squizzle");
+        let mut cfg = Config {
+            root,
+            file: None,
+            project: Project {
+                store: "oci".into(),
+                tarballs: "bundles".into(),
+                ..Project::default()
+            },
+            registry: None,
+            security: Security::default(),
+            limits: Limits::default(),
+            environments: BTreeMap::new(),
+            environment: None,
+            docker_config_dir: None,
+            retry_base_ms: None,
+        };
+        cfg.apply_env_overrides(env);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Whether the settings come from a `squizzle.toml`.
+    pub fn has_file(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The file for messages; without one, a phrase saying so.
+    pub fn source(&self) -> PathBuf {
+        self.file.clone().unwrap_or_else(|| {
+            PathBuf::from("(no squizzle.toml: settings from flags and variables)")
+        })
+    }
+
+    /// Refuses, with the variable to set, when the active environment's
+    /// `database_url` refers to a variable that is not set. Commands that
+    /// connect call this first; others never need the value.
+    pub fn check_database_url(&self) -> Result<(), ConfigError> {
+        let name = self
+            .environment
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        match self.unresolved_error(&name, Some("database_url")) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The error for a key of environment `name` left unresolved (any key
+    /// when `key` is `None`).
+    pub fn unresolved_error(&self, name: &str, key: Option<&str>) -> Option<ConfigError> {
+        let u = self
+            .environments
+            .get(name)?
+            .unresolved
+            .iter()
+            .find(|u| key.is_none_or(|k| u.key == k))?;
+        Some(ConfigError::UnsetVariable {
+            path: self.source(),
+            key: format!("environments.{name}.{}", u.key),
+            var: u.var.clone(),
+        })
+    }
+
     /// Parses `text` as the contents of `file` (whose directory is the project root).
     pub fn from_str(
         text: &str,
@@ -297,7 +419,16 @@ impl Config {
                 message: format!("{}{}", position.unwrap_or_default(), e.message()),
             }
         })?;
-        expand::check_and_expand(&mut table, &path, env, is_secret_key, is_url_key)?;
+        let selected = environment
+            .map(str::to_owned)
+            .or_else(|| env.get("SQUIZZLE_ENV"))
+            .filter(|n| !n.is_empty());
+        let plan = expand::Plan {
+            selected: Some(selected.as_deref().unwrap_or("default")),
+            database_url_from_env: env.get("DATABASE_URL").is_some_and(|u| !u.is_empty()),
+        };
+        let deferred =
+            expand::check_and_expand(&mut table, &path, env, is_secret_key, is_url_key, &plan)?;
         let model: FileModel =
             toml::Value::Table(table)
                 .try_into()
@@ -317,25 +448,30 @@ impl Config {
             })
             .unwrap_or(Path::new("."))
             .to_path_buf();
+        let mut environments = model.environments;
+        for d in deferred {
+            if let (Some(e), ConfigError::UnsetVariable { var, .. }) =
+                (environments.get_mut(&d.environment), d.error)
+            {
+                e.unresolved.push(Unresolved { key: d.key, var });
+            }
+        }
+        let defined: Vec<String> = environments.keys().cloned().collect();
         let mut cfg = Config {
             root,
-            file: path.clone(),
+            file: Some(path.clone()),
             project: model.project,
             registry: model.registry,
             security: model.security,
             limits: model.limits,
-            environments: model.environments,
+            environments,
             environment: None,
             docker_config_dir: None,
             retry_base_ms: None,
         };
         cfg.apply_env_overrides(env);
         cfg.validate()?;
-        cfg.select_environment(
-            environment
-                .map(str::to_owned)
-                .or_else(|| env.get("SQUIZZLE_ENV")),
-        )?;
+        cfg.select_environment(selected, &defined)?;
         Ok(cfg)
     }
 
@@ -355,15 +491,40 @@ impl Config {
         if let Some(url) = env.get("SQUIZZLE_REGISTRY").filter(|s| !s.is_empty()) {
             self.registry.get_or_insert_with(Registry::default).url = Some(url);
         }
+        if let Some(user) = env
+            .get("SQUIZZLE_REGISTRY_USERNAME")
+            .filter(|s| !s.is_empty())
+        {
+            self.registry.get_or_insert_with(Registry::default).username = Some(user);
+        }
+        if let Some(pw) = env
+            .get("SQUIZZLE_REGISTRY_PASSWORD")
+            .filter(|s| !s.is_empty())
+        {
+            redact::register_secret(&pw);
+            self.registry.get_or_insert_with(Registry::default).password = Some(pw);
+        }
         if let Some(token) = env.get("SQUIZZLE_REGISTRY_TOKEN").filter(|s| !s.is_empty()) {
             redact::register_secret(&token);
             self.registry.get_or_insert_with(Registry::default).token = Some(token);
         }
+        if let Some(schema) = env.get("SQUIZZLE_HISTORY_SCHEMA").filter(|s| !s.is_empty()) {
+            // Like DATABASE_URL: for whichever environment runs.
+            for e in self.environments.values_mut() {
+                e.history_schema = Some(schema.clone());
+            }
+            self.environments
+                .entry("default".into())
+                .or_default()
+                .history_schema = Some(schema);
+        }
         if let Some(url) = env.get("DATABASE_URL").filter(|s| !s.is_empty()) {
             register_url_password(&url);
-            // DATABASE_URL wins over the file for whichever environment runs.
+            // DATABASE_URL wins over the file for whichever environment runs
+            // (the file's value was never expanded).
             for e in self.environments.values_mut() {
                 e.database_url = Some(url.clone());
+                e.unresolved.retain(|u| u.key != "database_url");
             }
             self.environments
                 .entry("default".into())
@@ -374,7 +535,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
-            path: self.file.clone(),
+            path: self.source(),
             message,
         };
         for (key, value) in [
@@ -467,17 +628,24 @@ impl Config {
         Ok(())
     }
 
-    fn select_environment(&mut self, name: Option<String>) -> Result<(), ConfigError> {
+    /// `defined`: the environments the file names (DATABASE_URL's implicit
+    /// `default` is not one a user can be told to pick).
+    fn select_environment(
+        &mut self,
+        name: Option<String>,
+        defined: &[String],
+    ) -> Result<(), ConfigError> {
         if let Some(name) = name.filter(|n| !n.is_empty()) {
             if !self.environments.contains_key(&name) {
-                let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
                 return Err(ConfigError::UnknownEnvironment {
-                    path: self.file.clone(),
-                    name,
-                    known: if known.is_empty() {
-                        "(none)".into()
+                    path: self.source(),
+                    name: name.clone(),
+                    known: if defined.is_empty() {
+                        format!(
+                            "it defines no environments; add an [environments.{name}] section with its database_url, or drop --env"
+                        )
                     } else {
-                        known.join(", ")
+                        format!("defined: {}", defined.join(", "))
                     },
                 });
             }
@@ -564,6 +732,19 @@ impl Config {
             .and_then(|e| e.signers.clone())
             .unwrap_or_else(|| self.security.signers.clone())
     }
+}
+
+/// The user's cache folder: `$XDG_CACHE_HOME` when it is an absolute path
+/// (the XDG rule), else `$HOME/.cache`.
+fn user_cache_dir(env: &Env) -> Option<PathBuf> {
+    env.get("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            env.get("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| Path::new(&h).join(".cache"))
+        })
 }
 
 /// Registers the password in a URL's userinfo (if any) as a secret.

@@ -149,6 +149,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_key_file_name_before_a_colon_is_not_a_credential_field() {
+        // The message of a wrong passphrase names the key file and the word
+        // "passphrase"; none of it is a secret, all of it must stay readable.
+        for text in [
+            "squizzle.key: wrong passphrase",
+            "squizzle.key: wrong passphrase or corrupted key: the private key could not be decrypted; set SQUIZZLE_KEY_PASSWORD to the passphrase used by `squizzle keygen`",
+            "/srv/keys/release.key: wrong passphrase",
+        ] {
+            assert_eq!(redact(text), text);
+        }
+        // ... while real credential fields next to it are still masked.
+        assert_eq!(
+            redact("squizzle.key: passphrase: hunter2hunter2"),
+            "squizzle.key: passphrase: ***"
+        );
+        assert_eq!(redact("api_key: sk_live_abcdef"), "api_key: ***");
+        assert_eq!(
+            redact("SQUIZZLE_KEY_PASSWORD=correct-horse-battery"),
+            "SQUIZZLE_KEY_PASSWORD=***"
+        );
+    }
+
+    #[test]
     fn masks_url_passwords_but_keeps_user_and_host() {
         assert_eq!(
             redact("connect postgres://app:s3cr%40t@db.example:5432/prod failed"),

@@ -230,9 +230,10 @@ pub async fn audit(
     let libpq_named = crate::db::connect::names_a_database(env);
     let implicit = (names.is_empty() && libpq_named).then(Environment::default);
     if implicit.is_none()
-        && !names
-            .iter()
-            .any(|n| config.environments[*n].database_url.is_some())
+        && !names.iter().any(|n| {
+            let e = &config.environments[*n];
+            e.database_url.is_some() || !e.unresolved.is_empty()
+        })
     {
         return Err(Error::Usage(
             "no environment to audit: define `[environments.NAME] database_url` in squizzle.toml, or set DATABASE_URL or the PG* variables".into(),
@@ -440,6 +441,13 @@ async fn audit_target(
         error: None,
         elapsed_ms: 0,
     };
+    if let Some(u) = envcfg.unresolved.iter().find(|u| u.key == "database_url") {
+        report.error = Some(format!(
+            "environment {name:?}: `database_url` refers to ${{{}}}, which is not set; export it to audit this environment",
+            u.var
+        ));
+        return report;
+    }
     if named && envcfg.database_url.is_none() {
         report.error = Some(format!(
             "environment {name:?} has no database_url; nothing to audit"

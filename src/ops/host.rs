@@ -104,8 +104,13 @@ pub fn now_rfc3339() -> String {
 }
 
 /// The trimmed output of `git -C <project root> ARGS`, if git ran, succeeded
-/// and printed something (no git, or not a checkout: `None`).
+/// and printed something (no git, not a checkout, or no project: `None`).
 pub fn git(config: &Config, args: &[&str]) -> Option<String> {
+    // Without a squizzle.toml the root is squizzle's cache folder, which may
+    // sit inside some unrelated checkout (a dotfiles repository in $HOME).
+    if !config.has_file() {
+        return None;
+    }
     let out = Command::new("git")
         .arg("-C")
         .arg(&config.root)
@@ -116,4 +121,35 @@ pub fn git(config: &Config, args: &[&str]) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
         .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use crate::config::{Config, Env};
+
+    #[test]
+    fn without_a_project_no_surrounding_checkout_is_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok = Command::new("git")
+            .args(["init", "-q"])
+            .arg(tmp.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            // No git here: nothing could be read either way.
+            return;
+        }
+        let cache = tmp.path().join("cache");
+        std::fs::create_dir_all(cache.join("squizzle")).unwrap();
+        let env = Env::from_pairs([("XDG_CACHE_HOME", cache.to_str().unwrap())]);
+        let bare = Config::without_file(Path::new("/empty"), &env, None).unwrap();
+        assert!(bare.root.starts_with(tmp.path()));
+        assert_eq!(super::git(&bare, &["rev-parse", "--show-toplevel"]), None);
+        // The same checkout is read for a project that lives in it.
+        let project = Config::from_str("", &tmp.path().join("squizzle.toml"), &env, None).unwrap();
+        assert!(super::git(&project, &["rev-parse", "--show-toplevel"]).is_some());
+    }
 }

@@ -12,7 +12,9 @@ use crate::core::digest::Digest;
 use crate::core::manifest::{self, Manifest};
 use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::core::version::Version;
-use crate::ops::registry::{authenticated_store, registry_configured};
+use crate::ops::registry::{
+    authenticated_store, insecure_hint, registry_configured, registry_options,
+};
 use crate::ops::release::resolve::{self, versions};
 use crate::ops::{Error, Result};
 use crate::store::StoreError;
@@ -110,6 +112,11 @@ pub async fn list_any(config: &Config) -> Result<ListReport> {
         list_registry(&remote, config).await
     }
     .await;
+    // A registry that only speaks plain HTTP: say which flag lets it.
+    let listed = match (listed, registry_options(config)) {
+        (Err(e), Ok((reference, _, _))) => Err(insecure_hint(&reference, config, e)),
+        (listed, _) => listed,
+    };
     match listed {
         Err(Error::Store(StoreError::RemoteUnreachable { registry, reason })) => {
             let mut report = list(config)?;

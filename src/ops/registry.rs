@@ -38,10 +38,13 @@ pub fn registry_options(config: &Config) -> Result<(RegistryRef, RegistryOptions
         .and_then(|r| r.url.as_deref())
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| {
-            Error::Usage(format!(
-                "no registry configured: set `url` in the [registry] section of {} (host[:port]/repository), or SQUIZZLE_REGISTRY",
-                config.file.display()
-            ))
+            Error::Usage(match &config.file {
+                Some(file) => format!(
+                    "no registry configured: set `url` in the [registry] section of {} (host[:port]/repository), or SQUIZZLE_REGISTRY",
+                    file.display()
+                ),
+                None => "no registry configured: set SQUIZZLE_REGISTRY=host[:port]/repository (there is no squizzle.toml here)".to_owned(),
+            })
         })?;
     let reference = RegistryRef::parse(url)?;
     let reg = reg.cloned().unwrap_or_default();
@@ -101,7 +104,7 @@ pub fn insecure_hint(reference: &RegistryRef, config: &Config, e: Error) -> Erro
             Error::Store(StoreError::RemoteUnreachable {
                 registry,
                 reason: format!(
-                    "{reason} (squizzle speaks HTTPS to registries that are not on loopback; if this one only serves plain HTTP, pass --insecure-registry or set [registry] insecure = true)"
+                    "{reason} (squizzle speaks HTTPS to registries that are not on loopback; if this one only serves plain HTTP, pass --plain-http or set [registry] insecure = true)"
                 ),
             })
         }
