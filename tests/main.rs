@@ -12,6 +12,7 @@ mod apply_from_registry;
 mod apply_pg;
 mod apply_tls;
 mod audit_pg;
+mod build_history;
 mod cli_build;
 mod cli_init;
 mod cli_list;

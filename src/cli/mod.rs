@@ -7,6 +7,7 @@ mod args;
 mod audit;
 mod baseline;
 mod build;
+mod check;
 mod init;
 mod keygen;
 mod list;
@@ -85,6 +86,7 @@ pub struct Cli {
 pub enum Command {
     Init(init::InitArgs),
     Build(build::BuildArgs),
+    Check(check::CheckArgs),
     Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
     List(list::ListArgs),
@@ -174,6 +176,7 @@ where
     let result = match cli.command {
         Command::Init(a) => init::exec(&ctx, a),
         Command::Build(a) => build::exec(&ctx, a),
+        Command::Check(a) => check::exec(&ctx, a),
         Command::Verify(a) => verify::exec(&ctx, a),
         Command::List(a) => list::exec(&ctx, a),
         Command::Push(a) => push::exec(&ctx, a),
@@ -284,7 +287,9 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
                 ExitCode::General
             }
         },
-        Error::Plan(_) | Error::HistoryNotEmpty(_) => ExitCode::VersionConflict,
+        Error::Plan(_) | Error::HistoryNotEmpty(_) | Error::HistoryRewrite(_) => {
+            ExitCode::VersionConflict
+        }
         Error::MigrationFailed(_) => ExitCode::MigrationFailed,
         Error::TransactionControl { .. } => ExitCode::Usage,
         Error::Rollback(e) => match e.as_ref() {
