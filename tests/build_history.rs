@@ -240,9 +240,17 @@ fn an_edited_release_from_the_registry_is_refused_then_allowed_with_a_reason_tha
         .stdout_has("Applied 1.4.0");
 }
 
+/// A kind of change, what makes it, the id it concerns, and what build says.
+type Case = (
+    &'static str,
+    Box<dyn Fn(&World)>,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn removed_renamed_and_out_of_order_migrations_are_each_refused_named_and_allowed_with_a_reason() {
-    let cases: Vec<(&str, Box<dyn Fn(&World)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "removed",
             Box::new(|w: &World| w.remove("migrations/0002_add_email.sql")),
@@ -264,10 +272,7 @@ fn removed_renamed_and_out_of_order_migrations_are_each_refused_named_and_allowe
         (
             "outOfOrder",
             Box::new(|w: &World| {
-                w.write(
-                    "migrations/0000_create_schema.sql",
-                    "CREATE SCHEMA app;\n",
-                );
+                w.write("migrations/0000_create_schema.sql", "CREATE SCHEMA app;\n");
             }),
             "0000_create_schema",
             "migrations/0000_create_schema.sql (0000_create_schema) is new but comes before 0001_create_users, which 1.0.0 released",
@@ -383,7 +388,7 @@ fn without_a_registry_or_a_store_the_build_says_why_nothing_was_compared_and_rec
 }
 
 #[test]
-fn an_unreachable_registry_stops_the_build_unless_the_previous_release_is_named() {
+fn an_unreachable_registry_is_warned_about_and_recorded_and_a_named_previous_release_is_required() {
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -393,14 +398,24 @@ fn an_unreachable_registry_stops_the_build_unless_the_previous_release_is_named(
     let mut w = World::plain();
     w.config(&registry_config(&format!("127.0.0.1:{port}")));
     w.set_env("SQUIZZLE_RETRY_BASE_MS", "1");
-    w.run(&["build", "1.0.0"])
-        .code(3)
-        .says("--previous none for a first release");
-    nothing_built(&w, "1.0.0");
-    w.run(&["build", "1.0.0", "--previous", "none"]).success();
+    let run = w.run(&["build", "1.0.0"]).success();
+    let reason = format!(
+        "the local store (db/oci) holds no release older than 1.0.0 and the registry (127.0.0.1:{port}/acme/db) could not be reached"
+    );
+    run.stderr_has(&format!(
+        "no earlier release to compare the migrations with: {reason} ("
+    ));
     let m = manifest(&w, "1.0.0");
+    assert_eq!(m["lineage"]["unchecked"], reason.as_str());
+    assert_eq!(m["previousVersion"], Value::Null);
+    w.run(&["verify", "1.0.0", "--offline"])
+        .success()
+        .stdout_has(&format!("History not checked at build: {reason}"));
+
+    // --previous none says so on purpose.
+    w.run(&["build", "0.1.0", "--previous", "none"]).success();
     assert_eq!(
-        m["lineage"]["unchecked"],
+        manifest(&w, "0.1.0")["lineage"]["unchecked"],
         "the build was told there is no earlier release (--previous none)"
     );
     // With 1.0.0 in the local store, the next build needs no registry.
@@ -408,8 +423,10 @@ fn an_unreachable_registry_stops_the_build_unless_the_previous_release_is_named(
     w.build_ok("1.1.0");
     let m = manifest(&w, "1.1.0");
     assert_eq!(m["lineage"]["previous"]["foundIn"], "store");
+    assert_eq!(m["lineage"]["previous"]["version"], "1.0.0");
     // A named release the store lacks must come from the registry: exit 3.
     w.run(&["build", "1.2.0", "--previous", "0.5.0"]).code(3);
+    nothing_built(&w, "1.2.0");
 }
 
 #[test]

@@ -199,8 +199,14 @@ pub async fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<Bu
     }
     let mut warnings = collection.warnings;
     if let Some(why) = &review.unchecked {
+        let detail = match &previous {
+            lineage::Previous::None {
+                detail: Some(d), ..
+            } => format!(" ({d})"),
+            _ => String::new(),
+        };
         warnings.push(format!(
-            "no earlier release to compare the migrations with: {why}; the manifest records this"
+            "no earlier release to compare the migrations with: {why}{detail}; the manifest records this"
         ));
     }
 

@@ -105,7 +105,7 @@ pub fn review(previous: &Previous, current: &[FileEntry], opts: &LineageOptions)
         ));
     }
     let (release, source, named) = match previous {
-        Previous::None { reason: why } => {
+        Previous::None { reason: why, .. } => {
             if let Some(id) = opts.allow_rewrite.first() {
                 return Err(Error::Usage(format!(
                     "--allow-rewrite {id}: there is no earlier release to compare with ({why}), so nothing needs allowing"

@@ -9,11 +9,14 @@
 //! (`release::fetch::pull_release`: every digest and file hash checked before
 //! it is stored), then read back from the store with its digests checked.
 //!
-//! A registry that is configured but cannot be asked stops the build (exit 3
-//! and the like): without it squizzle cannot know what was released. When no
-//! release is found, the reason is returned for the manifest to record; it
-//! names the store as configured (not an absolute path) so that two
-//! checkouts of the same commit still build the same bytes.
+//! When no release is found, the reason is returned for the manifest to
+//! record (and the build warns): no registry, nothing older anywhere, or a
+//! registry that could not be asked (unreachable, credentials refused, an
+//! error answer). The reason names the store as configured (not an absolute
+//! path) and the registry by reference, never the error text, so that two
+//! checkouts of the same commit build the same bytes and nothing a server
+//! said lands in a signed manifest. Content that fails its digests, a named
+//! `--previous` that cannot be fetched and a bad configuration stop the build.
 
 use crate::config::Config;
 use crate::core::manifest::PreviousSource;
@@ -55,7 +58,10 @@ pub enum Previous {
         named: bool,
     },
     None {
+        /// Recorded in the manifest: no hosts' answers, no secrets.
         reason: String,
+        /// The error behind it, for the build's warning (redacted when printed).
+        detail: Option<String>,
     },
 }
 
@@ -72,6 +78,7 @@ pub async fn find(
     match choice {
         PreviousChoice::Nothing => Ok(Previous::None {
             reason: "the build was told there is no earlier release (--previous none)".into(),
+            detail: None,
         }),
         PreviousChoice::Named(v) => {
             if let Some(t) = target
@@ -110,34 +117,72 @@ pub async fn find(
                     reason: format!(
                         "no registry is configured and the local store ({store_name}) holds no release{before}"
                     ),
+                    detail: None,
                 });
             }
-            let remote = authenticated_store(config).await?;
-            let tags = Target::tags(&remote)
-                .await
-                .map_err(|e| insecure_hint(remote.reference(), config, e.into()))
-                .map_err(cannot_ask)?;
-            let newest = tags
-                .iter()
-                .filter_map(|t| Version::parse(t).ok().filter(|v| &v.tag() == t))
-                .filter(|v| older(v))
-                .max();
-            let Some(v) = newest else {
-                return Ok(Previous::None {
+            let registry = config
+                .registry
+                .as_ref()
+                .and_then(|r| r.url.as_deref())
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            let asked = async {
+                let remote = authenticated_store(config).await?;
+                let tags = Target::tags(&remote)
+                    .await
+                    .map_err(|e| insecure_hint(remote.reference(), config, e.into()))?;
+                let newest = tags
+                    .iter()
+                    .filter_map(|t| Version::parse(t).ok().filter(|v| &v.tag() == t))
+                    .filter(|v| older(v))
+                    .max();
+                if let Some(v) = &newest {
+                    pull(config, v).await?;
+                }
+                Ok::<_, Error>(newest)
+            }
+            .await;
+            match asked {
+                Ok(Some(v)) => found(
+                    &LayoutStore::open(&dir)?,
+                    &v,
+                    PreviousSource::Registry,
+                    false,
+                ),
+                Ok(None) => Ok(Previous::None {
                     reason: format!(
-                        "neither the local store ({store_name}) nor the registry ({}) holds a release{before}",
-                        remote.reference()
+                        "neither the local store ({store_name}) nor the registry ({registry}) holds a release{before}"
                     ),
-                });
-            };
-            pull(config, &v).await?;
-            found(
-                &LayoutStore::open(&dir)?,
-                &v,
-                PreviousSource::Registry,
-                false,
-            )
+                    detail: None,
+                }),
+                Err(e) => match unavailable(&e) {
+                    Some(what) => Ok(Previous::None {
+                        reason: format!(
+                            "the local store ({store_name}) holds no release{before} and the registry ({registry}) {what}"
+                        ),
+                        detail: Some(crate::core::errors::error_chain(&e)),
+                    }),
+                    None => Err(e),
+                },
+            }
         }
+    }
+}
+
+/// The registry could not be asked: said in the manifest in these words
+/// only (the error itself may name hosts or realms, and goes to the log).
+/// Anything else (content that fails its digests, a bad configuration) stops
+/// the build.
+fn unavailable(e: &Error) -> Option<&'static str> {
+    use crate::store::StoreError;
+    match e {
+        Error::Store(StoreError::RemoteUnreachable { .. }) => Some("could not be reached"),
+        Error::Store(StoreError::RemoteAuth { .. }) => Some("refused the credentials"),
+        Error::Store(StoreError::Registry { .. } | StoreError::RemoteUnsupported { .. }) => {
+            Some("answered with an error")
+        }
+        _ => None,
     }
 }
 
@@ -157,20 +202,4 @@ fn found(
         source,
         named,
     })
-}
-
-/// A registry that cannot list its tags: the build cannot know what was
-/// released, so it stops, and says how to go on.
-fn cannot_ask(e: Error) -> Error {
-    match e {
-        Error::Store(crate::store::StoreError::RemoteUnreachable { registry, reason }) => {
-            Error::Store(crate::store::StoreError::RemoteUnreachable {
-                registry,
-                reason: format!(
-                    "{reason}; squizzle asks the registry for the newest release to compare the migrations with: retry, or name it with --previous VERSION (--previous none for a first release)"
-                ),
-            })
-        }
-        e => e,
-    }
 }
