@@ -384,3 +384,84 @@ impl Manifest {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(previous: Option<&str>, lineage: Option<serde_json::Value>) -> Vec<u8> {
+        let mut m = serde_json::json!({
+            "schemaVersion": 1,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "version": "1.1.0",
+            "previousVersion": previous,
+            "createdAt": "2026-01-01T00:00:00Z",
+            "notes": null,
+            "tool": {"name": "squizzle", "version": "0"},
+            "source": null,
+            "format": "plain",
+            "tarball": {"name": "squizzle-1.1.0.tar.gz", "sha256": Digest::of(b"t").to_string(), "size": 1},
+            "files": [{"id": "0001_a", "path": "m/0001_a.sql", "sha256": Digest::of(b"a").to_string(),
+                       "size": 1, "kind": "migration", "transaction": "default", "order": 0}],
+        });
+        if let Some(l) = lineage {
+            m["lineage"] = l;
+        }
+        serde_json::to_vec(&m).unwrap()
+    }
+
+    #[test]
+    fn a_manifest_without_lineage_is_still_read_and_written_without_it() {
+        let m = Manifest::from_json(&manifest(Some("1.0.0"), None)).unwrap();
+        assert_eq!(m.lineage, None);
+        assert!(
+            !String::from_utf8(m.to_canonical_json())
+                .unwrap()
+                .contains("lineage")
+        );
+    }
+
+    #[test]
+    fn lineage_must_agree_with_previous_version_and_say_why_when_empty() {
+        let digest = Digest::of(b"prev").to_string();
+        let ok = serde_json::json!({
+            "previous": {"version": "1.0.0", "digest": digest, "foundIn": "registry"},
+            "allowances": [{"kind": "edited", "id": "0001_a", "reason": "typo"}],
+        });
+        let m = Manifest::from_json(&manifest(Some("1.0.0"), Some(ok))).unwrap();
+        let l = m.lineage.clone().unwrap();
+        assert_eq!(l.previous.unwrap().found_in, PreviousSource::Registry);
+        assert_eq!(l.allowances[0].kind, ChangeKind::Edited);
+        // Round trip: the bytes read are the bytes written.
+        assert_eq!(Manifest::from_json(&m.to_canonical_json()).unwrap(), m);
+
+        let bad = [
+            (
+                Some("0.9.0"),
+                serde_json::json!({"previous": {"version": "1.0.0", "digest": digest, "foundIn": "store"}}),
+                "previousVersion is 0.9.0",
+            ),
+            (
+                None,
+                serde_json::json!({"previous": {"version": "1.0.0", "digest": digest, "foundIn": "store"}}),
+                "previousVersion is null",
+            ),
+            (
+                None,
+                serde_json::json!({"previous": null}),
+                "neither a previous release nor a reason",
+            ),
+            (
+                None,
+                serde_json::json!({"previous": null, "unchecked": "first", "allowances": [{"kind": "removed", "id": "x", "reason": "  "}]}),
+                "has no reason",
+            ),
+        ];
+        for (prev, lineage, says) in bad {
+            let e = Manifest::from_json(&manifest(prev, Some(lineage))).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let unknown = serde_json::json!({"previous": null, "unchecked": "x", "extra": 1});
+        assert!(Manifest::from_json(&manifest(None, Some(unknown))).is_err());
+    }
+}
