@@ -535,3 +535,33 @@ fn check_passes_a_clean_change_and_refuses_a_reason_without_an_allowance() {
         .says("--reason explains an allowance");
     w.run(&["check", "not-a-version"]).code(2);
 }
+
+#[test]
+fn a_previous_release_that_fails_its_digests_in_the_registry_stops_the_build() {
+    let reg = Registry::start(RegistryOptions { auth: Auth::None });
+    let ci = checkout("ci", &reg);
+    ci.build_ok("1.0.0");
+    ci.run(&["push", "1.0.0"]).success();
+    // Flip a byte of the layer in the registry's storage.
+    let layer = ci.layer_digest("1.0.0");
+    let hex = layer.strip_prefix("sha256:").unwrap();
+    let file = reg
+        .dir()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = std::fs::read(&file).expect("the layer in the registry's storage");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+
+    let fresh = checkout("fresh", &reg);
+    fresh.run(&["build", "1.1.0"]).code(6).says(&layer);
+    nothing_built(&fresh, "1.1.0");
+    fresh.run(&["check"]).code(6);
+    // The tampered release did not enter the local store.
+    if fresh.exists("db/oci/index.json") {
+        assert!(!fresh.index().to_string().contains("\"1.0.0\""));
+    }
+}
