@@ -3,7 +3,8 @@
 //! value.
 //!
 //! Commands never import each other. What several of them share lives in
-//! rooms below them: `host` (machine and CI facts), `lineage` (what a new
+//! rooms below them: `analysis` (findings about what the SQL does), `host`
+//! (machine and CI facts), `lineage` (what a new
 //! release must agree with: the previous release, the history rule, SQL a
 //! transaction cannot run), `registry` (the configured registry, wired once), `release` (resolve, evidence, verify, fetch: a
 //! `VerifiedRelease`) and `run` (session, runner, planner for the commands
@@ -11,6 +12,7 @@
 //! turns their reports into text or JSON and their errors into exit codes.
 
 // Shared rooms.
+pub mod analysis;
 pub mod host;
 pub mod lineage;
 pub mod registry;
