@@ -20,6 +20,7 @@ mod cli_verify;
 mod doc_examples;
 mod exit_codes;
 mod incident_drill;
+mod lint;
 mod pg_harness;
 mod registry_auth;
 mod registry_faults;

@@ -10,6 +10,7 @@ mod build;
 mod check;
 mod init;
 mod keygen;
+mod lint;
 mod list;
 pub mod output;
 mod pull;
@@ -97,6 +98,7 @@ pub enum Command {
     Baseline(baseline::BaselineArgs),
     Rollback(rollback::RollbackArgs),
     Keygen(keygen::KeygenArgs),
+    Lint(lint::LintArgs),
     Revoke(revoke::RevokeArgs),
     Audit(audit::AuditArgs),
 }
@@ -187,6 +189,7 @@ where
         Command::Rollback(a) => rollback::exec(&ctx, a),
         Command::Sign(a) => sign::exec(&ctx, a),
         Command::Keygen(a) => keygen::exec(&ctx, a),
+        Command::Lint(a) => lint::exec(&ctx, a),
         Command::Revoke(a) => revoke::exec(&ctx, a),
         Command::Audit(a) => audit::exec(&ctx, a),
     };

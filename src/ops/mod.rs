@@ -27,6 +27,7 @@ pub mod build;
 pub mod check;
 pub mod init;
 pub mod keygen;
+pub mod lint;
 pub mod list;
 pub mod revoke;
 pub mod rollback;

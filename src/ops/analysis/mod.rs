@@ -17,7 +17,7 @@
 //! Tables created earlier in the analysed files are new in this release:
 //! rewriting or indexing them blocks nobody, so the blocking rules skip them.
 //!
-//! Not wired into build, the manifest or a `lint` command yet.
+//! Used by `lint`; not wired into build or the manifest yet.
 
 pub mod lex;
 
@@ -206,6 +206,11 @@ fn rule(id: &str) -> &'static Rule {
 /// Every stable id, for documentation and policies.
 pub fn ids() -> impl Iterator<Item = (&'static str, Category)> {
     RULES.iter().map(|r| (r.id, r.category))
+}
+
+/// Every rule: id, category, what it finds, the safe alternative.
+pub fn rules() -> impl Iterator<Item = (&'static str, Category, &'static str, &'static str)> {
+    RULES.iter().map(|r| (r.id, r.category, r.what, r.safe))
 }
 
 /// Analyses the files of a release in run order. `created` collects the
