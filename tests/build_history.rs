@@ -565,3 +565,48 @@ fn a_previous_release_that_fails_its_digests_in_the_registry_stops_the_build() {
         assert!(!fresh.index().to_string().contains("\"1.0.0\""));
     }
 }
+
+#[test]
+fn build_records_what_the_new_sql_does_and_verify_and_a_dry_run_show_it() {
+    let w = World::plain();
+    w.build_ok("1.0.0");
+    w.write(
+        "migrations/0004_cleanup.sql",
+        "-- DROP TABLE orders; (a comment)\nALTER TABLE users DROP COLUMN email;\nCREATE INDEX orders_user ON orders (user_id);\n",
+    );
+    w.run(&["build", "1.1.0"])
+        .success()
+        .stderr_has("2 findings in the new or edited migrations (1 destructive, 1 blocking)");
+    let m = manifest(&w, "1.1.0");
+    valid("manifest.v1.schema.json", &m);
+    let findings = m["lineage"]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{m:#}");
+    assert_eq!(findings[0]["id"], "drop-column");
+    assert_eq!(findings[0]["category"], "destructive");
+    assert_eq!(findings[0]["path"], "migrations/0004_cleanup.sql");
+    assert_eq!(findings[0]["line"], 2);
+    assert_eq!(findings[1]["id"], "create-index-blocking");
+    // Released, unchanged migrations were not analysed again.
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["path"] == "migrations/0004_cleanup.sql")
+    );
+
+    w.run(&["verify", "1.1.0"])
+        .success()
+        .stderr_has("Findings recorded at build: 1 destructive, 1 blocking")
+        .stderr_has(
+            "migrations/0004_cleanup.sql:2: DROP COLUMN deletes the column's data [drop-column]",
+        );
+    let server = pg::shared();
+    let db = server.create_database("history_findings");
+    let mut deploy = World::plain();
+    deploy.set_env("DATABASE_URL", &format!("{db}?sslmode=disable"));
+    std::fs::remove_dir_all(deploy.path("migrations")).unwrap();
+    squizzle_test_support::copy_dir(&w.path("db"), &deploy.path("db"));
+    deploy
+        .run(&["apply", "1.1.0", "--dry-run"])
+        .success()
+        .stderr_has("Findings recorded at build: 1 destructive, 1 blocking");
+}

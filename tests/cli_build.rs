@@ -50,14 +50,22 @@ fn building_the_dokploy_corpus_writes_the_tarball_and_manifest() {
     assert_eq!(report["format"], "drizzle");
     assert_eq!(report["unchanged"], false);
     assert_eq!(report["previousVersion"], Value::Null);
-    // The only warning: a first build has nothing to compare with.
+    // The only warnings: a first build has nothing to compare with, and
+    // what the SQL of its migrations does (docs/lint.md).
     let warnings = report["warnings"].as_array().unwrap();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(
         warnings[0]
             .as_str()
             .unwrap()
             .starts_with("no earlier release to compare the migrations with"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1]
+            .as_str()
+            .unwrap()
+            .starts_with("77 findings in the new or edited migrations (63 destructive"),
         "{warnings:?}"
     );
     let digest = report["digest"].as_str().unwrap();

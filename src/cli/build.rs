@@ -137,8 +137,11 @@ fn print_built(p: &Printer, config: &Config, report: &BuildReport) {
         p.info(&format!("Previous version: {prev}"));
     }
     // A build without a previous release has said why in a warning already.
+    // Findings were warned about already, with the other warnings.
     if let Some(lineage) = report.lineage.as_ref().filter(|l| l.previous.is_some()) {
-        print_lineage(p, lineage, true);
+        let mut shown = lineage.clone();
+        shown.findings.clear();
+        print_lineage(p, &shown, true);
     }
 }
 

@@ -62,6 +62,7 @@ fn print_report(p: &super::output::Printer, r: &CheckReport) {
         previous: r.previous.clone(),
         unchecked: r.unchecked.clone(),
         allowances: r.allowed.clone(),
+        findings: Vec::new(),
     };
     print_lineage(p, &lineage, false);
     for problem in &r.problems {

@@ -314,4 +314,30 @@ pub fn print_lineage(p: &Printer, lineage: &Lineage, enforced: bool) {
             lineage.unchecked.as_deref().unwrap_or("no reason recorded")
         )),
     }
+    if !lineage.findings.is_empty() {
+        p.warn(&format!(
+            "Findings recorded at build: {} (docs/lint.md)",
+            crate::ops::analysis::summary(&lineage.findings)
+        ));
+        // The destructive ones by name, a few at most: the manifest (JSON
+        // output) and `squizzle lint` have them all.
+        const SHOWN: usize = 5;
+        let destructive: Vec<_> = lineage
+            .findings
+            .iter()
+            .filter(|f| f.category == "destructive")
+            .collect();
+        for f in destructive.iter().take(SHOWN) {
+            p.warn(&format!(
+                "  {}:{}: {} [{}]",
+                f.path, f.line, f.message, f.id
+            ));
+        }
+        if destructive.len() > SHOWN {
+            p.warn(&format!(
+                "  and {} more destructive (--output json lists every finding)",
+                destructive.len() - SHOWN
+            ));
+        }
+    }
 }

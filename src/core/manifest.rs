@@ -56,6 +56,22 @@ pub struct Lineage {
     /// released ones, that the build was told to accept, each with its reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowances: Vec<Allowance>,
+    /// What the SQL of the migrations new or edited since `previous` does
+    /// (all migrations when there is none), as `squizzle lint` reports it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<RecordedFinding>,
+}
+
+/// A finding about a migration's SQL, recorded at build (ids in docs/lint.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordedFinding {
+    pub id: String,
+    /// `destructive`, `blocking`, `incompatible`, `concurrency` or `notAnalysed`.
+    pub category: String,
+    pub path: String,
+    pub line: u64,
+    pub message: String,
 }
 
 /// Where the release a build compared with came from.

@@ -1,7 +1,7 @@
 //! `build`: collect -> pack -> refuse what apply would refuse -> compare with
 //! the previous release -> squizzle manifest -> OCI manifest -> local store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -15,6 +15,7 @@ use crate::core::manifest::{
 };
 use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::core::version::Version;
+use crate::ops::analysis;
 use crate::ops::host::{git, now_rfc3339};
 use crate::ops::lineage::{self, LineageOptions};
 use crate::ops::release::attest::{self, ProvenanceReport, SignEvent, SignOptions, SignReport};
@@ -210,6 +211,32 @@ pub async fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<Bu
         ));
     }
 
+    // What the SQL of the new or edited migrations does, recorded with the
+    // history check (and signed with it).
+    let released: HashMap<String, Digest> = match &previous {
+        lineage::Previous::Found { release, .. } => release
+            .manifest
+            .migrations()
+            .map(|f| (f.id.clone(), f.sha256))
+            .collect(),
+        lineage::Previous::None { .. } => HashMap::new(),
+    };
+    let (_, findings) = analysis::analyse_changed(
+        &collection.files,
+        &packed.files,
+        collection.format,
+        &released,
+    )?;
+    let mut recorded = review.lineage();
+    recorded.findings = findings.iter().map(analysis::Finding::recorded).collect();
+    if !recorded.findings.is_empty() {
+        warnings.push(format!(
+            "{} findings in the new or edited migrations ({}), recorded in the manifest; `squizzle lint` lists them",
+            recorded.findings.len(),
+            analysis::summary(&recorded.findings)
+        ));
+    }
+
     let manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         media_type: MANIFEST_MEDIA_TYPE.to_owned(),
@@ -229,7 +256,7 @@ pub async fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<Bu
             size: packed.size,
         },
         files: packed.files.clone(),
-        lineage: Some(review.lineage()),
+        lineage: Some(recorded),
     };
     manifest.validate().map_err(|e| {
         Error::Integrity(format!("the manifest this build produced is invalid: {e}"))

@@ -6,15 +6,14 @@
 //! migration is analysed. Nothing is stored, except that a previous release
 //! pulled from the registry lands in the local store, digest-checked.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::artifact::pack;
 use crate::config::Config;
-use crate::core::manifest::{FileKind, PreviousRelease, SourceFormat};
+use crate::core::manifest::PreviousRelease;
 use crate::core::version::Version;
-use crate::db::split::SplitMode;
 use crate::ops::analysis::{self, Category, Finding};
 use crate::ops::lineage::{self, Previous, PreviousChoice};
 use crate::ops::release::limits;
@@ -76,31 +75,12 @@ pub async fn lint(config: &Config, opts: &LintOptions) -> Result<LintReport> {
         }
         Previous::None { reason, .. } => (HashMap::new(), None, Some(reason.clone())),
     };
-    let mode = match collection.format {
-        SourceFormat::Drizzle => SplitMode::Drizzle,
-        SourceFormat::Plain => SplitMode::Plain,
-    };
-    let mut created = HashSet::new();
-    let mut analysed = Vec::new();
-    let mut findings = Vec::new();
-    for (file, entry) in collection.files.iter().zip(&packed.files) {
-        if entry.kind != FileKind::Migration || released.get(&entry.id) == Some(&entry.sha256) {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file.abs).map_err(|source| Error::Io {
-            action: "read",
-            path: file.abs.clone(),
-            source,
-        })?;
-        findings.extend(analysis::analyse_file(
-            &entry.path,
-            &text,
-            mode,
-            entry.transaction,
-            &mut created,
-        ));
-        analysed.push(entry.path.clone());
-    }
+    let (analysed, findings) = analysis::analyse_changed(
+        &collection.files,
+        &packed.files,
+        collection.format,
+        &released,
+    )?;
     Ok(LintReport {
         schema_version: LINT_SCHEMA_VERSION,
         previous: prev,

@@ -17,7 +17,8 @@
 //! Tables created earlier in the analysed files are new in this release:
 //! rewriting or indexing them blocks nobody, so the blocking rules skip them.
 //!
-//! Used by `lint`; not wired into build or the manifest yet.
+//! Used by `lint`, and by `build`, which records the findings in the
+//! manifest's `lineage`.
 
 pub mod lex;
 
@@ -211,6 +212,90 @@ pub fn ids() -> impl Iterator<Item = (&'static str, Category)> {
 /// Every rule: id, category, what it finds, the safe alternative.
 pub fn rules() -> impl Iterator<Item = (&'static str, Category, &'static str, &'static str)> {
     RULES.iter().map(|r| (r.id, r.category, r.what, r.safe))
+}
+
+/// The migrations of `files` (as packed in `entries`) that are new or edited
+/// compared with `released` (id -> sha256 of the previous release's
+/// migrations), analysed in run order: their paths and the findings.
+/// Released, unchanged migrations are skipped, and their tables count as
+/// existing.
+pub fn analyse_changed(
+    files: &[crate::artifact::collect::SourceFile],
+    entries: &[crate::core::manifest::FileEntry],
+    format: crate::core::manifest::SourceFormat,
+    released: &std::collections::HashMap<String, crate::core::digest::Digest>,
+) -> crate::ops::Result<(Vec<String>, Vec<Finding>)> {
+    let mode = match format {
+        crate::core::manifest::SourceFormat::Drizzle => SplitMode::Drizzle,
+        crate::core::manifest::SourceFormat::Plain => SplitMode::Plain,
+    };
+    let mut created = HashSet::new();
+    let mut analysed = Vec::new();
+    let mut findings = Vec::new();
+    for (file, entry) in files.iter().zip(entries) {
+        if entry.kind != crate::core::manifest::FileKind::Migration
+            || released.get(&entry.id) == Some(&entry.sha256)
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file.abs).map_err(|source| crate::ops::Error::Io {
+            action: "read",
+            path: file.abs.clone(),
+            source,
+        })?;
+        findings.extend(analyse_file(
+            &entry.path,
+            &text,
+            mode,
+            entry.transaction,
+            &mut created,
+        ));
+        analysed.push(entry.path.clone());
+    }
+    Ok((analysed, findings))
+}
+
+impl Finding {
+    /// As the manifest records it.
+    pub fn recorded(&self) -> crate::core::manifest::RecordedFinding {
+        crate::core::manifest::RecordedFinding {
+            id: self.id.to_owned(),
+            category: match self.category {
+                Category::Destructive => "destructive",
+                Category::Blocking => "blocking",
+                Category::Incompatible => "incompatible",
+                Category::Concurrency => "concurrency",
+                Category::NotAnalysed => "notAnalysed",
+            }
+            .to_owned(),
+            path: self.path.clone(),
+            line: self.line as u64,
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// "2 destructive, 1 blocking": how many findings of each category.
+pub fn summary(findings: &[crate::core::manifest::RecordedFinding]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for f in findings {
+        match counts.iter_mut().find(|(c, _)| *c == f.category) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((f.category.clone(), 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(c, n)| {
+            let name = if c == "notAnalysed" {
+                "not analysed"
+            } else {
+                c.as_str()
+            };
+            format!("{n} {name}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Analyses the files of a release in run order. `created` collects the

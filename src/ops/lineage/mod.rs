@@ -71,6 +71,7 @@ impl Review {
             previous: self.previous.clone(),
             unchecked: self.unchecked.clone(),
             allowances: self.allowed.clone(),
+            findings: Vec::new(),
         }
     }
 
