@@ -226,6 +226,87 @@ fn assert_same_schema(actual: &str, expected: &str) {
 
 /// A plain-folder project whose migrations are `files` (`name`, `sql`), aimed
 /// at `db`.
+/// `build VERSION` of a change these tests make on purpose to a released
+/// migration (drift, a fixed failing file): build refuses it unless allowed.
+fn build_rewriting(w: &World, version: &str, ids: &[&str]) -> Value {
+    let mut args = vec!["build", version, "--output", "json"];
+    for id in ids {
+        args.extend(["--allow-rewrite", id]);
+    }
+    args.extend([
+        "--reason",
+        "the test changes a released migration on purpose",
+    ]);
+    w.run(&args).success().json()
+}
+
+/// Rewrites one file of a stored release and every digest that covers it
+/// (tarball, squizzle manifest, OCI manifest, tag): a consistent release
+/// holding content the current `build` would refuse.
+fn replace_file_in_release(w: &World, version: &str, path: &str, bytes: &[u8]) {
+    use squizzle_test_support::registry::sha256_digest;
+    use std::io::Read;
+    let mut oci = w.oci_manifest(version);
+    let layer = w.blob(oci["layers"][0]["digest"].as_str().unwrap());
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&layer[..]));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        if name == path {
+            content = bytes.to_vec();
+        }
+        entries.push((name, content));
+    }
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (name, content) in &entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, &content[..])
+            .unwrap();
+    }
+    let tarball = builder.into_inner().unwrap().finish().unwrap();
+    let put = |blob: &[u8]| {
+        let digest = sha256_digest(blob);
+        std::fs::write(w.blob_path(&digest), blob).unwrap();
+        digest
+    };
+    let layer_digest = put(&tarball);
+    let mut config = w.squizzle_manifest(version);
+    config["tarball"]["sha256"] = layer_digest.clone().into();
+    config["tarball"]["size"] = tarball.len().into();
+    for f in config["files"].as_array_mut().unwrap() {
+        if f["path"] == path {
+            f["sha256"] = sha256_digest(bytes).into();
+            f["size"] = bytes.len().into();
+        }
+    }
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    oci["config"]["digest"] = put(&config_bytes).into();
+    oci["config"]["size"] = config_bytes.len().into();
+    oci["layers"][0]["digest"] = layer_digest.into();
+    oci["layers"][0]["size"] = tarball.len().into();
+    let oci_bytes = serde_json::to_vec(&oci).unwrap();
+    let oci_digest = put(&oci_bytes);
+    let mut index = w.index();
+    for m in index["manifests"].as_array_mut().unwrap() {
+        if m["annotations"]["org.opencontainers.image.ref.name"] == version {
+            m["digest"] = oci_digest.clone().into();
+            m["size"] = oci_bytes.len().into();
+        }
+    }
+    w.write_index(&index);
+}
+
 fn project(db: &Db, files: &[(&str, &str)]) -> World {
     let mut w = World::new();
     w.config(PLAIN_CONFIG);
@@ -546,7 +627,7 @@ fn a_failing_migration_rolls_back_the_whole_release_and_is_recorded_with_its_lin
 
     // Recorded failures never block the fixed release.
     w.write(&format!("migrations/{}", ORDERS_FIXED.0), ORDERS_FIXED.1);
-    w.build_ok("1.0.1");
+    build_rewriting(&w, "1.0.1", &["0002_create_orders"]);
     w.run(&["apply", "1.0.1"]).success();
     assert!(db.has_table("users") && db.has_column("orders", "total"));
     assert!(db.has_column("users", "email"));
@@ -808,17 +889,35 @@ fn a_no_transaction_file_runs_create_index_concurrently_between_transactional_fi
 #[test]
 fn a_file_with_its_own_transaction_control_is_refused_before_anything_runs() {
     let db = Db::new("own_tx");
+    let own_tx = "-- backfill names\nBEGIN;\nUPDATE users SET name = 'x';\nCOMMIT;\n";
     let w = project(
         &db,
         &[
             USERS,
             (
                 "0002_backfill.sql",
-                "-- backfill names\nBEGIN;\nUPDATE users SET name = 'x';\nCOMMIT;\n",
+                "-- backfill names\nUPDATE users SET name = 'x';\n",
             ),
         ],
     );
+    // build refuses such a file (build_history tests it); apply must refuse
+    // one in a release that was built without that check, digests intact.
+    w.write("migrations/0002_backfill.sql", own_tx);
+    w.run(&["build", "1.0.0"])
+        .code(2)
+        .stderr_has("migrations/0002_backfill.sql line 2: BEGIN");
+    w.write(
+        "migrations/0002_backfill.sql",
+        "-- backfill names\nUPDATE users SET name = 'x';\n",
+    );
     w.build_ok("1.0.0");
+    replace_file_in_release(
+        &w,
+        "1.0.0",
+        "migrations/0002_backfill.sql",
+        own_tx.as_bytes(),
+    );
+    w.run(&["verify", "1.0.0"]).success();
 
     let run = w
         .run(&["apply", "1.0.0"])
@@ -853,7 +952,7 @@ fn changing_an_applied_file_is_drift_and_is_refused() {
         "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL);\n",
     );
     w.write(&format!("migrations/{}", EMAIL.0), EMAIL.1);
-    w.build_ok("1.1.0");
+    build_rewriting(&w, "1.1.0", &["0001_create_users"]);
 
     w.run(&["apply", "1.1.0"])
         .code(5)
@@ -971,7 +1070,7 @@ fn an_executed_dry_run_runs_everything_then_rolls_it_all_back() {
         &format!("migrations/{}", EMAIL.0),
         "ALTER TABLE users ADD COLUMN email txet;\n",
     );
-    w.build_ok("1.0.1");
+    build_rewriting(&w, "1.0.1", &["0003_add_email"]);
     w.run(&["apply", "1.0.1", "--dry-run=execute"])
         .code(11)
         .says("0003_add_email");
@@ -1069,7 +1168,7 @@ fn status_shows_history_pending_files_and_drift() {
         "migrations/0002_create_orders.sql",
         "CREATE TABLE orders (id bigint PRIMARY KEY);\n",
     );
-    w.build_ok("1.2.0");
+    build_rewriting(&w, "1.2.0", &["0002_create_orders"]);
     w.run(&["status"])
         .code(5)
         .says("drift")
@@ -1587,7 +1686,7 @@ fn a_no_transaction_file_that_failed_midway_is_fixed_by_a_new_release() {
         "migrations/0002_index.sql",
         "-- squizzle:no-transaction\nCREATE TABLE IF NOT EXISTS audit_log (id int);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS audit_log_id ON audit_log (id);\n",
     );
-    let v2 = w.build_ok("1.1.0");
+    let v2 = build_rewriting(&w, "1.1.0", &["0002_index"]);
     w.run(&["apply", "1.1.0"])
         .success()
         .says("migrations/0002_index.sql stopped after 1 of 2 statements with other content")
@@ -1621,7 +1720,7 @@ fn a_no_transaction_file_that_failed_midway_is_fixed_by_a_new_release() {
         "migrations/0002_index.sql",
         "-- squizzle:no-transaction\nCREATE TABLE IF NOT EXISTS audit_log (id bigint);\n",
     );
-    w.build_ok("1.2.0");
+    build_rewriting(&w, "1.2.0", &["0002_index"]);
     w.run(&["apply", "1.2.0"]).code(5);
 }
 

@@ -50,7 +50,24 @@ fn building_the_dokploy_corpus_writes_the_tarball_and_manifest() {
     assert_eq!(report["format"], "drizzle");
     assert_eq!(report["unchanged"], false);
     assert_eq!(report["previousVersion"], Value::Null);
-    assert_eq!(report["warnings"], serde_json::json!([]));
+    // The only warnings: a first build has nothing to compare with, and
+    // what the SQL of its migrations does (docs/lint.md).
+    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("no earlier release to compare the migrations with"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1]
+            .as_str()
+            .unwrap()
+            .starts_with("77 findings in the new or edited migrations (63 destructive"),
+        "{warnings:?}"
+    );
     let digest = report["digest"].as_str().unwrap();
     assert!(
         digest.starts_with("sha256:") && digest.len() == 71,
@@ -490,8 +507,20 @@ fn rebuilding_a_version_with_different_content_is_refused_and_changes_nothing() 
     assert_eq!(verified["verified"], true);
     assert_eq!(verified["digest"], first["digest"]);
 
-    // The change builds fine as a new version.
-    w.build_ok("1.0.1");
+    // As a new version it edits a migration 1.0.0 released: refused unless
+    // allowed with a reason.
+    w.run(&["build", "1.0.1"])
+        .code(5)
+        .says("migrations/0002_add_email.sql (0002_add_email) was edited");
+    w.run(&[
+        "build",
+        "1.0.1",
+        "--allow-rewrite",
+        "0002_add_email",
+        "--reason",
+        "widen the column before any database applied 1.0.0",
+    ])
+    .success();
 }
 
 #[test]
@@ -714,7 +743,18 @@ fn a_failed_build_leaves_no_partial_tarball_and_no_tag() {
 fn build_output_json_is_one_document_and_errors_are_json_too() {
     let w = World::plain();
     let r = w.run(&["build", "1.0.0", "--output", "json"]).success();
-    assert!(r.stderr.is_empty(), "nothing on stderr: {}", r.stderr);
+    // Only the warning that a first build has nothing to compare with.
+    assert_eq!(
+        r.stderr.lines().count(),
+        1,
+        "one warning on stderr: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("no earlier release to compare"),
+        "{}",
+        r.stderr
+    );
     r.json();
 
     let err = w.run(&["build", "nope", "--output", "json"]).code(2).json();

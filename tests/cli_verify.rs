@@ -426,7 +426,15 @@ fn quiet_verify_prints_only_failures() {
         "migrations/0002_add_email.sql",
         "ALTER TABLE users ADD COLUMN email TEXT;\n",
     );
-    w.build_ok("1.0.1");
+    w.run(&[
+        "build",
+        "1.0.1",
+        "--allow-rewrite",
+        "0002_add_email",
+        "--reason",
+        "a second layer for the test",
+    ])
+    .success();
     std::fs::write(
         w.blob_path(&w.layer_digest("1.0.0")),
         w.blob(&w.layer_digest("1.0.1")),

@@ -172,3 +172,45 @@ impl SignHow {
         }
     }
 }
+
+/// Which release a build is compared with, and what it may change of the
+/// migrations released before (shared by build and check).
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Compare with this release instead of the newest older one (taken from
+    /// the local store, else pulled from the registry); `none` declares a
+    /// first release, and is recorded as the reason nothing was compared.
+    #[arg(long, value_name = "VERSION|none")]
+    pub previous: Option<String>,
+    /// Accept the edit, removal, rename or move of this released migration
+    /// (its id, e.g. 0001_init; repeatable). Recorded with --reason in the
+    /// signed manifest; verify and apply show it.
+    #[arg(long, value_name = "ID", requires = "reason")]
+    pub allow_rewrite: Vec<String>,
+    /// Accept new migrations ordered before released ones (recorded like
+    /// --allow-rewrite).
+    #[arg(long, requires = "reason")]
+    pub allow_out_of_order: bool,
+    /// Why the allowances are right; recorded with each of them.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+impl HistoryArgs {
+    pub fn options(&self) -> Result<ops::lineage::LineageOptions, Error> {
+        if self.reason.is_some() && self.allow_rewrite.is_empty() && !self.allow_out_of_order {
+            return Err(Error::Usage(
+                "--reason explains an allowance: give --allow-rewrite ID or --allow-out-of-order with it".into(),
+            ));
+        }
+        Ok(ops::lineage::LineageOptions {
+            previous: match &self.previous {
+                Some(p) => ops::lineage::PreviousChoice::parse(p)?,
+                None => ops::lineage::PreviousChoice::Newest,
+            },
+            allow_rewrite: self.allow_rewrite.clone(),
+            allow_out_of_order: self.allow_out_of_order,
+            reason: self.reason.clone(),
+        })
+    }
+}

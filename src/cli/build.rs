@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args};
 
 use super::Context;
+use super::args::HistoryArgs;
 use super::output::{Printer, bytes};
-use super::report::{print_signed, printer_events};
+use super::report::{print_lineage, print_signed, printer_events};
 use super::runtime::runtime;
 use crate::config::Config;
 use crate::core::exit::ExitCode;
@@ -19,7 +20,7 @@ use crate::ops::release::attest::{ProvenanceReport, SignOptions};
 #[command(group(ArgGroup::new("signing").args(["sign", "provenance"]).multiple(true)))]
 #[command(
     about = "Pack the migrations into a reproducible release artifact in the local store",
-    after_help = "Writes db/tarballs/squizzle-<version>.tar.gz and .manifest.json and stores the\nrelease (an OCI artifact tagged <version>) in the local OCI layout (db/oci).\nSet SOURCE_DATE_EPOCH for byte-identical rebuilds.\n\nExamples:\n  squizzle build 1.0.0\n  squizzle build v1.4.0-rc.1 --notes 'add invoices table'\n  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) squizzle build 1.0.0 --output json"
+    after_help = "Writes db/tarballs/squizzle-<version>.tar.gz and .manifest.json and stores the\nrelease (an OCI artifact tagged <version>) in the local OCI layout (db/oci).\nSet SOURCE_DATE_EPOCH for byte-identical rebuilds.\n\nThe migrations are compared with the previous release (the newest older one in the\nlocal store, else in the registry, or --previous): a released migration that was\nedited, removed, renamed or moved, or a new one placed before released ones, is\nrefused (exit 5) unless --allow-rewrite ID / --allow-out-of-order with --reason.\nA file with BEGIN/COMMIT, or CONCURRENTLY without -- squizzle:no-transaction,\nis refused (exit 2).\n\nExamples:\n  squizzle build 1.0.0\n  squizzle build v1.4.0-rc.1 --notes 'add invoices table'\n  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) squizzle build 1.0.0 --output json\n  squizzle build 1.4.0 --allow-rewrite 0001_init --reason 'comment typo, no SQL change'"
 )]
 pub struct BuildArgs {
     /// Release version (semver; a leading `v` is dropped).
@@ -47,6 +48,8 @@ pub struct BuildArgs {
         requires = "signing"
     )]
     key: Option<PathBuf>,
+    #[command(flatten)]
+    history: HistoryArgs,
 }
 
 pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
@@ -56,6 +59,7 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
         build: BuildOptions {
             version,
             notes: args.notes.clone(),
+            lineage: args.history.options()?,
         },
         sign: args.sign,
         provenance: args.provenance,
@@ -133,6 +137,13 @@ fn print_built(p: &Printer, config: &Config, report: &BuildReport) {
     p.info(&format!("Tarball sha256: {}", report.tarball_sha256));
     if let Some(prev) = &report.previous_version {
         p.info(&format!("Previous version: {prev}"));
+    }
+    // A build without a previous release has said why in a warning already.
+    // Findings were warned about already, with the other warnings.
+    if let Some(lineage) = report.lineage.as_ref().filter(|l| l.previous.is_some()) {
+        let mut shown = lineage.clone();
+        shown.findings.clear();
+        print_lineage(p, &shown, true);
     }
 }
 

@@ -7,8 +7,10 @@ mod args;
 mod audit;
 mod baseline;
 mod build;
+mod check;
 mod init;
 mod keygen;
+mod lint;
 mod list;
 pub mod output;
 mod pull;
@@ -89,6 +91,7 @@ pub struct Cli {
 pub enum Command {
     Init(init::InitArgs),
     Build(build::BuildArgs),
+    Check(check::CheckArgs),
     Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
     List(list::ListArgs),
@@ -99,6 +102,7 @@ pub enum Command {
     Baseline(baseline::BaselineArgs),
     Rollback(rollback::RollbackArgs),
     Keygen(keygen::KeygenArgs),
+    Lint(lint::LintArgs),
     Revoke(revoke::RevokeArgs),
     Audit(audit::AuditArgs),
 }
@@ -217,6 +221,7 @@ where
     let result = match cli.command {
         Command::Init(a) => init::exec(&ctx, a),
         Command::Build(a) => build::exec(&ctx, a),
+        Command::Check(a) => check::exec(&ctx, a),
         Command::Verify(a) => verify::exec(&ctx, a),
         Command::List(a) => list::exec(&ctx, a),
         Command::Push(a) => push::exec(&ctx, a),
@@ -227,6 +232,7 @@ where
         Command::Rollback(a) => rollback::exec(&ctx, a),
         Command::Sign(a) => sign::exec(&ctx, a),
         Command::Keygen(a) => keygen::exec(&ctx, a),
+        Command::Lint(a) => lint::exec(&ctx, a),
         Command::Revoke(a) => revoke::exec(&ctx, a),
         Command::Audit(a) => audit::exec(&ctx, a),
     };
@@ -362,7 +368,9 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
                 ExitCode::General
             }
         },
-        Error::Plan(_) | Error::HistoryNotEmpty(_) => ExitCode::VersionConflict,
+        Error::Plan(_) | Error::HistoryNotEmpty(_) | Error::HistoryRewrite(_) => {
+            ExitCode::VersionConflict
+        }
         Error::MigrationFailed(_) => ExitCode::MigrationFailed,
         Error::TransactionControl { .. } => ExitCode::Usage,
         Error::Rollback(e) => match e.as_ref() {

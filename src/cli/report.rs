@@ -6,9 +6,10 @@ use super::args::SignHow;
 use super::output::Printer;
 use super::runtime::runtime;
 use crate::core::exit::ExitCode;
-use crate::core::manifest::TransactionMode;
+use crate::core::manifest::{ChangeKind, Lineage, PreviousSource, TransactionMode};
 use crate::core::version::Version;
 use crate::ops;
+use crate::ops::lineage::{Change, describe};
 use crate::ops::release::attest::{SignEvent, SignReport};
 use crate::ops::release::verify::{CheckId, Failure, Status};
 use crate::ops::run::{ApplyEvent, MigrationFailure};
@@ -74,6 +75,9 @@ pub fn print_checks(
         if check.name == CheckId::Files && report.failure() != Some(Failure::Integrity) {
             p.ok("Integrity verified");
         }
+    }
+    if let Some(lineage) = &report.lineage {
+        print_lineage(p, lineage, true);
     }
 }
 
@@ -243,4 +247,101 @@ pub fn print_signed(p: &Printer, report: &SignReport) {
     }
     p.ok(&format!("Signed {} {}", report.version, report.digest));
     p.info(&format!("Bundle: {}", report.bundle.display()));
+}
+
+/// What a release's manifest says about the history check its build ran:
+/// the release it was compared with (or why none was) and every allowance
+/// with its reason (used by build, verify and apply).
+/// `enforced`: the release was built under the rule (build, verify, apply),
+/// so no allowance means nothing released changed; `check` passes false and
+/// lists its problems itself.
+pub fn print_lineage(p: &Printer, lineage: &Lineage, enforced: bool) {
+    match &lineage.previous {
+        Some(prev) => {
+            let from = match prev.found_in {
+                PreviousSource::Store => "local store",
+                PreviousSource::Registry => "registry",
+            };
+            let named = if prev.named {
+                ", named with --previous"
+            } else {
+                ""
+            };
+            if enforced {
+                let outcome = if lineage.allowances.is_empty() {
+                    "released migrations unchanged"
+                } else {
+                    "released migrations changed with allowances"
+                };
+                p.info(&format!(
+                    "Built against {} ({from}{named}): {outcome}",
+                    prev.version
+                ));
+            } else {
+                p.info(&format!("Compared with {} ({from}{named})", prev.version));
+            }
+            for a in &lineage.allowances {
+                let change = Change {
+                    kind: a.kind,
+                    id: a.id.clone(),
+                    released_path: a.released_path.clone(),
+                    released_sha256: a.released_sha256,
+                    path: a.path.clone(),
+                    sha256: a.sha256,
+                    before: None,
+                };
+                let at = if enforced {
+                    "Allowed at build"
+                } else {
+                    "Allowed"
+                };
+                p.info(&format!(
+                    "{at}: {}; reason: {}",
+                    describe(&change, &prev.version.tag()),
+                    a.reason
+                ));
+                if a.kind == ChangeKind::Edited
+                    && let (Some(was), Some(now)) = (&a.released_sha256, &a.sha256)
+                {
+                    p.line(&format!("  Released: {was}"));
+                    p.line(&format!("  Now:      {now}"));
+                }
+            }
+        }
+        None => p.info(&format!(
+            "{}: {}",
+            if enforced {
+                "History not checked at build"
+            } else {
+                "Nothing to compare with"
+            },
+            lineage.unchecked.as_deref().unwrap_or("no reason recorded")
+        )),
+    }
+    if !lineage.findings.is_empty() {
+        p.warn(&format!(
+            "Findings recorded at build: {} (docs/lint.md)",
+            crate::ops::analysis::summary(&lineage.findings)
+        ));
+        // The destructive ones by name, a few at most: the manifest (JSON
+        // output) and `squizzle lint` have them all.
+        const SHOWN: usize = 5;
+        let destructive: Vec<_> = lineage
+            .findings
+            .iter()
+            .filter(|f| f.category == "destructive")
+            .collect();
+        for f in destructive.iter().take(SHOWN) {
+            p.warn(&format!(
+                "  {}:{}: {} [{}]",
+                f.path, f.line, f.message, f.id
+            ));
+        }
+        if destructive.len() > SHOWN {
+            p.warn(&format!(
+                "  and {} more destructive (--output json lists every finding)",
+                destructive.len() - SHOWN
+            ));
+        }
+    }
 }

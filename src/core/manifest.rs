@@ -35,6 +35,114 @@ pub struct Manifest {
     pub format: SourceFormat,
     pub tarball: Tarball,
     pub files: Vec<FileEntry>,
+    /// What this release was compared with when it was built, and the signed
+    /// allowances for released migrations it changes. Absent in manifests
+    /// written before squizzle checked history at build time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Lineage>,
+}
+
+/// The history check `build` ran: which earlier release the migrations were
+/// compared with (or why none was), and what was let through on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lineage {
+    /// The release compared with; `None` when there was none to compare with.
+    pub previous: Option<PreviousRelease>,
+    /// Why nothing was compared, when `previous` is `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchecked: Option<String>,
+    /// Changes to released migrations, and new migrations placed before
+    /// released ones, that the build was told to accept, each with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowances: Vec<Allowance>,
+    /// What the SQL of the migrations new or edited since `previous` does
+    /// (all migrations when there is none), as `squizzle lint` reports it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<RecordedFinding>,
+}
+
+/// A finding about a migration's SQL, recorded at build (ids in docs/lint.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordedFinding {
+    pub id: String,
+    /// `destructive`, `blocking`, `incompatible`, `concurrency` or `notAnalysed`.
+    pub category: String,
+    pub path: String,
+    pub line: u64,
+    pub message: String,
+}
+
+/// Where the release a build compared with came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PreviousSource {
+    /// The local store (`project.store`).
+    Store,
+    /// The configured registry (pulled into the store, digests checked).
+    Registry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreviousRelease {
+    pub version: Version,
+    /// Digest of its OCI manifest: which release of that version it was.
+    pub digest: Digest,
+    pub found_in: PreviousSource,
+    /// It was named with `--previous` rather than found as the newest older one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub named: bool,
+}
+
+/// How a released migration differs in a new build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChangeKind {
+    /// Same id, other content.
+    Edited,
+    /// Its id and its content are gone.
+    Removed,
+    /// Its content is back under another id (apply would run it again).
+    Renamed,
+    /// Same id and content, another place in the order.
+    Moved,
+    /// A new migration ordered before a released one.
+    OutOfOrder,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Edited => "edited",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Renamed => "renamed",
+            ChangeKind::Moved => "moved",
+            ChangeKind::OutOfOrder => "out of order",
+        }
+    }
+}
+
+/// One change the build let through, recorded (and signed with the manifest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Allowance {
+    pub kind: ChangeKind,
+    /// The migration's id: the released one, or the new one for `outOfOrder`.
+    pub id: String,
+    /// Where the released file was, and its hash (absent for `outOfOrder`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_sha256: Option<Digest>,
+    /// The file in this release (absent for `removed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Digest>,
+    /// `--reason`, as given.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +221,44 @@ pub struct FileEntry {
     /// For a rollback: the `id` of the migration it undoes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_for: Option<String>,
+}
+
+impl Lineage {
+    fn validate(&self, previous_version: Option<&Version>) -> Result<(), ManifestError> {
+        let bad = |msg: String| Err(ManifestError::Invalid(msg));
+        match (&self.previous, previous_version) {
+            (Some(p), Some(v)) if &p.version != v => {
+                return bad(format!(
+                    "lineage.previous is {} but previousVersion is {v}",
+                    p.version
+                ));
+            }
+            (Some(p), None) => {
+                return bad(format!(
+                    "lineage.previous is {} but previousVersion is null",
+                    p.version
+                ));
+            }
+            (None, _)
+                if self
+                    .unchecked
+                    .as_deref()
+                    .is_none_or(|u| u.trim().is_empty()) =>
+            {
+                return bad("lineage has neither a previous release nor a reason why not".into());
+            }
+            _ => {}
+        }
+        for a in &self.allowances {
+            if a.reason.trim().is_empty() {
+                return bad(format!("the allowance for {} has no reason", a.id));
+            }
+            if a.id.is_empty() || a.id.contains('/') || a.id.chars().any(char::is_control) {
+                return bad(format!("allowance id {:?} is not a plain name", a.id));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -229,6 +375,9 @@ impl Manifest {
                 _ => {}
             }
         }
+        if let Some(lineage) = &self.lineage {
+            lineage.validate(self.previous_version.as_ref())?;
+        }
         for (k, set) in orders.iter().enumerate() {
             if let Some(max) = set.last()
                 && *max as usize + 1 != set.len()
@@ -249,5 +398,86 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(previous: Option<&str>, lineage: Option<serde_json::Value>) -> Vec<u8> {
+        let mut m = serde_json::json!({
+            "schemaVersion": 1,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "version": "1.1.0",
+            "previousVersion": previous,
+            "createdAt": "2026-01-01T00:00:00Z",
+            "notes": null,
+            "tool": {"name": "squizzle", "version": "0"},
+            "source": null,
+            "format": "plain",
+            "tarball": {"name": "squizzle-1.1.0.tar.gz", "sha256": Digest::of(b"t").to_string(), "size": 1},
+            "files": [{"id": "0001_a", "path": "m/0001_a.sql", "sha256": Digest::of(b"a").to_string(),
+                       "size": 1, "kind": "migration", "transaction": "default", "order": 0}],
+        });
+        if let Some(l) = lineage {
+            m["lineage"] = l;
+        }
+        serde_json::to_vec(&m).unwrap()
+    }
+
+    #[test]
+    fn a_manifest_without_lineage_is_still_read_and_written_without_it() {
+        let m = Manifest::from_json(&manifest(Some("1.0.0"), None)).unwrap();
+        assert_eq!(m.lineage, None);
+        assert!(
+            !String::from_utf8(m.to_canonical_json())
+                .unwrap()
+                .contains("lineage")
+        );
+    }
+
+    #[test]
+    fn lineage_must_agree_with_previous_version_and_say_why_when_empty() {
+        let digest = Digest::of(b"prev").to_string();
+        let ok = serde_json::json!({
+            "previous": {"version": "1.0.0", "digest": digest, "foundIn": "registry"},
+            "allowances": [{"kind": "edited", "id": "0001_a", "reason": "typo"}],
+        });
+        let m = Manifest::from_json(&manifest(Some("1.0.0"), Some(ok))).unwrap();
+        let l = m.lineage.clone().unwrap();
+        assert_eq!(l.previous.unwrap().found_in, PreviousSource::Registry);
+        assert_eq!(l.allowances[0].kind, ChangeKind::Edited);
+        // Round trip: the bytes read are the bytes written.
+        assert_eq!(Manifest::from_json(&m.to_canonical_json()).unwrap(), m);
+
+        let bad = [
+            (
+                Some("0.9.0"),
+                serde_json::json!({"previous": {"version": "1.0.0", "digest": digest, "foundIn": "store"}}),
+                "previousVersion is 0.9.0",
+            ),
+            (
+                None,
+                serde_json::json!({"previous": {"version": "1.0.0", "digest": digest, "foundIn": "store"}}),
+                "previousVersion is null",
+            ),
+            (
+                None,
+                serde_json::json!({"previous": null}),
+                "neither a previous release nor a reason",
+            ),
+            (
+                None,
+                serde_json::json!({"previous": null, "unchecked": "first", "allowances": [{"kind": "removed", "id": "x", "reason": "  "}]}),
+                "has no reason",
+            ),
+        ];
+        for (prev, lineage, says) in bad {
+            let e = Manifest::from_json(&manifest(prev, Some(lineage))).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let unknown = serde_json::json!({"previous": null, "unchecked": "x", "extra": 1});
+        assert!(Manifest::from_json(&manifest(None, Some(unknown))).is_err());
     }
 }

@@ -1,23 +1,26 @@
-//! `build`: collect -> pack -> squizzle manifest -> OCI manifest -> local store.
+//! `build`: collect -> pack -> refuse what apply would refuse -> compare with
+//! the previous release -> squizzle manifest -> OCI manifest -> local store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::artifact::collect::{self, Sources};
 use crate::artifact::pack;
-use crate::config::{Config, Env, MigrationFormat};
+use crate::config::{Config, Env};
 use crate::core::digest::Digest;
 use crate::core::manifest::{
-    FileKind, MANIFEST_MEDIA_TYPE, Manifest, SCHEMA_VERSION, Source, SourceFormat, Tarball, Tool,
+    FileKind, Lineage, MANIFEST_MEDIA_TYPE, Manifest, SCHEMA_VERSION, Source, SourceFormat,
+    Tarball, Tool,
 };
 use crate::core::oci::{self, Descriptor, ImageManifest};
 use crate::core::version::Version;
+use crate::ops::analysis;
 use crate::ops::host::{git, now_rfc3339};
+use crate::ops::lineage::{self, LineageOptions};
 use crate::ops::release::attest::{self, ProvenanceReport, SignEvent, SignOptions, SignReport};
 use crate::ops::release::limits;
-use crate::ops::release::resolve::{self, versions};
+use crate::ops::release::resolve;
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
 
@@ -25,6 +28,8 @@ use crate::store::layout::LayoutStore;
 pub struct BuildOptions {
     pub version: Version,
     pub notes: Option<String>,
+    /// Which release to compare with, and the allowances to record.
+    pub lineage: LineageOptions,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +52,10 @@ pub struct BuildReport {
     /// True when this exact content was already built: nothing was changed.
     pub unchanged: bool,
     pub warnings: Vec<String>,
+    /// What the release was compared with and what was allowed (as recorded
+    /// in its manifest); absent for a release built before squizzle recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Lineage>,
 }
 
 /// `build`, then optionally `--sign` and `--provenance`, in that order.
@@ -86,7 +95,7 @@ pub async fn build_release(
     on: &mut dyn FnMut(BuildEvent<'_>),
 ) -> Result<ReleaseReport> {
     let started = now_rfc3339();
-    let build = build(config, env, &opts.build)?;
+    let build = build(config, env, &opts.build).await?;
     on(BuildEvent::Built(&build));
     let finished = now_rfc3339();
     let version = &opts.build.version;
@@ -129,20 +138,14 @@ pub fn manifest_name(version: &Version) -> String {
     format!("squizzle-{version}.manifest.json")
 }
 
-pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildReport> {
+/// Collects, packs and checks the files, compares them with the previous
+/// release, then stores the release. Every refusal (a file apply would refuse,
+/// a released migration changed without an allowance) comes before anything
+/// is written to the store or beside the tarballs.
+pub async fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildReport> {
     let version = &opts.version;
     let store = LayoutStore::open_or_init(&config.store_dir())?;
-    let collection = collect::collect(&Sources {
-        root: &config.root,
-        migrations: &config.project.migrations,
-        format: match config.project.format {
-            MigrationFormat::Auto => None,
-            MigrationFormat::Drizzle => Some(SourceFormat::Drizzle),
-            MigrationFormat::Plain => Some(SourceFormat::Plain),
-        },
-        rollbacks: config.project.rollbacks.as_deref(),
-        seeds: config.project.seeds.as_deref(),
-    })?;
+    let collection = lineage::collect(config)?;
 
     let tarballs = config.tarballs_dir();
     let name = tarball_name(version);
@@ -154,43 +157,18 @@ pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildRep
     let guard = StagingFile(staging.clone());
     let packed = pack::pack(&collection.files, &staging, &limits(config))?;
 
-    let existing = match store.resolve(&version.tag())? {
-        Some(_) => Some(resolve::resolve(&store, version)?),
-        None => None,
-    };
-    let previous = versions(&store)?
-        .into_iter()
-        .map(|(v, _)| v)
-        .rfind(|v| v < version);
+    if let Some(problem) =
+        lineage::sql_problems(&collection.files, &packed.files, collection.format)?.first()
+    {
+        return Err(lineage::sql_refusal(problem));
+    }
 
-    let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        media_type: MANIFEST_MEDIA_TYPE.to_owned(),
-        version: version.clone(),
-        previous_version: previous.clone(),
-        created_at: created_at(env)?,
-        notes: opts.notes.clone().filter(|n| !n.trim().is_empty()),
-        tool: Tool {
-            name: "squizzle".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        source: source_info(config, env),
-        format: collection.format,
-        tarball: Tarball {
-            name: name.clone(),
-            sha256: packed.sha256,
-            size: packed.size,
-        },
-        files: packed.files.clone(),
-    };
-    manifest.validate().map_err(|e| {
-        Error::Integrity(format!("the manifest this build produced is invalid: {e}"))
-    })?;
-
-    if let Some(existing) = existing {
+    let notes = opts.notes.clone().filter(|n| !n.trim().is_empty());
+    if store.resolve(&version.tag())?.is_some() {
+        let existing = resolve::resolve(&store, version)?;
         let same = existing.manifest.tarball.sha256 == packed.sha256
-            && existing.manifest.notes == manifest.notes
-            && existing.manifest.files == manifest.files;
+            && existing.manifest.notes == notes
+            && existing.manifest.files == packed.files;
         if !same {
             return Err(Error::VersionExists {
                 version: version.clone(),
@@ -199,7 +177,7 @@ pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildRep
             });
         }
         // Identical content: keep the stored release as it is (its createdAt
-        // included) and make the files beside it match it again.
+        // and lineage included) and make the files beside it match it again.
         let config_bytes = existing.manifest.to_canonical_json();
         finish_files(&staging, &tarball_path, &manifest_path, &config_bytes)?;
         drop(guard);
@@ -214,6 +192,75 @@ pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildRep
             collection.warnings,
         ));
     }
+
+    let previous = lineage::previous::find(config, Some(version), &opts.lineage.previous).await?;
+    let review = lineage::review(&previous, &packed.files, &opts.lineage)?;
+    if let Some(refusal) = review.refusal(&version.tag()) {
+        return Err(refusal);
+    }
+    let mut warnings = collection.warnings;
+    if let Some(why) = &review.unchecked {
+        let detail = match &previous {
+            lineage::Previous::None {
+                detail: Some(d), ..
+            } => format!(" ({d})"),
+            _ => String::new(),
+        };
+        warnings.push(format!(
+            "no earlier release to compare the migrations with: {why}{detail}; the manifest records this"
+        ));
+    }
+
+    // What the SQL of the new or edited migrations does, recorded with the
+    // history check (and signed with it).
+    let released: HashMap<String, Digest> = match &previous {
+        lineage::Previous::Found { release, .. } => release
+            .manifest
+            .migrations()
+            .map(|f| (f.id.clone(), f.sha256))
+            .collect(),
+        lineage::Previous::None { .. } => HashMap::new(),
+    };
+    let (_, findings) = analysis::analyse_changed(
+        &collection.files,
+        &packed.files,
+        collection.format,
+        &released,
+    )?;
+    let mut recorded = review.lineage();
+    recorded.findings = findings.iter().map(analysis::Finding::recorded).collect();
+    if !recorded.findings.is_empty() {
+        warnings.push(format!(
+            "{} findings in the new or edited migrations ({}), recorded in the manifest; `squizzle lint` lists them",
+            recorded.findings.len(),
+            analysis::summary(&recorded.findings)
+        ));
+    }
+
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        media_type: MANIFEST_MEDIA_TYPE.to_owned(),
+        version: version.clone(),
+        previous_version: review.previous_version(),
+        created_at: created_at(env)?,
+        notes,
+        tool: Tool {
+            name: "squizzle".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        source: source_info(config, env),
+        format: collection.format,
+        tarball: Tarball {
+            name: name.clone(),
+            sha256: packed.sha256,
+            size: packed.size,
+        },
+        files: packed.files.clone(),
+        lineage: Some(recorded),
+    };
+    manifest.validate().map_err(|e| {
+        Error::Integrity(format!("the manifest this build produced is invalid: {e}"))
+    })?;
 
     let config_bytes = manifest.to_canonical_json();
     let config_desc = store.put_bytes(MANIFEST_MEDIA_TYPE, &config_bytes)?;
@@ -253,7 +300,7 @@ pub fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<BuildRep
         &store,
         &packed,
         false,
-        collection.warnings,
+        warnings,
     ))
 }
 
@@ -295,6 +342,7 @@ fn report(
         uncompressed_size: packed.uncompressed_size,
         unchanged,
         warnings,
+        lineage: manifest.lineage.clone(),
     }
 }
 

@@ -3,14 +3,18 @@
 //! value.
 //!
 //! Commands never import each other. What several of them share lives in
-//! rooms below them: `host` (machine and CI facts), `registry` (the configured
-//! registry, wired once), `release` (resolve, evidence, verify, fetch: a
+//! rooms below them: `analysis` (findings about what the SQL does), `host`
+//! (machine and CI facts), `lineage` (what a new
+//! release must agree with: the previous release, the history rule, SQL a
+//! transaction cannot run), `registry` (the configured registry, wired once), `release` (resolve, evidence, verify, fetch: a
 //! `VerifiedRelease`) and `run` (session, runner, planner for the commands
 //! that run SQL). Operations never parse arguments and never print; the CLI
 //! turns their reports into text or JSON and their errors into exit codes.
 
 // Shared rooms.
+pub mod analysis;
 pub mod host;
+pub mod lineage;
 pub mod registry;
 pub mod release;
 pub mod run;
@@ -20,8 +24,10 @@ pub mod apply;
 pub mod audit;
 pub mod baseline;
 pub mod build;
+pub mod check;
 pub mod init;
 pub mod keygen;
+pub mod lint;
 pub mod list;
 pub mod revoke;
 pub mod rollback;
@@ -114,6 +120,9 @@ pub enum Error {
     },
     #[error("{0}")]
     HistoryNotEmpty(String),
+    /// Released migrations changed without an allowance (exit 5).
+    #[error("{0}")]
+    HistoryRewrite(Box<crate::ops::lineage::Refusal>),
     #[error(transparent)]
     Rollback(Box<crate::ops::rollback::RollbackError>),
 }

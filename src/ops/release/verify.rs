@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::artifact::unpack;
 use crate::config::Config;
 use crate::core::digest::Digest;
+use crate::core::manifest::Lineage;
 use crate::core::version::Version;
 use crate::ops::release::evidence::{self, Kind, LoadedPolicy, PolicyOverrides};
 use crate::ops::release::limits;
@@ -59,6 +60,10 @@ pub struct VerifyReport {
     /// The revocation found, if any (verified or not).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation: Option<Revocation>,
+    /// What the signed manifest says about the history check at build: the
+    /// release compared with and the allowances (absent for older releases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Lineage>,
     pub verified: bool,
 }
 
@@ -182,6 +187,7 @@ pub fn verify_release(
         signature,
         provenance,
         revocation,
+        lineage: release.manifest.lineage.clone(),
         verified: false,
     };
     report.verified = report.failure().is_none();

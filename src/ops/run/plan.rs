@@ -275,6 +275,7 @@ pub(crate) mod tests {
                     rollback_for: None,
                 })
                 .collect(),
+            lineage: None,
         }
     }
 
