@@ -467,6 +467,22 @@ for tool in squizzle squizzle-tmpfs confiture; do
     done
 done
 echo
+# Runs are interleaved, so run i of squizzle and of psql -1 ran next to each
+# other: their ratio cancels most of the background load that moves medians.
+if [ -n "${WALLS[squizzle]:-}" ] && [ -n "${WALLS[psql-single]:-}" ]; then
+    read -ra SQZ_RUNS <<<"${WALLS[squizzle]}"
+    read -ra PSQL_RUNS <<<"${WALLS[psql-single]}"
+    if [ "${#SQZ_RUNS[@]}" = "${#PSQL_RUNS[@]}" ]; then
+        PER_RUN=()
+        for ((k = 0; k < ${#SQZ_RUNS[@]}; k++)); do
+            PER_RUN+=("$(awk -v a="${SQZ_RUNS[k]}" -v b="${PSQL_RUNS[k]}" 'BEGIN { printf "%.3f", a / b }')")
+        done
+        echo "squizzle apply / psql -1 run by run: ${PER_RUN[*]}"
+        echo "  median of the per-run ratios: $(median "${PER_RUN[@]}")x (below 1 = squizzle faster)"
+    else
+        echo "squizzle apply / psql -1 run by run: not comparable (a run of one of them failed)"
+    fi
+fi
 if [ -n "${MW[squizzle]:-}" ] && [ -n "${MW[squizzle-noop]:-}" ]; then
     echo "squizzle fixed cost: a no-op apply (verify + connect + lock + plan) is $(ratio "${MW[squizzle-noop]}" "${MW[squizzle]}") of a full apply;"
     echo "  verify alone $(ratio "${MW[squizzle-verify]}" "${MW[squizzle]}")."

@@ -852,14 +852,18 @@ fn a_waiting_apply_names_the_lock_holder() {
     let name = pg::db_name(&db).to_owned();
 
     let first = Watched::spawn(squizzle(&world, &db, &["apply", "1.0.0"]));
-    // Wait until it holds the advisory lock, and learn its backend's pid.
+    // Wait until it holds the migration lock (not the work lock its
+    // migrating connection also takes), and learn its backend's pid.
+    let key = squizzle::db::lock::key_for(&squizzle::core::ident::Ident::new("squizzle").unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     let (pid, app) = loop {
         let rows = server.query(
             &db,
             &format!(
                 "SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE l.locktype = 'advisory' AND l.granted AND a.datname = '{name}'"
+                 WHERE l.locktype = 'advisory' AND l.granted AND a.datname = '{name}' \
+                 AND l.classid::bigint = {} AND l.objid::bigint = {} AND l.objsubid = 2",
+                key.class, key.object
             ),
         );
         if let Some(r) = rows.first() {

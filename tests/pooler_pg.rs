@@ -34,7 +34,7 @@ fn release() -> World {
     );
     w.write(
         "migrations/0002_slow.sql",
-        "INSERT INTO runs VALUES ('0002', pg_backend_pid());\nSELECT pg_sleep(0.4);\n",
+        "INSERT INTO runs VALUES ('0002', pg_backend_pid());\nSELECT pg_sleep(1.5);\n",
     );
     w.write(
         "migrations/0003_index.sql",
@@ -231,24 +231,57 @@ fn twenty_concurrent_applies_through_a_session_pooler_run_each_migration_once() 
 /// runs the release once, with statement timeouts that did not leak.
 #[test]
 fn a_killed_apply_leaves_no_lock_on_a_transaction_pooler() {
+    killed_then_applied_again(
+        "pooler kill at lock",
+        false,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    );
+}
+
+/// Killed while its migrating connection runs a statement, on a direct
+/// connection (PgBouncer cancels the statement of a client that left): the
+/// statement goes on running on the server after the lock's connection is
+/// gone, and the next apply waits for that earlier transaction to end (the
+/// work lock) instead of running beside it.
+#[test]
+fn a_killed_apply_mid_statement_is_waited_for_not_run_beside() {
+    killed_then_applied_again(
+        "kill mid statement",
+        true,
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+         AND query LIKE '%pg_sleep(1.5)%' AND datname = current_database() \
+         AND pid <> pg_backend_pid()",
+    );
+}
+
+/// Starts an apply, SIGKILLs it once `until` (a count query) is above zero,
+/// then applies again. Through a transaction pooler; or, with `waits`,
+/// directly, and that apply must say it waited (for the killed run's
+/// statement to end).
+fn killed_then_applied_again(name: &str, waits: bool, until: &str) {
     let world = release();
     let server = pg::shared();
-    let db = server.create_database("pooler kill");
+    let db = server.create_database(name);
     let bouncer = PgBouncer::start(server, PoolMode::Transaction, 2);
-    let url = bouncer.url(&db);
+    let url = if waits {
+        format!("{db}?sslmode=disable")
+    } else {
+        bouncer.url(&db)
+    };
 
     let mut first = squizzle(&world, &url, &["apply", "1.0.0"]).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while advisory_locks(server, &db) == 0 {
+    while int(server, &db, until) == 0 {
         assert!(
             Instant::now() < deadline,
-            "the first apply never took the lock"
+            "the first apply never got there: {until}"
         );
         assert!(
             first.try_wait().unwrap().is_none(),
-            "the first apply ended before taking the lock"
+            "the first apply ended before {until}"
         );
-        thread::sleep(Duration::from_millis(5));
+        thread::sleep(Duration::from_millis(2));
     }
     first.kill().unwrap();
     let _ = first.wait_with_output();
@@ -269,13 +302,23 @@ fn a_killed_apply_leaves_no_lock_on_a_transaction_pooler() {
     .output()
     .unwrap();
     assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
+    if waits {
+        assert!(
+            String::from_utf8_lossy(&second.stderr).contains("Waiting for the migration lock"),
+            "the next apply must wait for the killed run's transaction:\n{}",
+            describe(&second)
+        );
+    }
     eprintln!(
-        "pooler figures: after SIGKILL of the holder, the next apply took the lock and finished in {:.2} s",
+        "pooler figures ({name}): after SIGKILL of the holder, the next apply took the lock and finished in {:.2} s",
         started.elapsed().as_secs_f64()
     );
     assert_ran_once(server, &db);
     assert_eq!(advisory_locks(server, &db), 0);
     // No pooled server connection kept squizzle's statement timeout.
+    if waits {
+        return;
+    }
     for _ in 0..4 {
         let shown = std::process::Command::new("psql")
             .args([
@@ -308,13 +351,20 @@ fn losing_the_lock_connection_stops_the_run_before_it_commits() {
     let server = pg::shared();
     let db = server.create_database("lock lost");
 
+    // The migration lock's own key: the migrating connection holds another
+    // (the work lock) while its transaction runs.
+    let key = squizzle::db::lock::key_for(&squizzle::core::ident::Ident::new("squizzle").unwrap());
     let first = squizzle(&w, &db, &["apply", "1.0.0"]).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let holder = loop {
         let rows = server.query(
             &db,
-            "SELECT pid::text FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &format!(
+                "SELECT pid::text FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND classid::bigint = {} AND objid::bigint = {} AND objsubid = 2 \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                key.class, key.object
+            ),
         );
         if let Some(r) = rows.first() {
             break r[0].clone().unwrap();

@@ -36,6 +36,8 @@ use crate::core::digest::Digest;
 
 /// First key of every squizzle lock: "SQZL".
 const NAMESPACE: i32 = 0x5351_5A4C;
+/// First key of the work lock: "SQZW".
+const WORK_NAMESPACE: i32 = 0x5351_5A57;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockKey {
@@ -53,6 +55,30 @@ pub fn key_for(schema: &Ident) -> LockKey {
         class: NAMESPACE,
         object,
     }
+}
+
+/// The work lock of the history in `schema`: every migrating transaction
+/// holds it (shared) while it runs. The migration lock lives on a connection
+/// of its own, so when squizzle is killed it ends at once, while a statement
+/// its migrating connection had sent may still be running on the server
+/// (PostgreSQL notices a vanished client only when it next writes to it).
+/// The next holder of the migration lock waits until nobody holds the work
+/// lock before it runs anything: an earlier run's transaction has then
+/// committed or rolled back.
+pub fn work_key_for(schema: &Ident) -> LockKey {
+    LockKey {
+        class: WORK_NAMESPACE,
+        object: key_for(schema).object,
+    }
+}
+
+/// `BEGIN` of a migrating transaction, holding the work lock (shared: a run's
+/// transactions never wait for each other) until the transaction ends.
+pub fn begin_work_sql(work: LockKey) -> String {
+    format!(
+        "BEGIN; SELECT pg_advisory_xact_lock_shared({}, {})",
+        work.class, work.object
+    )
 }
 
 /// Who holds the lock, from `pg_locks` and `pg_stat_activity`.
@@ -90,9 +116,15 @@ impl std::fmt::Display for LockHolder {
 /// The held lock: its connection, inside the transaction that holds it.
 pub struct MigrationLock {
     client: Client,
+    work: LockKey,
 }
 
 impl MigrationLock {
+    /// `BEGIN` of a transaction of this run: see [`work_key_for`].
+    pub fn begin_sql(&self) -> String {
+        begin_work_sql(self.work)
+    }
+
     /// Fails when the lock's connection has ended (and so the lock with it):
     /// checked before anything is committed or run outside a transaction.
     pub fn check(&self, during: impl Into<String>) -> Result<(), DbError> {
@@ -114,7 +146,11 @@ impl MigrationLock {
 
 /// One try on `client`: `Some(lock)` inside an open transaction when it was
 /// free; otherwise the transaction is rolled back and the client handed back.
-async fn try_lock(client: Client, key: LockKey) -> Result<Result<MigrationLock, Client>, DbError> {
+async fn try_lock(
+    client: Client,
+    key: LockKey,
+    work: LockKey,
+) -> Result<Result<MigrationLock, Client>, DbError> {
     // One simple-query message: the extended protocol would leave its
     // finished portal, and with it a snapshot, open in the transaction, and
     // a concurrent index build on the migrating connection waits for every
@@ -132,7 +168,7 @@ async fn try_lock(client: Client, key: LockKey) -> Result<Result<MigrationLock, 
         |m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("t")),
     );
     if got {
-        return Ok(Ok(MigrationLock { client }));
+        return Ok(Ok(MigrationLock { client, work }));
     }
     client
         .batch_execute("ROLLBACK")
@@ -167,6 +203,22 @@ pub async fn holder(client: &Client, key: LockKey) -> Result<Option<LockHolder>,
     }))
 }
 
+/// Whether nobody holds `work` now: an exclusive session lock taken and
+/// released in one statement, on the lock's connection (inside its
+/// transaction, so a pooler cannot move the unlock elsewhere).
+async fn work_is_idle(client: &Client, work: LockKey) -> Result<bool, DbError> {
+    let messages = client
+        .simple_query(&format!(
+            "SELECT CASE WHEN pg_try_advisory_lock({0}, {1}) THEN pg_advisory_unlock({0}, {1}) ELSE false END",
+            work.class, work.object
+        ))
+        .await
+        .map_err(|e| DbError::query("checking for statements of an earlier run", e))?;
+    Ok(messages.iter().any(
+        |m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("t")),
+    ))
+}
+
 /// Polls for the lock until it is taken or `timeout` passes; on timeout the
 /// error names the holder. The first try is made on `client`, each later one
 /// on a new connection made with `spec`. `on_wait` is called once, when the
@@ -175,6 +227,7 @@ pub async fn acquire(
     mut client: Client,
     spec: &ConnectSpec,
     key: LockKey,
+    work: LockKey,
     timeout: Duration,
     mut on_wait: impl FnMut(Option<&LockHolder>),
 ) -> Result<MigrationLock, DbError> {
@@ -182,8 +235,8 @@ pub async fn acquire(
     let mut delay = Duration::from_millis(25);
     let mut told = false;
     loop {
-        let c = match try_lock(client, key).await? {
-            Ok(lock) => return Ok(lock),
+        let c = match try_lock(client, key, work).await? {
+            Ok(lock) => return wait_for_work(lock, work, start, timeout, &mut on_wait).await,
             Err(c) => c,
         };
         if !told {
@@ -206,6 +259,41 @@ pub async fn acquire(
         tokio::time::sleep(jittered.min(timeout.saturating_sub(waited))).await;
         delay = (delay * 2).min(Duration::from_secs(1));
         client = spec.connect().await?;
+    }
+}
+
+/// With the migration lock held, waits (within what is left of `timeout`)
+/// until no transaction of an earlier run holds the work lock.
+async fn wait_for_work(
+    lock: MigrationLock,
+    work: LockKey,
+    start: Instant,
+    timeout: Duration,
+    on_wait: &mut impl FnMut(Option<&LockHolder>),
+) -> Result<MigrationLock, DbError> {
+    let mut delay = Duration::from_millis(10);
+    let mut told = false;
+    loop {
+        if work_is_idle(&lock.client, work).await? {
+            return Ok(lock);
+        }
+        if !told {
+            told = true;
+            on_wait(holder(&lock.client, work).await?.as_ref());
+        }
+        let waited = start.elapsed();
+        if waited >= timeout {
+            let holder = holder(&lock.client, work).await?;
+            return Err(DbError::LockTimeout {
+                waited_s: waited.as_secs_f64(),
+                holder: holder.map_or_else(
+                    || "a session that released it just now".into(),
+                    |h| format!("{h}, still running a statement of an earlier run"),
+                ),
+            });
+        }
+        tokio::time::sleep(jitter(delay).min(timeout.saturating_sub(waited))).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
     }
 }
 

@@ -99,15 +99,18 @@ async fn run_locked(
     let manifest = &ctx.release.manifest;
     let mode = split_mode(manifest.format);
     if ctx.dry_run == DryRun::Execute {
-        exec(
-            client,
-            &ctx.settings.begin_sql(),
-            "starting the dry-run transaction",
-        )
-        .await?;
+        exec(client, &ctx.begin_sql(), "starting the dry-run transaction").await?;
     }
-    if ctx.dry_run != DryRun::Plan {
-        ctx.history.ensure(client).await?;
+    match ctx.dry_run {
+        DryRun::Plan => {}
+        // Inside the dry run's transaction, rolled back with it.
+        DryRun::Execute => ctx.history.ensure(client).await?,
+        // In a transaction of this run, so that a later run waits for it.
+        DryRun::Off => {
+            exec(client, &ctx.begin_sql(), "starting a transaction").await?;
+            ctx.history.ensure(client).await?;
+            exec(client, "COMMIT", "committing squizzle's history tables").await?;
+        }
     }
     let snapshot = ctx.history.snapshot(client).await?;
     let plan = plan::plan(

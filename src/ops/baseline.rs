@@ -57,7 +57,8 @@ pub async fn baseline(
     let envcfg = config.active_environment();
     let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
     let key = lock::key_for(history.schema());
-    let held = lock::acquire(first, &spec, key, lock_timeout, |_| {}).await?;
+    let work = lock::work_key_for(history.schema());
+    let held = lock::acquire(first, &spec, key, work, lock_timeout, |_| {}).await?;
     let client = spec.connect().await?;
     let result = async {
         history.ensure(&client).await?;
@@ -73,7 +74,7 @@ pub async fn baseline(
         let m = &release.manifest;
         let mode = split_mode(m.format);
         let tag = m.version.tag();
-        client.batch_execute("BEGIN").await.map_err(|e| Error::Db(crate::db::DbError::query("starting the baseline", e)))?;
+        client.batch_execute(&held.begin_sql()).await.map_err(|e| Error::Db(crate::db::DbError::query("starting the baseline", e)))?;
         let mut count = 0;
         for f in m.files.iter().filter(|f| f.kind == FileKind::Migration) {
             let path = root.join(&f.path);

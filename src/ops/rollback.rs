@@ -456,8 +456,11 @@ pub async fn rollback(
     let result = async {
         let snapshot = session.history.snapshot(ctx.client).await?;
         if snapshot.exists && !opts.dry_run {
-            // Upgrades an older layout, under the lock.
+            // Upgrades an older layout, under the lock, in a transaction of
+            // this run (so that a later run waits for it).
+            runner::exec(ctx.client, &ctx.begin_sql(), "starting a transaction").await?;
             session.history.ensure(ctx.client).await?;
+            runner::exec(ctx.client, "COMMIT", "committing squizzle's history tables").await?;
         }
         let plan = plan_rollback(
             &release.manifest,

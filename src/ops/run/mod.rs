@@ -179,9 +179,10 @@ impl Settings {
         .filter_map(|(name, d)| d.map(|d| (name, d.as_millis())))
     }
 
-    /// `BEGIN`, with the settings for that transaction only.
-    pub fn begin_sql(&self) -> String {
-        let mut sql = String::from("BEGIN");
+    /// `begin` (`BEGIN`, or the run's lock-aware form), with the settings
+    /// for that transaction only.
+    pub fn begin_sql(&self, begin: &str) -> String {
+        let mut sql = String::from(begin);
         for (name, ms) in self.assignments() {
             sql.push_str(&format!("; SET LOCAL {name} = {ms}"));
         }
@@ -214,7 +215,7 @@ mod tests {
     #[test]
     fn settings_are_scoped_to_the_transaction_or_reset_after_the_file() {
         let none = Settings::default();
-        assert_eq!(none.begin_sql(), "BEGIN");
+        assert_eq!(none.begin_sql("BEGIN"), "BEGIN");
         assert_eq!(none.session_sql(), None);
         assert_eq!(none.reset_sql(), None);
         let both = Settings {
@@ -222,7 +223,7 @@ mod tests {
             statement_lock_timeout: Some(Duration::from_millis(250)),
         };
         assert_eq!(
-            both.begin_sql(),
+            both.begin_sql("BEGIN"),
             "BEGIN; SET LOCAL statement_timeout = 2000; SET LOCAL lock_timeout = 250"
         );
         assert_eq!(

@@ -152,6 +152,15 @@ impl<'a> RunContext<'a> {
         }
     }
 
+    /// `BEGIN` of a transaction of this run, with its settings; under the
+    /// lock it also holds the work lock (see `db::lock::work_key_for`).
+    pub fn begin_sql(&self) -> String {
+        let begin = self
+            .lock
+            .map_or_else(|| "BEGIN".to_owned(), |l| l.begin_sql());
+        self.settings.begin_sql(&begin)
+    }
+
     /// Fails with [`DbError::LockLost`] when the run's lock has ended.
     pub fn check_lock(&self, during: &str) -> Result<()> {
         match self.lock {
@@ -425,12 +434,7 @@ impl Runner<'_, '_> {
             match seg {
                 Segment::Tx(ids) => {
                     if !dry {
-                        exec(
-                            client,
-                            &self.ctx.settings.begin_sql(),
-                            "starting a transaction",
-                        )
-                        .await?;
+                        exec(client, &self.ctx.begin_sql(), "starting a transaction").await?;
                     }
                     for (n, &i) in ids.iter().enumerate() {
                         match self.run_file(&loaded[i], true, on).await {
@@ -702,7 +706,7 @@ impl Runner<'_, '_> {
         let path = &l.step.file.path;
         exec(
             client,
-            &self.ctx.settings.begin_sql(),
+            &self.ctx.begin_sql(),
             "replaying the failed transaction",
         )
         .await?;

@@ -118,9 +118,11 @@ impl Session {
             None => (first, None),
             Some(timeout) => {
                 let key = lock::key_for(history.schema());
-                let held =
-                    lock::acquire(first, &spec, key, timeout, |h| on(ApplyEvent::LockWait(h)))
-                        .await?;
+                let work = lock::work_key_for(history.schema());
+                let held = lock::acquire(first, &spec, key, work, timeout, |h| {
+                    on(ApplyEvent::LockWait(h))
+                })
+                .await?;
                 on(ApplyEvent::Locked);
                 (spec.connect().await?, Some(held))
             }
