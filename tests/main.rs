@@ -18,6 +18,7 @@ mod cli_build;
 mod cli_conventions;
 mod cli_init;
 mod cli_list;
+mod cli_meta;
 mod cli_verify;
 mod deploy_no_checkout;
 mod doc_examples;

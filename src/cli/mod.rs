@@ -12,6 +12,7 @@ mod init;
 mod keygen;
 mod lint;
 mod list;
+mod meta;
 pub mod output;
 mod pull;
 mod push;
@@ -102,6 +103,9 @@ pub enum Command {
     Baseline(baseline::BaselineArgs),
     Rollback(rollback::RollbackArgs),
     Keygen(keygen::KeygenArgs),
+    Version(meta::VersionArgs),
+    Completions(meta::CompletionsArgs),
+    Man(meta::ManArgs),
     Lint(lint::LintArgs),
     Revoke(revoke::RevokeArgs),
     Audit(audit::AuditArgs),
@@ -232,6 +236,9 @@ where
         Command::Rollback(a) => rollback::exec(&ctx, a),
         Command::Sign(a) => sign::exec(&ctx, a),
         Command::Keygen(a) => keygen::exec(&ctx, a),
+        Command::Version(a) => meta::version(&ctx, a),
+        Command::Completions(a) => meta::completions(&ctx, a),
+        Command::Man(a) => meta::man(&ctx, a),
         Command::Lint(a) => lint::exec(&ctx, a),
         Command::Revoke(a) => revoke::exec(&ctx, a),
         Command::Audit(a) => audit::exec(&ctx, a),

@@ -160,6 +160,13 @@ impl Printer {
         self.err(&format!("{} {msg}", self.paint(RED, "error:")));
     }
 
+    /// Writes generated text (a completion script, a man page) to stdout as is.
+    pub fn raw(&self, bytes: &[u8]) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(bytes);
+        let _ = stdout.flush();
+    }
+
     /// Prints one JSON document (redacted) on stdout.
     pub fn json<T: Serialize>(&self, value: &T) {
         let text = serde_json::to_string_pretty(value)
