@@ -433,6 +433,8 @@ echo "  squizzle signature part (tiny difference) / sigstore-python   : $(ratio 
 echo "  squizzle tiny signed verify, whole process / sigstore-python  : $(ratio "$TS" "$PYT")   ($TS / $PYT; both whole processes over a tiny artifact)"
 echo "  sigstore-python tiny minus its import (python import only row): $(sub "$PYT" "$(med_w "python import only")") s"
 echo "  squizzle 200MB peak RSS / sigstore-python peak RSS            : $(ratio "$(med_r "squizzle 200MB signed")" "$(med_r "sigstore-python 200MB")")"
+echo "  squizzle 200MB peak RSS / squizzle tiny peak RSS (flat: ~1x)  : $(ratio "$(med_r "squizzle 200MB signed")" "$(med_r "squizzle tiny signed")")   ($(mib "$(med_r "squizzle 200MB signed")") / $(mib "$(med_r "squizzle tiny signed")") MiB)"
+echo "  issue 16 target: squizzle 200MB total <= 1.50x the baseline    : $(awk -v a="$T" -v b="$SHA" 'BEGIN { if (a != "n/a" && b != "n/a" && b > 0) print (a / b <= 1.5 ? "met" : "not met"); else print "n/a" }')"
 echo "  (a difference of two medians of a few runs is only as good as their spread: compare the per-run columns)"
 [ -z "$FAILED" ] || echo "FAILED runs:$FAILED (see ${LOGS#"$ROOT"/}/)"
 echo "logs: ${LOGS#"$ROOT"/}/"

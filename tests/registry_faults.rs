@@ -97,9 +97,12 @@ fn tmp_files(w: &World) -> Vec<String> {
 /// Pulls `version` into a fresh checkout and verifies it there.
 fn pull_and_verify(proxy: &FaultProxy, digest: &str) -> World {
     let other = world("elsewhere", proxy);
+    // The tarball is judged from the download stream itself, resumed or
+    // retried as it may have been, not from a second read of the file.
     let pulled = other
-        .run(&["pull", "1.0.0", "--output", "json"])
+        .run(&["pull", "1.0.0", "--output", "json", "-vv"])
         .success()
+        .stderr_has("tarball inspected while it downloaded")
         .json();
     assert_eq!(pulled["digest"], digest);
     assert_eq!(other.tag_digest("1.0.0"), digest);

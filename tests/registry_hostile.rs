@@ -401,10 +401,13 @@ fn a_hostile_tarball_is_refused_by_pull_and_never_enters_the_store() {
         let reg = serve(with_tarball(&release, tarball), "1.0.0");
         let w = puller(&reg.host(), false);
         let before = snapshot(&w);
-        w.run(&["pull", "1.0.0"])
+        w.run(&["pull", "1.0.0", "-vv"])
             .code(6)
             .says("fails its integrity checks")
-            .says("it was not stored");
+            .says("it was not stored")
+            // A refusal met while downloading is settled by inspecting the
+            // staged file, which gives the error a pull always gave.
+            .stderr_has("inspecting the staged tarball");
         assert_eq!(snapshot(&w), before, "{name}: the store changed");
         w.run(&["verify", "1.0.0", "--offline"]).code(12);
     }
@@ -415,6 +418,13 @@ fn a_hostile_tarball_is_refused_by_pull_and_never_enters_the_store() {
 /// size: a release consistent in every digest, whose content squizzle's
 /// build would have refused.
 fn with_edited_file(release: &Release, edit: impl Fn(&mut Vec<u8>)) -> Release {
+    edited(release, edit, true)
+}
+
+/// The release's tarball rebuilt with `edit` applied to its first file;
+/// with `relist`, the squizzle manifest lists the edited file's hash and
+/// size, else it keeps the original ones (every blob digest still agrees).
+fn edited(release: &Release, edit: impl Fn(&mut Vec<u8>), relist: bool) -> Release {
     use std::io::Read;
     let layer = &release.blobs[&release.layer_digest()];
     let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
@@ -441,6 +451,9 @@ fn with_edited_file(release: &Release, edit: impl Fn(&mut Vec<u8>)) -> Release {
     }
     let tarball = builder.into_inner().unwrap().finish().unwrap();
     let mut edited = with_tarball(release, tarball);
+    if !relist {
+        return edited;
+    }
     // List the edited file's new hash and size in the squizzle manifest.
     let config_digest = edited.config_digest();
     let mut config: serde_json::Value =
@@ -488,4 +501,36 @@ fn a_release_with_text_squizzle_would_not_build_is_refused_by_pull() {
             .says("it was not stored");
         assert_eq!(snapshot(&w), before, "{what}: the store changed");
     }
+}
+
+/// The tarball is well formed and every blob digest agrees, but one file is
+/// not what the squizzle manifest lists: the pull's inspection (run while the
+/// layer downloads) refuses it, names the file, and stores nothing; the
+/// untouched release then pulls and verifies.
+#[test]
+fn a_file_that_differs_from_its_manifest_hash_is_refused_by_pull() {
+    let release = built("1.0.0", false);
+    let bad = edited(
+        &release,
+        |b: &mut Vec<u8>| b.extend_from_slice(b"DROP TABLE users;\n"),
+        false,
+    );
+    let reg = serve(bad, "1.0.0");
+    let w = puller(&reg.host(), false);
+    let before = snapshot(&w);
+    w.run(&["pull", "1.0.0", "-vv"])
+        .code(6)
+        .says("fails its integrity checks")
+        .says("does not match the hash its manifest lists")
+        .says("it was not stored")
+        // Well formed: the verdict is the one reached while it downloaded.
+        .stderr_has("tarball inspected while it downloaded");
+    assert_eq!(snapshot(&w), before, "the store changed");
+
+    let reg = serve(release, "1.0.0");
+    let w = puller(&reg.host(), false);
+    w.run(&["pull", "1.0.0", "-vv"])
+        .success()
+        .stderr_has("tarball inspected while it downloaded");
+    w.run(&["verify", "1.0.0", "--offline"]).success();
 }

@@ -704,7 +704,7 @@ fn a_release_and_its_signature_copy_from_one_registry_to_another() {
             &version,
             "empty",
             &|_| {},
-            &|_, _| Ok(()),
+            &squizzle::ops::release::vet::NoVet,
         ))
         .expect("registry to registry copy");
     assert!(!copied.already_there);
@@ -722,7 +722,7 @@ fn a_release_and_its_signature_copy_from_one_registry_to_another() {
             &version,
             "empty",
             &|_| {},
-            &|_, _| Ok(()),
+            &squizzle::ops::release::vet::NoVet,
         ))
         .unwrap();
     assert!(again.already_there, "{again:?}");

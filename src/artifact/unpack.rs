@@ -27,10 +27,11 @@ use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use flate2::bufread::GzDecoder;
 
-use crate::core::digest::{Digest, Hasher, HashingReader};
+use crate::core::digest::{Digest, Hasher};
 use crate::core::manifest::FileEntry;
 use crate::core::paths::{self, PathError};
 
@@ -39,6 +40,11 @@ const BLOCK: u64 = 512;
 const END_OF_ARCHIVE: u64 = 2 * BLOCK;
 /// Streaming chunk: the only per-entry buffer, whatever the entry's size.
 const CHUNK: usize = 64 * 1024;
+/// Decompressed bytes go from the inflating thread to the tar walker in
+/// pieces of this size, at most `PIPE_DEPTH` of them in flight (a few hundred
+/// KiB in all, whatever the artifact's size). Pieces are handed back for reuse.
+const PIECE: usize = 128 * 1024;
+const PIPE_DEPTH: usize = 6;
 /// A GNU long name holds a path and its NUL; longer ones fail `validate_relative`
 /// anyway, so there is no reason to read more.
 const MAX_LONG_NAME_BYTES: u64 = paths::MAX_PATH_BYTES as u64 + 1;
@@ -443,18 +449,22 @@ fn refuse_mismatch(inspection: &Inspection) -> Result<(), UnpackError> {
     }
 }
 
-/// The raw input: hashed and counted, and remembering its own failures so they
-/// are not mistaken for corrupt gzip data once they surface through the decoder.
+/// The raw input as the decoder reads it: counted, and remembering its own
+/// failures so they are not mistaken for corrupt gzip data once they surface
+/// through the decoder. (It is hashed by the stage that reads it.)
 struct Source<R> {
-    inner: HashingReader<R>,
+    inner: R,
+    read: u64,
     error: Option<io::Error>,
 }
 
 impl<R: Read> Read for Source<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| {
+        let n = self.inner.read(buf).inspect_err(|e| {
             self.error = Some(io::Error::new(e.kind(), e.to_string()));
-        })
+        })?;
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
@@ -465,7 +475,6 @@ struct Stream<'l, R> {
     decoder: GzDecoder<BufReader<Source<R>>>,
     limits: &'l Limits,
     decompressed: u64,
-    eof: bool,
     failure: Option<UnpackError>,
 }
 
@@ -474,7 +483,8 @@ impl<'l, R: Read> Stream<'l, R> {
         let mut raw = BufReader::with_capacity(
             CHUNK,
             Source {
-                inner: HashingReader::new(reader),
+                inner: reader,
+                read: 0,
                 error: None,
             },
         );
@@ -496,7 +506,6 @@ impl<'l, R: Read> Stream<'l, R> {
             decoder: GzDecoder::new(raw),
             limits,
             decompressed: 0,
-            eof: false,
             failure: None,
         })
     }
@@ -504,7 +513,7 @@ impl<'l, R: Read> Stream<'l, R> {
     /// Compressed bytes the decoder actually consumed (read-ahead excluded).
     fn compressed(&self) -> u64 {
         let raw = self.decoder.get_ref();
-        raw.get_ref().inner.bytes_read() - raw.buffer().len() as u64
+        raw.get_ref().read - raw.buffer().len() as u64
     }
 
     fn check_limits(&self) -> Option<UnpackError> {
@@ -544,63 +553,21 @@ impl<'l, R: Read> Stream<'l, R> {
         }
     }
 
-    /// Turns an error that came out of the tar parser into the typed cause.
-    fn tar_failure(&mut self, e: io::Error) -> UnpackError {
-        if let Some(f) = self.failure.take() {
-            return f;
-        }
-        if self.eof {
-            UnpackError::Truncated {
-                detail: format!("the tar stream ends early ({e})"),
-            }
-        } else {
-            UnpackError::CorruptTar {
-                detail: e.to_string(),
-            }
-        }
-    }
-
-    /// After the tar parser stopped at an end marker (or EOF): everything left in
-    /// the tar stream must be zeros, and the two zero blocks must be there.
-    fn finish_tar(&mut self, data_end: u64) -> Result<(), UnpackError> {
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let before = self.decompressed;
-            let n = match self.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => return Err(self.tar_failure(e)),
-            };
-            if let Some(pos) = buf[..n].iter().position(|&b| b != 0) {
-                return Err(UnpackError::DataAfterEndOfArchive {
-                    offset: before + pos as u64,
-                });
-            }
-        }
-        if self.decompressed.saturating_sub(data_end) < END_OF_ARCHIVE {
-            return Err(UnpackError::Truncated {
-                detail: "the tar end-of-archive marker (two zero blocks) is missing".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// After the gzip member ended: nothing may follow it. Returns the digest
-    /// and length of all the input.
-    fn finish(self) -> Result<(Digest, u64), UnpackError> {
+    /// After the gzip member ended: nothing may follow it. Returns the length
+    /// of all the input.
+    fn finish(self) -> Result<u64, UnpackError> {
         let mut raw = self.decoder.into_inner();
         let rest = raw
             .fill_buf()
             .map_err(|source| UnpackError::ReadInput { source })?
             .len();
-        let source = raw.into_inner();
-        let (_, digest, read) = source.inner.finish();
+        let read = raw.get_ref().read;
         if rest > 0 {
             return Err(UnpackError::TrailingBytesAfterGzip {
                 offset: read - rest as u64,
             });
         }
-        Ok((digest, read))
+        Ok(read)
     }
 }
 
@@ -610,10 +577,7 @@ impl<R: Read> Read for Stream<'_, R> {
             return Err(io::Error::other("reading stopped after an earlier failure"));
         }
         match self.decoder.read(buf) {
-            Ok(0) => {
-                self.eof |= !buf.is_empty();
-                Ok(0)
-            }
+            Ok(0) => Ok(0),
             Ok(n) => {
                 self.decompressed += n as u64;
                 match self.check_limits() {
@@ -630,6 +594,157 @@ impl<R: Read> Read for Stream<'_, R> {
                 Err(io::Error::other("the gzip stream failed"))
             }
         }
+    }
+}
+
+/// What one stage sends the next: a piece of its output (the buffer and how
+/// much of it is filled), the end of it, or the error that stopped it.
+enum Piece {
+    Data(Vec<u8>, usize),
+    End,
+    Failed(io::Error),
+}
+
+/// How [`feed`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fed {
+    /// The reader reached its end and the next stage was told.
+    End,
+    /// The reader failed and the next stage was told.
+    Failed,
+    /// The next stage hung up (it stopped on something of its own).
+    Stopped,
+}
+
+/// Reads `from` to its end in pieces sent down `to` (each shown to `seen`
+/// first), reusing the pieces the next stage hands back on `spent`.
+fn feed<R: Read>(
+    from: &mut R,
+    to: &SyncSender<Piece>,
+    spent: &Receiver<Vec<u8>>,
+    mut seen: impl FnMut(&[u8]),
+) -> Fed {
+    loop {
+        let mut piece = spent.try_recv().unwrap_or_else(|_| vec![0u8; PIECE]);
+        match from.read(&mut piece) {
+            Ok(0) => {
+                return match to.send(Piece::End) {
+                    Ok(()) => Fed::End,
+                    Err(_) => Fed::Stopped,
+                };
+            }
+            Ok(n) => {
+                seen(&piece[..n]);
+                if to.send(Piece::Data(piece, n)).is_err() {
+                    return Fed::Stopped;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = to.send(Piece::Failed(e));
+                return Fed::Failed;
+            }
+        }
+    }
+}
+
+/// The receiving end of a pipe between two stages, as a reader. It is read
+/// in order, so every refusal is still the first problem in stream order
+/// even though the stage before it runs ahead.
+struct Pipe {
+    from_pump: Receiver<Piece>,
+    spent: Sender<Vec<u8>>,
+    piece: Vec<u8>,
+    filled: usize,
+    pos: usize,
+    /// Bytes handed to the walker so far.
+    delivered: u64,
+    /// The reader asked for bytes past the end of the stream.
+    eof: bool,
+    /// The stage before failed (or died without saying so).
+    failed: bool,
+}
+
+impl Pipe {
+    fn new(from_pump: Receiver<Piece>, spent: Sender<Vec<u8>>) -> Self {
+        Self {
+            from_pump,
+            spent,
+            piece: Vec::new(),
+            filled: 0,
+            pos: 0,
+            delivered: 0,
+            eof: false,
+            failed: false,
+        }
+    }
+
+    /// After the tar parser stopped at an end marker (or EOF): everything left in
+    /// the tar stream must be zeros, and the two zero blocks must be there.
+    fn finish_tar(&mut self, data_end: u64) -> Result<(), Stop> {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let before = self.delivered;
+            let n = match self.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => return Err(Stop::Tar(e)),
+            };
+            if let Some(pos) = buf[..n].iter().position(|&b| b != 0) {
+                return Err(UnpackError::DataAfterEndOfArchive {
+                    offset: before + pos as u64,
+                }
+                .into());
+            }
+        }
+        if self.delivered.saturating_sub(data_end) < END_OF_ARCHIVE {
+            return Err(UnpackError::Truncated {
+                detail: "the tar end-of-archive marker (two zero blocks) is missing".into(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        while self.pos == self.filled {
+            if self.eof {
+                return Ok(0);
+            }
+            match self.from_pump.recv() {
+                Ok(Piece::Data(piece, filled)) => {
+                    let used = std::mem::replace(&mut self.piece, piece);
+                    if !used.is_empty() {
+                        // The pump may be gone already; the buffer is then just freed.
+                        let _ = self.spent.send(used);
+                    }
+                    self.filled = filled;
+                    self.pos = 0;
+                }
+                Ok(Piece::End) => {
+                    self.eof = true;
+                    return Ok(0);
+                }
+                Ok(Piece::Failed(e)) if !self.failed => {
+                    self.failed = true;
+                    return Err(e);
+                }
+                Ok(Piece::Failed(_)) | Err(_) => {
+                    self.failed = true;
+                    return Err(io::Error::other("reading stopped after an earlier failure"));
+                }
+            }
+        }
+        let n = buf.len().min(self.filled - self.pos);
+        buf[..n].copy_from_slice(&self.piece[self.pos..self.pos + n]);
+        self.pos += n;
+        self.delivered += n as u64;
+        Ok(n)
     }
 }
 
@@ -672,19 +787,75 @@ fn walk<R: Read>(
     }
     let mut found: Vec<Option<(Digest, u64)>> = vec![None; expected.len()];
 
-    let mut stream = Stream::open(reader, limits)?;
-    let walked = {
-        let mut archive = tar::Archive::new(&mut stream);
-        walk_entries(&mut archive, &index, &mut found, limits, out)
+    // Three stages joined by bounded pipes: this thread reads and hashes the
+    // input, the inflater decompresses it and enforces the size and ratio
+    // limits, the walker parses the tar stream and hashes and checks every
+    // file. Each reads its pipe in order, so what is refused, and which
+    // problem is reported first, does not depend on how far ahead a stage is.
+    let mut input = Hasher::new();
+    let (inflated, walked) = std::thread::scope(|scope| {
+        let (raw_tx, raw_rx) = mpsc::sync_channel(PIPE_DEPTH);
+        let (raw_spent_tx, raw_spent_rx) = mpsc::channel();
+        let (tar_tx, tar_rx) = mpsc::sync_channel(PIPE_DEPTH);
+        let (tar_spent_tx, tar_spent_rx) = mpsc::channel();
+        let (index, found) = (&index, &mut found);
+        let walker = scope.spawn(move || {
+            let mut pipe = Pipe::new(tar_rx, tar_spent_tx);
+            let walked = {
+                let mut archive = tar::Archive::new(&mut pipe);
+                walk_entries(&mut archive, index, found, limits, out)
+            };
+            let walked = walked.and_then(|data_end| pipe.finish_tar(data_end));
+            (walked, pipe.eof, pipe.failed)
+        });
+        let inflater = scope.spawn(move || {
+            inflate(
+                Pipe::new(raw_rx, raw_spent_tx),
+                limits,
+                &tar_tx,
+                &tar_spent_rx,
+            )
+        });
+        let mut reader = reader;
+        feed(&mut reader, &raw_tx, &raw_spent_rx, |bytes| {
+            input.update(bytes)
+        });
+        drop(raw_tx);
+        (
+            inflater
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            walker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    });
+    let mut inflated = inflated?;
+    match walked {
+        (Ok(()), _, _) => {}
+        (Err(Stop::Refused(e)), _, _) => return Err(e),
+        (Err(Stop::Tar(e)), eof, failed) => {
+            let failure = if failed {
+                inflated.failure.take()
+            } else {
+                None
+            };
+            return Err(tar_failure(e, failure, eof));
+        }
+    }
+    // The walker read to `End`, which the inflater sends only at the end
+    // of the gzip member, after which it checked what follows.
+    let compressed_size = match inflated.end {
+        Some(end) => end?,
+        None => {
+            return Err(UnpackError::Truncated {
+                detail: "the gzip stream stopped before its end".into(),
+            });
+        }
     };
-    let data_end = match walked {
-        Ok(end) => end,
-        Err(Stop::Refused(e)) => return Err(e),
-        Err(Stop::Tar(e)) => return Err(stream.tar_failure(e)),
-    };
-    stream.finish_tar(data_end)?;
-    let uncompressed_size = stream.decompressed;
-    let (compressed_digest, compressed_size) = stream.finish()?;
+    debug_assert_eq!(compressed_size, input.len());
+    let uncompressed_size = inflated.decompressed;
+    let compressed_digest = input.finish();
 
     let missing: Vec<String> = expected
         .iter()
@@ -714,6 +885,55 @@ fn walk<R: Read>(
         compressed_size,
         uncompressed_size,
     })
+}
+
+/// What the inflating stage ends with.
+struct Inflated {
+    /// The stream's own failure (limits, gzip, input), if it had one.
+    failure: Option<UnpackError>,
+    decompressed: u64,
+    /// Once the gzip member ended: the input's length, or the refusal of
+    /// what follows the member.
+    end: Option<Result<u64, UnpackError>>,
+}
+
+/// The inflating stage: `raw` (the input) in, the tar stream out to the walker.
+fn inflate(
+    raw: Pipe,
+    limits: &Limits,
+    to_walker: &SyncSender<Piece>,
+    spent: &Receiver<Vec<u8>>,
+) -> Result<Inflated, UnpackError> {
+    let mut stream = Stream::open(raw, limits)?;
+    let fed = feed(&mut stream, to_walker, spent, |_| {});
+    let decompressed = stream.decompressed;
+    let failure = stream.failure.take();
+    // Only a member that ended is followed by anything worth checking; the
+    // input pipe is dropped on return, which stops the reading stage.
+    let end = (fed == Fed::End).then(|| stream.finish());
+    Ok(Inflated {
+        failure,
+        decompressed,
+        end,
+    })
+}
+
+/// Turns an error that came out of the tar parser into the typed cause: the
+/// stream's own failure when the walker ran into it, a truncation when it had
+/// read to the end (`eof`), else a malformed tar stream.
+fn tar_failure(e: io::Error, failure: Option<UnpackError>, eof: bool) -> UnpackError {
+    if let Some(f) = failure {
+        return f;
+    }
+    if eof {
+        UnpackError::Truncated {
+            detail: format!("the tar stream ends early ({e})"),
+        }
+    } else {
+        UnpackError::CorruptTar {
+            detail: e.to_string(),
+        }
+    }
 }
 
 /// Long names and pax records read so far, to apply to the next entry.
@@ -1375,6 +1595,132 @@ mod tests {
         assert!(matches!(
             refuse_mismatch(&got),
             Err(UnpackError::ChecksumMismatch { .. })
+        ));
+    }
+
+    /// Text of `len` bytes that compresses about as badly as SQL does, so a
+    /// few MiB span many pipe pieces.
+    fn text(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if i % 61 == 60 {
+                    b'\n'
+                } else {
+                    b'a' + (x % 26) as u8
+                }
+            })
+            .collect()
+    }
+
+    /// Several files, together many pipe pieces long (the two stages run
+    /// concurrently over a long stream).
+    fn big() -> (Vec<u8>, Vec<FileEntry>, Vec<Vec<u8>>) {
+        let contents: Vec<Vec<u8>> = (0..5).map(|i| text(700_000 + i * 1013, i as u64)).collect();
+        let names: Vec<String> = (0..5).map(|i| format!("drizzle/{i:04}_big.sql")).collect();
+        let files: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(&contents)
+            .map(|(n, c)| (n.as_str(), c.as_slice()))
+            .collect();
+        let expected = files.iter().map(|(p, c)| entry(p, c)).collect();
+        (tar_gz(&files), expected, contents)
+    }
+
+    #[test]
+    fn a_stream_of_many_pieces_is_hashed_whole() {
+        let (gz, expected, contents) = big();
+        let got = inspect(&gz[..], &expected, &Limits::default()).unwrap();
+        assert!(got.files.iter().all(FileCheck::matches));
+        assert_eq!(got.files[4].actual, Digest::of(&contents[4]));
+        assert_eq!(got.compressed_digest, Digest::of(&gz));
+        assert!(got.uncompressed_size > 5 * PIECE as u64 * 5);
+    }
+
+    #[test]
+    fn problems_far_into_a_long_stream_keep_their_kind_and_offset() {
+        let (_, mut expected, mut contents) = big();
+        // A NUL in the fourth file, 3 MiB into the stream: the file and offset
+        // are named exactly, whatever piece boundary it fell on.
+        contents[3][654_321] = 0;
+        expected[3] = entry("drizzle/0003_big.sql", &contents[3]);
+        let names: Vec<String> = (0..5).map(|i| format!("drizzle/{i:04}_big.sql")).collect();
+        let files: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(&contents)
+            .map(|(n, c)| (n.as_str(), c.as_slice()))
+            .collect();
+        let gz = tar_gz(&files);
+        match inspect(&gz[..], &expected, &Limits::default()) {
+            Err(UnpackError::Nul { path, offset }) => {
+                assert_eq!(path, "drizzle/0003_big.sql");
+                assert_eq!(offset, 654_321);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // The gzip checksum at the very end is wrong: every entry inflates
+        // and walks cleanly, and the failure, found by the inflater after the
+        // walker has all the data, still surfaces as a corrupt gzip stream.
+        let (gz, expected, _) = big();
+        let mut damaged = gz.clone();
+        let crc = damaged.len() - 8;
+        damaged[crc] ^= 0xff;
+        match inspect(&damaged[..], &expected, &Limits::default()) {
+            Err(UnpackError::CorruptGzip { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        // Bytes flipped in the middle: refused or reported, never a pass.
+        let mut damaged = gz.clone();
+        let mid = damaged.len() / 2;
+        for b in &mut damaged[mid..mid + 64] {
+            *b ^= 0x55;
+        }
+        if let Ok(i) = inspect(&damaged[..], &expected, &Limits::default()) {
+            assert!(i.mismatches().count() > 0);
+        }
+        let mid = gz.len() / 2;
+
+        // Cut in the middle: truncated, not malformed.
+        match inspect(&gz[..mid], &expected, &Limits::default()) {
+            Err(UnpackError::Truncated { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+
+        // Whole, then a second member: the tar walk passes, the trailing
+        // bytes are refused with their exact offset.
+        let mut two = gz.clone();
+        two.extend_from_slice(&tar_gz(&[("x.sql", b"SELECT 1;\n")]));
+        match inspect(&two[..], &expected, &Limits::default()) {
+            Err(UnpackError::TrailingBytesAfterGzip { offset }) => {
+                assert_eq!(offset, gz.len() as u64)
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // The total limit stops inflation partway, as a typed refusal.
+        let small = Limits {
+            max_total_bytes: 2 * 1024 * 1024,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            inspect(&gz[..], &expected, &small),
+            Err(UnpackError::TotalTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_refusal_early_in_a_long_stream_stops_the_inflating_stage() {
+        // The first entry is unlisted: the walker refuses it at once and the
+        // pump, blocked on a full pipe, must notice and stop (no hang).
+        let (gz, mut expected, _) = big();
+        expected.remove(0);
+        assert!(matches!(
+            inspect(&gz[..], &expected, &Limits::default()),
+            Err(UnpackError::UnexpectedEntry { .. })
         ));
     }
 }

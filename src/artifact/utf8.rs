@@ -77,7 +77,13 @@ impl Utf8Validator {
     }
 }
 
+/// `contains` on a byte slice is the standard library's word-at-a-time
+/// search, many times faster than a byte loop on the (almost always NUL-free)
+/// text; the byte loop only runs to place a NUL that is there.
 fn memchr_nul(data: &[u8]) -> Option<usize> {
+    if !data.contains(&0) {
+        return None;
+    }
     data.iter().position(|&b| b == 0)
 }
 

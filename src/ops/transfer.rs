@@ -7,6 +7,7 @@ use crate::ops::Result;
 use crate::ops::registry::{authenticated_store, insecure_hint};
 use crate::ops::release::fetch::{TransferReport, copy_release, pull_release, refuse_if_revoked};
 use crate::ops::release::resolve;
+use crate::ops::release::vet::NoVet;
 use crate::store::progress::TransferEvent;
 
 /// Local layout -> registry. Blob transfers report to `progress`.
@@ -18,7 +19,7 @@ pub async fn push(
     let remote = authenticated_store(config).await?;
     let local = resolve::open_local(config, version)?;
     let empty = format!("the store is empty: run `squizzle build {version}` first");
-    let copied = copy_release(&local, &remote, version, &empty, progress, &|_, _| Ok(()))
+    let copied = copy_release(&local, &remote, version, &empty, progress, &NoVet)
         .await
         .map_err(|e| insecure_hint(remote.reference(), config, e))?;
     Ok(copied.report(&remote, &local))

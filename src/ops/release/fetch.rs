@@ -20,11 +20,12 @@ use crate::core::version::Version;
 use crate::ops::registry::{authenticated_store, insecure_hint, registry_configured};
 use crate::ops::release::resolve::{self, ResolvedRelease};
 use crate::ops::release::verify::{self, CheckId, Failure, VerifyOptions, VerifyReport};
+use crate::ops::release::vet::{PullVet, Vet};
 use crate::ops::{Error, Result};
-use crate::store::Target;
 use crate::store::layout::LayoutStore;
 use crate::store::progress::{self, TransferEvent};
 use crate::store::registry::RegistryStore;
+use crate::store::{BlobSource, Target};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,38 +74,8 @@ pub async fn pull_release(
     let staged = local.staged()?;
     let empty = format!("the registry has no versions: run `squizzle push {version}` first");
     // Only releases that pass the integrity checks enter the store: the
-    // tarball is inspected in the staging folder, before the tag is written.
-    let limits = crate::ops::release::limits(config);
-    let vet = |m: &Manifest, layer: &Descriptor| -> Result<()> {
-        let path = staged.blob_file(layer);
-        let file = std::fs::File::open(&path).map_err(|source| Error::Io {
-            action: "read",
-            path: path.clone(),
-            source,
-        })?;
-        let refuse = |why: String| {
-            Error::Integrity(format!(
-                "{version} from the registry fails its integrity checks: {why}; it was not stored (the local store is as it was)"
-            ))
-        };
-        let inspection = crate::artifact::unpack::inspect(
-            std::io::BufReader::with_capacity(256 * 1024, file),
-            &m.files,
-            &limits,
-        )
-        .map_err(|e| match e {
-            crate::artifact::unpack::UnpackError::Io { .. }
-            | crate::artifact::unpack::UnpackError::ReadInput { .. } => e.into(),
-            e => refuse(e.to_string()),
-        })?;
-        if let Some(bad) = inspection.files.iter().find(|f| !f.matches()) {
-            return Err(refuse(format!(
-                "{} does not match the hash its manifest lists",
-                bad.path
-            )));
-        }
-        Ok(())
-    };
+    // tarball is inspected as it downloads, before the tag is written.
+    let vet = PullVet::new(&staged, version, crate::ops::release::limits(config));
     let copied = copy_release(&remote, &staged, version, &empty, progress, &vet)
         .await
         .map_err(|e| insecure_hint(remote.reference(), config, e))?;
@@ -157,7 +128,7 @@ pub async fn copy_release<S: Target, D: Target>(
     version: &Version,
     empty_hint: &str,
     progress: &dyn Fn(&TransferEvent),
-    vet: &dyn Fn(&Manifest, &Descriptor) -> Result<()>,
+    vet: &dyn Vet,
 ) -> Result<Copied> {
     let tag = version.tag();
     let Some(found) = src.resolve(&tag).await? else {
@@ -241,7 +212,7 @@ pub async fn copy_release<S: Target, D: Target>(
     // Independent blobs: copied concurrently.
     let (config_sent, layer_sent) = tokio::try_join!(
         copy_blob(src, dst, config, progress),
-        copy_blob(src, dst, layer, progress)
+        copy_watched(src, dst, layer, progress, |blob| vet.watch(&m, blob))
     )?;
     for (sent, desc) in [(config_sent, config), (layer_sent, layer)] {
         if sent {
@@ -253,7 +224,7 @@ pub async fn copy_release<S: Target, D: Target>(
     }
     // The destination's own check of the content (a pull inspects the
     // tarball), while nothing in `dst` names the release yet.
-    vet(&m, layer)?;
+    vet.judge(&m, layer)?;
     // Tag last: until now nothing in `dst` names this release.
     dst.push_manifest(&tag, oci::IMAGE_MANIFEST_MEDIA_TYPE, &bytes)
         .await?;
@@ -285,10 +256,21 @@ pub async fn copy_blob<S: Target, D: Target>(
     desc: &Descriptor,
     progress: &dyn Fn(&TransferEvent),
 ) -> Result<bool> {
+    copy_watched(src, dst, desc, progress, |blob| blob).await
+}
+
+/// [`copy_blob`], reading the source through `watch` (a [`Vet`] tapping it).
+async fn copy_watched<'a, S: Target, D: Target>(
+    src: &'a S,
+    dst: &D,
+    desc: &Descriptor,
+    progress: &dyn Fn(&TransferEvent),
+    watch: impl FnOnce(Box<dyn BlobSource + 'a>) -> Box<dyn BlobSource + 'a>,
+) -> Result<bool> {
     if dst.has_blob(desc).await? {
         return Ok(false);
     }
-    let blob = src.open_blob(desc).await?;
+    let blob = watch(src.open_blob(desc).await?);
     Ok(dst.push_blob(desc, &*blob, progress).await?)
 }
 

@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod provenance;
 pub mod resolve;
 pub mod verify;
+pub mod vet;
 
 use crate::artifact::unpack::Limits;
 use crate::config::Config;
