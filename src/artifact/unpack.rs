@@ -304,7 +304,7 @@ pub fn inspect<R: Read>(
     expected: &[FileEntry],
     limits: &Limits,
 ) -> Result<Inspection, UnpackError> {
-    walk(reader, expected, limits, None)
+    walk(reader, expected, limits, Sink::None)
 }
 
 /// Extracts into `dest`, which must not exist yet (its parent must).
@@ -380,7 +380,7 @@ pub fn extract_with(
         &mut file,
         expected,
         limits,
-        Some((staging.path(), durability == Durability::Synced)),
+        Sink::Dir(staging.path(), durability == Durability::Synced),
     )
     .map_err(with_path)?;
     refuse_mismatch(&second)?;
@@ -410,6 +410,51 @@ pub fn extract_with(
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+/// The text of the files of `expected` whose index `wanted` marks, read in
+/// one streaming pass over `tarball` that checks it exactly as [`inspect`]
+/// does and refuses it on any mismatch with the manifest. Nothing is
+/// written to disk; memory holds only the wanted files (each within the
+/// per-file limit). `texts[i]` is `Some` exactly where `wanted[i]` is true.
+pub fn read_files(
+    tarball: &Path,
+    expected: &[FileEntry],
+    wanted: &[bool],
+    limits: &Limits,
+) -> Result<Vec<Option<String>>, UnpackError> {
+    assert_eq!(wanted.len(), expected.len(), "one mark per manifest file");
+    let file = File::open(tarball).map_err(|source| UnpackError::Io {
+        action: "open",
+        path: tarball.to_path_buf(),
+        source,
+    })?;
+    let mut kept: Vec<Option<Vec<u8>>> = vec![None; expected.len()];
+    let inspection =
+        walk(file, expected, limits, Sink::Memory(wanted, &mut kept)).map_err(|e| match e {
+            UnpackError::ReadInput { source } => UnpackError::Io {
+                action: "read",
+                path: tarball.to_path_buf(),
+                source,
+            },
+            other => other,
+        })?;
+    refuse_mismatch(&inspection)?;
+    kept.into_iter()
+        .zip(expected)
+        .map(|(bytes, entry)| {
+            bytes
+                .map(|b| {
+                    // The walker validated UTF-8 already; this cannot fail
+                    // for a file it accepted, but nothing is assumed.
+                    String::from_utf8(b).map_err(|e| UnpackError::NotUtf8 {
+                        path: entry.path.clone(),
+                        offset: e.utf8_error().valid_up_to() as u64,
+                    })
+                })
+                .transpose()
+        })
+        .collect()
 }
 
 fn destination_parts(dest: &Path) -> Result<(&Path, &std::ffi::OsStr), UnpackError> {
@@ -769,13 +814,24 @@ impl From<UnpackError> for Stop {
     }
 }
 
-/// The common pass of `inspect` and `extract`: with `out`, each accepted file is
-/// also written under that directory, from the same bytes that are hashed.
+/// Where a walk puts the bytes of the files it accepts, besides hashing them.
+enum Sink<'a> {
+    /// Nowhere: an inspection.
+    None,
+    /// Under a directory, each file synced when the flag says so: extraction.
+    Dir(&'a Path, bool),
+    /// In memory, the files whose slot (index in the manifest) is marked:
+    /// apply reads the files it runs this way, never from disk.
+    Memory(&'a [bool], &'a mut [Option<Vec<u8>>]),
+}
+
+/// The common pass of `inspect`, `extract` and `read_files`: each accepted
+/// file goes to `out` too, from the same bytes that are hashed.
 fn walk<R: Read>(
     reader: R,
     expected: &[FileEntry],
     limits: &Limits,
-    out: Option<(&Path, bool)>,
+    out: Sink<'_>,
 ) -> Result<Inspection, UnpackError> {
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(expected.len());
     for (i, f) in expected.iter().enumerate() {
@@ -957,7 +1013,7 @@ fn walk_entries<R: Read>(
     index: &HashMap<&str, usize>,
     found: &mut [Option<(Digest, u64)>],
     limits: &Limits,
-    out: Option<(&Path, bool)>,
+    mut out: Sink<'_>,
 ) -> Result<u64, Stop> {
     // Raw mode: `tar` would otherwise read long names and pax records into memory
     // whatever size their headers claim.
@@ -1085,8 +1141,14 @@ fn walk_entries<R: Read>(
         }
 
         let mut file = match out {
-            Some((root, _)) => Some(create_file(root, path)?),
-            None => None,
+            Sink::Dir(root, _) => Some(create_file(root, path)?),
+            _ => None,
+        };
+        let mut kept = match &mut out {
+            Sink::Memory(wanted, _) if wanted[slot] => {
+                Some(Vec::with_capacity(usize::try_from(size).unwrap_or(0)))
+            }
+            _ => None,
         };
         let mut hasher = Hasher::new();
         // Build refuses what is not UTF-8 SQL without NUL bytes; so does
@@ -1113,10 +1175,13 @@ fn walk_entries<R: Read>(
                 f.write_all(&buf[..n])
                     .map_err(|source| io_error("write", p, source))?;
             }
+            if let Some(kept) = kept.as_mut() {
+                kept.extend_from_slice(&buf[..n]);
+            }
             remaining -= n as u64;
         }
         if let Some((f, p)) = file
-            && out.is_some_and(|(_, sync)| sync)
+            && matches!(out, Sink::Dir(_, true))
         {
             f.sync_all()
                 .map_err(|source| io_error("sync", &p, source))?;
@@ -1139,6 +1204,9 @@ fn walk_entries<R: Read>(
             }
         }
         found[slot] = Some((hasher.finish(), size));
+        if let (Some(bytes), Sink::Memory(_, into)) = (kept, &mut out) {
+            into[slot] = Some(bytes);
+        }
     }
 
     if !pending.is_empty() {
@@ -1589,7 +1657,7 @@ mod tests {
             &altered[..],
             &expected,
             &Limits::default(),
-            Some((tmp.path(), true)),
+            Sink::Dir(tmp.path(), true),
         )
         .unwrap();
         assert!(matches!(

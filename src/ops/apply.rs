@@ -3,7 +3,6 @@
 //! The shared parts (options, session, runner, planner) live in `ops::run`;
 //! this module plans a release against the history and reports what ran.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -18,7 +17,7 @@ use crate::ops::run::plan;
 use crate::ops::run::runner::{
     RunContext, exec, load, run_files, segment_numbers, segments, show_sql, split_mode,
 };
-use crate::ops::run::session::extract_release;
+use crate::ops::run::session::read_release_files;
 use crate::ops::run::session::{Session, fetch_verified};
 use crate::ops::run::{ApplyEvent, DryRun, RunOptions, Warning, WarningKind};
 
@@ -124,16 +123,19 @@ async fn run_locked(
         on(ApplyEvent::Warning(&w.message));
     }
 
-    // Extract only when something will run: a no-op apply reads no files.
-    let root = if plan.steps.is_empty() {
-        PathBuf::new()
+    // Read only when something will run: a no-op apply reads no files. The
+    // pending files come from the verified layer into memory, never to disk.
+    let paths: Vec<&str> = plan.steps.iter().map(|s| s.file.path.as_str()).collect();
+    let texts = if paths.is_empty() {
+        Vec::new()
     } else {
-        extract_release(ctx.config, ctx.store, ctx.release, ctx.work)?
+        read_release_files(ctx.config, ctx.store, ctx.release, &paths)?
     };
     let loaded = plan
         .steps
         .iter()
-        .map(|step| load(&root, step.clone(), mode))
+        .zip(texts)
+        .map(|(step, text)| load(step.clone(), text, mode))
         .collect::<Result<Vec<_>>>()?;
     let segment_of = segment_numbers(&segments(&loaded, ctx.tx_mode, ctx.dry_run), loaded.len());
     let planned: Vec<PlannedFile> = loaded

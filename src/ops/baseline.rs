@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::config::{Config, Env};
-use crate::core::manifest::FileKind;
+use crate::core::manifest::{FileEntry, FileKind};
 use crate::core::version::Version;
 use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
 use crate::db::lock;
@@ -15,7 +15,7 @@ use crate::db::split;
 use crate::ops::host::{ci_identity, hostname, os_user};
 use crate::ops::release::fetch::{pull_if_missing, verified_release};
 use crate::ops::run::runner::split_mode;
-use crate::ops::run::session::{connect, extract_release};
+use crate::ops::run::session::{connect, read_release_files};
 use crate::ops::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,12 +47,14 @@ pub async fn baseline(
         &crate::ops::release::verify::VerifyOptions::default(),
     )?;
     let signer = verified.signature;
-    let work = tempfile::tempdir().map_err(|source| Error::Io {
-        action: "create a work folder in",
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let root = extract_release(config, &store, &release, work.path())?;
+    let migrations: Vec<&FileEntry> = release
+        .manifest
+        .files
+        .iter()
+        .filter(|f| f.kind == FileKind::Migration)
+        .collect();
+    let paths: Vec<&str> = migrations.iter().map(|f| f.path.as_str()).collect();
+    let texts = read_release_files(config, &store, &release, &paths)?;
     let (first, spec) = connect(config, env, "baseline", Some(version)).await?;
     let envcfg = config.active_environment();
     let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
@@ -76,10 +78,8 @@ pub async fn baseline(
         let tag = m.version.tag();
         client.batch_execute(&held.begin_sql()).await.map_err(|e| Error::Db(crate::db::DbError::query("starting the baseline", e)))?;
         let mut count = 0;
-        for f in m.files.iter().filter(|f| f.kind == FileKind::Migration) {
-            let path = root.join(&f.path);
-            let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { action: "read", path: path.clone(), source })?;
-            let total = split::split(&text, mode).map_err(|e| Error::Usage(format!("{}: {e}", f.path)))?.len() as i32;
+        for (f, text) in migrations.iter().zip(&texts) {
+            let total = split::split(text, mode).map_err(|e| Error::Usage(format!("{}: {e}", f.path)))?.len() as i32;
             let sha = f.sha256.to_string();
             history
                 .record_migration(

@@ -21,7 +21,6 @@
 //! migration again.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -486,21 +485,23 @@ async fn run_plan(
 ) -> Result<RollbackReport> {
     let manifest = &ctx.release.manifest;
     let mode = runner::split_mode(manifest.format);
-    // Extract only when a script will run.
-    let root = if plan.steps.is_empty() {
-        PathBuf::new()
+    // Read only when a script will run: from the verified layer, into memory.
+    let paths: Vec<&str> = plan.steps.iter().map(|s| s.script.path.as_str()).collect();
+    let texts = if paths.is_empty() {
+        Vec::new()
     } else {
-        session::extract_release(ctx.config, ctx.store, ctx.release, ctx.work)?
+        session::read_release_files(ctx.config, ctx.store, ctx.release, &paths)?
     };
     let loaded = plan
         .steps
         .iter()
-        .map(|s| {
+        .zip(texts)
+        .map(|(s, text)| {
             let step = Step {
                 file: s.script.clone(),
                 resume_from: 0,
             };
-            runner::load(&root, step, mode)
+            runner::load(step, text, mode)
         })
         .collect::<Result<Vec<Loaded>>>()?;
     let outcome = if plan.nothing_to_do() {

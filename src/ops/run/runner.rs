@@ -9,7 +9,6 @@
 //! file whenever that file is transactional. A failure is recorded in its own
 //! row after the rollback. Shared by apply and rollback.
 
-use std::path::Path;
 use std::time::Instant;
 
 use tokio_postgres::Client;
@@ -50,15 +49,10 @@ pub fn show_sql(loaded: &[Loaded], segment_of: &[usize], on: &mut dyn FnMut(Appl
     }
 }
 
-/// Reads and splits a file of the extracted release at `root`; a file that
-/// controls transactions itself without being marked no-transaction is refused.
-pub fn load(root: &Path, step: Step, mode: SplitMode) -> Result<Loaded> {
-    let path = root.join(&step.file.path);
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        action: "read",
-        path: path.clone(),
-        source,
-    })?;
+/// Splits a file of the release (its text read from the verified layer); a
+/// file that controls transactions itself without being marked
+/// no-transaction is refused.
+pub fn load(step: Step, text: String, mode: SplitMode) -> Result<Loaded> {
     let statements =
         split::split(&text, mode).map_err(|e| Error::Usage(format!("{}: {e}", step.file.path)))?;
     if step.file.transaction == TransactionMode::Default
@@ -100,8 +94,6 @@ pub struct RunContext<'a> {
     pub release: &'a ResolvedRelease,
     pub config: &'a Config,
     pub store: &'a LayoutStore,
-    /// Private folder the release is extracted into, once something is pending.
-    pub work: &'a Path,
     pub env: &'a Env,
     pub tx_mode: TxMode,
     pub dry_run: DryRun,
@@ -137,7 +129,6 @@ impl<'a> RunContext<'a> {
             release: &verified.release,
             config,
             store: &verified.store,
-            work: session.work.path(),
             env,
             tx_mode: opts.tx_mode(config),
             dry_run: DryRun::Off,

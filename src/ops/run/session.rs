@@ -2,7 +2,6 @@
 //! session with its history tables and lock, the private folder a verified
 //! release is extracted into, and the verified start every run shares.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio_postgres::Client;
@@ -66,23 +65,13 @@ pub fn connect_spec(
     Ok(spec)
 }
 
-/// A private folder for the extracted release, deleted when dropped.
-pub fn work_dir() -> Result<tempfile::TempDir> {
-    tempfile::tempdir().map_err(|source| Error::Io {
-        action: "create a work folder in",
-        path: std::env::temp_dir(),
-        source,
-    })
-}
-
-/// The migrating connection, its history tables, the migration lock when the
-/// run takes it, and a private folder to extract the release into.
+/// The migrating connection, its history tables, and the migration lock when
+/// the run takes it.
 pub struct Session {
     pub client: Client,
     pub spec: ConnectSpec,
     pub history: HistoryStore,
     pub lock: Option<lock::MigrationLock>,
-    pub work: tempfile::TempDir,
 }
 
 impl Session {
@@ -99,7 +88,6 @@ impl Session {
         lock_timeout: Option<Duration>,
         on: &mut dyn FnMut(ApplyEvent<'_>),
     ) -> Result<Session> {
-        let work = work_dir()?;
         let url = config.active_environment().database_url;
         let spec = connect_spec(
             config.environment.as_deref(),
@@ -132,7 +120,6 @@ impl Session {
             spec,
             history,
             lock,
-            work,
         })
     }
 
@@ -145,23 +132,42 @@ impl Session {
     }
 }
 
-/// Extracts the verified layer into `dir/release` and returns that path.
-pub fn extract_release(
+/// The text of each of `paths` (files of the verified release), read from
+/// its layer in one streaming pass that checks the whole layer again against
+/// the manifest: nothing is written to disk, and only these files are held
+/// in memory.
+pub fn read_release_files(
     config: &Config,
     store: &LayoutStore,
     release: &ResolvedRelease,
-    dir: &Path,
-) -> Result<PathBuf> {
-    let dest = dir.join("release");
-    unpack::extract_with(
+    paths: &[&str],
+) -> Result<Vec<String>> {
+    let expected = &release.manifest.files;
+    let wanted: Vec<bool> = expected
+        .iter()
+        .map(|f| paths.contains(&f.path.as_str()))
+        .collect();
+    let mut texts = unpack::read_files(
         &store.blob_path(&release.layer.digest),
-        &release.manifest.files,
+        expected,
+        &wanted,
         &limits(config),
-        &dest,
-        // A private copy, read once and deleted: no need to fsync it.
-        unpack::Durability::Scratch,
     )?;
-    Ok(dest)
+    paths
+        .iter()
+        .map(|p| {
+            expected
+                .iter()
+                .position(|f| f.path == *p)
+                .and_then(|i| texts[i].take())
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{p} is not a file of release {}",
+                        release.manifest.version
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// Pulls the release when it is missing (unless offline), refreshes its
