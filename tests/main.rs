@@ -19,6 +19,7 @@ mod cli_conventions;
 mod cli_init;
 mod cli_list;
 mod cli_verify;
+mod deny_policy;
 mod deploy_no_checkout;
 mod doc_examples;
 mod exit_codes;

@@ -63,6 +63,8 @@ fn print_report(p: &super::output::Printer, r: &CheckReport) {
         unchecked: r.unchecked.clone(),
         allowances: r.allowed.clone(),
         findings: Vec::new(),
+        analysed: false,
+        allowed_findings: Vec::new(),
     };
     print_lineage(p, &lineage, false);
     for problem in &r.problems {

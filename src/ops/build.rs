@@ -229,6 +229,12 @@ pub async fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<Bu
     )?;
     let mut recorded = review.lineage();
     recorded.findings = findings.iter().map(analysis::Finding::recorded).collect();
+    recorded.analysed = true;
+    recorded.allowed_findings = analysis::policy::allowances(
+        &opts.lineage.allow_findings,
+        opts.lineage.reason.as_deref(),
+        &recorded.findings,
+    )?;
     if !recorded.findings.is_empty() {
         warnings.push(format!(
             "{} findings in the new or edited migrations ({}), recorded in the manifest; `squizzle lint` lists them",

@@ -21,6 +21,7 @@
 //! manifest's `lineage`.
 
 pub mod lex;
+pub mod policy;
 
 use std::collections::HashSet;
 
