@@ -362,18 +362,6 @@ fn a_deploy_job_without_a_config_denies_with_squizzle_deny_and_shows_the_signed_
     ci.write(FILE, CLEANUP);
     ci.build_ok("1.0.0");
     let reason = "approved in CHG-9";
-    ci.run(&[
-        "build",
-        "1.1.0",
-        "--previous",
-        "1.0.0",
-        "--allow",
-        &format!("truncate:{FILE}"),
-        "--reason",
-        reason,
-    ])
-    .code(2)
-    .stderr_has("no truncate finding");
     ci.write(
         "migrations/0005_more.sql",
         "TRUNCATE users;\nALTER TABLE orders ADD COLUMN note text;\n",
@@ -382,7 +370,22 @@ fn a_deploy_job_without_a_config_denies_with_squizzle_deny_and_shows_the_signed_
         "build",
         "1.1.0",
         "--allow",
+        "drop-column:0005_more.sql",
+        "--reason",
+        reason,
+    ])
+    .code(2)
+    .stderr_has("no drop-column finding in 0005_more.sql");
+    // 1.1.0 carries 0004's findings over from 1.0.0: it allows them too.
+    ci.run(&[
+        "build",
+        "1.1.0",
+        "--allow",
         "truncate:0005_more.sql",
+        "--allow",
+        &format!("truncate:{FILE}"),
+        "--allow",
+        &format!("drop-table:{FILE}"),
         "--reason",
         reason,
     ])
@@ -433,4 +436,56 @@ fn a_deploy_job_without_a_config_denies_with_squizzle_deny_and_shows_the_signed_
             "Finding allowed at build: truncate in migrations/0005_more.sql; reason: {reason}"
         ))
         .says("Applied 1.1.0");
+}
+
+#[test]
+fn findings_and_allowances_of_released_migrations_carry_over_so_a_skipped_release_is_still_judged()
+{
+    let (w, prod, staging) = project("deny_carry");
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0", "--env", "staging"]).success();
+    // 1.1.0 adds a harmless migration; production never applied 1.0.0, so
+    // applying 1.1.0 would run 0004 too: its findings came along.
+    w.write(
+        "migrations/0005_note.sql",
+        "ALTER TABLE orders ADD COLUMN note text;\n",
+    );
+    w.build_ok("1.1.0");
+    let m = w.read_json("db/tarballs/squizzle-1.1.0.manifest.json");
+    valid("manifest.v1.schema.json", &m);
+    assert_eq!(m["lineage"]["findings"].as_array().unwrap().len(), 2);
+    w.run(&["apply", "1.1.0", "--env", "production"])
+        .code(9)
+        .stderr_has(&format!(
+            "{FILE}:2: DROP TABLE deletes the table and its rows [drop-table]"
+        ));
+    untouched(&prod);
+
+    // An allowance can be given for a carried finding, and is carried on.
+    w.run(&[
+        "build",
+        "1.2.0",
+        "--allow",
+        "drop-table:0004_cleanup.sql",
+        "--allow",
+        "truncate:0004_cleanup.sql",
+        "--reason",
+        "reviewed late (CHG-8)",
+    ])
+    .success();
+    w.write(
+        "migrations/0006_more.sql",
+        "ALTER TABLE orders ADD COLUMN extra text;\n",
+    );
+    w.build_ok("1.3.0");
+    let m = w.read_json("db/tarballs/squizzle-1.3.0.manifest.json");
+    assert_eq!(m["lineage"]["allowedFindings"].as_array().unwrap().len(), 2);
+    w.run(&["apply", "1.3.0", "--env", "production"])
+        .success()
+        .says("Applied 1.3.0");
+    w.run(&["apply", "1.3.0", "--env", "staging"]).success();
+    assert_eq!(
+        one(&staging, "SELECT count(*) FROM squizzle.migrations"),
+        "6"
+    );
 }

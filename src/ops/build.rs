@@ -212,7 +212,11 @@ pub async fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<Bu
     }
 
     // What the SQL of the new or edited migrations does, recorded with the
-    // history check (and signed with it).
+    // history check (and signed with it). The findings (and allowances) of
+    // released, unchanged migrations are carried over from the previous
+    // release, so a database that skipped that release is still judged on
+    // them; when the previous release recorded no analysis, every migration
+    // is analysed.
     let released: HashMap<String, Digest> = match &previous {
         lineage::Previous::Found { release, .. } => release
             .manifest
@@ -221,26 +225,64 @@ pub async fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<Bu
             .collect(),
         lineage::Previous::None { .. } => HashMap::new(),
     };
-    let (_, findings) = analysis::analyse_changed(
-        &collection.files,
-        &packed.files,
-        collection.format,
-        &released,
-    )?;
+    let previous_analysis = match &previous {
+        lineage::Previous::Found { release, .. } => {
+            release.manifest.lineage.as_ref().filter(|l| l.analysed)
+        }
+        lineage::Previous::None { .. } => None,
+    };
+    let skip = if previous_analysis.is_some() {
+        released.clone()
+    } else {
+        HashMap::new()
+    };
+    let (_, findings) =
+        analysis::analyse_changed(&collection.files, &packed.files, collection.format, &skip)?;
+    let unchanged: std::collections::HashSet<&str> = packed
+        .files
+        .iter()
+        .filter(|f| f.kind == FileKind::Migration && skip.get(&f.id) == Some(&f.sha256))
+        .map(|f| f.path.as_str())
+        .collect();
     let mut recorded = review.lineage();
-    recorded.findings = findings.iter().map(analysis::Finding::recorded).collect();
+    if let Some(prev) = previous_analysis {
+        for f in prev
+            .findings
+            .iter()
+            .filter(|f| unchanged.contains(f.path.as_str()))
+        {
+            recorded.findings.push(f.clone());
+        }
+        recorded.allowed_findings.extend(
+            prev.allowed_findings
+                .iter()
+                .filter(|a| unchanged.contains(a.path.as_str()))
+                .cloned(),
+        );
+    }
+    let new: Vec<_> = findings.iter().map(analysis::Finding::recorded).collect();
+    if !new.is_empty() {
+        warnings.push(format!(
+            "{} findings in the new or edited migrations ({}), recorded in the manifest; `squizzle lint` lists them",
+            new.len(),
+            analysis::summary(&new)
+        ));
+    }
+    recorded.findings.extend(new);
     recorded.analysed = true;
-    recorded.allowed_findings = analysis::policy::allowances(
+    for a in analysis::policy::allowances(
         &opts.lineage.allow_findings,
         opts.lineage.reason.as_deref(),
         &recorded.findings,
-    )?;
-    if !recorded.findings.is_empty() {
-        warnings.push(format!(
-            "{} findings in the new or edited migrations ({}), recorded in the manifest; `squizzle lint` lists them",
-            recorded.findings.len(),
-            analysis::summary(&recorded.findings)
-        ));
+    )? {
+        match recorded
+            .allowed_findings
+            .iter_mut()
+            .find(|b| b.id == a.id && b.path == a.path)
+        {
+            Some(b) => *b = a,
+            None => recorded.allowed_findings.push(a),
+        }
     }
 
     let manifest = Manifest {
