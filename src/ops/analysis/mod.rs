@@ -470,7 +470,9 @@ fn statement(t: &[Tok<'_>], created: &mut HashSet<String>) -> Vec<&'static str> 
                 end += 1;
             }
             for action in split_top(&t[end.min(t.len())..]) {
-                ids.extend(alter_action(action, new));
+                let mut found = alter_action(action, new);
+                not_null_checks(action, &table, created, &mut found);
+                ids.extend(found);
             }
         }
     }
@@ -603,6 +605,63 @@ fn alter_action(a: &[Tok<'_>], new_table: bool) -> Vec<&'static str> {
         }
     }
     ids
+}
+
+/// `SET NOT NULL` needs no table scan when a validated
+/// `CHECK (col IS NOT NULL)` exists on the column (PostgreSQL 12+): one added
+/// without `NOT VALID`, or added `NOT VALID` and then `VALIDATE`d, earlier in
+/// the analysed files. They are remembered in `created` under keys that
+/// cannot be table names (`\0check:table.col`, `\0pending:table:name:col`);
+/// a `SET NOT NULL` on such a column loses its `set-not-null` finding.
+fn not_null_checks(
+    a: &[Tok<'_>],
+    table: &str,
+    state: &mut HashSet<String>,
+    found: &mut Vec<&'static str>,
+) {
+    let is = |i: usize, kw: &str| a.get(i).is_some_and(|x| x.is(kw));
+    if is(0, "add") {
+        let (name, at) = if is(1, "constraint") {
+            (a.get(2).and_then(Tok::name), 3)
+        } else {
+            (None, 1)
+        };
+        let shape = is(at, "check")
+            && matches!(a.get(at + 1), Some(Tok::LParen))
+            && is(at + 3, "is")
+            && is(at + 4, "not")
+            && is(at + 5, "null")
+            && matches!(a.get(at + 6), Some(Tok::RParen));
+        if let Some(col) = a.get(at + 2).and_then(Tok::name).filter(|_| shape) {
+            let not_valid = (0..a.len()).any(|i| is(i, "not") && is(i + 1, "valid"));
+            if !not_valid {
+                state.insert(format!("\0check:{table}.{col}"));
+            } else if let Some(n) = name {
+                state.insert(format!("\0pending:{table}:{n}:{col}"));
+            }
+        }
+    }
+    if is(0, "validate")
+        && is(1, "constraint")
+        && let Some(n) = a.get(2).and_then(Tok::name)
+    {
+        let prefix = format!("\0pending:{table}:{n}:");
+        if let Some(p) = state.iter().find(|s| s.starts_with(&prefix)).cloned() {
+            state.remove(&p);
+            state.insert(format!("\0check:{table}.{}", &p[prefix.len()..]));
+        }
+    }
+    if is(0, "alter") {
+        let c = if is(1, "column") { 2 } else { 1 };
+        if is(c + 1, "set")
+            && is(c + 2, "not")
+            && is(c + 3, "null")
+            && let Some(col) = a.get(c).and_then(Tok::name)
+            && state.contains(&format!("\0check:{table}.{col}"))
+        {
+            found.retain(|id| *id != "set-not-null");
+        }
+    }
 }
 
 /// DELETE FROM / UPDATE ... SET without a WHERE at their own level, at the
