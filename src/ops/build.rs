@@ -1,7 +1,7 @@
 //! `build`: collect -> pack -> refuse what apply would refuse -> compare with
 //! the previous release -> squizzle manifest -> OCI manifest -> local store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -211,79 +211,26 @@ pub async fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<Bu
         ));
     }
 
-    // What the SQL of the new or edited migrations does, recorded with the
-    // history check (and signed with it). The findings (and allowances) of
-    // released, unchanged migrations are carried over from the previous
-    // release, so a database that skipped that release is still judged on
-    // them; when the previous release recorded no analysis, every migration
-    // is analysed.
-    let released: HashMap<String, Digest> = match &previous {
-        lineage::Previous::Found { release, .. } => release
-            .manifest
-            .migrations()
-            .map(|f| (f.id.clone(), f.sha256))
-            .collect(),
-        lineage::Previous::None { .. } => HashMap::new(),
-    };
-    let previous_analysis = match &previous {
-        lineage::Previous::Found { release, .. } => {
-            release.manifest.lineage.as_ref().filter(|l| l.analysed)
-        }
-        lineage::Previous::None { .. } => None,
-    };
-    let skip = if previous_analysis.is_some() {
-        released.clone()
-    } else {
-        HashMap::new()
-    };
-    let (_, findings) =
-        analysis::analyse_changed(&collection.files, &packed.files, collection.format, &skip)?;
-    let unchanged: std::collections::HashSet<&str> = packed
-        .files
-        .iter()
-        .filter(|f| f.kind == FileKind::Migration && skip.get(&f.id) == Some(&f.sha256))
-        .map(|f| f.path.as_str())
-        .collect();
-    let mut recorded = review.lineage();
-    if let Some(prev) = previous_analysis {
-        for f in prev
-            .findings
-            .iter()
-            .filter(|f| unchanged.contains(f.path.as_str()))
-        {
-            recorded.findings.push(f.clone());
-        }
-        recorded.allowed_findings.extend(
-            prev.allowed_findings
-                .iter()
-                .filter(|a| unchanged.contains(a.path.as_str()))
-                .cloned(),
-        );
-    }
-    let new: Vec<_> = findings.iter().map(analysis::Finding::recorded).collect();
-    if !new.is_empty() {
-        warnings.push(format!(
-            "{} findings in the new or edited migrations ({}), recorded in the manifest; `squizzle lint` lists them",
-            new.len(),
-            analysis::summary(&new)
-        ));
-    }
-    recorded.findings.extend(new);
-    recorded.analysed = true;
-    for a in analysis::policy::allowances(
+    // What the SQL does, recorded with the history check (and signed with it).
+    let sql = analysis::for_release(
+        &previous,
+        &collection.files,
+        &packed.files,
+        collection.format,
         &opts.lineage.allow_findings,
         opts.lineage.reason.as_deref(),
-        &recorded.findings,
-    )? {
-        match recorded
-            .allowed_findings
-            .iter_mut()
-            .find(|b| b.id == a.id && b.path == a.path)
-        {
-            Some(b) => *b = a,
-            None => recorded.allowed_findings.push(a),
-        }
+    )?;
+    if !sql.new.is_empty() {
+        warnings.push(format!(
+            "{} findings in the new or edited migrations ({}), recorded in the manifest; `squizzle lint` lists them",
+            sql.new.len(),
+            analysis::summary(&sql.new)
+        ));
     }
+    let mut recorded = review.lineage();
+    recorded.findings = sql.findings;
+    recorded.allowed_findings = sql.allowed;
+    recorded.analysed = true;
 
     let manifest = Manifest {
         schema_version: SCHEMA_VERSION,

@@ -256,6 +256,84 @@ pub fn analyse_changed(
     Ok((analysed, findings))
 }
 
+/// What a release records about its SQL (`lineage.findings` and
+/// `allowedFindings`), as `build` makes it and `check` previews it.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseFindings {
+    /// The findings of the new or edited migrations.
+    pub new: Vec<crate::core::manifest::RecordedFinding>,
+    /// Everything recorded: the findings the previous release recorded for
+    /// migrations shipped again unchanged, then `new`.
+    pub findings: Vec<crate::core::manifest::RecordedFinding>,
+    /// Carried-over allowances, and those `--allow` asks for.
+    pub allowed: Vec<crate::core::manifest::FindingAllowance>,
+}
+
+/// Analyses a release's migrations against `previous`: the findings (and
+/// allowances) of released, unchanged migrations are carried over from the
+/// previous release, so a database that skipped it is still judged on them;
+/// when the previous release recorded no analysis, every migration is
+/// analysed. `allow` (`--allow ID:FILE`) must each match a finding (exit 2).
+pub fn for_release(
+    previous: &super::lineage::Previous,
+    files: &[crate::artifact::collect::SourceFile],
+    entries: &[crate::core::manifest::FileEntry],
+    format: crate::core::manifest::SourceFormat,
+    allow: &[String],
+    reason: Option<&str>,
+) -> crate::ops::Result<ReleaseFindings> {
+    use super::lineage::Previous;
+    let analysed_previous = match previous {
+        Previous::Found { release, .. } => release
+            .manifest
+            .lineage
+            .as_ref()
+            .filter(|l| l.analysed)
+            .map(|l| (l, &release.manifest)),
+        Previous::None { .. } => None,
+    };
+    let skip: std::collections::HashMap<String, crate::core::digest::Digest> = analysed_previous
+        .map(|(_, m)| m.migrations().map(|f| (f.id.clone(), f.sha256)).collect())
+        .unwrap_or_default();
+    let (_, found) = analyse_changed(files, entries, format, &skip)?;
+    let unchanged: HashSet<&str> = entries
+        .iter()
+        .filter(|f| {
+            f.kind == crate::core::manifest::FileKind::Migration
+                && skip.get(&f.id) == Some(&f.sha256)
+        })
+        .map(|f| f.path.as_str())
+        .collect();
+    let mut out = ReleaseFindings::default();
+    if let Some((prev, _)) = analysed_previous {
+        out.findings.extend(
+            prev.findings
+                .iter()
+                .filter(|f| unchanged.contains(f.path.as_str()))
+                .cloned(),
+        );
+        out.allowed.extend(
+            prev.allowed_findings
+                .iter()
+                .filter(|a| unchanged.contains(a.path.as_str()))
+                .cloned(),
+        );
+    }
+    out.new = found.iter().map(Finding::recorded).collect();
+    out.findings.extend(out.new.iter().cloned());
+    for a in policy::allowances(allow, reason, &out.findings)? {
+        match out
+            .allowed
+            .iter_mut()
+            .find(|b| b.id == a.id && b.path == a.path)
+        {
+            Some(b) => *b = a,
+            None => out.allowed.push(a),
+        }
+    }
+    Ok(out)
+}
+
 impl Finding {
     /// As the manifest records it.
     pub fn recorded(&self) -> crate::core::manifest::RecordedFinding {
