@@ -610,3 +610,65 @@ fn build_records_what_the_new_sql_does_and_verify_and_a_dry_run_show_it() {
         .success()
         .stderr_has("Findings recorded at build: 1 destructive, 1 blocking");
 }
+
+#[test]
+fn check_reports_the_findings_build_would_record_and_checks_allowances_as_build_does() {
+    let w = World::plain();
+    w.write("migrations/0004_drop.sql", "DROP TABLE orders;\n");
+    w.build_ok("1.0.0");
+    w.write(
+        "migrations/0005_more.sql",
+        "ALTER TABLE users RENAME COLUMN email TO mail;\n",
+    );
+    // Text: every finding with file and line; findings do not fail check.
+    w.run(&["check", "1.1.0"])
+        .success()
+        .stderr_has("migrations/0004_drop.sql:1: DROP TABLE deletes the table and its rows [drop-table]")
+        .stderr_has("migrations/0005_more.sql:1: RENAME COLUMN breaks the application version still running [rename-column]")
+        .stdout_has("2 findings build would record (1 destructive, 1 incompatible)");
+    let j = w
+        .run(&["check", "1.1.0", "--output", "json"])
+        .success()
+        .json();
+    valid("check.v1.schema.json", &j);
+    assert_eq!(j["ok"], true);
+    let ids: Vec<&str> = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["drop-table", "rename-column"],
+        "carried over, then new"
+    );
+    assert_eq!(j["allowedFindings"], serde_json::json!([]));
+    // --allow is checked as build checks it, and previewed.
+    w.run(&[
+        "check",
+        "1.1.0",
+        "--allow",
+        "truncate:0005_more.sql",
+        "--reason",
+        "x",
+    ])
+    .code(2)
+    .stderr_has("no truncate finding in 0005_more.sql");
+    let j = w
+        .run(&[
+            "check",
+            "1.1.0",
+            "--allow",
+            "rename-column:0005_more.sql",
+            "--reason",
+            "readers moved (CHG-3)",
+            "--output",
+            "json",
+        ])
+        .success()
+        .json();
+    valid("check.v1.schema.json", &j);
+    assert_eq!(j["allowedFindings"][0]["path"], "migrations/0005_more.sql");
+    assert_eq!(j["allowedFindings"][0]["reason"], "readers moved (CHG-3)");
+}

@@ -123,3 +123,56 @@ fn lint_of_the_whole_dokploy_history_finds_no_false_destructive_statement() {
     assert_eq!(count("not-analysed"), 1);
     assert_eq!(findings.len(), 77);
 }
+
+#[test]
+fn lint_exits_9_only_when_deny_names_a_finding_and_refuses_unknown_names() {
+    let w = World::plain();
+    w.build_ok("1.0.0");
+    // Clean change: 0 even with a deny list.
+    w.write(
+        "migrations/0004_note.sql",
+        "ALTER TABLE orders ADD COLUMN note text;\n",
+    );
+    let j = w
+        .run(&["lint", "--deny", "destructive", "--output", "json"])
+        .success()
+        .json();
+    valid(&j);
+    assert_eq!(j["denied"], 0);
+    w.write(
+        "migrations/0005_drop.sql",
+        "ALTER TABLE users DROP COLUMN email;\nCREATE INDEX orders_user ON orders (user_id);\n",
+    );
+    // Findings alone do not fail the lint.
+    w.run(&["lint"]).success().says("[drop-column]");
+    // A list that names one of them does: exit 9, in text and JSON.
+    w.run(&["lint", "--deny", "destructive"])
+        .code(9)
+        .stderr_has("1 of the findings are denied by --deny destructive");
+    let j = w
+        .run(&[
+            "lint",
+            "--fail-on",
+            "blocking,drop-column",
+            "--output",
+            "json",
+        ])
+        .code(9)
+        .json();
+    valid(&j);
+    assert_eq!(j["denied"], 2);
+    assert_eq!(j["deny"], serde_json::json!(["blocking", "drop-column"]));
+    // A list naming none of them passes; SARIF is still written.
+    w.run(&[
+        "lint",
+        "--deny",
+        "rename-table,truncate",
+        "--sarif",
+        "x.sarif",
+    ])
+    .success();
+    assert!(w.exists("x.sarif"));
+    w.run(&["lint", "--deny", "destructiv"])
+        .code(2)
+        .stderr_has("\"destructiv\" is neither a finding category nor a finding id");
+}

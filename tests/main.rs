@@ -20,6 +20,7 @@ mod cli_init;
 mod cli_list;
 mod cli_meta;
 mod cli_verify;
+mod deny_policy;
 mod deploy_no_checkout;
 mod doc_examples;
 mod exit_codes;

@@ -28,6 +28,16 @@ pub struct ApplyArgs {
     /// Allow applying an older release, or migrations that sort before applied ones.
     #[arg(long)]
     allow_out_of_order: bool,
+    /// Refuse the release (exit 9, before connecting) if it has findings of
+    /// these categories or ids that it does not allow; added to the
+    /// environment's `deny` list (comma-separated or repeated).
+    #[arg(
+        long,
+        value_name = "CATEGORY|ID",
+        env = "SQUIZZLE_DENY",
+        value_delimiter = ','
+    )]
+    deny: Vec<String>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -44,6 +54,7 @@ pub fn exec(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, Error> {
         version,
         dry_run,
         allow_out_of_order: args.allow_out_of_order,
+        deny: args.deny.clone(),
         run: args.run.options()?,
     };
     let p = &ctx.printer;

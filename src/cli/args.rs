@@ -191,6 +191,13 @@ pub struct HistoryArgs {
     /// --allow-rewrite).
     #[arg(long, requires = "reason")]
     pub allow_out_of_order: bool,
+    /// Accept the findings with this id in this file (e.g.
+    /// drop-table:migrations/0005_drop.sql; repeatable), so an environment
+    /// whose deny policy names them still applies the release. Recorded with
+    /// --reason in the signed manifest; an allowance that matches no finding
+    /// is refused.
+    #[arg(long = "allow", value_name = "ID:FILE", requires = "reason")]
+    pub allow_findings: Vec<String>,
     /// Why the allowances are right; recorded with each of them.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
@@ -198,9 +205,13 @@ pub struct HistoryArgs {
 
 impl HistoryArgs {
     pub fn options(&self) -> Result<ops::lineage::LineageOptions, Error> {
-        if self.reason.is_some() && self.allow_rewrite.is_empty() && !self.allow_out_of_order {
+        if self.reason.is_some()
+            && self.allow_rewrite.is_empty()
+            && !self.allow_out_of_order
+            && self.allow_findings.is_empty()
+        {
             return Err(Error::Usage(
-                "--reason explains an allowance: give --allow-rewrite ID or --allow-out-of-order with it".into(),
+                "--reason explains an allowance: give --allow-rewrite ID, --allow-out-of-order or --allow ID:FILE with it".into(),
             ));
         }
         Ok(ops::lineage::LineageOptions {
@@ -210,6 +221,7 @@ impl HistoryArgs {
             },
             allow_rewrite: self.allow_rewrite.clone(),
             allow_out_of_order: self.allow_out_of_order,
+            allow_findings: self.allow_findings.clone(),
             reason: self.reason.clone(),
         })
     }

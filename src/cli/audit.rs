@@ -148,6 +148,12 @@ fn print_artifact(p: &super::output::Printer, r: &AuditReport) {
         }
         None => p.line("  Provenance:  none verified"),
     }
+    for f in &a.allowed_findings {
+        p.line(&format!(
+            "  Allows:      {} in {} (reason: {})",
+            f.id, f.path, f.reason
+        ));
+    }
     match &a.revocation {
         None => p.line("  Revocation:  not revoked"),
         Some(rv) => p.line(&format!(

@@ -19,7 +19,9 @@ use crate::ops::check::{CheckOptions, CheckReport};
                   newest one older than <version>, or the newest of all without it; from the local store, else \
                   pulled from the registry; or --previous) and reports what build would refuse: a released \
                   migration edited, removed, renamed or moved, a new migration placed before released ones, \
-                  BEGIN/COMMIT in a file, CONCURRENTLY in a file without -- squizzle:no-transaction.\n\n\
+                  BEGIN/COMMIT in a file, CONCURRENTLY in a file without -- squizzle:no-transaction. It also \
+                  lists the findings build would record about the SQL (docs/lint.md); they do not change the \
+                  exit code (squizzle lint --deny does).\n\n\
                   Exit codes: 0 build would accept it; 2 a file build refuses (or a bad flag); 5 released \
                   migrations changed without an allowance; 3 the registry cannot be reached.\n\n\
                   Examples:\n  squizzle check\n  squizzle check 1.4.0 --output json\n  \
@@ -63,6 +65,8 @@ fn print_report(p: &super::output::Printer, r: &CheckReport) {
         unchecked: r.unchecked.clone(),
         allowances: r.allowed.clone(),
         findings: Vec::new(),
+        analysed: false,
+        allowed_findings: Vec::new(),
     };
     print_lineage(p, &lineage, false);
     for problem in &r.problems {
@@ -73,6 +77,25 @@ fn print_report(p: &super::output::Printer, r: &CheckReport) {
             p.fail_detail(&format!("Released: {was}"));
             p.fail_detail(&format!("Now:      {now}"));
         }
+    }
+    for f in &r.findings {
+        let allowed = r
+            .allowed_findings
+            .iter()
+            .find(|a| a.id == f.id && a.path == f.path)
+            .map(|a| format!(" (allowed: {})", a.reason))
+            .unwrap_or_default();
+        p.warn(&format!(
+            "{}:{}: {} [{}]{allowed}",
+            f.path, f.line, f.message, f.id
+        ));
+    }
+    if !r.findings.is_empty() {
+        p.info(&format!(
+            "{} findings build would record ({}); they do not fail check, an environment's deny policy judges them at apply (docs/lint.md)",
+            r.findings.len(),
+            crate::ops::analysis::summary(&r.findings)
+        ));
     }
     if r.ok {
         p.ok(&format!(

@@ -18,9 +18,11 @@ use crate::ops::lint::LintOptions;
     after_help = "Analyses the migrations added or edited since the previous release (found as build finds it), \
                   each statement on its own: strings, comments, quoted identifiers and dollar-quoted bodies never \
                   count as SQL. Every finding has a stable id, a one-line explanation and the safe alternative. \
-                  Findings do not change the exit code (0) yet.\n\n\
+                  Exit 0 whatever the findings, unless --deny (or --fail-on) names categories or ids: then exit 9 \
+                  when a finding is named by it (as apply under that deny policy would refuse).\n\n\
                   Examples:\n  squizzle lint\n  squizzle lint 1.4.0 --output json\n  \
-                  squizzle lint --sarif squizzle.sarif   # for GitHub code scanning"
+                  squizzle lint --sarif squizzle.sarif   # for GitHub code scanning\n  \
+                  squizzle lint --deny destructive,rename-column   # fail the pull request (exit 9)"
 )]
 pub struct LintArgs {
     /// The version this change will be released as.
@@ -31,11 +33,21 @@ pub struct LintArgs {
     /// Also write the findings as SARIF 2.1.0 to this file.
     #[arg(long, value_name = "PATH")]
     sarif: Option<PathBuf>,
+    /// Exit 9 when a finding has one of these categories or ids
+    /// (comma-separated or repeated; the names of `deny` in docs/lint.md).
+    #[arg(
+        long,
+        visible_alias = "fail-on",
+        value_name = "CATEGORY|ID",
+        value_delimiter = ','
+    )]
+    deny: Vec<String>,
 }
 
 pub fn exec(ctx: &Context, args: LintArgs) -> Result<ExitCode, ops::Error> {
     let version = args.version.as_deref().map(Version::parse).transpose()?;
     let config = ctx.config()?;
+    let deny = ops::analysis::policy::Deny::parse(&args.deny, "--deny")?;
     let opts = LintOptions {
         version,
         previous: match &args.previous {
@@ -43,7 +55,17 @@ pub fn exec(ctx: &Context, args: LintArgs) -> Result<ExitCode, ops::Error> {
             None => PreviousChoice::Newest,
         },
     };
-    let report = runtime()?.block_on(ops::lint::lint(&config, &opts))?;
+    let mut report = runtime()?.block_on(ops::lint::lint(&config, &opts))?;
+    let denied = deny.denied(&report.findings).len();
+    if !deny.is_empty() {
+        report.deny = Some(deny.entries.clone());
+        report.denied = Some(denied);
+    }
+    let code = if denied > 0 {
+        ExitCode::Signature
+    } else {
+        ExitCode::Ok
+    };
     if let Some(path) = &args.sarif {
         let text = serde_json::to_vec_pretty(&ops::lint::sarif(&report)).unwrap_or_default();
         std::fs::write(path, text).map_err(|source| ops::Error::Io {
@@ -55,7 +77,7 @@ pub fn exec(ctx: &Context, args: LintArgs) -> Result<ExitCode, ops::Error> {
     let p = &ctx.printer;
     if p.is_json() {
         p.json(&report);
-        return Ok(ExitCode::Ok);
+        return Ok(code);
     }
     match &report.previous {
         Some(prev) => p.info(&format!(
@@ -78,5 +100,11 @@ pub fn exec(ctx: &Context, args: LintArgs) -> Result<ExitCode, ops::Error> {
     } else {
         p.info(&format!("{} findings", report.findings.len()));
     }
-    Ok(ExitCode::Ok)
+    if denied > 0 {
+        p.error(&format!(
+            "{denied} of the findings are denied by --deny {}; an environment with that deny policy would refuse this release unless it is built with --allow ID:FILE --reason",
+            deny.entries.join(",")
+        ));
+    }
+    Ok(code)
 }

@@ -350,7 +350,7 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
         Error::VersionExists { .. } | Error::VersionMismatch { .. } | Error::TagConflict { .. } => {
             ExitCode::VersionConflict
         }
-        Error::Signature(_) => ExitCode::Signature,
+        Error::Signature(_) | Error::Denied(_) => ExitCode::Signature,
         Error::Revoked(_) => ExitCode::Revoked,
         Error::Signing(e) => match e {
             SigningError::Usage(_) | SigningError::NoToken | SigningError::Token(_) => {

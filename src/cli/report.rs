@@ -344,4 +344,10 @@ pub fn print_lineage(p: &Printer, lineage: &Lineage, enforced: bool) {
             ));
         }
     }
+    for a in &lineage.allowed_findings {
+        p.info(&format!(
+            "Finding allowed at build: {} in {}; reason: {} (a deny policy lets it through)",
+            a.id, a.path, a.reason
+        ));
+    }
 }

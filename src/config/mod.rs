@@ -202,6 +202,9 @@ pub struct Environment {
     pub source_repositories: Option<Vec<String>>,
     /// Schema for squizzle's own tables. Default: `squizzle`.
     pub history_schema: Option<String>,
+    /// Finding categories or ids (docs/lint.md) that `apply` refuses unless
+    /// the release carries an allowance for them.
+    pub deny: Option<Vec<String>>,
     pub tx_mode: Option<TxMode>,
     /// How long to wait for the migration lock (e.g. `5m`).
     pub lock_timeout: Option<String>,

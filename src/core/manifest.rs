@@ -60,6 +60,27 @@ pub struct Lineage {
     /// (all migrations when there is none), as `squizzle lint` reports it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<RecordedFinding>,
+    /// The build analysed the SQL (an empty `findings` then means none were
+    /// found). False in releases built before findings were recorded: a deny
+    /// policy refuses those as not analysed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub analysed: bool,
+    /// Findings the build was told to accept (`build --allow ID:FILE
+    /// --reason`), each with its reason; a deny policy lets these through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_findings: Vec<FindingAllowance>,
+}
+
+/// One finding id accepted in one file, signed with the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FindingAllowance {
+    /// The finding's id, e.g. `drop-table`.
+    pub id: String,
+    /// The file, as the findings name it.
+    pub path: String,
+    /// `--reason`, as given.
+    pub reason: String,
 }
 
 /// A finding about a migration's SQL, recorded at build (ids in docs/lint.md).
@@ -248,6 +269,24 @@ impl Lineage {
                 return bad("lineage has neither a previous release nor a reason why not".into());
             }
             _ => {}
+        }
+        for a in &self.allowed_findings {
+            if a.reason.trim().is_empty() {
+                return bad(format!(
+                    "the allowance for {} in {} has no reason",
+                    a.id, a.path
+                ));
+            }
+            if !self
+                .findings
+                .iter()
+                .any(|f| f.id == a.id && f.path == a.path)
+            {
+                return bad(format!(
+                    "the allowance for {} in {} matches no recorded finding",
+                    a.id, a.path
+                ));
+            }
         }
         for a in &self.allowances {
             if a.reason.trim().is_empty() {

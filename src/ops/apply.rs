@@ -13,6 +13,7 @@ use crate::core::manifest::TransactionMode;
 use crate::core::version::Version;
 use crate::db::catalog;
 use crate::ops::Result;
+use crate::ops::analysis::policy;
 use crate::ops::run::plan;
 use crate::ops::run::runner::{
     RunContext, exec, load, run_files, segment_numbers, segments, show_sql, split_mode,
@@ -26,6 +27,8 @@ pub struct ApplyOptions {
     pub version: Version,
     pub dry_run: DryRun,
     pub allow_out_of_order: bool,
+    /// `--deny` / `SQUIZZLE_DENY`: added to the environment's `deny` list.
+    pub deny: Vec<String>,
     pub run: RunOptions,
 }
 
@@ -76,7 +79,30 @@ pub async fn apply(
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let started = Instant::now();
+    let deny = deny_policy(config, &opts.deny)?;
     let fetched = fetch_verified(config, &opts.version, &opts.run, on).await?;
+    // The deny policy is judged on the verified manifest, before any
+    // connection: a refused release leaves the database untouched.
+    let judged = policy::judge(
+        fetched.release.manifest.lineage.as_ref(),
+        &deny,
+        &opts.version.tag(),
+    )?;
+    let env_name = config.environment.as_deref().unwrap_or("this apply");
+    if !judged.denied.is_empty() {
+        return Err(policy::refusal(
+            &judged.denied,
+            &deny,
+            &opts.version.tag(),
+            env_name,
+        ));
+    }
+    for (f, a) in &judged.allowed {
+        on(ApplyEvent::Warning(&format!(
+            "{}:{}: {} [{}] is denied in {env_name} but the release allows it: {}",
+            f.path, f.line, f.message, f.id, a.reason
+        )));
+    }
     let (lock_timeout, settings) = opts.run.timeouts.resolve(config);
     // A plan-only dry run changes nothing and takes no lock.
     let locked = (opts.dry_run != DryRun::Plan).then_some(lock_timeout);
@@ -88,6 +114,19 @@ pub async fn apply(
     let result = run_locked(&ctx, on).await;
     session.unlock().await;
     result
+}
+
+/// The environment's `deny` list plus `--deny`/`SQUIZZLE_DENY`, validated
+/// (an unknown name is exit 2, before anything is fetched).
+fn deny_policy(config: &Config, extra: &[String]) -> Result<policy::Deny> {
+    let env = config.active_environment();
+    let key = format!(
+        "environments.{}.deny",
+        config.environment.as_deref().unwrap_or("default")
+    );
+    let mut deny = policy::Deny::parse(env.deny.as_deref().unwrap_or_default(), &key)?;
+    deny.extend(policy::Deny::parse(extra, "--deny / SQUIZZLE_DENY")?);
+    Ok(deny)
 }
 
 async fn run_locked(

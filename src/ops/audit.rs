@@ -87,6 +87,10 @@ pub struct ArtifactSide {
     /// Migration files in the release.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrations: Option<usize>,
+    /// Findings the release allows (`build --allow`), signed with it: a
+    /// deny policy let these through.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_findings: Vec<crate::core::manifest::FindingAllowance>,
     /// The registry it was pulled from during this audit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pulled_from: Option<String>,
@@ -329,6 +333,7 @@ async fn artifact_side(config: &Config, version: &Version, opts: &AuditOptions) 
             side.signature = r.signature;
             side.provenance = r.provenance;
             side.revocation = r.revocation;
+            side.allowed_findings = r.lineage.map(|l| l.allowed_findings).unwrap_or_default();
         }
         // In the store but malformed (a bad manifest, a moved tag, a tarball
         // that does not unpack): an integrity failure, as `verify` says.

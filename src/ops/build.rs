@@ -1,7 +1,7 @@
 //! `build`: collect -> pack -> refuse what apply would refuse -> compare with
 //! the previous release -> squizzle manifest -> OCI manifest -> local store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -211,31 +211,26 @@ pub async fn build(config: &Config, env: &Env, opts: &BuildOptions) -> Result<Bu
         ));
     }
 
-    // What the SQL of the new or edited migrations does, recorded with the
-    // history check (and signed with it).
-    let released: HashMap<String, Digest> = match &previous {
-        lineage::Previous::Found { release, .. } => release
-            .manifest
-            .migrations()
-            .map(|f| (f.id.clone(), f.sha256))
-            .collect(),
-        lineage::Previous::None { .. } => HashMap::new(),
-    };
-    let (_, findings) = analysis::analyse_changed(
+    // What the SQL does, recorded with the history check (and signed with it).
+    let sql = analysis::for_release(
+        &previous,
         &collection.files,
         &packed.files,
         collection.format,
-        &released,
+        &opts.lineage.allow_findings,
+        opts.lineage.reason.as_deref(),
     )?;
-    let mut recorded = review.lineage();
-    recorded.findings = findings.iter().map(analysis::Finding::recorded).collect();
-    if !recorded.findings.is_empty() {
+    if !sql.new.is_empty() {
         warnings.push(format!(
             "{} findings in the new or edited migrations ({}), recorded in the manifest; `squizzle lint` lists them",
-            recorded.findings.len(),
-            analysis::summary(&recorded.findings)
+            sql.new.len(),
+            analysis::summary(&sql.new)
         ));
     }
+    let mut recorded = review.lineage();
+    recorded.findings = sql.findings;
+    recorded.allowed_findings = sql.allowed;
+    recorded.analysed = true;
 
     let manifest = Manifest {
         schema_version: SCHEMA_VERSION,

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::artifact::pack;
 use crate::core::digest::Digest;
-use crate::core::manifest::{Allowance, ChangeKind, FileKind, PreviousRelease};
+use crate::core::manifest::{
+    Allowance, ChangeKind, FileKind, FindingAllowance, PreviousRelease, RecordedFinding,
+};
 use crate::core::version::Version;
 use crate::ops::lineage::{self, Change, LineageOptions, SqlProblem, SqlProblemKind};
 use crate::ops::release::limits;
@@ -77,6 +79,13 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
     /// What the given flags allow (and `build` would record).
     pub allowed: Vec<Allowance>,
+    /// The findings `build` would record (docs/lint.md): those of the new
+    /// or edited migrations, and those carried over from the previous
+    /// release. They do not change `ok`; a deny policy judges them at apply.
+    pub findings: Vec<RecordedFinding>,
+    /// The finding allowances `build` would record (carried over, and
+    /// `--allow ID:FILE`).
+    pub allowed_findings: Vec<FindingAllowance>,
     pub ok: bool,
 }
 
@@ -121,6 +130,14 @@ pub async fn check(config: &crate::config::Config, opts: &CheckOptions) -> Resul
         let prev = prev.version.tag();
         problems.extend(review.refused.iter().map(|c| history_problem(c, &prev)));
     }
+    let sql = crate::ops::analysis::for_release(
+        &previous,
+        &collection.files,
+        &packed.files,
+        collection.format,
+        &opts.lineage.allow_findings,
+        opts.lineage.reason.as_deref(),
+    )?;
     Ok(CheckReport {
         schema_version: CHECK_SCHEMA_VERSION,
         version: opts.version.as_ref().map(Version::tag),
@@ -134,6 +151,8 @@ pub async fn check(config: &crate::config::Config, opts: &CheckOptions) -> Resul
         ok: problems.is_empty(),
         problems,
         allowed: review.allowed,
+        findings: sql.findings,
+        allowed_findings: sql.allowed,
     })
 }
 

@@ -39,6 +39,12 @@ pub struct LintReport {
     /// Migrations analysed (new or edited since `previous`).
     pub analysed: Vec<String>,
     pub findings: Vec<Finding>,
+    /// `--deny`, when given: the categories and ids that fail the lint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny: Option<Vec<String>>,
+    /// How many findings `deny` names (exit 9 when more than 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied: Option<usize>,
 }
 
 pub async fn lint(config: &Config, opts: &LintOptions) -> Result<LintReport> {
@@ -87,6 +93,8 @@ pub async fn lint(config: &Config, opts: &LintOptions) -> Result<LintReport> {
         unchecked,
         analysed,
         findings,
+        deny: None,
+        denied: None,
     })
 }
 

@@ -100,6 +100,9 @@ pub enum Error {
     Integrity(String),
     #[error("{0}")]
     Signature(String),
+    /// A deny policy names findings the release does not allow (exit 9).
+    #[error("{0}")]
+    Denied(String),
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
     #[error("{0}")]

@@ -21,6 +21,7 @@
 //! manifest's `lineage`.
 
 pub mod lex;
+pub mod policy;
 
 use std::collections::HashSet;
 
@@ -255,6 +256,84 @@ pub fn analyse_changed(
     Ok((analysed, findings))
 }
 
+/// What a release records about its SQL (`lineage.findings` and
+/// `allowedFindings`), as `build` makes it and `check` previews it.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseFindings {
+    /// The findings of the new or edited migrations.
+    pub new: Vec<crate::core::manifest::RecordedFinding>,
+    /// Everything recorded: the findings the previous release recorded for
+    /// migrations shipped again unchanged, then `new`.
+    pub findings: Vec<crate::core::manifest::RecordedFinding>,
+    /// Carried-over allowances, and those `--allow` asks for.
+    pub allowed: Vec<crate::core::manifest::FindingAllowance>,
+}
+
+/// Analyses a release's migrations against `previous`: the findings (and
+/// allowances) of released, unchanged migrations are carried over from the
+/// previous release, so a database that skipped it is still judged on them;
+/// when the previous release recorded no analysis, every migration is
+/// analysed. `allow` (`--allow ID:FILE`) must each match a finding (exit 2).
+pub fn for_release(
+    previous: &super::lineage::Previous,
+    files: &[crate::artifact::collect::SourceFile],
+    entries: &[crate::core::manifest::FileEntry],
+    format: crate::core::manifest::SourceFormat,
+    allow: &[String],
+    reason: Option<&str>,
+) -> crate::ops::Result<ReleaseFindings> {
+    use super::lineage::Previous;
+    let analysed_previous = match previous {
+        Previous::Found { release, .. } => release
+            .manifest
+            .lineage
+            .as_ref()
+            .filter(|l| l.analysed)
+            .map(|l| (l, &release.manifest)),
+        Previous::None { .. } => None,
+    };
+    let skip: std::collections::HashMap<String, crate::core::digest::Digest> = analysed_previous
+        .map(|(_, m)| m.migrations().map(|f| (f.id.clone(), f.sha256)).collect())
+        .unwrap_or_default();
+    let (_, found) = analyse_changed(files, entries, format, &skip)?;
+    let unchanged: HashSet<&str> = entries
+        .iter()
+        .filter(|f| {
+            f.kind == crate::core::manifest::FileKind::Migration
+                && skip.get(&f.id) == Some(&f.sha256)
+        })
+        .map(|f| f.path.as_str())
+        .collect();
+    let mut out = ReleaseFindings::default();
+    if let Some((prev, _)) = analysed_previous {
+        out.findings.extend(
+            prev.findings
+                .iter()
+                .filter(|f| unchanged.contains(f.path.as_str()))
+                .cloned(),
+        );
+        out.allowed.extend(
+            prev.allowed_findings
+                .iter()
+                .filter(|a| unchanged.contains(a.path.as_str()))
+                .cloned(),
+        );
+    }
+    out.new = found.iter().map(Finding::recorded).collect();
+    out.findings.extend(out.new.iter().cloned());
+    for a in policy::allowances(allow, reason, &out.findings)? {
+        match out
+            .allowed
+            .iter_mut()
+            .find(|b| b.id == a.id && b.path == a.path)
+        {
+            Some(b) => *b = a,
+            None => out.allowed.push(a),
+        }
+    }
+    Ok(out)
+}
+
 impl Finding {
     /// As the manifest records it.
     pub fn recorded(&self) -> crate::core::manifest::RecordedFinding {
@@ -469,7 +548,9 @@ fn statement(t: &[Tok<'_>], created: &mut HashSet<String>) -> Vec<&'static str> 
                 end += 1;
             }
             for action in split_top(&t[end.min(t.len())..]) {
-                ids.extend(alter_action(action, new));
+                let mut found = alter_action(action, new);
+                not_null_checks(action, &table, created, &mut found);
+                ids.extend(found);
             }
         }
     }
@@ -602,6 +683,63 @@ fn alter_action(a: &[Tok<'_>], new_table: bool) -> Vec<&'static str> {
         }
     }
     ids
+}
+
+/// `SET NOT NULL` needs no table scan when a validated
+/// `CHECK (col IS NOT NULL)` exists on the column (PostgreSQL 12+): one added
+/// without `NOT VALID`, or added `NOT VALID` and then `VALIDATE`d, earlier in
+/// the analysed files. They are remembered in `created` under keys that
+/// cannot be table names (`\0check:table.col`, `\0pending:table:name:col`);
+/// a `SET NOT NULL` on such a column loses its `set-not-null` finding.
+fn not_null_checks(
+    a: &[Tok<'_>],
+    table: &str,
+    state: &mut HashSet<String>,
+    found: &mut Vec<&'static str>,
+) {
+    let is = |i: usize, kw: &str| a.get(i).is_some_and(|x| x.is(kw));
+    if is(0, "add") {
+        let (name, at) = if is(1, "constraint") {
+            (a.get(2).and_then(Tok::name), 3)
+        } else {
+            (None, 1)
+        };
+        let shape = is(at, "check")
+            && matches!(a.get(at + 1), Some(Tok::LParen))
+            && is(at + 3, "is")
+            && is(at + 4, "not")
+            && is(at + 5, "null")
+            && matches!(a.get(at + 6), Some(Tok::RParen));
+        if let Some(col) = a.get(at + 2).and_then(Tok::name).filter(|_| shape) {
+            let not_valid = (0..a.len()).any(|i| is(i, "not") && is(i + 1, "valid"));
+            if !not_valid {
+                state.insert(format!("\0check:{table}.{col}"));
+            } else if let Some(n) = name {
+                state.insert(format!("\0pending:{table}:{n}:{col}"));
+            }
+        }
+    }
+    if is(0, "validate")
+        && is(1, "constraint")
+        && let Some(n) = a.get(2).and_then(Tok::name)
+    {
+        let prefix = format!("\0pending:{table}:{n}:");
+        if let Some(p) = state.iter().find(|s| s.starts_with(&prefix)).cloned() {
+            state.remove(&p);
+            state.insert(format!("\0check:{table}.{}", &p[prefix.len()..]));
+        }
+    }
+    if is(0, "alter") {
+        let c = if is(1, "column") { 2 } else { 1 };
+        if is(c + 1, "set")
+            && is(c + 2, "not")
+            && is(c + 3, "null")
+            && let Some(col) = a.get(c).and_then(Tok::name)
+            && state.contains(&format!("\0check:{table}.{col}"))
+        {
+            found.retain(|id| *id != "set-not-null");
+        }
+    }
 }
 
 /// DELETE FROM / UPDATE ... SET without a WHERE at their own level, at the

@@ -305,3 +305,83 @@ fn the_dokploy_history_gives_only_true_findings() {
         .map(|f| (f.path.as_str(), f.line));
     assert_eq!(nothing_else, Some(("0066_yielding_echo.sql", 579)));
 }
+
+#[test]
+fn set_not_null_after_a_validated_not_null_check_on_that_column_is_not_blocking() {
+    let cases: &[(&str, &[&str])] = &[
+        // Added NOT VALID, validated, then SET NOT NULL: no scan under the lock.
+        (
+            "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;\n\
+             ALTER TABLE users VALIDATE CONSTRAINT email_nn;\n\
+             ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            &[],
+        ),
+        // Quoted and mixed case names fold as PostgreSQL folds them.
+        (
+            "alter table Users add constraint \"email_nn\" check (\"email\" is not null) not valid;\n\
+             ALTER TABLE users VALIDATE CONSTRAINT email_nn;\n\
+             ALTER TABLE \"users\" ALTER email SET NOT NULL;",
+            &[],
+        ),
+        // A validating CHECK counts too (it is itself a finding).
+        (
+            "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL);\n\
+             ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            &["add-constraint-validating"],
+        ),
+        // NOT VALID and never validated: still a scan.
+        (
+            "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;\n\
+             ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            &["set-not-null"],
+        ),
+        // Validated, but on another column, another table, or after the SET.
+        (
+            "ALTER TABLE users ADD CONSTRAINT n_nn CHECK (name IS NOT NULL) NOT VALID;\n\
+             ALTER TABLE users VALIDATE CONSTRAINT n_nn;\n\
+             ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            &["set-not-null"],
+        ),
+        (
+            "ALTER TABLE orders ADD CONSTRAINT e_nn CHECK (email IS NOT NULL) NOT VALID;\n\
+             ALTER TABLE orders VALIDATE CONSTRAINT e_nn;\n\
+             ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            &["set-not-null"],
+        ),
+        (
+            "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n\
+             ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;\n\
+             ALTER TABLE users VALIDATE CONSTRAINT email_nn;",
+            &["set-not-null"],
+        ),
+        // A CHECK that says something else is not one.
+        (
+            "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL OR id < 0) NOT VALID;\n\
+             ALTER TABLE users VALIDATE CONSTRAINT email_nn;\n\
+             ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            &["set-not-null"],
+        ),
+    ];
+    for (sql, want) in cases {
+        assert_eq!(&ids_of(sql, &[]), want, "{sql}");
+    }
+    // Across files of one release: the check in one, SET NOT NULL in the next.
+    let mut state = HashSet::new();
+    let first = analyse_file(
+        "m/1.sql",
+        "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;\n\
+         ALTER TABLE users VALIDATE CONSTRAINT email_nn;",
+        SplitMode::Plain,
+        TransactionMode::Default,
+        &mut state,
+    );
+    assert!(first.is_empty(), "{first:?}");
+    let second = analyse_file(
+        "m/2.sql",
+        "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+        SplitMode::Plain,
+        TransactionMode::Default,
+        &mut state,
+    );
+    assert!(second.is_empty(), "{second:?}");
+}

@@ -41,6 +41,8 @@ pub struct LineageOptions {
     pub allow_rewrite: Vec<String>,
     /// `--allow-out-of-order`: new migrations may come before released ones.
     pub allow_out_of_order: bool,
+    /// `--allow ID:FILE`: findings accepted (matched once the SQL is analysed).
+    pub allow_findings: Vec<String>,
     /// `--reason`, recorded with every allowance.
     pub reason: Option<String>,
 }
@@ -72,6 +74,8 @@ impl Review {
             unchecked: self.unchecked.clone(),
             allowances: self.allowed.clone(),
             findings: Vec::new(),
+            analysed: false,
+            allowed_findings: Vec::new(),
         }
     }
 
