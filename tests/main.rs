@@ -22,6 +22,7 @@ mod cli_verify;
 mod deploy_no_checkout;
 mod doc_examples;
 mod exit_codes;
+mod formats;
 mod incident_drill;
 mod lint;
 mod pg_harness;

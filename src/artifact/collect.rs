@@ -1,19 +1,29 @@
 //! Finding a release's files and their order.
 //!
-//! Two layouts: drizzle-kit folders, ordered by `meta/_journal.json` (files not in
-//! the journal are never run by drizzle, so they are left out with a warning), and
-//! plain folders of `NNNN_name.sql` files ordered by the number. Rollbacks are
-//! `NNNN_name.down.sql` beside the migration or `<id>.sql` in a rollback folder;
-//! seeds are every `.sql` in a seed folder, by name. Anything ambiguous (two files
-//! with one number, a rollback for no migration, a `.sql` with no number) is an
-//! error: a silently skipped or reordered migration is the failure we exist to prevent.
+//! Each layout is read in the order its own tool runs it:
+//! - drizzle-kit: `meta/_journal.json` (files not in the journal are never run
+//!   by drizzle, so they are left out with a warning);
+//! - plain: `NNNN_name.sql` ordered by the number;
+//! - Prisma: one folder per migration holding `migration.sql`, ordered by
+//!   folder name compared as text (what Prisma's `listMigrations` does);
+//! - Flyway: `V<version>__<description>.sql`, versions compared part by part
+//!   as numbers (`1.10` after `1.9`, `1` equal to `1.0`), `U<version>__*.sql`
+//!   as the rollback of that version;
+//! - sqlx and golang-migrate: `<version>_<name>.sql` / `.up.sql` / `.down.sql`
+//!   ordered by the version as an integer, as both tools parse it.
+//!
+//! Rollbacks are also `<id>.sql` in a rollback folder; seeds are every `.sql`
+//! in a seed folder, by name. Anything ambiguous (two files with one number, a
+//! rollback for no migration, a name the layout does not allow, timestamps of
+//! different widths whose numeric and text order disagree) is an error: a
+//! silently skipped or reordered migration is the failure we exist to prevent.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::core::manifest::{FileKind, SourceFormat};
+use crate::core::manifest::{FileKind, SourceFormat, TransactionMode};
 use crate::core::paths;
 
 /// One file to pack, in run order within its kind.
@@ -27,6 +37,37 @@ pub struct SourceFile {
     pub kind: FileKind,
     pub order: u32,
     pub rollback_for: Option<String>,
+    /// What, besides squizzle's own directive, decides the transaction mode.
+    pub transaction: TxRule,
+}
+
+/// Where a file's transaction mode comes from. squizzle's own
+/// `-- squizzle:no-transaction` directive counts in every layout; these add
+/// the source tool's own way of saying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TxRule {
+    /// Only squizzle's directive.
+    #[default]
+    Directives,
+    /// sqlx: the file starts with `-- no-transaction`.
+    SqlxFirstLine,
+    /// Fixed by a side file (Flyway's `executeInTransaction` in `<file>.conf`).
+    Fixed(TransactionMode),
+}
+
+impl TxRule {
+    /// The mode for a file whose leading bytes are `head`, given what
+    /// squizzle's own directives said.
+    pub fn apply(self, head: &str, from_directives: TransactionMode) -> TransactionMode {
+        match self {
+            TxRule::Directives => from_directives,
+            // sqlx tests the raw text with `starts_with`, nothing before it.
+            TxRule::SqlxFirstLine if head.starts_with("-- no-transaction") => TransactionMode::None,
+            TxRule::SqlxFirstLine => from_directives,
+            TxRule::Fixed(TransactionMode::None) => TransactionMode::None,
+            TxRule::Fixed(_) => from_directives,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +141,18 @@ pub enum CollectError {
         "no migrations found in {0}; add NNNN_name.sql files (or point `project.migrations` at your drizzle folder)"
     )]
     Empty(PathBuf),
+    #[error(
+        "{first} and {second} have timestamps of different widths ({first_digits} and {second_digits} digits), so ordering them by number and by name disagree; squizzle will not guess which one runs first. Rename one so both have the same width{hint}"
+    )]
+    AmbiguousOrder {
+        first: String,
+        second: String,
+        first_digits: usize,
+        second_digits: usize,
+        hint: &'static str,
+    },
+    #[error("{path}: {message}")]
+    Unsupported { path: PathBuf, message: String },
 }
 
 #[derive(Deserialize)]
@@ -120,6 +173,61 @@ pub fn is_drizzle_folder(dir: &Path) -> bool {
     dir.join(JOURNAL).is_file()
 }
 
+pub const PRISMA_LOCK: &str = "migration_lock.toml";
+
+/// The layout of a migrations folder, from what is in it: a drizzle-kit
+/// journal; Prisma's lock file or migration folders; Flyway's `V1__x.sql`
+/// names; a numbered file that starts with sqlx's `-- no-transaction`;
+/// otherwise plain numbered files. sqlx and golang-migrate folders without
+/// that marker are read as plain, which orders them the same way.
+pub fn detect(dir: &Path) -> SourceFormat {
+    if is_drizzle_folder(dir) {
+        return SourceFormat::Drizzle;
+    }
+    if dir.join(PRISMA_LOCK).is_file() {
+        return SourceFormat::Prisma;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return SourceFormat::Plain;
+    };
+    let mut names = Vec::new();
+    let mut prisma_folders = false;
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() && path.join("migration.sql").is_file() {
+            prisma_folders = true;
+        }
+        if let Some(n) = e.file_name().to_str()
+            && n.ends_with(".sql")
+            && path.is_file()
+        {
+            names.push((n.to_owned(), path));
+        }
+    }
+    let flyway = |n: &str| {
+        flyway_kind(n).is_some_and(|(_, v)| v.bytes().next().is_some_and(|b| b.is_ascii_digit()))
+    };
+    if names.iter().any(|(n, _)| flyway(n)) {
+        return SourceFormat::Flyway;
+    }
+    if names.is_empty() && prisma_folders {
+        return SourceFormat::Prisma;
+    }
+    let sqlx_marker = names.iter().any(|(n, p)| {
+        n.as_bytes().first().is_some_and(u8::is_ascii_digit)
+            && !n.ends_with(".down.sql")
+            && std::fs::File::open(p).is_ok_and(|mut f| {
+                let mut buf = [0u8; 16];
+                std::io::Read::read_exact(&mut f, &mut buf).is_ok() && &buf == b"-- no-transactio"
+            })
+    });
+    if sqlx_marker {
+        SourceFormat::Sqlx
+    } else {
+        SourceFormat::Plain
+    }
+}
+
 pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
     let rel_dir = src.migrations.trim_end_matches('/');
     let dir = src.root.join(rel_dir);
@@ -129,17 +237,17 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
     if !dir.is_dir() {
         return Err(CollectError::NotAFolder(dir));
     }
-    let format = src.format.unwrap_or(if is_drizzle_folder(&dir) {
-        SourceFormat::Drizzle
-    } else {
-        SourceFormat::Plain
-    });
+    let format = src.format.unwrap_or_else(|| detect(&dir));
     let listing = list_sql(&dir, rel_dir)?;
     let mut warnings = Vec::new();
 
     let (migrations, mut downs) = match format {
         SourceFormat::Drizzle => drizzle(&dir, rel_dir, &listing, &mut warnings)?,
-        SourceFormat::Plain => plain(&listing)?,
+        SourceFormat::Plain => numbered(&listing, Numbered::PLAIN)?,
+        SourceFormat::Sqlx => numbered(&listing, Numbered::SQLX)?,
+        SourceFormat::GolangMigrate => numbered(&listing, Numbered::GOLANG_MIGRATE)?,
+        SourceFormat::Prisma => prisma(&dir, rel_dir, &listing, &mut warnings)?,
+        SourceFormat::Flyway => flyway(&dir, &listing, &mut warnings)?,
     };
     if migrations.is_empty() {
         return Err(CollectError::Empty(dir));
@@ -182,6 +290,7 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
             kind: FileKind::Rollback,
             order: 0,
             rollback_for: Some(id),
+            transaction: TxRule::Directives,
         });
     }
     rollbacks.sort_by_key(|r| order_of[&r.id]);
@@ -203,6 +312,7 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
                     kind: FileKind::Seed,
                     order: i as u32,
                     rollback_for: None,
+                    transaction: TxRule::Directives,
                 });
             }
         } else if seed_dir.exists() {
@@ -331,6 +441,7 @@ fn drizzle(
             kind: FileKind::Migration,
             order: i as u32,
             rollback_for: None,
+            transaction: TxRule::Directives,
         });
     }
     let mut downs = Downs::new();
@@ -356,52 +467,433 @@ fn number_prefix(stem: &str) -> Option<(&str, &str)> {
     (!rest.is_empty()).then_some((&stem[..digits], rest))
 }
 
-fn plain(listing: &Listing) -> Result<(Vec<SourceFile>, Downs), CollectError> {
+/// The rules of a folder of `<number>_<name>.sql` files.
+#[derive(Clone, Copy)]
+struct Numbered {
+    /// Plain `<n>_<name>.sql` (no `.up`/`.down`) is a migration.
+    bare: bool,
+    /// Refuse timestamps of different widths whose numeric and text order
+    /// disagree (a tool that compares numbers settles it, so only for plain).
+    refuse_mixed_widths: bool,
+    /// The largest version the tool parses (digits after leading zeros).
+    max_digits: Option<(usize, &'static str)>,
+    tx: TxRule,
+    example: &'static str,
+}
+
+impl Numbered {
+    const PLAIN: Numbered = Numbered {
+        bare: true,
+        refuse_mixed_widths: true,
+        max_digits: None,
+        tx: TxRule::Directives,
+        example: "migration file names start with a number and '_', like 0001_create_users.sql (rollbacks: 0001_create_users.down.sql)",
+    };
+    // sqlx parses the version as an i64: at most 19 digits (and below 2^63).
+    const SQLX: Numbered = Numbered {
+        bare: true,
+        refuse_mixed_widths: false,
+        max_digits: Some((19, "sqlx reads the version as a 64-bit signed integer")),
+        tx: TxRule::SqlxFirstLine,
+        example: "sqlx migration names are <version>_<description>.sql, or .up.sql and .down.sql, like 20240101120000_create_users.sql",
+    };
+    // golang-migrate parses the version as a uint64 and needs .up/.down.
+    const GOLANG_MIGRATE: Numbered = Numbered {
+        bare: false,
+        refuse_mixed_widths: false,
+        max_digits: Some((
+            20,
+            "golang-migrate reads the version as a 64-bit unsigned integer",
+        )),
+        tx: TxRule::Directives,
+        example: "golang-migrate names are <version>_<title>.up.sql and <version>_<title>.down.sql, like 000001_create_users.up.sql",
+    };
+}
+
+fn numbered(listing: &Listing, rules: Numbered) -> Result<(Vec<SourceFile>, Downs), CollectError> {
     // (numeric value, id) -> file; numbers compared without leading zeros.
-    let mut ordered: BTreeMap<(usize, String), (String, PathBuf, String)> = BTreeMap::new();
+    let mut ordered: BTreeMap<(usize, String), (String, String, PathBuf, String)> = BTreeMap::new();
     let mut downs = Downs::new();
     for (name, (abs, path)) in listing {
-        let (stem, is_down) = if let Some(s) = name.strip_suffix(".down.sql") {
-            (s, true)
+        let (stem, is_down, marked) = if let Some(s) = name.strip_suffix(".down.sql") {
+            (s, true, true)
         } else if let Some(s) = name.strip_suffix(".up.sql") {
-            (s, false)
+            (s, false, true)
         } else {
-            (name.strip_suffix(".sql").unwrap_or(name), false)
+            (name.strip_suffix(".sql").unwrap_or(name), false, false)
         };
-        let Some((num, _)) = number_prefix(stem) else {
+        let Some((num, _)) = number_prefix(stem).filter(|_| marked || rules.bare) else {
             return Err(CollectError::BadName {
                 path: abs.clone(),
-                message: "migration file names start with a number and '_', like 0001_create_users.sql (rollbacks: 0001_create_users.down.sql)".into(),
+                message: rules.example.into(),
             });
         };
+        let trimmed = num.trim_start_matches('0');
+        if let Some((max, why)) = rules.max_digits {
+            let too_big = trimmed.len() > max
+                || (trimmed.len() == max
+                    && trimmed
+                        .parse::<u64>()
+                        .map_or(true, |v| max == 19 && v > i64::MAX as u64));
+            if too_big {
+                return Err(CollectError::BadName {
+                    path: abs.clone(),
+                    message: format!("version {num} is too large: {why}"),
+                });
+            }
+        }
         if is_down {
             downs.insert(stem.to_owned(), (abs.clone(), path.clone()));
             continue;
         }
-        let trimmed = num.trim_start_matches('0');
         let key = (trimmed.len(), trimmed.to_owned());
-        if let Some((_, _, first)) = ordered.get(&key) {
+        if let Some((_, _, _, first)) = ordered.get(&key) {
             return Err(CollectError::DuplicateNumber {
                 first: first.clone(),
                 second: path.clone(),
                 number: num.to_owned(),
             });
         }
-        ordered.insert(key, (stem.to_owned(), abs.clone(), path.clone()));
+        ordered.insert(
+            key,
+            (num.to_owned(), stem.to_owned(), abs.clone(), path.clone()),
+        );
+    }
+    if rules.refuse_mixed_widths {
+        check_widths(
+            ordered
+                .values()
+                .map(|(num, _, _, path)| (num.as_str(), path.as_str())),
+        )?;
     }
     let files = ordered
         .into_values()
         .enumerate()
-        .map(|(i, (id, abs, path))| SourceFile {
+        .map(|(i, (_, id, abs, path))| SourceFile {
             id,
             abs,
             path,
             kind: FileKind::Migration,
             order: i as u32,
             rollback_for: None,
+            transaction: rules.tx,
         })
         .collect();
     Ok((files, downs))
+}
+
+/// Numbers this wide are timestamps, not counters: `2` before `10` is
+/// obviously meant, `202401011200000` before `20231231120000000` is not.
+const TIMESTAMP_DIGITS: usize = 8;
+
+/// `numbers` in numeric order: refuses when a timestamp-wide number and its
+/// neighbour sort differently as text, since the tool that wrote them may have
+/// compared them either way.
+fn check_widths<'a>(numbers: impl Iterator<Item = (&'a str, &'a str)>) -> Result<(), CollectError> {
+    let mut prev: Option<(&str, &str)> = None;
+    for (num, path) in numbers {
+        if let Some((pn, pp)) = prev
+            && pn > num
+            && pn.len().max(num.len()) >= TIMESTAMP_DIGITS
+        {
+            return Err(CollectError::AmbiguousOrder {
+                first: pp.to_owned(),
+                second: path.to_owned(),
+                first_digits: pn.len(),
+                second_digits: num.len(),
+                hint: " (for a Prisma history, point `project.migrations` at the original folders instead: they carry Prisma's own order)",
+            });
+        }
+        prev = Some((num, path));
+    }
+    Ok(())
+}
+
+/// Prisma: every sub-folder is a migration whose script is `migration.sql`,
+/// run in the order of the folder names compared as text. A `down.sql` in
+/// the folder is its rollback.
+fn prisma(
+    dir: &Path,
+    rel_dir: &str,
+    listing: &Listing,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<SourceFile>, Downs), CollectError> {
+    let lock = dir.join(PRISMA_LOCK);
+    if lock.is_file() {
+        let text = std::fs::read_to_string(&lock).map_err(|source| CollectError::Io {
+            path: lock.clone(),
+            source,
+        })?;
+        let provider = toml::from_str::<toml::Table>(&text).ok().and_then(|t| {
+            t.get("provider")
+                .and_then(|p| p.as_str())
+                .map(str::to_owned)
+        });
+        match provider.as_deref() {
+            Some("postgresql" | "postgres") => {}
+            Some(other) => {
+                return Err(CollectError::Unsupported {
+                    path: lock,
+                    message: format!(
+                        "the provider is {other:?}; squizzle applies PostgreSQL migrations (provider = \"postgresql\")"
+                    ),
+                });
+            }
+            None => {
+                return Err(CollectError::Unsupported {
+                    path: lock,
+                    message: "has no `provider = \"...\"` line; expected provider = \"postgresql\", as Prisma writes it".into(),
+                });
+            }
+        }
+    }
+    for name in listing.keys() {
+        warnings.push(format!(
+            "{rel_dir}/{name} is not in a migration folder, so Prisma never runs it; it is left out of the release"
+        ));
+    }
+    let io = |source| CollectError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut folders = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let abs = entry.path();
+        if !abs.is_dir() {
+            continue;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            return Err(CollectError::BadName {
+                path: abs,
+                message: "the folder name is not valid UTF-8; rename it".into(),
+            });
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        // Prisma compares names as JavaScript strings (UTF-16 units); for
+        // ASCII that is byte order, beyond it the two can differ.
+        if !name.is_ascii() {
+            return Err(CollectError::BadName {
+                path: abs,
+                message: "the folder name has non-ASCII characters, whose order Prisma and squizzle could see differently; rename it".into(),
+            });
+        }
+        let script = abs.join("migration.sql");
+        if !script.is_file() {
+            return Err(CollectError::Unsupported {
+                path: abs,
+                message: "is a Prisma migration folder without migration.sql; Prisma refuses it too: restore the file or remove the folder".into(),
+            });
+        }
+        folders.push((name, abs));
+    }
+    folders.sort();
+    let mut files = Vec::with_capacity(folders.len());
+    let mut downs = Downs::new();
+    for (i, (name, abs)) in folders.into_iter().enumerate() {
+        let rel = format!("{rel_dir}/{name}/migration.sql");
+        paths::validate_relative(&rel).map_err(|e| CollectError::BadName {
+            path: abs.clone(),
+            message: format!("the stored path {rel:?} {e}"),
+        })?;
+        let down = abs.join("down.sql");
+        if down.is_file() {
+            downs.insert(name.clone(), (down, format!("{rel_dir}/{name}/down.sql")));
+        }
+        files.push(SourceFile {
+            id: name,
+            abs: abs.join("migration.sql"),
+            path: rel,
+            kind: FileKind::Migration,
+            order: i as u32,
+            rollback_for: None,
+            transaction: TxRule::Directives,
+        });
+    }
+    Ok((files, downs))
+}
+
+/// What a Flyway file name is: versioned (`V`), undo (`U`), repeatable (`R`)
+/// or baseline (`B`), with the version text between the prefix and `__`.
+fn flyway_kind(name: &str) -> Option<(char, &str)> {
+    let stem = name.strip_suffix(".sql")?;
+    let prefix = stem.chars().next()?;
+    if !matches!(prefix, 'V' | 'U' | 'R' | 'B') {
+        return None;
+    }
+    let (version, desc) = stem[1..].split_once("__")?;
+    if prefix == 'R' {
+        return version.is_empty().then_some(('R', ""));
+    }
+    // The version is checked by `flyway_version`: Flyway refuses a bad one
+    // rather than skipping the file, and so does squizzle.
+    let ok = !version.is_empty();
+    (ok && !desc.is_empty()).then_some((prefix, version))
+}
+
+/// A Flyway version as Flyway compares it: parts split at `.` or `_`, each a
+/// number, trailing zero parts not counting (`1.0` is `1`).
+fn flyway_version(text: &str) -> Option<Vec<(usize, String)>> {
+    let mut parts = Vec::new();
+    for part in text.split(['.', '_']) {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let t = part.trim_start_matches('0');
+        parts.push((t.len(), t.to_owned()));
+    }
+    while parts.last().is_some_and(|(l, _)| *l == 0) {
+        parts.pop();
+    }
+    Some(parts)
+}
+
+/// Flyway: `V<version>__<description>.sql` in version order, one transaction
+/// per file unless `<file>.conf` says `executeInTransaction=false`;
+/// `U<version>__*.sql` undoes that version.
+fn flyway(
+    dir: &Path,
+    listing: &Listing,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<SourceFile>, Downs), CollectError> {
+    // Flyway searches its locations recursively; one folder level is read here.
+    let io = |source| CollectError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        if entry.path().is_dir() && !name.to_string_lossy().starts_with('.') {
+            return Err(CollectError::Unsupported {
+                path: entry.path(),
+                message: "Flyway reads migrations in sub-folders too, squizzle reads one folder; move the files up into the migrations folder".into(),
+            });
+        }
+    }
+    type Key = Vec<(usize, String)>;
+    let mut versioned: BTreeMap<Key, (String, PathBuf, String, TxRule)> = BTreeMap::new();
+    let mut undos: Vec<(Key, String, PathBuf, String)> = Vec::new();
+    for (name, (abs, path)) in listing {
+        let Some((prefix, version)) = flyway_kind(name) else {
+            warnings.push(format!(
+                "{path} is not named V<version>__<description>.sql, so Flyway never runs it as a migration; it is left out of the release"
+            ));
+            continue;
+        };
+        let unsupported = |message: &str| CollectError::Unsupported {
+            path: abs.clone(),
+            message: message.to_owned(),
+        };
+        match prefix {
+            'R' => {
+                return Err(unsupported(
+                    "is a Flyway repeatable migration, which Flyway re-runs whenever it changes; a squizzle release runs each migration once. Turn it into a versioned V<version>__ file",
+                ));
+            }
+            'B' => {
+                return Err(unsupported(
+                    "is a Flyway baseline migration; squizzle adopts an existing database with `squizzle baseline <version>` instead. Remove it from the folder",
+                ));
+            }
+            _ => {}
+        }
+        let key = flyway_version(version).ok_or_else(|| CollectError::BadName {
+            path: abs.clone(),
+            message: format!(
+                "version {version:?} is not numbers separated by '.' or '_', as Flyway requires"
+            ),
+        })?;
+        let text = std::fs::read_to_string(abs).map_err(|source| CollectError::Io {
+            path: abs.clone(),
+            source,
+        })?;
+        if text.contains("${") {
+            return Err(unsupported(
+                "uses a Flyway placeholder (${...}), which Flyway fills in when it runs; squizzle ships files exactly as written. Write the value into the file",
+            ));
+        }
+        let stem = name.strip_suffix(".sql").unwrap_or(name).to_owned();
+        if prefix == 'U' {
+            undos.push((key, stem, abs.clone(), path.clone()));
+            continue;
+        }
+        let tx = flyway_conf(abs)?;
+        if let Some((_, _, first, _)) = versioned.get(&key) {
+            return Err(CollectError::DuplicateNumber {
+                first: first.clone(),
+                second: path.clone(),
+                number: version.to_owned(),
+            });
+        }
+        versioned.insert(key, (stem, abs.clone(), path.clone(), tx));
+    }
+    let mut downs = Downs::new();
+    for (key, stem, abs, path) in undos {
+        let Some((id, _, _, _)) = versioned.get(&key) else {
+            return Err(CollectError::OrphanRollback { path, id: stem });
+        };
+        if let Some(prev) = downs.insert(id.clone(), (abs, path.clone())) {
+            return Err(CollectError::DuplicateRollback {
+                first: prev.1,
+                second: path,
+                id: id.clone(),
+            });
+        }
+    }
+    let files = versioned
+        .into_values()
+        .enumerate()
+        .map(|(i, (id, abs, path, tx))| SourceFile {
+            id,
+            abs,
+            path,
+            kind: FileKind::Migration,
+            order: i as u32,
+            rollback_for: None,
+            transaction: tx,
+        })
+        .collect();
+    Ok((files, downs))
+}
+
+/// Flyway's per-script configuration `<file>.sql.conf`: only
+/// `executeInTransaction` is understood; any other setting is refused rather
+/// than ignored.
+fn flyway_conf(script: &Path) -> Result<TxRule, CollectError> {
+    let mut conf = script.as_os_str().to_owned();
+    conf.push(".conf");
+    let conf = PathBuf::from(conf);
+    if !conf.is_file() {
+        return Ok(TxRule::Directives);
+    }
+    let text = std::fs::read_to_string(&conf).map_err(|source| CollectError::Io {
+        path: conf.clone(),
+        source,
+    })?;
+    let mut rule = TxRule::Directives;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        match (key.trim(), value.trim()) {
+            ("executeInTransaction", "false") => rule = TxRule::Fixed(TransactionMode::None),
+            ("executeInTransaction", "true") => rule = TxRule::Fixed(TransactionMode::Default),
+            (key, _) => {
+                return Err(CollectError::Unsupported {
+                    path: conf,
+                    message: format!(
+                        "sets {key:?}; squizzle understands only executeInTransaction=true|false in a Flyway script configuration"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(rule)
 }
 
 #[cfg(test)]
@@ -588,6 +1080,314 @@ mod tests {
             collect(&sources(r, "d")),
             Err(CollectError::Journal { .. })
         ));
+    }
+
+    fn with(root: &Path, dir: &'static str, format: Option<SourceFormat>) -> Collection {
+        collect(&Sources {
+            format,
+            ..sources(root, dir)
+        })
+        .unwrap()
+    }
+
+    fn err(root: &Path, dir: &'static str, format: Option<SourceFormat>) -> CollectError {
+        collect(&Sources {
+            format,
+            ..sources(root, dir)
+        })
+        .unwrap_err()
+    }
+
+    #[test]
+    fn plain_refuses_timestamps_whose_width_makes_number_and_name_order_disagree() {
+        // The case: a Prisma history flattened by hand, one 15-digit and
+        // one 17-digit timestamp. By number the 15-digit one runs first, by name
+        // the 17-digit one: no guess.
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "m/202401011200000_a.sql", "");
+        write(t.path(), "m/20231231120000000_b.sql", "");
+        let e = err(t.path(), "m", None);
+        assert!(matches!(e, CollectError::AmbiguousOrder { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("202401011200000_a.sql") && msg.contains("20231231120000000_b.sql"),
+            "{msg}"
+        );
+        assert!(msg.contains("15 and 17 digits"), "{msg}");
+
+        // Same widths, or widths whose orders agree, are fine.
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "m/0001_a.sql", "");
+        write(t.path(), "m/20240101120000_b.sql", "");
+        write(t.path(), "m/20240102120000_c.sql", "");
+        assert_eq!(
+            ids(&with(t.path(), "m", None), FileKind::Migration),
+            ["0001_a", "20240101120000_b", "20240102120000_c"]
+        );
+
+        // sqlx compares the numbers itself: its order is the tool's, not a guess.
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "m/202401011200000_a.sql", "");
+        write(t.path(), "m/20231231120000000_b.sql", "");
+        let c = with(t.path(), "m", Some(SourceFormat::Sqlx));
+        assert_eq!(
+            ids(&c, FileKind::Migration),
+            ["202401011200000_a", "20231231120000000_b"]
+        );
+    }
+
+    #[test]
+    fn prisma_runs_folders_in_text_order_with_down_scripts_as_rollbacks() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(r, "p/migration_lock.toml", "provider = \"postgresql\"\n");
+        write(r, "p/20240201080000_b/migration.sql", "");
+        write(r, "p/20240201080000_b/down.sql", "");
+        write(r, "p/20240105093000_a/migration.sql", "");
+        // Hand-named, shorter: as a number it is the smallest, as text (Prisma's
+        // order) it comes after 20240201080000_b ('0' < '_').
+        write(r, "p/2024020108_hotfix/migration.sql", "");
+        write(r, "p/stray.sql", "");
+        assert_eq!(detect(&r.join("p")), SourceFormat::Prisma);
+        let c = with(r, "p", None);
+        assert_eq!(c.format, SourceFormat::Prisma);
+        assert_eq!(
+            ids(&c, FileKind::Migration),
+            ["20240105093000_a", "20240201080000_b", "2024020108_hotfix"]
+        );
+        assert_eq!(c.files[1].path, "p/20240201080000_b/migration.sql");
+        assert_eq!(ids(&c, FileKind::Rollback), ["20240201080000_b"]);
+        assert!(
+            c.warnings.iter().any(|w| w.contains("p/stray.sql")),
+            "{:?}",
+            c.warnings
+        );
+
+        // Without the lock file, migration folders alone are recognised.
+        std::fs::remove_file(r.join("p/migration_lock.toml")).unwrap();
+        std::fs::remove_file(r.join("p/stray.sql")).unwrap();
+        assert_eq!(detect(&r.join("p")), SourceFormat::Prisma);
+    }
+
+    #[test]
+    fn prisma_refusals() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(r, "p/migration_lock.toml", "provider = \"mysql\"\n");
+        write(r, "p/20240105093000_a/migration.sql", "");
+        assert!(err(r, "p", None).to_string().contains("\"mysql\""));
+
+        write(r, "p/migration_lock.toml", "provider = \"postgresql\"\n");
+        std::fs::create_dir_all(r.join("p/20240106093000_empty")).unwrap();
+        let e = err(r, "p", None);
+        assert!(e.to_string().contains("without migration.sql"), "{e}");
+
+        let t = tempfile::tempdir().unwrap();
+        write(
+            t.path(),
+            "p/migration_lock.toml",
+            "provider = \"postgresql\"\n",
+        );
+        assert!(matches!(err(t.path(), "p", None), CollectError::Empty(_)));
+    }
+
+    #[test]
+    fn flyway_orders_versions_as_flyway_does() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for f in [
+            "V10__d.sql",
+            "V2__c.sql",
+            "V1_1__b.sql",
+            "V1__a.sql",
+            "V1.9__a2.sql",
+            "U2__c.sql",
+        ] {
+            write(r, &format!("f/{f}"), "SELECT 1;");
+        }
+        write(
+            r,
+            "f/V10__d.sql.conf",
+            "# comment\nexecuteInTransaction=false\n",
+        );
+        write(r, "f/notes.sql", "");
+        assert_eq!(detect(&r.join("f")), SourceFormat::Flyway);
+        let c = with(r, "f", None);
+        assert_eq!(c.format, SourceFormat::Flyway);
+        assert_eq!(
+            ids(&c, FileKind::Migration),
+            ["V1__a", "V1_1__b", "V1.9__a2", "V2__c", "V10__d"]
+        );
+        assert_eq!(ids(&c, FileKind::Rollback), ["V2__c"]);
+        assert_eq!(c.files[4].transaction, TxRule::Fixed(TransactionMode::None));
+        assert_eq!(c.files[0].transaction, TxRule::Directives);
+        assert!(
+            c.warnings.iter().any(|w| w.contains("notes.sql")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn flyway_refusals() {
+        let case = |files: &[(&str, &str)], needle: &str| {
+            let t = tempfile::tempdir().unwrap();
+            for (f, body) in files {
+                write(t.path(), &format!("f/{f}"), body);
+            }
+            let e = err(t.path(), "f", Some(SourceFormat::Flyway));
+            assert!(e.to_string().contains(needle), "{needle:?} not in: {e}");
+        };
+        // 1 and 1.0 are one version to Flyway.
+        case(
+            &[("V1__a.sql", ""), ("V1.0__b.sql", "")],
+            "both have number",
+        );
+        case(&[("V1__a.sql", ""), ("R__view.sql", "")], "repeatable");
+        case(&[("V1__a.sql", ""), ("B2__base.sql", "")], "baseline");
+        case(
+            &[("V1__a.sql", ""), ("U3__x.sql", "")],
+            "no migration has that id",
+        );
+        case(&[("V1__a.sql", "SELECT '${schema}';")], "placeholder");
+        case(
+            &[("V1__a.sql", ""), ("V1__a.sql.conf", "mixed=true")],
+            "\"mixed\"",
+        );
+        case(
+            &[("V1__a.sql", ""), ("V1.x__b.sql", "")],
+            "numbers separated",
+        );
+        case(&[("V1__a.sql", ""), ("more/V2__b.sql", "")], "sub-folders");
+    }
+
+    #[test]
+    fn sqlx_and_golang_migrate_read_their_own_names() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(r, "s/20240101120000_a.sql", "CREATE TABLE a ();");
+        write(
+            r,
+            "s/20240102120000_b.sql",
+            "-- no-transaction\nCREATE INDEX CONCURRENTLY i ON a ();",
+        );
+        write(r, "s/20240103120000_c.up.sql", "");
+        write(r, "s/20240103120000_c.down.sql", "");
+        assert_eq!(detect(&r.join("s")), SourceFormat::Sqlx);
+        let c = with(r, "s", None);
+        assert_eq!(c.format, SourceFormat::Sqlx);
+        assert_eq!(
+            ids(&c, FileKind::Migration),
+            ["20240101120000_a", "20240102120000_b", "20240103120000_c"]
+        );
+        assert_eq!(ids(&c, FileKind::Rollback), ["20240103120000_c"]);
+        assert!(
+            c.files
+                .iter()
+                .filter(|f| f.kind == FileKind::Migration)
+                .all(|f| f.transaction == TxRule::SqlxFirstLine)
+        );
+
+        write(r, "s/20240101120000_dup.sql", "");
+        assert!(matches!(
+            err(r, "s", None),
+            CollectError::DuplicateNumber { .. }
+        ));
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "s/99999999999999999999_big.sql", "");
+        assert!(
+            err(t.path(), "s", Some(SourceFormat::Sqlx))
+                .to_string()
+                .contains("64-bit")
+        );
+
+        // golang-migrate: .up/.down only, numeric order, .down as rollbacks.
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(r, "g/10_c.up.sql", "");
+        write(r, "g/2_b.up.sql", "");
+        write(r, "g/2_b.down.sql", "");
+        let c = with(r, "g", Some(SourceFormat::GolangMigrate));
+        assert_eq!(ids(&c, FileKind::Migration), ["2_b", "10_c"]);
+        assert_eq!(ids(&c, FileKind::Rollback), ["2_b"]);
+        assert!(c.files.iter().all(|f| f.transaction == TxRule::Directives));
+        write(r, "g/11_d.sql", "");
+        assert!(
+            err(r, "g", Some(SourceFormat::GolangMigrate))
+                .to_string()
+                .contains(".up.sql")
+        );
+    }
+
+    #[test]
+    fn sqlx_marker_must_be_the_very_first_bytes() {
+        use TransactionMode::{Default as Tx, None as NoTx};
+        assert_eq!(
+            TxRule::SqlxFirstLine.apply("-- no-transaction\nCREATE INDEX", Tx),
+            NoTx
+        );
+        // sqlx tests `starts_with`: anything before the marker cancels it.
+        assert_eq!(TxRule::SqlxFirstLine.apply("\n-- no-transaction\n", Tx), Tx);
+        assert_eq!(
+            TxRule::SqlxFirstLine.apply("-- add index\n-- no-transaction\n", Tx),
+            Tx
+        );
+        // squizzle's own directive still counts everywhere.
+        assert_eq!(TxRule::SqlxFirstLine.apply("SELECT 1;", NoTx), NoTx);
+        assert_eq!(TxRule::Directives.apply("-- no-transaction\n", Tx), Tx);
+        assert_eq!(TxRule::Fixed(NoTx).apply("", Tx), NoTx);
+        assert_eq!(TxRule::Fixed(Tx).apply("", NoTx), NoTx);
+    }
+
+    #[test]
+    fn repository_fixtures_are_detected_and_ordered() {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats");
+        let cases: [(&str, SourceFormat, &[&str]); 3] = [
+            (
+                "prisma/migrations",
+                SourceFormat::Prisma,
+                &[
+                    "20240105093000_init",
+                    "20240112140000_add_posts",
+                    "20240201080000_post_published",
+                ],
+            ),
+            (
+                "flyway/sql",
+                SourceFormat::Flyway,
+                &[
+                    "V1__create_accounts",
+                    "V1.1__add_email",
+                    "V2__create_ledger",
+                    "V10__ledger_account_index",
+                ],
+            ),
+            (
+                "sqlx/migrations",
+                SourceFormat::Sqlx,
+                &[
+                    "20240101120000_create_users",
+                    "20240102120000_users_email_index",
+                    "20240103120000_create_sessions",
+                ],
+            ),
+        ];
+        for (dir, format, expected) in cases {
+            let src = Sources {
+                root: &base,
+                migrations: dir,
+                format: None,
+                rollbacks: None,
+                seeds: None,
+            };
+            let c = collect(&src).unwrap();
+            assert_eq!(c.format, format, "{dir}");
+            assert_eq!(ids(&c, FileKind::Migration), expected, "{dir}");
+        }
+        assert_eq!(
+            detect(&base.join("golang-migrate/migrations")),
+            SourceFormat::Plain
+        );
     }
 
     #[test]

@@ -201,6 +201,7 @@ pub fn pack(files: &[SourceFile], out: &Path, limits: &Limits) -> Result<Packed,
             path: f.path.clone(),
             source,
         })?;
+        let transaction = f.transaction.apply(&head, transaction);
         entries[i] = Some(FileEntry {
             id: f.id.clone(),
             path: f.path.clone(),

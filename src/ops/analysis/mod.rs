@@ -225,9 +225,14 @@ pub fn analyse_changed(
     format: crate::core::manifest::SourceFormat,
     released: &std::collections::HashMap<String, crate::core::digest::Digest>,
 ) -> crate::ops::Result<(Vec<String>, Vec<Finding>)> {
+    // As `ops::run::runner::split_mode` cuts them at apply.
     let mode = match format {
         crate::core::manifest::SourceFormat::Drizzle => SplitMode::Drizzle,
-        crate::core::manifest::SourceFormat::Plain => SplitMode::Plain,
+        crate::core::manifest::SourceFormat::Plain
+        | crate::core::manifest::SourceFormat::Prisma
+        | crate::core::manifest::SourceFormat::Flyway
+        | crate::core::manifest::SourceFormat::Sqlx
+        | crate::core::manifest::SourceFormat::GolangMigrate => SplitMode::Plain,
     };
     let mut created = HashSet::new();
     let mut analysed = Vec::new();

@@ -192,6 +192,10 @@ pub fn collect(config: &Config) -> Result<Collection> {
             MigrationFormat::Auto => None,
             MigrationFormat::Drizzle => Some(SourceFormat::Drizzle),
             MigrationFormat::Plain => Some(SourceFormat::Plain),
+            MigrationFormat::Prisma => Some(SourceFormat::Prisma),
+            MigrationFormat::Flyway => Some(SourceFormat::Flyway),
+            MigrationFormat::Sqlx => Some(SourceFormat::Sqlx),
+            MigrationFormat::GolangMigrate => Some(SourceFormat::GolangMigrate),
         },
         rollbacks: config.project.rollbacks.as_deref(),
         seeds: config.project.seeds.as_deref(),
@@ -206,9 +210,14 @@ pub fn sql_problems(
     entries: &[FileEntry],
     format: SourceFormat,
 ) -> Result<Vec<SqlProblem>> {
+    // As `ops::run::runner::split_mode` cuts them at apply.
     let mode = match format {
         SourceFormat::Drizzle => SplitMode::Drizzle,
-        SourceFormat::Plain => SplitMode::Plain,
+        SourceFormat::Plain
+        | SourceFormat::Prisma
+        | SourceFormat::Flyway
+        | SourceFormat::Sqlx
+        | SourceFormat::GolangMigrate => SplitMode::Plain,
     };
     let mut found = Vec::new();
     for (file, entry) in files.iter().zip(entries) {
