@@ -279,3 +279,70 @@ fn golang_migrate_up_files_apply_and_down_files_roll_back() {
     w.write("db/migrations/000003_note.sql", "SELECT 1;\n");
     w.run(&["build", "1.2.0"]).code(2).stderr_has(".up.sql");
 }
+
+#[test]
+fn dbmate_up_blocks_apply_without_their_down_blocks_and_roll_back_with_them() {
+    let (w, db) = project("dbmate/db/migrations", "db/migrations", "fmt_dbmate");
+    w.run(&["init"])
+        .success()
+        .stdout_has("Found a dbmate folder: db/migrations");
+    assert_eq!(w.build_ok("1.0.0")["format"], "dbmate");
+    let manifest = w.squizzle_manifest("1.0.0");
+    assert_eq!(
+        files(&manifest),
+        [
+            row("20240301100000_create_projects", "migration", "default"),
+            row("20240302100000_projects_name_index", "migration", "none"),
+            row("20240303100000_add_archived", "migration", "default"),
+            row("20240301100000_create_projects", "rollback", "default"),
+            row("20240302100000_projects_name_index", "rollback", "none"),
+            row("20240303100000_add_archived", "rollback", "default"),
+        ]
+    );
+    let paths: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"db/migrations/20240301100000_create_projects.up.sql")
+            && paths.contains(&"db/migrations/20240301100000_create_projects.down.sql"),
+        "{paths:?}"
+    );
+    // verify re-reads the tarball: the sections are files of their own there.
+    w.run(&["verify", "1.0.0"]).success();
+
+    w.run(&["apply", "1.0.0"]).success();
+    // Had a down block run, the table or the column would be gone.
+    assert_eq!(
+        value(&db, "SELECT count(*)::text FROM information_schema.columns WHERE table_name = 'projects' AND column_name = 'archived'").as_deref(),
+        Some("1")
+    );
+    assert!(index_is_valid(&db, "projects_name_idx"));
+
+    w.run(&["rollback", "1.0.0"]).success();
+    assert_eq!(
+        value(
+            &db,
+            "SELECT coalesce(to_regclass('projects')::text, 'gone')"
+        )
+        .as_deref(),
+        Some("gone")
+    );
+}
+
+#[test]
+fn a_dbmate_file_without_an_up_block_is_refused_naming_it() {
+    let (w, _db) = project("dbmate/db/migrations", "db/migrations", "fmt_dbmate_bad");
+    w.config("[project]\nmigrations = \"db/migrations\"\nformat = \"dbmate\"\n");
+    w.write(
+        "db/migrations/20240304100000_oops.sql",
+        "ALTER TABLE projects ADD COLUMN owner text;\n",
+    );
+    w.run(&["build", "1.0.0"])
+        .code(2)
+        .stderr_has("20240304100000_oops.sql")
+        .stderr_has("-- migrate:up");
+    assert!(!w.exists("db/tarballs/squizzle-1.0.0.tar.gz"));
+}

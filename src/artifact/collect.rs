@@ -10,7 +10,10 @@
 //!   as numbers (`1.10` after `1.9`, `1` equal to `1.0`), `U<version>__*.sql`
 //!   as the rollback of that version;
 //! - sqlx and golang-migrate: `<version>_<name>.sql` / `.up.sql` / `.down.sql`
-//!   ordered by the version as an integer, as both tools parse it.
+//!   ordered by the version as an integer, as both tools parse it;
+//! - dbmate: `<digits>...sql` in file-name order, each file cut into its
+//!   `-- migrate:up` block (the migration) and `-- migrate:down` block (its
+//!   rollback).
 //!
 //! Rollbacks are also `<id>.sql` in a rollback folder; seeds are every `.sql`
 //! in a seed folder, by name. Anything ambiguous (two files with one number, a
@@ -39,6 +42,28 @@ pub struct SourceFile {
     pub rollback_for: Option<String>,
     /// What, besides squizzle's own directive, decides the transaction mode.
     pub transaction: TxRule,
+    /// Only these bytes of `abs` (start, length): a dbmate file's up or down
+    /// section. `None` = the whole file.
+    pub section: Option<(u64, u64)>,
+}
+
+impl SourceFile {
+    /// The text that is packed for this file (its section, or all of it).
+    pub fn read_text(&self) -> std::io::Result<String> {
+        let bytes = std::fs::read(&self.abs)?;
+        let bytes = match self.section {
+            None => bytes,
+            Some((start, len)) => usize::try_from(start)
+                .ok()
+                .zip(usize::try_from(len).ok())
+                .and_then(|(s, l)| bytes.get(s..s.checked_add(l)?))
+                .ok_or_else(|| {
+                    std::io::Error::other("the file changed after it was read; build again")
+                })?
+                .to_vec(),
+        };
+        String::from_utf8(bytes).map_err(std::io::Error::other)
+    }
 }
 
 /// Where a file's transaction mode comes from. squizzle's own
@@ -213,6 +238,13 @@ pub fn detect(dir: &Path) -> SourceFormat {
     if names.is_empty() && prisma_folders {
         return SourceFormat::Prisma;
     }
+    let dbmate_marker = names.iter().any(|(n, p)| {
+        n.as_bytes().first().is_some_and(u8::is_ascii_digit)
+            && std::fs::read_to_string(p).is_ok_and(|t| dbmate_directive(&t, "up").is_some())
+    });
+    if dbmate_marker {
+        return SourceFormat::Dbmate;
+    }
     let sqlx_marker = names.iter().any(|(n, p)| {
         n.as_bytes().first().is_some_and(u8::is_ascii_digit)
             && !n.ends_with(".down.sql")
@@ -240,6 +272,8 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
     let format = src.format.unwrap_or_else(|| detect(&dir));
     let listing = list_sql(&dir, rel_dir)?;
     let mut warnings = Vec::new();
+    // Rollbacks that are a section of a file (dbmate's down blocks).
+    let mut down_sections: HashMap<String, ((u64, u64), TxRule)> = HashMap::new();
 
     let (migrations, mut downs) = match format {
         SourceFormat::Drizzle => drizzle(&dir, rel_dir, &listing, &mut warnings)?,
@@ -248,6 +282,7 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
         SourceFormat::GolangMigrate => numbered(&listing, Numbered::GOLANG_MIGRATE)?,
         SourceFormat::Prisma => prisma(&dir, rel_dir, &listing, &mut warnings)?,
         SourceFormat::Flyway => flyway(&dir, &listing, &mut warnings)?,
+        SourceFormat::Dbmate => dbmate(&listing, &mut down_sections, &mut warnings)?,
     };
     if migrations.is_empty() {
         return Err(CollectError::Empty(dir));
@@ -283,6 +318,9 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
         if !ids.contains_key(id.as_str()) {
             return Err(CollectError::OrphanRollback { path, id });
         }
+        let (section, transaction) = down_sections
+            .remove(&id)
+            .map_or((None, TxRule::Directives), |(s, t)| (Some(s), t));
         rollbacks.push(SourceFile {
             id: id.clone(),
             abs,
@@ -290,7 +328,8 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
             kind: FileKind::Rollback,
             order: 0,
             rollback_for: Some(id),
-            transaction: TxRule::Directives,
+            transaction,
+            section,
         });
     }
     rollbacks.sort_by_key(|r| order_of[&r.id]);
@@ -313,6 +352,7 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
                     order: i as u32,
                     rollback_for: None,
                     transaction: TxRule::Directives,
+                    section: None,
                 });
             }
         } else if seed_dir.exists() {
@@ -442,6 +482,7 @@ fn drizzle(
             order: i as u32,
             rollback_for: None,
             transaction: TxRule::Directives,
+            section: None,
         });
     }
     let mut downs = Downs::new();
@@ -577,6 +618,7 @@ fn numbered(listing: &Listing, rules: Numbered) -> Result<(Vec<SourceFile>, Down
             order: i as u32,
             rollback_for: None,
             transaction: rules.tx,
+            section: None,
         })
         .collect();
     Ok((files, downs))
@@ -710,6 +752,7 @@ fn prisma(
             order: i as u32,
             rollback_for: None,
             transaction: TxRule::Directives,
+            section: None,
         });
     }
     Ok((files, downs))
@@ -854,8 +897,160 @@ fn flyway(
             order: i as u32,
             rollback_for: None,
             transaction: tx,
+            section: None,
         })
         .collect();
+    Ok((files, downs))
+}
+
+/// Where the first `-- migrate:<which>` line starts and the options after it,
+/// as dbmate's pattern finds it: at the very start of a line, `--`, optional
+/// spaces, `migrate:up`/`migrate:down`, then the end of the line or spaces and
+/// options. Also how many such lines there are.
+fn dbmate_directive(text: &str, which: &str) -> Option<(usize, String, usize)> {
+    let mut found: Option<(usize, String)> = None;
+    let mut count = 0;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let Some(rest) = line.strip_prefix("--") else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix("migrate:") else {
+            continue;
+        };
+        let Some(after) = rest.strip_prefix(which) else {
+            continue;
+        };
+        if !(after.trim().is_empty() || after.starts_with(char::is_whitespace)) {
+            continue;
+        }
+        count += 1;
+        if found.is_none() {
+            found = Some((start, after.trim().to_owned()));
+        }
+    }
+    found.map(|(start, options)| (start, options, count))
+}
+
+/// dbmate's options on a directive line: `transaction:false` runs the
+/// section outside a transaction; any other option is refused.
+fn dbmate_tx(options: &str, path: &Path, which: &str) -> Result<TxRule, CollectError> {
+    let mut rule = TxRule::Directives;
+    for pair in options.split_whitespace() {
+        match pair {
+            "transaction:false" => rule = TxRule::Fixed(TransactionMode::None),
+            "transaction:true" => rule = TxRule::Fixed(TransactionMode::Default),
+            other => {
+                return Err(CollectError::Unsupported {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "the `-- migrate:{which}` line has the option {other:?}; squizzle understands transaction:false and transaction:true"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(rule)
+}
+
+/// dbmate: every `<digits>...sql` file, in file-name order (dbmate sorts the
+/// names as text), holds a `-- migrate:up` block and then a `-- migrate:down`
+/// block. The up block is the migration and the down block its rollback, each
+/// packed as its own file (`<name>.up.sql`, `<name>.down.sql`) so apply never
+/// sees the other half.
+fn dbmate(
+    listing: &Listing,
+    down_sections: &mut HashMap<String, ((u64, u64), TxRule)>,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<SourceFile>, Downs), CollectError> {
+    let mut files = Vec::new();
+    let mut downs = Downs::new();
+    let mut versions: HashMap<String, String> = HashMap::new();
+    // BTreeMap keys: file names in byte order, which is Go's string order.
+    for (name, (abs, path)) in listing {
+        let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            warnings.push(format!(
+                "{path} does not start with a version number, so dbmate never runs it; it is left out of the release"
+            ));
+            continue;
+        }
+        let version = &name[..digits];
+        if let Some(first) = versions.insert(version.to_owned(), path.clone()) {
+            return Err(CollectError::DuplicateNumber {
+                first,
+                second: path.clone(),
+                number: version.to_owned(),
+            });
+        }
+        let text = std::fs::read_to_string(abs).map_err(|source| CollectError::Io {
+            path: abs.clone(),
+            source,
+        })?;
+        let bad = |message: &str| CollectError::Unsupported {
+            path: abs.clone(),
+            message: message.to_owned(),
+        };
+        let Some((up, up_options, ups)) = dbmate_directive(&text, "up") else {
+            return Err(bad(
+                "has no `-- migrate:up` line; dbmate needs one before the migration's SQL (and `-- migrate:down` before its rollback)",
+            ));
+        };
+        let Some((down, down_options, downs_count)) = dbmate_directive(&text, "down") else {
+            return Err(bad(
+                "has no `-- migrate:down` line; dbmate needs one after the up block (it may be followed by nothing)",
+            ));
+        };
+        if ups > 1 || downs_count > 1 {
+            return Err(bad(
+                "has more than one `-- migrate:up` or `-- migrate:down` block; split it into one migration file per pair",
+            ));
+        }
+        if up > down {
+            return Err(bad(
+                "has `-- migrate:down` before `-- migrate:up`; dbmate needs up first",
+            ));
+        }
+        let before = &text[..up];
+        if before
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        {
+            return Err(bad(
+                "has SQL before `-- migrate:up`; dbmate refuses that too. Move it into the up block",
+            ));
+        }
+        let stem = name.strip_suffix(".sql").unwrap_or(name).to_owned();
+        let base = path.strip_suffix(".sql").unwrap_or(path);
+        let up_path = format!("{base}.up.sql");
+        let down_path = format!("{base}.down.sql");
+        for p in [&up_path, &down_path] {
+            paths::validate_relative(p).map_err(|e| CollectError::BadName {
+                path: abs.clone(),
+                message: format!("the stored path {p:?} {e}"),
+            })?;
+        }
+        files.push(SourceFile {
+            id: stem.clone(),
+            abs: abs.clone(),
+            path: up_path,
+            kind: FileKind::Migration,
+            order: files.len() as u32,
+            rollback_for: None,
+            transaction: dbmate_tx(&up_options, abs, "up")?,
+            section: Some((up as u64, (down - up) as u64)),
+        });
+        down_sections.insert(
+            stem.clone(),
+            (
+                (down as u64, (text.len() - down) as u64),
+                dbmate_tx(&down_options, abs, "down")?,
+            ),
+        );
+        downs.insert(stem, (abs.clone(), down_path));
+    }
     Ok((files, downs))
 }
 
@@ -1337,6 +1532,96 @@ mod tests {
         assert_eq!(TxRule::Directives.apply("-- no-transaction\n", Tx), Tx);
         assert_eq!(TxRule::Fixed(NoTx).apply("", Tx), NoTx);
         assert_eq!(TxRule::Fixed(Tx).apply("", NoTx), NoTx);
+    }
+
+    #[test]
+    fn dbmate_files_are_cut_into_up_and_down_sections_in_name_order() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let a = "-- a comment\n-- migrate:up\nCREATE TABLE a ();\n-- migrate:down\nDROP TABLE a;\n";
+        write(r, "d/20240101_a.sql", a);
+        write(
+            r,
+            "d/2024010101_b.sql",
+            "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON a ();\n--migrate:down\n",
+        );
+        write(r, "d/notes.sql", "");
+        assert_eq!(detect(&r.join("d")), SourceFormat::Dbmate);
+        let c = with(r, "d", None);
+        assert_eq!(c.format, SourceFormat::Dbmate);
+        // Name order, as dbmate sorts: "2024010101_b" < "20240101_a" ('0' < '_').
+        assert_eq!(ids(&c, FileKind::Migration), ["2024010101_b", "20240101_a"]);
+        assert_eq!(ids(&c, FileKind::Rollback), ["2024010101_b", "20240101_a"]);
+        let up_a = c
+            .files
+            .iter()
+            .find(|f| f.id == "20240101_a" && f.kind == FileKind::Migration)
+            .unwrap();
+        assert_eq!(up_a.path, "d/20240101_a.up.sql");
+        assert_eq!(
+            up_a.read_text().unwrap(),
+            "-- migrate:up\nCREATE TABLE a ();\n"
+        );
+        let down_a = c
+            .files
+            .iter()
+            .find(|f| f.id == "20240101_a" && f.kind == FileKind::Rollback)
+            .unwrap();
+        assert_eq!(down_a.path, "d/20240101_a.down.sql");
+        assert_eq!(
+            down_a.read_text().unwrap(),
+            "-- migrate:down\nDROP TABLE a;\n"
+        );
+        assert_eq!(c.files[0].transaction, TxRule::Fixed(TransactionMode::None));
+        assert!(
+            c.warnings.iter().any(|w| w.contains("notes.sql")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn dbmate_refusals() {
+        let case = |body: &str, needle: &str| {
+            let t = tempfile::tempdir().unwrap();
+            write(t.path(), "d/1_a.sql", body);
+            let e = err(t.path(), "d", Some(SourceFormat::Dbmate));
+            assert!(e.to_string().contains(needle), "{needle:?} not in: {e}");
+        };
+        case("CREATE TABLE a ();\n", "no `-- migrate:up`");
+        case(
+            "-- migrate:up\nCREATE TABLE a ();\n",
+            "no `-- migrate:down`",
+        );
+        case(
+            "-- migrate:down\n\n-- migrate:up\nSELECT 1;\n",
+            "before `-- migrate:up`",
+        );
+        case(
+            "SELECT 1;\n-- migrate:up\nSELECT 2;\n-- migrate:down\n",
+            "SQL before",
+        );
+        case(
+            "-- migrate:up\nSELECT 1;\n-- migrate:down\n-- migrate:up\nSELECT 2;\n-- migrate:down\n",
+            "more than one",
+        );
+        case(
+            "-- migrate:up nolock:true\nSELECT 1;\n-- migrate:down\n",
+            "\"nolock:true\"",
+        );
+        // "-- migrate:upgrade" is not the directive (dbmate's pattern wants a space or the end).
+        case(
+            "-- migrate:upgrade\nSELECT 1;\n-- migrate:down\n",
+            "no `-- migrate:up`",
+        );
+
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "d/1_a.sql", "-- migrate:up\n-- migrate:down\n");
+        write(t.path(), "d/1_b.sql", "-- migrate:up\n-- migrate:down\n");
+        assert!(matches!(
+            err(t.path(), "d", Some(SourceFormat::Dbmate)),
+            CollectError::DuplicateNumber { .. }
+        ));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::ops::{self, init::InitOptions};
 
 #[derive(Debug, Args)]
 #[command(
-    about = "Write squizzle.toml and the project folders (detects drizzle-kit, Prisma, Flyway and sqlx folders)",
+    about = "Write squizzle.toml and the project folders (detects drizzle-kit, Prisma, Flyway, sqlx and dbmate folders)",
     after_help = "Examples:\n  squizzle init                      # detect drizzle/, or create migrations/\n  squizzle init --migrations db/sql  # use an existing folder\n  squizzle init --dir ../app --force # overwrite an existing squizzle.toml"
 )]
 pub struct InitArgs {

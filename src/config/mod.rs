@@ -90,6 +90,7 @@ pub enum MigrationFormat {
     Flyway,
     Sqlx,
     GolangMigrate,
+    Dbmate,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -172,6 +172,7 @@ pub enum SourceFormat {
     Flyway,
     Sqlx,
     GolangMigrate,
+    Dbmate,
 }
 
 impl SourceFormat {
@@ -184,6 +185,7 @@ impl SourceFormat {
             SourceFormat::Flyway => "flyway",
             SourceFormat::Sqlx => "sqlx",
             SourceFormat::GolangMigrate => "golang-migrate",
+            SourceFormat::Dbmate => "dbmate",
         }
     }
 
@@ -196,6 +198,7 @@ impl SourceFormat {
             SourceFormat::Flyway => "Flyway version order",
             SourceFormat::Sqlx => "sqlx version order",
             SourceFormat::GolangMigrate => "golang-migrate version order",
+            SourceFormat::Dbmate => "dbmate file-name order",
         }
     }
 }

@@ -232,7 +232,8 @@ pub fn analyse_changed(
         | crate::core::manifest::SourceFormat::Prisma
         | crate::core::manifest::SourceFormat::Flyway
         | crate::core::manifest::SourceFormat::Sqlx
-        | crate::core::manifest::SourceFormat::GolangMigrate => SplitMode::Plain,
+        | crate::core::manifest::SourceFormat::GolangMigrate
+        | crate::core::manifest::SourceFormat::Dbmate => SplitMode::Plain,
     };
     let mut created = HashSet::new();
     let mut analysed = Vec::new();
@@ -243,7 +244,7 @@ pub fn analyse_changed(
         {
             continue;
         }
-        let text = std::fs::read_to_string(&file.abs).map_err(|source| crate::ops::Error::Io {
+        let text = file.read_text().map_err(|source| crate::ops::Error::Io {
             action: "read",
             path: file.abs.clone(),
             source,

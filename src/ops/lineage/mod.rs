@@ -196,6 +196,7 @@ pub fn collect(config: &Config) -> Result<Collection> {
             MigrationFormat::Flyway => Some(SourceFormat::Flyway),
             MigrationFormat::Sqlx => Some(SourceFormat::Sqlx),
             MigrationFormat::GolangMigrate => Some(SourceFormat::GolangMigrate),
+            MigrationFormat::Dbmate => Some(SourceFormat::Dbmate),
         },
         rollbacks: config.project.rollbacks.as_deref(),
         seeds: config.project.seeds.as_deref(),
@@ -217,14 +218,15 @@ pub fn sql_problems(
         | SourceFormat::Prisma
         | SourceFormat::Flyway
         | SourceFormat::Sqlx
-        | SourceFormat::GolangMigrate => SplitMode::Plain,
+        | SourceFormat::GolangMigrate
+        | SourceFormat::Dbmate => SplitMode::Plain,
     };
     let mut found = Vec::new();
     for (file, entry) in files.iter().zip(entries) {
         if entry.kind == FileKind::Seed {
             continue;
         }
-        let text = std::fs::read_to_string(&file.abs).map_err(|source| Error::Io {
+        let text = file.read_text().map_err(|source| Error::Io {
             action: "read",
             path: file.abs.clone(),
             source,

@@ -96,7 +96,8 @@ pub fn split_mode(format: SourceFormat) -> SplitMode {
         | SourceFormat::Prisma
         | SourceFormat::Flyway
         | SourceFormat::Sqlx
-        | SourceFormat::GolangMigrate => SplitMode::Plain,
+        | SourceFormat::GolangMigrate
+        | SourceFormat::Dbmate => SplitMode::Plain,
     }
 }
 
