@@ -1,5 +1,5 @@
 //! Migration folders written by other tools (Prisma, Flyway, sqlx,
-//! golang-migrate): `init` finds and names the layout, `build` reads it in the
+//! golang-migrate, dbmate, Atlas): `init` finds and names the layout, `build` reads it in the
 //! tool's own order and transaction rules, and `apply` runs the release
 //! against a real PostgreSQL 15. The fixtures are in `fixtures/formats/`; each
 //! is shaped so that a wrong order or a wrong transaction mode fails the apply.
@@ -77,7 +77,7 @@ fn prisma_folders_run_in_prisma_order_not_numeric_order() {
     );
     w.run(&["init"])
         .success()
-        .stdout_has("Found a prisma folder: prisma/migrations");
+        .stdout_has("Found migrations in prisma layout: prisma/migrations");
     let config = w.read_string("squizzle.toml");
     assert!(config.contains("format = \"prisma\""), "{config}");
 
@@ -152,7 +152,7 @@ fn flyway_versions_run_in_numeric_part_order_and_the_no_transaction_script_alone
     );
     w.run(&["init"])
         .success()
-        .stdout_has("Found a flyway folder: src/main/resources/db/migration");
+        .stdout_has("Found migrations in flyway layout: src/main/resources/db/migration");
     let built = w.build_ok("1.0.0");
     assert_eq!(built["format"], "flyway");
     assert_eq!(
@@ -285,7 +285,7 @@ fn dbmate_up_blocks_apply_without_their_down_blocks_and_roll_back_with_them() {
     let (w, db) = project("dbmate/db/migrations", "db/migrations", "fmt_dbmate");
     w.run(&["init"])
         .success()
-        .stdout_has("Found a dbmate folder: db/migrations");
+        .stdout_has("Found migrations in dbmate layout: db/migrations");
     assert_eq!(w.build_ok("1.0.0")["format"], "dbmate");
     let manifest = w.squizzle_manifest("1.0.0");
     assert_eq!(
@@ -345,4 +345,35 @@ fn a_dbmate_file_without_an_up_block_is_refused_naming_it() {
         .stderr_has("20240304100000_oops.sql")
         .stderr_has("-- migrate:up");
     assert!(!w.exists("db/tarballs/squizzle-1.0.0.tar.gz"));
+}
+
+#[test]
+fn atlas_folder_is_checked_against_atlas_sum_then_applied() {
+    let (w, db) = project("atlas/migrations", "migrations", "fmt_atlas");
+    w.run(&["init"])
+        .success()
+        .stdout_has("Found migrations in atlas layout: migrations");
+    assert_eq!(w.build_ok("1.0.0")["format"], "atlas");
+    assert_eq!(
+        files(&w.squizzle_manifest("1.0.0")),
+        [
+            row("20240410120000_create_orders", "migration", "default"),
+            // -- atlas:txmode none
+            row("20240411090000_orders_customer_index", "migration", "none"),
+            row("20240412150000_add_status", "migration", "default"),
+        ]
+    );
+    w.run(&["apply", "1.0.0"]).success();
+    assert!(index_is_valid(&db, "orders_customer_idx"));
+
+    // An edit that skipped `atlas migrate hash` is refused before anything is built.
+    let path = "migrations/20240412150000_add_status.sql";
+    let mut body = w.read_string(path);
+    body.push_str("ALTER TABLE \"orders\" DROP COLUMN \"customer\";\n");
+    w.write(path, body);
+    w.run(&["build", "1.1.0"])
+        .code(2)
+        .stderr_has("atlas.sum does not match")
+        .stderr_has("20240412150000_add_status.sql has changed");
+    assert!(!w.exists("db/tarballs/squizzle-1.1.0.tar.gz"));
 }

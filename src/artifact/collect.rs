@@ -13,7 +13,9 @@
 //!   ordered by the version as an integer, as both tools parse it;
 //! - dbmate: `<digits>...sql` in file-name order, each file cut into its
 //!   `-- migrate:up` block (the migration) and `-- migrate:down` block (its
-//!   rollback).
+//!   rollback);
+//! - Atlas: `.sql` files in name order, first checked against `atlas.sum`
+//!   computed exactly as Atlas computes it.
 //!
 //! Rollbacks are also `<id>.sql` in a rollback folder; seeds are every `.sql`
 //! in a seed folder, by name. Anything ambiguous (two files with one number, a
@@ -178,6 +180,10 @@ pub enum CollectError {
     },
     #[error("{path}: {message}")]
     Unsupported { path: PathBuf, message: String },
+    #[error(
+        "{sum} does not match the migrations: {problem}. Atlas refuses this folder too; if the change is intended, run `atlas migrate hash` and review the diff"
+    )]
+    AtlasSum { sum: PathBuf, problem: String },
 }
 
 #[derive(Deserialize)]
@@ -199,6 +205,7 @@ pub fn is_drizzle_folder(dir: &Path) -> bool {
 }
 
 pub const PRISMA_LOCK: &str = "migration_lock.toml";
+pub const ATLAS_SUM: &str = "atlas.sum";
 
 /// The layout of a migrations folder, from what is in it: a drizzle-kit
 /// journal; Prisma's lock file or migration folders; Flyway's `V1__x.sql`
@@ -211,6 +218,9 @@ pub fn detect(dir: &Path) -> SourceFormat {
     }
     if dir.join(PRISMA_LOCK).is_file() {
         return SourceFormat::Prisma;
+    }
+    if dir.join(ATLAS_SUM).is_file() {
+        return SourceFormat::Atlas;
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return SourceFormat::Plain;
@@ -283,6 +293,7 @@ pub fn collect(src: &Sources<'_>) -> Result<Collection, CollectError> {
         SourceFormat::Prisma => prisma(&dir, rel_dir, &listing, &mut warnings)?,
         SourceFormat::Flyway => flyway(&dir, &listing, &mut warnings)?,
         SourceFormat::Dbmate => dbmate(&listing, &mut down_sections, &mut warnings)?,
+        SourceFormat::Atlas => atlas(&dir, &listing)?,
     };
     if migrations.is_empty() {
         return Err(CollectError::Empty(dir));
@@ -1054,6 +1065,159 @@ fn dbmate(
     Ok((files, downs))
 }
 
+/// Atlas's integrity file as Atlas computes it: one SHA-256 runs over every
+/// `.sql` file of the folder in name order, fed the file's name and then its
+/// bytes; after each file the running digest (base64) is that file's line,
+/// and the first line is the SHA-256 of all the names and line digests.
+fn atlas_sum(files: &[(String, Vec<u8>)]) -> (String, Vec<(String, String)>) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let mut running = sha2::Sha256::new();
+    let mut lines = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        running.update(name.as_bytes());
+        running.update(bytes);
+        lines.push((name.clone(), b64(&running.clone().finalize())));
+    }
+    let mut total = sha2::Sha256::new();
+    for (n, h) in &lines {
+        total.update(n.as_bytes());
+        total.update(h.as_bytes());
+    }
+    (b64(&total.finalize()), lines)
+}
+
+/// Atlas's directives in a file's leading comments: `atlas:txmode none` runs
+/// the file outside a transaction, `atlas:nolint` is for Atlas's linter; any
+/// other (`delimiter`, `checkpoint`, `sum`, ...) changes what Atlas runs and is
+/// refused rather than ignored.
+fn atlas_tx(text: &str, path: &Path) -> Result<TxRule, CollectError> {
+    let mut rule = TxRule::Directives;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let Some(comment) = t.strip_prefix("--") else {
+            break;
+        };
+        let Some(directive) = comment.trim().strip_prefix("atlas:") else {
+            continue;
+        };
+        let mut words = directive.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("txmode"), Some("none")) => rule = TxRule::Fixed(TransactionMode::None),
+            (Some("txmode"), Some("file" | "all")) => {}
+            (Some("nolint"), _) => {}
+            _ => {
+                return Err(CollectError::Unsupported {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "has the Atlas directive `atlas:{directive}`, which squizzle does not follow; it understands atlas:txmode and atlas:nolint"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(rule)
+}
+
+/// Atlas: every `.sql` file in name order, checked against `atlas.sum`
+/// before anything else: a file edited, added or removed without
+/// `atlas migrate hash` is refused, naming it.
+fn atlas(dir: &Path, listing: &Listing) -> Result<(Vec<SourceFile>, Downs), CollectError> {
+    let sum_path = dir.join(ATLAS_SUM);
+    let sum_err = |problem: String| CollectError::AtlasSum {
+        sum: sum_path.clone(),
+        problem,
+    };
+    let text = std::fs::read_to_string(&sum_path).map_err(|source| CollectError::Io {
+        path: sum_path.clone(),
+        source,
+    })?;
+    let mut lines = text.lines();
+    let written_total = lines
+        .next()
+        .and_then(|l| l.strip_prefix("h1:"))
+        .ok_or_else(|| sum_err("its first line is not `h1:<sum>`".into()))?;
+    let mut written: Vec<(String, String)> = Vec::new();
+    for line in lines {
+        let (name, hash) = line
+            .split_once("h1:")
+            .ok_or_else(|| sum_err(format!("the line {line:?} is not `<file> h1:<hash>`")))?;
+        written.push((name.trim().to_owned(), hash.to_owned()));
+    }
+    let mut contents = Vec::with_capacity(listing.len());
+    for (name, (abs, _)) in listing {
+        let bytes = std::fs::read(abs).map_err(|source| CollectError::Io {
+            path: abs.clone(),
+            source,
+        })?;
+        contents.push((name.clone(), bytes));
+    }
+    let (total, computed) = atlas_sum(&contents);
+    // Name the first file that differs; the running hash makes every later
+    // line differ too, so only the first says which file changed.
+    for i in 0..written.len().max(computed.len()) {
+        match (written.get(i), computed.get(i)) {
+            (Some(w), Some(c)) if w == c => {}
+            (Some(w), Some(c)) if w.0 == c.0 => {
+                return Err(sum_err(format!(
+                    "{} has changed since the sum was written",
+                    c.0
+                )));
+            }
+            (Some(w), Some(c)) => {
+                return Err(sum_err(format!(
+                    "the folder has {} where the sum lists {}",
+                    c.0, w.0
+                )));
+            }
+            (Some(w), None) => {
+                return Err(sum_err(format!("{} is listed but missing", w.0)));
+            }
+            (None, Some(c)) => {
+                return Err(sum_err(format!("{} is not listed", c.0)));
+            }
+            (None, None) => {}
+        }
+    }
+    if written_total != total {
+        return Err(sum_err(
+            "its first line (the sum of the lines) is wrong".into(),
+        ));
+    }
+    let mut files = Vec::with_capacity(listing.len());
+    let mut versions: HashMap<&str, &str> = HashMap::new();
+    for (i, ((name, (abs, path)), (_, bytes))) in listing.iter().zip(&contents).enumerate() {
+        let version = name
+            .split('_')
+            .next()
+            .unwrap_or(name)
+            .trim_end_matches(".sql");
+        if let Some(first) = versions.insert(version, path) {
+            return Err(CollectError::DuplicateNumber {
+                first: first.to_owned(),
+                second: path.clone(),
+                number: version.to_owned(),
+            });
+        }
+        let text = String::from_utf8_lossy(bytes);
+        files.push(SourceFile {
+            id: name.strip_suffix(".sql").unwrap_or(name).to_owned(),
+            abs: abs.clone(),
+            path: path.clone(),
+            kind: FileKind::Migration,
+            order: i as u32,
+            rollback_for: None,
+            transaction: atlas_tx(&text, abs)?,
+            section: None,
+        });
+    }
+    Ok((files, Downs::new()))
+}
+
 /// Flyway's per-script configuration `<file>.sql.conf`: only
 /// `executeInTransaction` is understood; any other setting is refused rather
 /// than ignored.
@@ -1622,6 +1786,112 @@ mod tests {
             err(t.path(), "d", Some(SourceFormat::Dbmate)),
             CollectError::DuplicateNumber { .. }
         ));
+    }
+
+    /// A copy of the Atlas fixture (its atlas.sum was written by the algorithm
+    /// Atlas uses, checked against a sum Atlas itself wrote) in `root/a`.
+    fn atlas_copy(root: &Path) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats/atlas/migrations");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        for e in std::fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), root.join("a").join(e.file_name())).unwrap();
+        }
+    }
+
+    #[test]
+    fn atlas_sum_is_computed_as_atlas_does_and_the_folder_reads_in_name_order() {
+        let t = tempfile::tempdir().unwrap();
+        atlas_copy(t.path());
+        assert_eq!(detect(&t.path().join("a")), SourceFormat::Atlas);
+        let c = with(t.path(), "a", None);
+        assert_eq!(
+            ids(&c, FileKind::Migration),
+            [
+                "20240410120000_create_orders",
+                "20240411090000_orders_customer_index",
+                "20240412150000_add_status"
+            ]
+        );
+        assert_eq!(c.files[1].transaction, TxRule::Fixed(TransactionMode::None));
+        assert_eq!(c.files[0].transaction, TxRule::Directives);
+
+        // The sum file's text, rebuilt from the files.
+        let listing = list_sql(&t.path().join("a"), "a").unwrap();
+        let contents: Vec<(String, Vec<u8>)> = listing
+            .iter()
+            .map(|(n, (abs, _))| (n.clone(), std::fs::read(abs).unwrap()))
+            .collect();
+        let (total, lines) = atlas_sum(&contents);
+        let mut text = format!("h1:{total}\n");
+        for (n, h) in lines {
+            text.push_str(&format!("{n} h1:{h}\n"));
+        }
+        assert_eq!(
+            text,
+            std::fs::read_to_string(t.path().join("a/atlas.sum")).unwrap()
+        );
+    }
+
+    #[test]
+    fn atlas_refuses_a_folder_its_sum_disagrees_with_naming_the_file() {
+        let case = |change: &dyn Fn(&Path), needle: &str| {
+            let t = tempfile::tempdir().unwrap();
+            atlas_copy(t.path());
+            change(&t.path().join("a"));
+            let e = err(t.path(), "a", None);
+            assert!(e.to_string().contains(needle), "{needle:?} not in: {e}");
+        };
+        case(
+            &|d| {
+                write(
+                    d,
+                    "20240411090000_orders_customer_index.sql",
+                    "-- atlas:txmode none\nSELECT 1;\n",
+                )
+            },
+            "20240411090000_orders_customer_index.sql has changed",
+        );
+        case(
+            &|d| write(d, "20240413000000_new.sql", "SELECT 1;\n"),
+            "20240413000000_new.sql is not listed",
+        );
+        case(
+            &|d| std::fs::remove_file(d.join("20240412150000_add_status.sql")).unwrap(),
+            "20240412150000_add_status.sql is listed but missing",
+        );
+        case(
+            &|d| {
+                let sum = std::fs::read_to_string(d.join("atlas.sum")).unwrap();
+                let mut lines: Vec<&str> = sum.lines().collect();
+                lines[0] = "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+                write(d, "atlas.sum", &lines.join("\n"));
+            },
+            "first line",
+        );
+        case(
+            &|d| write(d, "atlas.sum", "h1:x\ngarbage\n"),
+            "is not `<file> h1:<hash>`",
+        );
+        // With the sum rewritten to match, a directive squizzle cannot follow is refused.
+        let t = tempfile::tempdir().unwrap();
+        write(
+            t.path(),
+            "a/1_a.sql",
+            "-- atlas:delimiter \\\n\nSELECT 1;\n",
+        );
+        let body = std::fs::read(t.path().join("a/1_a.sql")).unwrap();
+        let (total, lines) = atlas_sum(&[("1_a.sql".to_owned(), body)]);
+        write(
+            t.path(),
+            "a/atlas.sum",
+            &format!("h1:{total}\n1_a.sql h1:{}\n", lines[0].1),
+        );
+        assert!(
+            err(t.path(), "a", None)
+                .to_string()
+                .contains("atlas:delimiter")
+        );
     }
 
     #[test]

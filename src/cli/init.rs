@@ -10,7 +10,7 @@ use crate::ops::{self, init::InitOptions};
 
 #[derive(Debug, Args)]
 #[command(
-    about = "Write squizzle.toml and the project folders (detects drizzle-kit, Prisma, Flyway, sqlx and dbmate folders)",
+    about = "Write squizzle.toml and the project folders (detects drizzle-kit, Prisma, Flyway, sqlx, dbmate and Atlas folders)",
     after_help = "Examples:\n  squizzle init                      # detect drizzle/, or create migrations/\n  squizzle init --migrations db/sql  # use an existing folder\n  squizzle init --dir ../app --force # overwrite an existing squizzle.toml"
 )]
 pub struct InitArgs {
@@ -66,7 +66,7 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<ExitCode, ops::Error> {
         ));
     } else if report.format != crate::core::manifest::SourceFormat::Plain {
         p.info(&format!(
-            "Found a {} folder: {} ({})",
+            "Found migrations in {} layout: {} ({})",
             report.format.as_str(),
             report.migrations,
             report.format.order_rule()

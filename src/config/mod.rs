@@ -91,6 +91,7 @@ pub enum MigrationFormat {
     Sqlx,
     GolangMigrate,
     Dbmate,
+    Atlas,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -173,6 +173,7 @@ pub enum SourceFormat {
     Sqlx,
     GolangMigrate,
     Dbmate,
+    Atlas,
 }
 
 impl SourceFormat {
@@ -186,6 +187,7 @@ impl SourceFormat {
             SourceFormat::Sqlx => "sqlx",
             SourceFormat::GolangMigrate => "golang-migrate",
             SourceFormat::Dbmate => "dbmate",
+            SourceFormat::Atlas => "atlas",
         }
     }
 
@@ -199,6 +201,7 @@ impl SourceFormat {
             SourceFormat::Sqlx => "sqlx version order",
             SourceFormat::GolangMigrate => "golang-migrate version order",
             SourceFormat::Dbmate => "dbmate file-name order",
+            SourceFormat::Atlas => "Atlas file-name order, atlas.sum verified",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `init`: writes `squizzle.toml` and the project folders, adopting an existing
 //! migrations folder when there is one: a drizzle-kit journal anywhere (up to
-//! four levels down), else the usual places of Prisma, Flyway, sqlx, dbmate,
+//! four levels down), else the usual places of Prisma, Flyway, sqlx, dbmate, Atlas,
 //! golang-migrate and plain folders, with the layout detected from the files.
 
 use std::path::{Path, PathBuf};
@@ -177,6 +177,7 @@ fn render(migrations: &str, format: SourceFormat) -> String {
         SourceFormat::Prisma => "# Prisma folder: one folder per migration, run in folder-name order\nformat = \"prisma\"\n".to_owned(),
         SourceFormat::Flyway => "# Flyway folder: V<version>__<description>.sql in version order, U<version>__ undoes\nformat = \"flyway\"\n".to_owned(),
         SourceFormat::Sqlx => "# sqlx folder: <version>_<name>.sql in version order; a first line\n# `-- no-transaction` runs that file outside a transaction\nformat = \"sqlx\"\n".to_owned(),
+        SourceFormat::Atlas => "# Atlas folder: files in name order, checked against atlas.sum at every build\nformat = \"atlas\"\n".to_owned(),
         SourceFormat::Dbmate => "# dbmate folder: files in name order, each with a `-- migrate:up` and a\n# `-- migrate:down` block (the down block is the rollback)\nformat = \"dbmate\"\n".to_owned(),
         SourceFormat::GolangMigrate => "# golang-migrate folder: <version>_<title>.up.sql / .down.sql in version order\nformat = \"golang-migrate\"\n".to_owned(),
     };

@@ -233,7 +233,8 @@ pub fn analyse_changed(
         | crate::core::manifest::SourceFormat::Flyway
         | crate::core::manifest::SourceFormat::Sqlx
         | crate::core::manifest::SourceFormat::GolangMigrate
-        | crate::core::manifest::SourceFormat::Dbmate => SplitMode::Plain,
+        | crate::core::manifest::SourceFormat::Dbmate
+        | crate::core::manifest::SourceFormat::Atlas => SplitMode::Plain,
     };
     let mut created = HashSet::new();
     let mut analysed = Vec::new();

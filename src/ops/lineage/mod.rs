@@ -197,6 +197,7 @@ pub fn collect(config: &Config) -> Result<Collection> {
             MigrationFormat::Sqlx => Some(SourceFormat::Sqlx),
             MigrationFormat::GolangMigrate => Some(SourceFormat::GolangMigrate),
             MigrationFormat::Dbmate => Some(SourceFormat::Dbmate),
+            MigrationFormat::Atlas => Some(SourceFormat::Atlas),
         },
         rollbacks: config.project.rollbacks.as_deref(),
         seeds: config.project.seeds.as_deref(),
@@ -219,7 +220,8 @@ pub fn sql_problems(
         | SourceFormat::Flyway
         | SourceFormat::Sqlx
         | SourceFormat::GolangMigrate
-        | SourceFormat::Dbmate => SplitMode::Plain,
+        | SourceFormat::Dbmate
+        | SourceFormat::Atlas => SplitMode::Plain,
     };
     let mut found = Vec::new();
     for (file, entry) in files.iter().zip(entries) {

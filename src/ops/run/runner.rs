@@ -97,7 +97,8 @@ pub fn split_mode(format: SourceFormat) -> SplitMode {
         | SourceFormat::Flyway
         | SourceFormat::Sqlx
         | SourceFormat::GolangMigrate
-        | SourceFormat::Dbmate => SplitMode::Plain,
+        | SourceFormat::Dbmate
+        | SourceFormat::Atlas => SplitMode::Plain,
     }
 }
 
