@@ -377,3 +377,34 @@ fn atlas_folder_is_checked_against_atlas_sum_then_applied() {
         .stderr_has("20240412150000_add_status.sql has changed");
     assert!(!w.exists("db/tarballs/squizzle-1.1.0.tar.gz"));
 }
+
+#[test]
+fn a_flyway_undo_script_rolls_its_version_back() {
+    let (w, db) = project("flyway/sql", "sql", "fmt_flyway_undo");
+    w.config("[project]\nmigrations = \"sql\"\nformat = \"flyway\"\n");
+    for f in [
+        "V10__ledger_account_index.sql",
+        "V10__ledger_account_index.sql.conf",
+    ] {
+        w.remove(&format!("sql/{f}"));
+    }
+    let v2 = w.read("sql/V2__create_ledger.sql");
+    let u2 = w.read("sql/U2__create_ledger.sql");
+    w.remove("sql/V2__create_ledger.sql");
+    w.remove("sql/U2__create_ledger.sql");
+    w.build_ok("1.0.0");
+    w.write("sql/V2__create_ledger.sql", v2);
+    w.write("sql/U2__create_ledger.sql", u2);
+    w.build_ok("1.1.0");
+
+    w.run(&["apply", "1.0.0"]).success();
+    w.run(&["apply", "1.1.0"]).success();
+    let ledger = "SELECT coalesce(to_regclass('ledger')::text, 'gone')";
+    assert_eq!(value(&db, ledger).as_deref(), Some("ledger"));
+    w.run(&["rollback", "1.1.0"]).success();
+    assert_eq!(value(&db, ledger).as_deref(), Some("gone"));
+    assert_eq!(
+        value(&db, "SELECT to_regclass('accounts')::text").as_deref(),
+        Some("accounts")
+    );
+}
