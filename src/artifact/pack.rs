@@ -12,7 +12,7 @@
 //! place only when complete, so a failed build never leaves a partial tarball.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::{Compression, GzBuilder};
@@ -137,8 +137,23 @@ pub fn pack(files: &[SourceFile], out: &Path, limits: &Limits) -> Result<Packed,
             path: f.abs.clone(),
             source,
         };
-        let file = File::open(&f.abs).map_err(rerr)?;
-        let size = file.metadata().map_err(rerr)?.len();
+        let mut file = File::open(&f.abs).map_err(rerr)?;
+        let whole = file.metadata().map_err(rerr)?.len();
+        // A section (a dbmate up or down block) is packed as a file of its own.
+        let size = match f.section {
+            None => whole,
+            Some((start, len)) => {
+                if start.checked_add(len).is_none_or(|end| end > whole) {
+                    return Err(PackError::Changed {
+                        path: f.path.clone(),
+                        expected: start.saturating_add(len),
+                        actual: whole,
+                    });
+                }
+                file.seek(SeekFrom::Start(start)).map_err(rerr)?;
+                len
+            }
+        };
         if size > limits.max_entry_bytes {
             return Err(PackError::Limit {
                 what: format!("the size of {}", f.path),
@@ -201,6 +216,7 @@ pub fn pack(files: &[SourceFile], out: &Path, limits: &Limits) -> Result<Packed,
             path: f.path.clone(),
             source,
         })?;
+        let transaction = f.transaction.apply(&head, transaction);
         entries[i] = Some(FileEntry {
             id: f.id.clone(),
             path: f.path.clone(),

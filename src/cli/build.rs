@@ -104,10 +104,7 @@ fn print_built(p: &Printer, config: &Config, report: &BuildReport) {
             .display()
             .to_string()
     };
-    let source = match report.format {
-        crate::core::manifest::SourceFormat::Drizzle => "drizzle-kit journal order",
-        crate::core::manifest::SourceFormat::Plain => "numbered files",
-    };
+    let source = report.format.order_rule();
     p.ok(&format!(
         "Collected {} ({source}), {}, {}",
         super::output::count(report.migrations, "migration"),

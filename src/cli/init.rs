@@ -10,7 +10,7 @@ use crate::ops::{self, init::InitOptions};
 
 #[derive(Debug, Args)]
 #[command(
-    about = "Write squizzle.toml and the project folders (detects a drizzle-kit folder)",
+    about = "Write squizzle.toml and the project folders (detects drizzle-kit, Prisma, Flyway, sqlx, dbmate and Atlas folders)",
     after_help = "Examples:\n  squizzle init                      # detect drizzle/, or create migrations/\n  squizzle init --migrations db/sql  # use an existing folder\n  squizzle init --dir ../app --force # overwrite an existing squizzle.toml"
 )]
 pub struct InitArgs {
@@ -63,6 +63,13 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<ExitCode, ops::Error> {
         p.info(&format!(
             "Found a drizzle-kit folder: {} (order from meta/_journal.json)",
             report.migrations
+        ));
+    } else if report.format != crate::core::manifest::SourceFormat::Plain {
+        p.info(&format!(
+            "Found migrations in {} layout: {} ({})",
+            report.format.as_str(),
+            report.migrations,
+            report.format.order_rule()
         ));
     } else {
         p.info(&format!(

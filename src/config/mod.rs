@@ -79,13 +79,19 @@ pub enum ConfigError {
 
 /// Which folder layout the migrations use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum MigrationFormat {
-    /// drizzle-kit if `meta/_journal.json` exists, plain otherwise.
+    /// Detected from the folder (see `artifact::collect::detect`).
     #[default]
     Auto,
     Drizzle,
     Plain,
+    Prisma,
+    Flyway,
+    Sqlx,
+    GolangMigrate,
+    Dbmate,
+    Atlas,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -180,11 +180,51 @@ pub struct Source {
     pub revision: Option<String>,
 }
 
+/// The layout the migrations were read from, which decides their order and how
+/// their files are split into statements. Values are only ever added; a reader
+/// older than a value refuses the manifest as not format v1 (it cannot know
+/// how to run the files), which is the safe side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum SourceFormat {
     Drizzle,
     Plain,
+    Prisma,
+    Flyway,
+    Sqlx,
+    GolangMigrate,
+    Dbmate,
+    Atlas,
+}
+
+impl SourceFormat {
+    /// The name in the manifest and in `project.format`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::Drizzle => "drizzle",
+            SourceFormat::Plain => "plain",
+            SourceFormat::Prisma => "prisma",
+            SourceFormat::Flyway => "flyway",
+            SourceFormat::Sqlx => "sqlx",
+            SourceFormat::GolangMigrate => "golang-migrate",
+            SourceFormat::Dbmate => "dbmate",
+            SourceFormat::Atlas => "atlas",
+        }
+    }
+
+    /// How the order was decided, for people.
+    pub fn order_rule(self) -> &'static str {
+        match self {
+            SourceFormat::Drizzle => "drizzle-kit journal order",
+            SourceFormat::Plain => "numbered files",
+            SourceFormat::Prisma => "Prisma folder order",
+            SourceFormat::Flyway => "Flyway version order",
+            SourceFormat::Sqlx => "sqlx version order",
+            SourceFormat::GolangMigrate => "golang-migrate version order",
+            SourceFormat::Dbmate => "dbmate file-name order",
+            SourceFormat::Atlas => "Atlas file-name order, atlas.sum verified",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,12 +1,15 @@
 //! `init`: writes `squizzle.toml` and the project folders, adopting an existing
-//! drizzle-kit folder when there is one.
+//! migrations folder when there is one: a drizzle-kit journal anywhere (up to
+//! four levels down), else the usual places of Prisma, Flyway, sqlx, dbmate, Atlas,
+//! golang-migrate and plain folders, with the layout detected from the files.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::artifact::collect::{JOURNAL, is_drizzle_folder};
+use crate::artifact::collect::{JOURNAL, detect, is_drizzle_folder};
 use crate::config::FILE_NAME;
+use crate::core::manifest::SourceFormat;
 use crate::ops::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -23,6 +26,8 @@ pub struct InitReport {
     pub config: PathBuf,
     pub migrations: String,
     pub drizzle: bool,
+    /// The layout detected in the migrations folder (`plain` for a new one).
+    pub format: SourceFormat,
     pub created: Vec<PathBuf>,
     /// Other drizzle folders found but not chosen.
     pub also_found: Vec<String>,
@@ -94,7 +99,10 @@ pub fn init(opts: &InitOptions) -> Result<InitReport> {
         Some(m) => (m.trim_end_matches('/').to_owned(), found),
         None => match found.split_first() {
             Some((first, rest)) => (first.clone(), rest.to_vec()),
-            None => ("migrations".to_owned(), Vec::new()),
+            None => (
+                usual_folder(&opts.dir).unwrap_or_else(|| "migrations".to_owned()),
+                Vec::new(),
+            ),
         },
     };
     crate::core::paths::validate_relative(&migrations).map_err(|e| {
@@ -103,6 +111,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport> {
         ))
     })?;
     let drizzle = is_drizzle_folder(&opts.dir.join(&migrations));
+    let format = detect(&opts.dir.join(&migrations));
 
     let mut created = Vec::new();
     for rel in [migrations.as_str(), "db/tarballs"] {
@@ -116,7 +125,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport> {
             created.push(p);
         }
     }
-    let text = render(&migrations, drizzle);
+    let text = render(&migrations, format);
     std::fs::write(&config_path, text).map_err(|source| Error::Io {
         action: "write",
         path: config_path.clone(),
@@ -126,18 +135,51 @@ pub fn init(opts: &InitOptions) -> Result<InitReport> {
         config: config_path,
         migrations,
         drizzle,
+        format,
         created,
         also_found,
     })
 }
 
-fn render(migrations: &str, drizzle: bool) -> String {
-    let format_line = if drizzle {
-        format!(
+/// Where the other tools keep their migrations by default, first match wins;
+/// only a folder with something in it counts.
+const USUAL: [&str; 7] = [
+    "prisma/migrations",
+    "src/main/resources/db/migration",
+    "db/migration",
+    "sql",
+    "migrations",
+    "db/migrations",
+    "database/migrations",
+];
+
+fn usual_folder(root: &Path) -> Option<String> {
+    USUAL.iter().find_map(|rel| {
+        let dir = root.join(rel);
+        let used = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+        (used && (detect(&dir) != SourceFormat::Plain || has_sql(&dir))).then(|| (*rel).to_owned())
+    })
+}
+
+fn has_sql(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".sql")))
+    })
+}
+
+fn render(migrations: &str, format: SourceFormat) -> String {
+    let format_line = match format {
+        SourceFormat::Drizzle => format!(
             "# drizzle-kit folder: order comes from {migrations}/{JOURNAL}\nformat = \"drizzle\"\n"
-        )
-    } else {
-        "# plain folder of NNNN_name.sql files (NNNN_name.down.sql for rollbacks)\nformat = \"auto\"\n".to_owned()
+        ),
+        SourceFormat::Plain => "# plain folder of NNNN_name.sql files (NNNN_name.down.sql for rollbacks);\n# a sqlx or golang-migrate folder reads the same way: say `format = \"sqlx\"` or\n# `format = \"golang-migrate\"` to follow that tool exactly (see docs/formats.md)\nformat = \"auto\"\n".to_owned(),
+        SourceFormat::Prisma => "# Prisma folder: one folder per migration, run in folder-name order\nformat = \"prisma\"\n".to_owned(),
+        SourceFormat::Flyway => "# Flyway folder: V<version>__<description>.sql in version order, U<version>__ undoes\nformat = \"flyway\"\n".to_owned(),
+        SourceFormat::Sqlx => "# sqlx folder: <version>_<name>.sql in version order; a first line\n# `-- no-transaction` runs that file outside a transaction\nformat = \"sqlx\"\n".to_owned(),
+        SourceFormat::Atlas => "# Atlas folder: files in name order, checked against atlas.sum at every build\nformat = \"atlas\"\n".to_owned(),
+        SourceFormat::Dbmate => "# dbmate folder: files in name order, each with a `-- migrate:up` and a\n# `-- migrate:down` block (the down block is the rollback)\nformat = \"dbmate\"\n".to_owned(),
+        SourceFormat::GolangMigrate => "# golang-migrate folder: <version>_<title>.up.sql / .down.sql in version order\nformat = \"golang-migrate\"\n".to_owned(),
     };
     format!(
         r#"# squizzle configuration. Every key is documented in squizzle.toml.example.

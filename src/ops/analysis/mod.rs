@@ -226,9 +226,16 @@ pub fn analyse_changed(
     format: crate::core::manifest::SourceFormat,
     released: &std::collections::HashMap<String, crate::core::digest::Digest>,
 ) -> crate::ops::Result<(Vec<String>, Vec<Finding>)> {
+    // As `ops::run::runner::split_mode` cuts them at apply.
     let mode = match format {
         crate::core::manifest::SourceFormat::Drizzle => SplitMode::Drizzle,
-        crate::core::manifest::SourceFormat::Plain => SplitMode::Plain,
+        crate::core::manifest::SourceFormat::Plain
+        | crate::core::manifest::SourceFormat::Prisma
+        | crate::core::manifest::SourceFormat::Flyway
+        | crate::core::manifest::SourceFormat::Sqlx
+        | crate::core::manifest::SourceFormat::GolangMigrate
+        | crate::core::manifest::SourceFormat::Dbmate
+        | crate::core::manifest::SourceFormat::Atlas => SplitMode::Plain,
     };
     let mut created = HashSet::new();
     let mut analysed = Vec::new();
@@ -239,7 +246,7 @@ pub fn analyse_changed(
         {
             continue;
         }
-        let text = std::fs::read_to_string(&file.abs).map_err(|source| crate::ops::Error::Io {
+        let text = file.read_text().map_err(|source| crate::ops::Error::Io {
             action: "read",
             path: file.abs.clone(),
             source,

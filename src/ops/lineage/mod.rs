@@ -196,6 +196,12 @@ pub fn collect(config: &Config) -> Result<Collection> {
             MigrationFormat::Auto => None,
             MigrationFormat::Drizzle => Some(SourceFormat::Drizzle),
             MigrationFormat::Plain => Some(SourceFormat::Plain),
+            MigrationFormat::Prisma => Some(SourceFormat::Prisma),
+            MigrationFormat::Flyway => Some(SourceFormat::Flyway),
+            MigrationFormat::Sqlx => Some(SourceFormat::Sqlx),
+            MigrationFormat::GolangMigrate => Some(SourceFormat::GolangMigrate),
+            MigrationFormat::Dbmate => Some(SourceFormat::Dbmate),
+            MigrationFormat::Atlas => Some(SourceFormat::Atlas),
         },
         rollbacks: config.project.rollbacks.as_deref(),
         seeds: config.project.seeds.as_deref(),
@@ -210,16 +216,23 @@ pub fn sql_problems(
     entries: &[FileEntry],
     format: SourceFormat,
 ) -> Result<Vec<SqlProblem>> {
+    // As `ops::run::runner::split_mode` cuts them at apply.
     let mode = match format {
         SourceFormat::Drizzle => SplitMode::Drizzle,
-        SourceFormat::Plain => SplitMode::Plain,
+        SourceFormat::Plain
+        | SourceFormat::Prisma
+        | SourceFormat::Flyway
+        | SourceFormat::Sqlx
+        | SourceFormat::GolangMigrate
+        | SourceFormat::Dbmate
+        | SourceFormat::Atlas => SplitMode::Plain,
     };
     let mut found = Vec::new();
     for (file, entry) in files.iter().zip(entries) {
         if entry.kind == FileKind::Seed {
             continue;
         }
-        let text = std::fs::read_to_string(&file.abs).map_err(|source| Error::Io {
+        let text = file.read_text().map_err(|source| Error::Io {
             action: "read",
             path: file.abs.clone(),
             source,

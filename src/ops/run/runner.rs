@@ -80,10 +80,19 @@ pub fn load(step: Step, text: String, mode: SplitMode) -> Result<Loaded> {
     })
 }
 
+/// How a format's files are cut into statements. Only drizzle-kit has its own
+/// separator; Prisma, Flyway, sqlx and golang-migrate files are SQL scripts
+/// that their tools send as written, which psql's rules cut the same way.
 pub fn split_mode(format: SourceFormat) -> SplitMode {
     match format {
         SourceFormat::Drizzle => SplitMode::Drizzle,
-        SourceFormat::Plain => SplitMode::Plain,
+        SourceFormat::Plain
+        | SourceFormat::Prisma
+        | SourceFormat::Flyway
+        | SourceFormat::Sqlx
+        | SourceFormat::GolangMigrate
+        | SourceFormat::Dbmate
+        | SourceFormat::Atlas => SplitMode::Plain,
     }
 }
 
