@@ -6,15 +6,13 @@
 
 use serde::Serialize;
 
-use crate::artifact::pack;
 use crate::core::digest::Digest;
 use crate::core::manifest::{
     Allowance, ChangeKind, FileKind, FindingAllowance, PreviousRelease, RecordedFinding,
 };
 use crate::core::version::Version;
+use crate::ops::Result;
 use crate::ops::lineage::{self, Change, LineageOptions, SqlProblem, SqlProblemKind};
-use crate::ops::release::limits;
-use crate::ops::{Error, Result};
 
 /// The version of the JSON document (`schemas/check.v1.schema.json`).
 pub const CHECK_SCHEMA_VERSION: u32 = 1;
@@ -106,18 +104,7 @@ impl CheckReport {
 
 pub async fn check(config: &crate::config::Config, opts: &CheckOptions) -> Result<CheckReport> {
     let collection = lineage::collect(config)?;
-    // Packed to a scratch file only to get the entries exactly as build
-    // makes them (hashes, transaction mode, limits); the tarball is dropped.
-    let scratch = tempfile::tempdir().map_err(|source| Error::Io {
-        action: "create a scratch folder",
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let packed = pack::pack(
-        &collection.files,
-        &scratch.path().join("check.tar.gz"),
-        &limits(config),
-    )?;
+    let packed = lineage::entries_as_built(config, &collection.files)?;
     let mut problems: Vec<Problem> =
         lineage::sql_problems(&collection.files, &packed.files, collection.format)?
             .iter()

@@ -10,14 +10,12 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::artifact::pack;
 use crate::config::Config;
 use crate::core::manifest::PreviousRelease;
 use crate::core::version::Version;
+use crate::ops::Result;
 use crate::ops::analysis::{self, Category, Finding};
 use crate::ops::lineage::{self, Previous, PreviousChoice};
-use crate::ops::release::limits;
-use crate::ops::{Error, Result};
 
 /// The version of the JSON document (`schemas/lint.v1.schema.json`).
 pub const LINT_SCHEMA_VERSION: u32 = 1;
@@ -49,16 +47,7 @@ pub struct LintReport {
 
 pub async fn lint(config: &Config, opts: &LintOptions) -> Result<LintReport> {
     let collection = lineage::collect(config)?;
-    let scratch = tempfile::tempdir().map_err(|source| Error::Io {
-        action: "create a scratch folder",
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let packed = pack::pack(
-        &collection.files,
-        &scratch.path().join("lint.tar.gz"),
-        &limits(config),
-    )?;
+    let packed = lineage::entries_as_built(config, &collection.files)?;
     let previous = lineage::previous::find(config, opts.version.as_ref(), &opts.previous).await?;
     let (released, prev, unchecked) = match &previous {
         Previous::Found {

@@ -187,6 +187,25 @@ pub fn review(previous: &Previous, current: &[FileEntry], opts: &LineageOptions)
     })
 }
 
+/// The manifest entries of `files` exactly as build makes them (hashes,
+/// transaction mode, limits), packed to a scratch tarball that is dropped:
+/// for `check` and `lint`, which build nothing.
+pub fn entries_as_built(
+    config: &Config,
+    files: &[SourceFile],
+) -> Result<crate::artifact::pack::Packed> {
+    let scratch = tempfile::tempdir().map_err(|source| Error::Io {
+        action: "create a scratch folder",
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    Ok(crate::artifact::pack::pack(
+        files,
+        &scratch.path().join("scratch.tar.gz"),
+        &crate::ops::release::limits(config),
+    )?)
+}
+
 /// The project's files in order, as `build` collects them.
 pub fn collect(config: &Config) -> Result<Collection> {
     Ok(collect::collect(&Sources {

@@ -26,16 +26,26 @@ pub async fn connect(
     command: &str,
     version: Option<&Version>,
 ) -> Result<(Client, ConnectSpec)> {
+    let spec = selected_spec(config, env, command, version)?;
+    let client = spec.connect().await?;
+    Ok((client, spec))
+}
+
+/// [`connect_spec`] for the environment `config` selects.
+fn selected_spec(
+    config: &Config,
+    env: &Env,
+    command: &str,
+    version: Option<&Version>,
+) -> Result<ConnectSpec> {
     let url = config.active_environment().database_url;
-    let spec = connect_spec(
+    connect_spec(
         config.environment.as_deref(),
         url.as_deref(),
         env,
         command,
         version,
-    )?;
-    let client = spec.connect().await?;
-    Ok((client, spec))
+    )
 }
 
 /// The connection settings for one environment (`name`, with its
@@ -88,14 +98,7 @@ impl Session {
         lock_timeout: Option<Duration>,
         on: &mut dyn FnMut(ApplyEvent<'_>),
     ) -> Result<Session> {
-        let url = config.active_environment().database_url;
-        let spec = connect_spec(
-            config.environment.as_deref(),
-            url.as_deref(),
-            env,
-            command,
-            Some(version),
-        )?;
+        let spec = selected_spec(config, env, command, Some(version))?;
         let envcfg = config.active_environment();
         let history = HistoryStore::new(envcfg.history_schema.as_deref().unwrap_or("squizzle"))?;
         let first = spec.connect().await?;
