@@ -90,8 +90,9 @@ log() { echo "[bench] $*" >&2; }
 mkdir -p "$WORK/tmp" "$LOGS"
 rm -f "$LOGS"/*.log "$LOGS"/*.diff 2>/dev/null || true
 RUN_DIR=$(mktemp -d "$WORK/tmp/apply.XXXXXX")
-# squizzle apply extracts the release into TMPDIR; when that is not tmpfs, the a') and e')
-# rows repeat squizzle with TMPDIR on /dev/shm to show what that extraction costs.
+# squizzle apply reads the files it runs from the verified layer into memory and writes
+# nothing to TMPDIR (it used to extract the release there); when TMPDIR is not tmpfs, the
+# a') and e') rows repeat squizzle with TMPDIR on /dev/shm to show that it makes no difference.
 TMPFS_TMP=""
 if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(findmnt -n -o FSTYPE --target "${TMPDIR:-/tmp}" 2>/dev/null | head -n 1)" != tmpfs ]; then
     TMPFS_TMP=$(mktemp -d /dev/shm/squizzle-bench-tmp.XXXXXX)
@@ -489,8 +490,8 @@ if [ -n "${MW[squizzle]:-}" ] && [ -n "${MW[squizzle-noop]:-}" ]; then
     [ -z "$NOOP_WARN" ] || echo "  WARNING: $NOOP_WARN"
 fi
 if [ -n "$TMPFS_TMP" ]; then
-    echo "a') and e') repeat squizzle apply with TMPDIR on tmpfs: apply extracts the release into TMPDIR"
-    echo "  ($(fstype "$tmp") here), verify does not; the difference to a) and e) is that file-system cost."
+    echo "a') and e') repeat squizzle apply with TMPDIR on tmpfs. apply writes nothing to TMPDIR"
+    echo "  ($(fstype "$tmp") here): any difference to a) and e) is noise."
 fi
 if [ -f "$LOGS/squizzle-run1.log" ]; then
     echo "squizzle's own summary (run 1): $(grep -E 'Applied [^ ]+ to' "$LOGS/squizzle-run1.log" | tail -n 1)"
