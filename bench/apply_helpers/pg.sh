@@ -2,6 +2,7 @@
 # Private, throwaway PostgreSQL server for bench/apply.sh. Sourced, not run.
 #
 #   pg_start            initdb + start; sets PG_PORT PG_DIR PG_PID PG_BIN PG_LOG
+#                       (PG_EXTRA_SETTINGS: more "-c name=value" words for the server)
 #   pg_stop             SIGINT ("fast shutdown") to the postmaster we started, wait, remove PG_DIR
 #   pg_url DB           postgres://postgres@127.0.0.1:PORT/DB?sslmode=disable
 #   pg_psql DB ARGS...  psql -X -q -v ON_ERROR_STOP=1 against DB
@@ -67,7 +68,7 @@ pg_start() {
         # $! is the postmaster itself: pg_stop signals exactly this pid.
         "${_PG_AS_OWNER[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -k "$PG_DIR/sock" \
             -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50 \
-            >>"$PG_LOG" 2>&1 &
+            ${PG_EXTRA_SETTINGS:-} >>"$PG_LOG" 2>&1 &
         PG_PID=$!
         local i
         for i in $(seq 1 100); do
