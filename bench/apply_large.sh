@@ -59,14 +59,9 @@ cp -p "$BIN_SRC" "$RUN_DIR/bin/squizzle"
 BIN=$RUN_DIR/bin/squizzle
 
 DATA=$WORK/data/m$COUNT
-stamp=$(python3 "$BENCH/gen_migrations.py" --stamp --out "$DATA" --count "$COUNT" --seed "$SEED")
-if [ -f "$DATA/STAMP" ] && [ "$(cat "$DATA/STAMP")" = "$stamp" ] &&
-    [ "$(find "$DATA/migrations" -maxdepth 1 -name '*.sql' | wc -l)" -eq "$COUNT" ]; then
-    log "using cached data set $DATA ($COUNT files)"
-else
-    log "generating $COUNT migration files into $DATA (seed $SEED) ..."
-    python3 "$BENCH/gen_migrations.py" --out "$DATA" --count "$COUNT" --seed "$SEED" >&2
-fi
+# shellcheck source=bench/generated_data.sh
+source "$BENCH/generated_data.sh"
+ensure_generated_data "$DATA" "$COUNT" "$SEED"
 
 PROJ=$RUN_DIR/proj
 mkdir -p "$PROJ"

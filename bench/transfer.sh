@@ -90,14 +90,9 @@ trap cleanup EXIT
 
 # ---------------------------------------------------------------- data and binary
 DATA=$WORK/data/m$COUNT
-stamp=$(python3 "$BENCH/gen_migrations.py" --stamp --out "$DATA" --count "$COUNT" --seed "$SEED")
-if [ -f "$DATA/STAMP" ] && [ "$(cat "$DATA/STAMP")" = "$stamp" ] &&
-    [ "$(find "$DATA/migrations" -maxdepth 1 -name '*.sql' | wc -l)" -eq "$COUNT" ]; then
-    log "using cached data set $DATA ($COUNT files)"
-else
-    log "generating $COUNT migration files into $DATA (seed $SEED) ..."
-    python3 "$BENCH/gen_migrations.py" --out "$DATA" --count "$COUNT" --seed "$SEED" >&2
-fi
+# shellcheck source=bench/generated_data.sh
+source "$BENCH/generated_data.sh"
+ensure_generated_data "$DATA" "$COUNT" "$SEED"
 
 if [ -z "${SQUIZZLE_BIN:-}" ] && { [ "$REBUILD" = 1 ] || ! [ -x "$BIN_SRC" ]; }; then
     log "cargo build --release ..."

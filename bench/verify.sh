@@ -129,14 +129,9 @@ BIN=$RUN_DIR/bin/squizzle
 
 # ---------------------------------------------------------------- data
 DATA=$WORK/data/m$COUNT
-stamp=$(python3 "$BENCH/gen_migrations.py" --stamp --out "$DATA" --count "$COUNT" --seed "$SEED")
-if [ -f "$DATA/STAMP" ] && [ "$(cat "$DATA/STAMP")" = "$stamp" ] &&
-    [ "$(find "$DATA/migrations" -maxdepth 1 -name '*.sql' | wc -l)" -eq "$COUNT" ]; then
-    log "using cached data set $DATA ($COUNT files)"
-else
-    log "generating $COUNT migration files into $DATA (seed $SEED) ..."
-    python3 "$BENCH/gen_migrations.py" --out "$DATA" --count "$COUNT" --seed "$SEED" >&2
-fi
+# shellcheck source=bench/generated_data.sh
+source "$BENCH/generated_data.sh"
+ensure_generated_data "$DATA" "$COUNT" "$SEED"
 
 # squizzle with a clean environment: no caller config, private HOME, and no git
 # repository above the project (bench/.work/ lies inside this work tree).
