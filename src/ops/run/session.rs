@@ -146,10 +146,19 @@ pub fn read_release_files(
     paths: &[&str],
 ) -> Result<Vec<String>> {
     let expected = &release.manifest.files;
-    let wanted: Vec<bool> = expected
+    // Manifest slot of each path: one lookup per file, not a scan (a
+    // release may hold thousands).
+    let slot: std::collections::HashMap<&str, usize> = expected
         .iter()
-        .map(|f| paths.contains(&f.path.as_str()))
+        .enumerate()
+        .map(|(i, f)| (f.path.as_str(), i))
         .collect();
+    let mut wanted = vec![false; expected.len()];
+    for p in paths {
+        if let Some(&i) = slot.get(p) {
+            wanted[i] = true;
+        }
+    }
     let mut texts = unpack::read_files(
         &store.blob_path(&release.layer.digest),
         expected,
@@ -159,16 +168,12 @@ pub fn read_release_files(
     paths
         .iter()
         .map(|p| {
-            expected
-                .iter()
-                .position(|f| f.path == *p)
-                .and_then(|i| texts[i].take())
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "{p} is not a file of release {}",
-                        release.manifest.version
-                    ))
-                })
+            slot.get(p).and_then(|&i| texts[i].take()).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{p} is not a file of release {}",
+                    release.manifest.version
+                ))
+            })
         })
         .collect()
 }
