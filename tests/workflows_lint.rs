@@ -307,3 +307,16 @@ fn release_example_uses_existing_squizzle_flags() {
         );
     }
 }
+
+/// The GitHub Action in `action.yml` (tests/install.rs runs its steps)
+/// passes zizmor too: no expression in a `run:` script, no unexplained
+/// write to an environment file.
+#[test]
+fn zizmor_finds_nothing_in_the_action() {
+    let out = zizmor(&["action.yml"], repo());
+    assert!(
+        out.status.success(),
+        "zizmor found problems in action.yml:\n{}",
+        text(&out)
+    );
+}

