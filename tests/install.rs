@@ -598,3 +598,64 @@ fn the_action_fails_the_job_on_a_tampered_release_and_changes_no_path() {
     .expect_err("a wrong pin must fail the action");
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
 }
+
+// --------------------------------------------- release.yml <-> install.sh --
+
+fn yaml(path: &str) -> serde_json::Value {
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(repo_root().join(path))
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// What the release workflow publishes is what install.sh and the action
+/// look for: the targets, the asset names, the workflow file that is the
+/// signer identity, and one pinned sigstore client everywhere.
+#[test]
+fn the_release_workflow_publishes_what_the_installers_check() {
+    let wf = yaml(".github/workflows/release.yml");
+    let script = std::fs::read_to_string(repo_root().join("scripts/install.sh")).unwrap();
+    let targets: Vec<String> = wf["jobs"]["build"]["strategy"]["matrix"]["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["target"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        targets,
+        ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
+    );
+    for t in &targets {
+        assert!(script.contains(&format!("target={t}")), "install.sh does not map a machine to {t}");
+    }
+    let all = serde_json::to_string(&wf).unwrap();
+    assert!(all.contains("dist/squizzle-$TARGET"), "binaries are published as squizzle-<target>");
+    assert!(all.contains("sha256sum squizzle-* install.sh > SHA256SUMS"));
+    assert!(all.contains("-m sigstore sign SHA256SUMS"));
+    assert!(
+        script.contains("/.github/workflows/release.yml@refs/tags/v$version"),
+        "install.sh's default signer is this workflow file on the version's tag"
+    );
+    assert_eq!(wf["jobs"]["publish"]["permissions"]["id-token"], "write");
+
+    let setup = std::fs::read_to_string(repo_root().join("scripts/lib/setup.sh")).unwrap();
+    let pinned = setup
+        .lines()
+        .find_map(|l| l.strip_prefix("SIGSTORE_PYTHON_VERSION="))
+        .unwrap()
+        .trim()
+        .to_string();
+    let action = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
+    for (name, body) in [("release.yml", &all), ("action.yml", &action)] {
+        assert!(
+            body.contains(&format!("sigstore=={pinned}")),
+            "{name} pins another sigstore than scripts/lib/setup.sh ({pinned})"
+        );
+    }
+}

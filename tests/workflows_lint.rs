@@ -83,6 +83,7 @@ fn workflows() -> Vec<String> {
     for expected in [
         ".github/workflows/ci.yml",
         ".github/workflows/release-example.yml",
+        ".github/workflows/release.yml",
     ] {
         assert!(
             files.iter().any(|f| f == expected),
