@@ -632,10 +632,16 @@ fn the_release_workflow_publishes_what_the_installers_check() {
         ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
     );
     for t in &targets {
-        assert!(script.contains(&format!("target={t}")), "install.sh does not map a machine to {t}");
+        assert!(
+            script.contains(&format!("target={t}")),
+            "install.sh does not map a machine to {t}"
+        );
     }
     let all = serde_json::to_string(&wf).unwrap();
-    assert!(all.contains("dist/squizzle-$TARGET"), "binaries are published as squizzle-<target>");
+    assert!(
+        all.contains("dist/squizzle-$TARGET"),
+        "binaries are published as squizzle-<target>"
+    );
     assert!(all.contains("sha256sum squizzle-* install.sh > SHA256SUMS"));
     assert!(all.contains("-m sigstore sign SHA256SUMS"));
     assert!(
@@ -658,4 +664,86 @@ fn the_release_workflow_publishes_what_the_installers_check() {
             "{name} pins another sigstore than scripts/lib/setup.sh ({pinned})"
         );
     }
+}
+
+// ------------------------------------------- nothing -> applied database --
+
+/// The whole adoption path of a deploy job, in an empty folder: command 1
+/// installs squizzle from the release page (signature and checksum
+/// checked), command 2 pulls a keyless-signed migration release from a real
+/// registry, verifies it and applies it to a real PostgreSQL, with nothing
+/// but flags and variables. Prints how long the two commands took.
+#[test]
+fn two_commands_take_an_empty_folder_to_an_applied_database() {
+    use squizzle_test_support::pg;
+    use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
+    const APP: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
+
+    let s = SigstoreServices::start();
+    let reg = Registry::start(RegistryOptions { auth: Auth::None });
+    // The application's CI released its migrations 1.0.0.
+    let ci = squizzle_test_support::World::plain();
+    ci.config(&format!(
+        "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/acme/db\"\n\n[security]\nfulcio_url = {:?}\nrekor_url = {:?}\ntrusted_root = {:?}\n",
+        reg.url(),
+        s.fulcio_url(),
+        s.rekor_url(),
+        s.trusted_root_path().display().to_string(),
+    ));
+    ci.build_ok("1.0.0");
+    ci.run_with_env(
+        &["sign", "1.0.0"],
+        &[("SIGSTORE_ID_TOKEN", &s.mint_token(&Identity::uri(APP)))],
+    )
+    .success();
+    ci.run(&["push", "1.0.0"]).success();
+    // squizzle's release page.
+    let release = Release::new(&s, &release_identity());
+    let server = FileServer::start(release.dir.path());
+    let db = pg::shared().create_database("two_commands");
+
+    let job = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    // 1.
+    let o = install(&s, &server, &home.path().join("bin"), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let installed = started.elapsed();
+    // 2.
+    let o = Command::new(home.path().join("bin/squizzle"))
+        .current_dir(job.path())
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", "/usr/bin:/bin")
+        .env("DATABASE_URL", format!("{db}?sslmode=disable"))
+        .env("SQUIZZLE_REGISTRY", format!("{}/acme/db", reg.url()))
+        .env("SQUIZZLE_TRUSTED_ROOT", s.trusted_root_path())
+        .args([
+            "apply",
+            "1.0.0",
+            "--certificate-identity",
+            APP,
+            "--certificate-oidc-issuer",
+            &s.issuer_url(),
+        ])
+        .output()
+        .unwrap();
+    let applied = started.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Applied 1.0.0"), "{}", text(&o));
+    let rows = pg::shared().query(&db, "SELECT success FROM squizzle.releases");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0].as_deref(), Some("t"));
+    assert_eq!(
+        std::fs::read_dir(job.path()).unwrap().count(),
+        0,
+        "the job folder stays empty"
+    );
+    eprintln!(
+        "nothing -> applied database: install {:.2} s, apply {:.2} s, total {:.2} s \
+         (loopback file server, registry, Sigstore and PostgreSQL; debug build)",
+        installed.as_secs_f64(),
+        (applied - installed).as_secs_f64(),
+        applied.as_secs_f64()
+    );
 }

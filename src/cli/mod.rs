@@ -76,7 +76,9 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, help_heading = GLOBAL)]
     pub output: OutputFormat,
 
-    /// More log detail on stderr (-v info, -vv debug, -vvv trace).
+    /// Log squizzle's decisions on stderr (-v: config, credentials, requests,
+    /// referrers, policy, lock, plan, segments; -vv: also each statement with
+    /// its duration). SQUIZZLE_LOG or RUST_LOG take an EnvFilter directive.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 
@@ -391,20 +393,33 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
     }
 }
 
-/// Logs go to stderr, through the redactor, at a level set by -v/-q or
-/// `SQUIZZLE_LOG` (an `EnvFilter` directive such as `squizzle=debug`).
+/// Logs go to stderr, through the redactor. The level: `SQUIZZLE_LOG`, else
+/// `RUST_LOG` (an `EnvFilter` directive such as `squizzle=debug`), else
+/// -q/-v/-vv (error / debug / trace; warn by default). A directive that does
+/// not parse is reported and the flags' level is used.
 fn init_tracing(verbose: u8, quiet: bool, env: &Env) {
     use tracing_subscriber::EnvFilter;
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
+        (false, 1) => "debug",
         _ => "trace",
     };
-    let filter = env
-        .get("SQUIZZLE_LOG")
-        .and_then(|f| EnvFilter::try_new(f).ok())
+    let mut bad = None;
+    let filter = ["SQUIZZLE_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|var| {
+            let text = env.get(var).filter(|t| !t.trim().is_empty())?;
+            match EnvFilter::try_new(&text) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    bad = Some(format!(
+                        "{var}={text:?} is not a log filter ({e}); expected e.g. squizzle=debug; using the -v level"
+                    ));
+                    None
+                }
+            }
+        })
         .unwrap_or_else(|| EnvFilter::new(format!("squizzle={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -412,6 +427,9 @@ fn init_tracing(verbose: u8, quiet: bool, env: &Env) {
         .with_ansi(false)
         .without_time()
         .try_init();
+    if let Some(msg) = bad {
+        tracing::warn!("{msg}");
+    }
 }
 
 /// A `MakeWriter` target that redacts each formatted log line before stderr.

@@ -138,14 +138,16 @@ pub fn print_event(p: &Printer, event: ApplyEvent<'_>) {
             "Could not check the registry for new signatures ({why}); using what the local store has"
         )),
         ApplyEvent::Verified(report) => print_checks(p, report),
-        ApplyEvent::Connected { target } => p.info(&format!("Connected to {target}")),
+        // Status on the way to the result: stderr (the files run and the
+        // outcome are the result, on stdout).
+        ApplyEvent::Connected { target } => p.status_info(&format!("Connected to {target}")),
         ApplyEvent::LockWait(holder) => p.warn(&format!(
             "Waiting for the migration lock, held by {}",
             holder.map_or_else(|| "another session".to_owned(), |h| h.to_string())
         )),
-        ApplyEvent::Locked => p.ok("Acquired the migration lock"),
+        ApplyEvent::Locked => p.status("Acquired the migration lock"),
         ApplyEvent::Planned(plan) => {
-            p.info(&format!(
+            p.status_info(&format!(
                 "Plan: {} to run, {} already applied",
                 plan.steps.len(),
                 plan.skipped

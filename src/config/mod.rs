@@ -299,6 +299,7 @@ impl Config {
                     start: start.to_path_buf(),
                 })?,
         };
+        tracing::debug!(file = %file.display(), "configuration file");
         let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read {
             path: file.clone(),
             source,
@@ -343,6 +344,11 @@ impl Config {
                 start: start.to_path_buf(),
             })?
             .join("squizzle");
+        tracing::debug!(
+            start = %start.display(),
+            store = %root.display(),
+            "no squizzle.toml here or above: settings from flags and variables, releases in the user cache"
+        );
         let mut cfg = Config {
             root,
             file: None,

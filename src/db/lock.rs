@@ -234,11 +234,21 @@ pub async fn acquire(
     let start = Instant::now();
     let mut delay = Duration::from_millis(25);
     let mut told = false;
+    let mut attempt = 1u32;
     loop {
         let c = match try_lock(client, key, work).await? {
-            Ok(lock) => return wait_for_work(lock, work, start, timeout, &mut on_wait).await,
+            Ok(lock) => {
+                tracing::debug!(
+                    attempt,
+                    waited_ms = start.elapsed().as_millis() as u64,
+                    "migration lock taken"
+                );
+                return wait_for_work(lock, work, start, timeout, &mut on_wait).await;
+            }
             Err(c) => c,
         };
+        tracing::debug!(attempt, "migration lock held by another session; waiting");
+        attempt += 1;
         if !told {
             told = true;
             on_wait(holder(&c, key).await?.as_ref());
@@ -277,6 +287,7 @@ async fn wait_for_work(
         if work_is_idle(&lock.client, work).await? {
             return Ok(lock);
         }
+        tracing::debug!("a statement of an earlier run still holds the work lock; waiting");
         if !told {
             told = true;
             on_wait(holder(&lock.client, work).await?.as_ref());

@@ -87,8 +87,15 @@ pub fn registry_options(config: &Config) -> Result<(RegistryRef, RegistryOptions
                 tracing::debug!(%source, "registry identity token from the docker configuration");
                 return Ok((reference, opts, Some((token, source))));
             }
-            None => {}
+            None => tracing::debug!(
+                registry = %reference,
+                "no registry credentials configured or in the docker configuration: anonymous"
+            ),
         }
+    } else if configured(&opts.token) {
+        tracing::debug!(registry = %reference, "registry credentials: the configured token");
+    } else {
+        tracing::debug!(registry = %reference, "registry credentials: the configured username and password");
     }
     Ok((reference, opts, None))
 }

@@ -226,6 +226,17 @@ pub fn plan(
             format!("the database has migrations this release lacks: {ids} (allowed)"),
         ));
     }
+    tracing::debug!(
+        %version,
+        pending = steps.len(),
+        already_applied = skipped,
+        recorded,
+        warnings = warnings.len(),
+        "plan"
+    );
+    for s in &steps {
+        tracing::debug!(id = %s.file.id, file = %s.file.path, resume_from = s.resume_from, "plan: pending");
+    }
     Ok(Plan {
         steps,
         skipped,

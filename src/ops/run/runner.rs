@@ -432,6 +432,17 @@ impl Runner<'_, '_> {
         for (si, seg) in segments.iter().enumerate() {
             let last = si + 1 == segments.len();
             match seg {
+                Segment::Tx(ids) => tracing::debug!(
+                    segment = si + 1, of = segments.len(), files = ids.len(),
+                    first = %loaded[ids[0]].step.file.path,
+                    "segment: one transaction"
+                ),
+                Segment::Alone(i) => tracing::debug!(
+                    segment = si + 1, of = segments.len(), file = %loaded[*i].step.file.path,
+                    "segment: a no-transaction file, statement by statement"
+                ),
+            }
+            match seg {
                 Segment::Tx(ids) => {
                     if !dry {
                         exec(client, &self.ctx.begin_sql(), "starting a transaction").await?;
@@ -573,6 +584,10 @@ impl Runner<'_, '_> {
                 };
             }
             self.statements_run += total;
+            tracing::trace!(
+                file = %f.path, statements = total,
+                ms = t0.elapsed().as_millis() as u64, "ran the file as one message"
+            );
         }
         let one_by_one = if batched {
             &statements[..0]
@@ -607,11 +622,16 @@ impl Runner<'_, '_> {
                 )
                 .await?;
             }
+            let st0 = Instant::now();
             if let Err(e) = client.batch_execute(st.sql).await {
                 let during = || format!("running {} (statement {})", f.path, k + 1);
                 let position = error_position(&e);
                 return statement_failure(e, k, st, position, during).map(Err);
             }
+            tracing::trace!(
+                file = %f.path, statement = k + 1, line = st.start_line,
+                ms = st0.elapsed().as_millis() as u64, "ran a statement"
+            );
             if let Some(ix) = &building
                 && let Some(bad) = catalog::find_invalid(client, ix).await?
             {

@@ -191,12 +191,28 @@ impl Transport {
         if let Some(b) = body {
             rb = rb.body(b);
         }
+        let auth = match credential {
+            Some(Credential::Bearer(_)) => "bearer",
+            Some(Credential::Basic(..)) => "basic",
+            None => "anonymous",
+        };
         rb = match credential {
             Some(Credential::Bearer(t)) => rb.bearer_auth(t),
             Some(Credential::Basic(u, p)) => rb.basic_auth(u, Some(p)),
             None => rb,
         };
-        rb.send().await.map_err(|e| match foreign_redirect(&e) {
+        // The URL without its query: a redirect target may carry a signature.
+        let url = req.url.split('?').next().unwrap_or_default();
+        let started = std::time::Instant::now();
+        let sent = rb.send().await;
+        match &sent {
+            Ok(r) => tracing::debug!(
+                method = %req.method, %url, auth, status = r.status().as_u16(),
+                ms = started.elapsed().as_millis() as u64, "{}", req.what
+            ),
+            Err(e) => tracing::debug!(method = %req.method, %url, auth, error = %e, "{}", req.what),
+        }
+        sent.map_err(|e| match foreign_redirect(&e) {
             Some(to) => Attempt::permanent(StoreError::RemoteRedirect {
                 registry: self.name.clone(),
                 what: req.what.to_owned(),
