@@ -747,3 +747,56 @@ fn two_commands_take_an_empty_folder_to_an_applied_database() {
         applied.as_secs_f64()
     );
 }
+
+// ---------------------------------------------------------- cargo package --
+
+/// The crate is ready to publish: `cargo package --list` (offline) ships the
+/// sources with the build script and the user docs, and nothing of the test
+/// suite, fixtures or benchmarks. (`cargo package --offline`, which also
+/// builds the packaged sources, is run by hand: docs/install.md.)
+#[test]
+fn the_crate_package_holds_the_sources_and_docs_only() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .args(["package", "--list", "--offline", "--allow-dirty", "--quiet"])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo runs");
+    assert!(o.status.success(), "{}", text(&o));
+    let list = String::from_utf8_lossy(&o.stdout);
+    let files: Vec<&str> = list.lines().collect();
+    for must in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "README.md",
+        "src/main.rs",
+        "src/lib.rs",
+        "docs/install.md",
+    ] {
+        assert!(files.contains(&must), "{must} is not packaged: {files:?}");
+    }
+    for f in &files {
+        assert!(
+            !f.starts_with("tests/")
+                && !f.starts_with("fixtures/")
+                && !f.starts_with("bench/")
+                && !f.starts_with("crates/")
+                && !f.starts_with(".github/"),
+            "{f} should not be in the crate"
+        );
+    }
+    let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    for key in [
+        "description",
+        "license",
+        "repository",
+        "readme",
+        "rust-version",
+    ] {
+        assert!(
+            manifest.contains(&format!("\n{key} = ")),
+            "Cargo.toml lacks {key}"
+        );
+    }
+}
