@@ -185,6 +185,42 @@ fn an_unset_variable_of_an_unused_environment_breaks_no_command() {
     w.run(&["audit", "1.0.0"]).says("PRODUCTION_DATABASE_URL");
 }
 
+/// `[registry]` credentials resolve lazily too: a deploy job that never
+/// talks to the registry (the release is in its store) needs no
+/// REG_PASSWORD; a command that does is refused naming the variable, and a
+/// SQUIZZLE_REGISTRY_PASSWORD replaces the file's reference.
+#[test]
+fn an_unset_registry_credential_stops_only_commands_that_use_the_registry() {
+    let reg = Registry::start(RegistryOptions {
+        auth: Auth::Basic {
+            user: "ci".into(),
+            password: "s3cret-reg".into(),
+        },
+    });
+    let db = pg::shared().create_database("lazy_registry");
+    let mut w = World::plain();
+    w.config(&format!(
+        "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/acme/db\"\nusername = \"ci\"\npassword = \"${{REG_PASSWORD}}\"\n",
+        reg.url()
+    ));
+    w.set_env("REG_PASSWORD", "s3cret-reg");
+    w.build_ok("1.0.0");
+    w.run(&["push", "1.0.0"]).success();
+    w.unset_env("REG_PASSWORD");
+    w.set_env("DATABASE_URL", &format!("{db}?sslmode=disable"));
+    w.run(&["apply", "1.0.0"]).success().says("Applied 1.0.0");
+    w.run(&["status"]).success().says("Up to date with 1.0.0");
+    for args in [vec!["pull", "1.0.0"], vec!["list"]] {
+        w.run(&args)
+            .code(2)
+            .says("registry.password")
+            .says("REG_PASSWORD");
+    }
+    w.run_with_env(&["list"], &[("SQUIZZLE_REGISTRY_PASSWORD", "s3cret-reg")])
+        .success()
+        .says("1.0.0");
+}
+
 #[test]
 fn database_url_replaces_the_files_reference_without_expanding_it() {
     let db = pg::shared().create_database("lazy_override");

@@ -213,7 +213,8 @@ pub(super) struct Plan<'a> {
 /// A key of an environment whose `${VAR}` is not set, left out of the
 /// configuration until a command needs it.
 pub(super) struct Deferred {
-    pub environment: String,
+    /// The environment's name, or `None` for a key of `[registry]`.
+    pub environment: Option<String>,
     pub key: String,
     pub error: ConfigError,
 }
@@ -223,6 +224,8 @@ pub(super) struct Deferred {
 /// the selected environment (outside its `database_url`, which only commands
 /// that connect need); elsewhere the key is dropped and reported in the
 /// returned list, so a command that never reads it is not stopped by it.
+/// `[registry]` credentials resolve lazily too: only commands that talk to
+/// the registry need them (its `url` is needed to know whether there is one).
 pub(super) fn check_and_expand(
     table: &mut toml::Table,
     path: &Path,
@@ -285,6 +288,29 @@ pub(super) fn check_and_expand(
             walk(v, k, k, path, env, sk, uk, true)?;
             continue;
         };
+        if k == "registry" {
+            let mut dropped = Vec::new();
+            for (sub, value) in environments.iter_mut() {
+                match walk(value, &format!("{k}.{sub}"), sub, path, env, sk, uk, true) {
+                    Ok(()) => {}
+                    // Credentials only: an unset `url` would make the
+                    // registry look unconfigured, so it fails now.
+                    Err(error @ ConfigError::UnsetVariable { .. }) if sub != "url" => {
+                        dropped.push(sub.clone());
+                        deferred.push(Deferred {
+                            environment: None,
+                            key: sub.clone(),
+                            error,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            for key in dropped {
+                environments.remove(&key);
+            }
+            continue;
+        }
         if k != "environments" {
             for (sub, value) in environments.iter_mut() {
                 walk(value, &format!("{k}.{sub}"), sub, path, env, sk, uk, true)?;
@@ -308,7 +334,7 @@ pub(super) fn check_and_expand(
                     Err(error @ ConfigError::UnsetVariable { .. }) if !selected || is_db => {
                         dropped.push(key.clone());
                         deferred.push(Deferred {
-                            environment: name.clone(),
+                            environment: Some(name.clone()),
                             key: key.clone(),
                             error,
                         });

@@ -131,6 +131,11 @@ pub struct Registry {
     #[serde(default)]
     pub insecure: bool,
     pub ca_file: Option<String>,
+    /// Keys left out because a `${VAR}` they refer to is not set; only a
+    /// command that talks to the registry is refused for them
+    /// ([`Config::check_registry`]).
+    #[serde(skip)]
+    pub unresolved: Vec<Unresolved>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -396,6 +401,21 @@ impl Config {
         }
     }
 
+    /// Refuses, with the variable to set, when a `[registry]` key the
+    /// registry client reads refers to a variable that is not set (and no
+    /// `SQUIZZLE_REGISTRY*` variable replaced it). Commands call this when
+    /// they are about to talk to the registry.
+    pub fn check_registry(&self) -> Result<(), ConfigError> {
+        match self.registry.as_ref().and_then(|r| r.unresolved.first()) {
+            Some(u) => Err(ConfigError::UnsetVariable {
+                path: self.source(),
+                key: format!("registry.{}", u.key),
+                var: u.var.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The error for a key of environment `name` left unresolved (any key
     /// when `key` is `None`).
     pub fn unresolved_error(&self, name: &str, key: Option<&str>) -> Option<ConfigError> {
@@ -464,11 +484,22 @@ impl Config {
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let mut environments = model.environments;
+        let mut registry = model.registry;
         for d in deferred {
-            if let (Some(e), ConfigError::UnsetVariable { var, .. }) =
-                (environments.get_mut(&d.environment), d.error)
-            {
-                e.unresolved.push(Unresolved { key: d.key, var });
+            let ConfigError::UnsetVariable { var, .. } = d.error else {
+                continue;
+            };
+            let unresolved = Unresolved { key: d.key, var };
+            match &d.environment {
+                Some(name) => {
+                    if let Some(e) = environments.get_mut(name) {
+                        e.unresolved.push(unresolved);
+                    }
+                }
+                None => registry
+                    .get_or_insert_with(Registry::default)
+                    .unresolved
+                    .push(unresolved),
             }
         }
         let defined: Vec<String> = environments.keys().cloned().collect();
@@ -476,7 +507,7 @@ impl Config {
             root,
             file: Some(path.clone()),
             project: model.project,
-            registry: model.registry,
+            registry,
             security: model.security,
             limits: model.limits,
             environments,
@@ -504,24 +535,31 @@ impl Config {
             .get("SQUIZZLE_RETRY_BASE_MS")
             .and_then(|v| v.trim().parse::<u64>().ok());
         if let Some(url) = env.get("SQUIZZLE_REGISTRY").filter(|s| !s.is_empty()) {
-            self.registry.get_or_insert_with(Registry::default).url = Some(url);
+            let r = self.registry.get_or_insert_with(Registry::default);
+            r.url = Some(url);
         }
         if let Some(user) = env
             .get("SQUIZZLE_REGISTRY_USERNAME")
             .filter(|s| !s.is_empty())
         {
-            self.registry.get_or_insert_with(Registry::default).username = Some(user);
+            let r = self.registry.get_or_insert_with(Registry::default);
+            r.username = Some(user);
+            r.unresolved.retain(|u| u.key != "username");
         }
         if let Some(pw) = env
             .get("SQUIZZLE_REGISTRY_PASSWORD")
             .filter(|s| !s.is_empty())
         {
             redact::register_secret(&pw);
-            self.registry.get_or_insert_with(Registry::default).password = Some(pw);
+            let r = self.registry.get_or_insert_with(Registry::default);
+            r.password = Some(pw);
+            r.unresolved.retain(|u| u.key != "password");
         }
         if let Some(token) = env.get("SQUIZZLE_REGISTRY_TOKEN").filter(|s| !s.is_empty()) {
             redact::register_secret(&token);
-            self.registry.get_or_insert_with(Registry::default).token = Some(token);
+            let r = self.registry.get_or_insert_with(Registry::default);
+            r.token = Some(token);
+            r.unresolved.retain(|u| u.key != "token");
         }
         if let Some(schema) = env.get("SQUIZZLE_HISTORY_SCHEMA").filter(|s| !s.is_empty()) {
             // Like DATABASE_URL: for whichever environment runs.

@@ -47,6 +47,8 @@ pub fn registry_options(config: &Config) -> Result<(RegistryRef, RegistryOptions
             })
         })?;
     let reference = RegistryRef::parse(url)?;
+    // A credential whose ${VAR} is unset stops only a command that gets here.
+    config.check_registry()?;
     let reg = reg.cloned().unwrap_or_default();
     let ca_pem = match &reg.ca_file {
         Some(f) if !f.is_empty() => {

@@ -173,6 +173,11 @@ impl World {
         self.env.push((key.to_owned(), value.to_owned()));
     }
 
+    /// Removes a variable [`World::set_env`] set.
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     /// A `squizzle` command in the project folder with a clean environment:
     /// only PATH, HOME (private) and the world's own variables.
     pub fn command(&self) -> assert_cmd::Command {
