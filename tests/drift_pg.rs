@@ -467,6 +467,34 @@ fn baseline_records_the_schema_it_adopts() {
 }
 
 #[test]
+fn rollback_records_the_schema_it_returns_to() {
+    let (w, db) = scene("drift_rollback");
+    w.write("migrations/0001_t.sql", "CREATE TABLE t (id int);\n");
+    w.write("migrations/0001_t.down.sql", "DROP TABLE t;\n");
+    w.build_ok("1.0.0");
+    w.write(
+        "migrations/0002_c.sql",
+        "ALTER TABLE t ADD COLUMN c text;\n",
+    );
+    w.write(
+        "migrations/0002_c.down.sql",
+        "ALTER TABLE t DROP COLUMN c;\n",
+    );
+    w.build_ok("1.1.0");
+    w.run(&["apply", "1.0.0"]).success();
+    let before = drift(&w, 0, &[])["liveSha256"].clone();
+    w.run(&["apply", "1.1.0"]).success();
+    w.run(&["rollback", "1.1.0"]).success();
+    let doc = drift(&w, 0, &[]);
+    assert_eq!(doc["release"]["operation"], "rollback");
+    assert_eq!(doc["liveSha256"], before, "the schema of 1.0.0 again");
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM squizzle.fingerprints"),
+        "3"
+    );
+}
+
+#[test]
 fn an_edited_fingerprint_row_is_refused_not_compared() {
     let (w, db) = applied("drift_tamper");
     sql(
