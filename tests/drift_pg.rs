@@ -495,6 +495,37 @@ fn rollback_records_the_schema_it_returns_to() {
 }
 
 #[test]
+fn a_failed_apply_records_nothing_and_what_it_committed_shows_as_drift() {
+    let (w, db) = scene("drift_failed");
+    w.write("migrations/0001_t.sql", "CREATE TABLE t (id int);\n");
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0"]).success();
+    w.write(
+        "migrations/0002_idx.sql",
+        "-- squizzle:no-transaction\nCREATE INDEX CONCURRENTLY t_id_idx ON t (id);\n",
+    );
+    w.write(
+        "migrations/0003_bad.sql",
+        "ALTER TABLE t ADD COLUMN c int;\nSELECT 1/0;\n",
+    );
+    w.build_ok("1.1.0");
+    w.run(&["apply", "1.1.0"]).code(11);
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM squizzle.fingerprints"),
+        "1"
+    );
+    // Compared with 1.0.0: the committed index shows, the rolled-back column does not.
+    let doc = drift(&w, 13, &[]);
+    assert_eq!(doc["release"]["version"], "1.0.0");
+    assert_eq!(
+        keys(&doc, "added"),
+        BTreeSet::from([key("index", "public", "t_id_idx")])
+    );
+    assert_eq!(doc["removed"].as_array().unwrap().len(), 0);
+    assert_eq!(doc["changed"].as_array().unwrap().len(), 0);
+}
+
+#[test]
 fn an_edited_fingerprint_row_is_refused_not_compared() {
     let (w, db) = applied("drift_tamper");
     sql(

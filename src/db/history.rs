@@ -11,7 +11,9 @@
 //!   again; its `releases` row lists them (`metadata.rolledBack`).
 //! - `fingerprints` (layout 2): the schema objects as a successful apply,
 //!   baseline or rollback left them (`db::fingerprint`), one row per release
-//!   row, so `drift` can compare the live catalog with it. A layout 1 history
+//!   row (`release_id` = `releases.id`; no foreign key, so that a TRUNCATE of
+//!   `releases` still meets the append-only trigger, not a constraint), so
+//!   `drift` can compare the live catalog with it. A layout 1 history
 //!   gains the table the next time an apply (or baseline, rollback) runs.
 //!
 //! Creation and upgrades must run under the migration lock.
@@ -265,7 +267,7 @@ CREATE TABLE IF NOT EXISTS {s}.migrations (
     complete boolean NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {s}.fingerprints (
-    release_id bigint PRIMARY KEY REFERENCES {s}.releases (id),
+    release_id bigint PRIMARY KEY,
     recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     fingerprint_version integer NOT NULL,
     sha256 text NOT NULL,
