@@ -526,6 +526,28 @@ fn a_failed_apply_records_nothing_and_what_it_committed_shows_as_drift() {
 }
 
 #[test]
+fn a_history_schema_of_its_own_is_left_out_and_read_from() {
+    let (w, db) = scene("drift_history_schema");
+    w.config(&format!(
+        "{PLAIN_CONFIG}\n[environments.x]\nhistory_schema = \"ops_history\"\n"
+    ));
+    w.write("migrations/0001_t.sql", "CREATE TABLE t (id int);\n");
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0", "--env", "x"]).success();
+    let doc = drift(&w, 0, &["--env", "x"]);
+    assert_eq!(doc["historySchema"], "ops_history");
+    // t and t.id: squizzle's own tables are not objects of the application.
+    assert_eq!(doc["liveObjects"], 2, "{doc:#}");
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM ops_history.fingerprints"),
+        "1"
+    );
+    // Another history schema (none there) has nothing recorded.
+    let none = drift(&w, 12, &[]);
+    assert_eq!(none["historySchema"], "squizzle");
+}
+
+#[test]
 fn an_edited_fingerprint_row_is_refused_not_compared() {
     let (w, db) = applied("drift_tamper");
     sql(
