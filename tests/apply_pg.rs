@@ -1385,7 +1385,10 @@ fn a_role_without_create_on_the_database_can_apply_into_schemas_the_dba_gave_it(
 
     w.run(&["apply", "1.0.0"]).success();
     assert!(db.has_table("app.items"));
-    assert_eq!(db.tables("squizzle"), ["layout", "migrations", "releases"]);
+    assert_eq!(
+        db.tables("squizzle"),
+        ["fingerprints", "layout", "migrations", "releases"]
+    );
     assert_eq!(db.releases()[0]["applied_by_role"], "schema_migrator");
     w.run(&["apply", "1.0.0"]).success().says("nothing to do");
     w.run(&["status"]).success().says("Up to date with 1.0.0");
@@ -1482,7 +1485,7 @@ fn history_schema_from_the_environment_puts_the_history_there() {
     assert!(!db.has_schema("squizzle"));
     assert_eq!(
         db.tables("ops_history"),
-        ["layout", "migrations", "releases"]
+        ["fingerprints", "layout", "migrations", "releases"]
     );
     assert_eq!(db.rows_in("ops_history", "releases", "id").len(), 1);
     assert_eq!(

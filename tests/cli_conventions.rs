@@ -8,9 +8,9 @@
 use squizzle_test_support::World;
 use squizzle_test_support::pg;
 
-const COMMANDS: [&str; 14] = [
+const COMMANDS: [&str; 15] = [
     "init", "build", "sign", "verify", "list", "push", "pull", "apply", "status", "baseline",
-    "rollback", "keygen", "revoke", "audit",
+    "rollback", "keygen", "revoke", "audit", "drift",
 ];
 
 const GLOBAL_FLAGS: [&str; 5] = ["--config", "--env", "--output", "--verbose", "--quiet"];

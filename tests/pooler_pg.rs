@@ -212,6 +212,18 @@ fn concurrent_applies_through(mode: PoolMode) {
         .unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", describe(&again));
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
+    // The one apply that ran recorded one fingerprint, and drift reads it
+    // back through the pool with unnamed statements only.
+    assert_eq!(
+        int(server, &db, "SELECT count(*) FROM squizzle.fingerprints"),
+        1
+    );
+    let drift = squizzle(&world, &url, &["drift", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(drift.status.code(), Some(0), "{}", describe(&drift));
+    let doc: serde_json::Value = serde_json::from_slice(&drift.stdout).unwrap();
+    assert_eq!(doc["outcome"], "no_drift", "{doc:#}");
     drop(bouncer);
 }
 

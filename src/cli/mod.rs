@@ -8,6 +8,7 @@ mod audit;
 mod baseline;
 mod build;
 mod check;
+mod drift;
 mod init;
 mod keygen;
 mod lint;
@@ -102,6 +103,7 @@ pub enum Command {
     Pull(pull::PullArgs),
     Apply(apply::ApplyArgs),
     Status(status::StatusArgs),
+    Drift(drift::DriftArgs),
     Baseline(baseline::BaselineArgs),
     Rollback(rollback::RollbackArgs),
     Keygen(keygen::KeygenArgs),
@@ -234,6 +236,7 @@ where
         Command::Pull(a) => pull::exec(&ctx, a),
         Command::Apply(a) => apply::exec(&ctx, a),
         Command::Status(a) => status::exec(&ctx, a),
+        Command::Drift(a) => drift::exec(&ctx, a),
         Command::Baseline(a) => baseline::exec(&ctx, a),
         Command::Rollback(a) => rollback::exec(&ctx, a),
         Command::Sign(a) => sign::exec(&ctx, a),
@@ -373,6 +376,7 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
             | DbError::AppliedConcurrently { .. } => ExitCode::Connection,
             DbError::Auth { .. } => ExitCode::Authentication,
             DbError::LockTimeout { .. } => ExitCode::LockTimeout,
+            DbError::RecordEdited { .. } => ExitCode::Integrity,
             DbError::Query { .. } | DbError::LayoutTooNew { .. } | DbError::Privilege { .. } => {
                 ExitCode::General
             }

@@ -353,3 +353,74 @@ pub fn print_lineage(p: &Printer, lineage: &Lineage, enforced: bool) {
         ));
     }
 }
+
+/// The exit code of a drift check: 13 for drift, 12 when nothing was
+/// recorded to compare with, else 0 (`drift`; `status --drift` uses 13 only).
+pub fn drift_exit(check: &crate::ops::run::fingerprint::DriftCheck) -> ExitCode {
+    use crate::ops::run::fingerprint::DriftOutcome;
+    match check.outcome {
+        DriftOutcome::NoDrift => ExitCode::Ok,
+        DriftOutcome::Drift => ExitCode::SchemaDrift,
+        DriftOutcome::NoFingerprint => ExitCode::NotFound,
+    }
+}
+
+/// A drift check as text (used by drift and status --drift): what was
+/// compared, then every object added, removed or changed.
+pub fn print_drift(p: &Printer, check: &crate::ops::run::fingerprint::DriftCheck) {
+    use crate::ops::run::fingerprint::DriftOutcome;
+    let scope = match &check.schemas {
+        None => "every user schema".to_owned(),
+        Some(s) => format!("schema {}", s.join(", ")),
+    };
+    if let Some(h) = &check.lock_holder {
+        p.warn(&format!(
+            "The migration lock is held by {h}: differences may be that run's work in progress"
+        ));
+    }
+    let Some(release) = &check.release.as_ref().filter(|_| check.reason.is_none()) else {
+        p.fail(&format!(
+            "Cannot check drift: {}",
+            check.reason.as_deref().unwrap_or("nothing recorded")
+        ));
+        return;
+    };
+    p.info(&format!(
+        "Compared {scope} ({}) with the fingerprint recorded by {} {} (release row {}, {})",
+        super::output::count(check.live_objects, "live object"),
+        release.operation,
+        release.version,
+        release.release_id,
+        check.recorded_at.as_deref().unwrap_or("?")
+    ));
+    if check.outcome == DriftOutcome::NoDrift {
+        p.ok(&format!(
+            "No drift: the live schema is what {} {} left ({})",
+            release.operation, release.version, check.live_sha256
+        ));
+        return;
+    }
+    p.fail(&format!(
+        "Drift: {} changed out of band since {} {}",
+        super::output::count(check.diff.len(), "object"),
+        release.operation,
+        release.version
+    ));
+    for o in &check.diff.added {
+        p.fail_detail(&format!(
+            "added    {} {}.{}: {}",
+            o.kind, o.schema, o.name, o.definition
+        ));
+    }
+    for o in &check.diff.removed {
+        p.fail_detail(&format!(
+            "removed  {} {}.{}: {}",
+            o.kind, o.schema, o.name, o.definition
+        ));
+    }
+    for c in &check.diff.changed {
+        p.fail_detail(&format!("changed  {} {}.{}", c.kind, c.schema, c.name));
+        p.fail_detail(&format!("  recorded: {}", c.recorded));
+        p.fail_detail(&format!("  live:     {}", c.live));
+    }
+}

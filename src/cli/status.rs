@@ -11,21 +11,36 @@ use crate::ops::{self, Error};
 #[derive(Debug, Args)]
 #[command(
     about = "Show what this database has applied, what is pending, drift and the lock holder",
-    after_help = "Read-only: takes no lock and creates nothing. Exits 5 when the database has\ndrifted from the release (or the release is older than what is applied).\n\nExamples:\n  squizzle status --env production\n  squizzle status --version 1.4.0 --output json"
+    after_help = "Read-only: takes no lock and creates nothing. Exits 5 when the database has\ndrifted from the release (or the release is older than what is applied); with\n--drift, exits 13 when the live schema differs from the fingerprint the last apply\nrecorded (see `squizzle drift`).\n\nExamples:\n  squizzle status --env production\n  squizzle status --version 1.4.0 --output json\n  squizzle status --drift"
 )]
 pub struct StatusArgs {
     /// Compare with this release instead of the newest in the store.
     #[arg(long)]
     version: Option<String>,
+    /// Also compare the live schema with the fingerprint the last apply
+    /// recorded (as `squizzle drift` does); exits 13 when it drifted.
+    #[arg(long)]
+    drift: bool,
 }
 
 pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
     let version = args.version.as_deref().map(Version::parse).transpose()?;
     let config = ctx.config()?;
     config.check_database_url()?;
-    let report = runtime()?.block_on(ops::status::status(&config, &ctx.env, version.as_ref()))?;
+    let report = runtime()?.block_on(ops::status::status(
+        &config,
+        &ctx.env,
+        version.as_ref(),
+        args.drift,
+    ))?;
     let code = if report.problem.is_some() {
         ExitCode::VersionConflict
+    } else if report
+        .drift
+        .as_ref()
+        .is_some_and(|d| super::report::drift_exit(d) == ExitCode::SchemaDrift)
+    {
+        ExitCode::SchemaDrift
     } else {
         ExitCode::Ok
     };
@@ -105,7 +120,9 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
         }
         p.line("  An index a release builds is dropped and built again by the next `squizzle apply` of that release; for any other, run REINDEX INDEX CONCURRENTLY <name>, or DROP INDEX CONCURRENTLY <name>.");
     }
-    if let Some(h) = &report.lock_holder {
+    if let Some(d) = &report.drift {
+        super::report::print_drift(p, d);
+    } else if let Some(h) = &report.lock_holder {
         p.warn(&format!("The migration lock is held by {h}"));
     }
     Ok(code)

@@ -20,10 +20,11 @@ pub enum ExitCode {
     Revoked = 10,
     MigrationFailed = 11,
     NotFound = 12,
+    SchemaDrift = 13,
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 13] = [
+    pub const ALL: [ExitCode; 14] = [
         ExitCode::Ok,
         ExitCode::General,
         ExitCode::Usage,
@@ -37,6 +38,7 @@ impl ExitCode {
         ExitCode::Revoked,
         ExitCode::MigrationFailed,
         ExitCode::NotFound,
+        ExitCode::SchemaDrift,
     ];
 
     pub fn code(self) -> u8 {
@@ -59,6 +61,7 @@ impl ExitCode {
             ExitCode::Revoked => "revoked",
             ExitCode::MigrationFailed => "migration_failed",
             ExitCode::NotFound => "not_found",
+            ExitCode::SchemaDrift => "schema_drift",
         }
     }
 
@@ -87,6 +90,9 @@ impl ExitCode {
             ExitCode::Revoked => "the version has been revoked",
             ExitCode::MigrationFailed => "a migration failed; its transaction was rolled back",
             ExitCode::NotFound => "the requested version or artifact does not exist",
+            ExitCode::SchemaDrift => {
+                "the live schema differs from the fingerprint the last apply recorded"
+            }
         }
     }
 }

@@ -9,6 +9,12 @@
 //!   outside a transaction, in progress: `statements_done` lets a re-run resume).
 //!   A rollback deletes the rows of the migrations it undid, so they are pending
 //!   again; its `releases` row lists them (`metadata.rolledBack`).
+//! - `fingerprints` (layout 2): the schema objects as a successful apply,
+//!   baseline or rollback left them (`db::fingerprint`), one row per release
+//!   row (`release_id` = `releases.id`; no foreign key, so that a TRUNCATE of
+//!   `releases` still meets the append-only trigger, not a constraint), so
+//!   `drift` can compare the live catalog with it. A layout 1 history
+//!   gains the table the next time an apply (or baseline, rollback) runs.
 //!
 //! Creation and upgrades must run under the migration lock.
 //!
@@ -23,9 +29,10 @@ use serde::Serialize;
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::Type;
 
+use super::fingerprint::{Fingerprint, Object};
 use super::{DbError, Ident};
 
-pub const LAYOUT_VERSION: i32 = 1;
+pub const LAYOUT_VERSION: i32 = 2;
 
 const TS: &str = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'";
 
@@ -104,6 +111,34 @@ pub struct MigrationRecord<'a> {
     pub statements_done: i32,
     pub statements_total: i32,
     pub complete: bool,
+}
+
+/// The release row a fingerprint belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRelease {
+    pub release_id: i64,
+    pub version: String,
+    pub operation: String,
+    pub applied_at: String,
+}
+
+/// What the history says about the schema fingerprint.
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    /// There is no squizzle history in this database.
+    NoHistory,
+    /// The history has no successful release row.
+    NoRelease,
+    /// The newest successful release row has no fingerprint (written by a
+    /// squizzle before fingerprints, or recording it failed).
+    Missing(RecordedRelease),
+    Found {
+        release: RecordedRelease,
+        recorded_at: String,
+        fingerprint_version: i32,
+        fingerprint: Fingerprint,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +265,14 @@ CREATE TABLE IF NOT EXISTS {s}.migrations (
     statements_done integer NOT NULL,
     statements_total integer NOT NULL,
     complete boolean NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.fingerprints (
+    release_id bigint PRIMARY KEY,
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    fingerprint_version integer NOT NULL,
+    sha256 text NOT NULL,
+    object_count integer NOT NULL,
+    objects jsonb NOT NULL
 );
 CREATE OR REPLACE FUNCTION {s}.releases_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -487,6 +530,116 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
             return Err(DbError::AppliedConcurrently { migration });
         }
         Ok(())
+    }
+
+    /// Stores the fingerprint of the schema as release row `release_id` left it.
+    pub async fn record_fingerprint(
+        &self,
+        c: &impl GenericClient,
+        release_id: i64,
+        fp: &Fingerprint,
+    ) -> Result<(), DbError> {
+        let objects = serde_json::to_value(&fp.objects).map_err(|e| DbError::Query {
+            during: "encoding the schema fingerprint".into(),
+            message: e.to_string(),
+            sqlstate: None,
+        })?;
+        let count = i32::try_from(fp.objects.len()).unwrap_or(i32::MAX);
+        c.execute_typed(
+            &format!(
+                "INSERT INTO {}.fingerprints (release_id, fingerprint_version, sha256, object_count, objects) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                self.schema
+            ),
+            &[
+                (&release_id, Type::INT8),
+                (&fp.fingerprint_version, Type::INT4),
+                (&fp.sha256, Type::TEXT),
+                (&count, Type::INT4),
+                (&objects, Type::JSONB),
+            ],
+        )
+        .await
+        .map_err(q(
+            &self.schema,
+            "recording the schema fingerprint in squizzle's history",
+        ))?;
+        Ok(())
+    }
+
+    /// The fingerprint recorded by the newest successful release row (apply,
+    /// baseline or rollback), if any. Read-only: a layout 1 history (no
+    /// fingerprint table yet) answers [`Recorded::Missing`].
+    pub async fn last_fingerprint(&self, c: &impl GenericClient) -> Result<Recorded, DbError> {
+        let layout = match self.layout_version(c).await? {
+            None => return Ok(Recorded::NoHistory),
+            Some(v) if v > LAYOUT_VERSION => {
+                return Err(DbError::LayoutTooNew {
+                    schema: self.schema.name().into(),
+                    found: v,
+                    supported: LAYOUT_VERSION,
+                });
+            }
+            Some(v) => v,
+        };
+        let s = &self.schema;
+        let fp_cols = if layout >= 2 {
+            format!(
+                "f.fingerprint_version, f.sha256, f.objects::text, to_char(f.recorded_at AT TIME ZONE 'UTC', {TS}) \
+                 FROM {s}.releases r LEFT JOIN {s}.fingerprints f ON f.release_id = r.id"
+            )
+        } else {
+            format!("NULL::int, NULL::text, NULL::text, NULL::text FROM {s}.releases r")
+        };
+        let rows = c
+            .query_typed(
+                &format!(
+                    "SELECT r.id, r.version, r.operation, to_char(r.applied_at AT TIME ZONE 'UTC', {TS}), {fp_cols} \
+                     WHERE r.success ORDER BY r.id DESC LIMIT 1"
+                ),
+                &[],
+            )
+            .await
+            .map_err(q(&self.schema, "reading the recorded schema fingerprint"))?;
+        let Some(r) = rows.first() else {
+            return Ok(Recorded::NoRelease);
+        };
+        let release = RecordedRelease {
+            release_id: r.get(0),
+            version: r.get(1),
+            operation: r.get(2),
+            applied_at: r.get(3),
+        };
+        let (Some(version), Some(sha256), Some(objects), Some(recorded_at)) = (
+            r.get::<_, Option<i32>>(4),
+            r.get::<_, Option<String>>(5),
+            r.get::<_, Option<String>>(6),
+            r.get::<_, Option<String>>(7),
+        ) else {
+            return Ok(Recorded::Missing(release));
+        };
+        let corrupt = |message: String| DbError::RecordEdited {
+            during: format!(
+                "reading the schema fingerprint of release row {} in {}.fingerprints",
+                release.release_id, self.schema
+            ),
+            message,
+        };
+        let objects: Vec<Object> = serde_json::from_str(&objects)
+            .map_err(|e| corrupt(format!("it is not a list of objects: {e}")))?;
+        let fingerprint = Fingerprint::new(objects);
+        if fingerprint.sha256 != sha256 {
+            return Err(corrupt(format!(
+                "its objects hash to {} but the row records {sha256}: the row was edited",
+                fingerprint.sha256
+            )));
+        }
+        Ok(Recorded::Found {
+            release,
+            recorded_at,
+            fingerprint_version: version,
+            fingerprint,
+        })
     }
 
     /// Deletes a migration's row: it was rolled back and is pending again.

@@ -1,7 +1,8 @@
 //! PostgreSQL capability: connecting with libpq semantics over rustls
 //! ([`connect`], [`tls`]), squizzle's own history tables ([`history`]), the
 //! migration advisory lock ([`lock`]), splitting SQL into statements ([`split`])
-//! and the read-only history queries of `audit` ([`audit`]).
+//! the read-only history queries of `audit` ([`audit`]), and the schema
+//! objects the catalog describes ([`catalog`], [`fingerprint`]).
 //!
 //! Only parameterized queries for squizzle's own SQL; every identifier that is
 //! spliced into SQL (the history schema) is validated and quoted by [`Ident`].
@@ -10,6 +11,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod connect;
+pub mod fingerprint;
 pub mod history;
 pub mod lock;
 pub mod pgpass;
@@ -81,6 +83,10 @@ pub enum DbError {
         "migration {migration} was recorded by another apply while this one ran it, so two appliers ran at once (behind a pooler that does not keep the lock's transaction on one server connection?). This run's transaction was rolled back; run apply again, and check the pooler settings in docs/apply.md"
     )]
     AppliedConcurrently { migration: String },
+    #[error(
+        "{during}: {message}. Do not trust this history row; the next apply, baseline or rollback records a new fingerprint"
+    )]
+    RecordEdited { during: String, message: String },
 }
 
 /// Full text of a tokio-postgres error: its message, the server's detail and

@@ -1,4 +1,5 @@
-//! `apply`: verify -> extract -> connect -> lock -> plan -> run -> record.
+//! `apply`: verify -> extract -> connect -> lock -> plan -> run -> record
+//! (the release row, then the schema fingerprint `drift` compares with).
 //!
 //! The shared parts (options, session, runner, planner) live in `ops::run`;
 //! this module plans a release against the history and reports what ran.
@@ -12,15 +13,16 @@ use crate::core::digest::Digest;
 use crate::core::manifest::TransactionMode;
 use crate::core::version::Version;
 use crate::db::catalog;
+use crate::db::fingerprint::Scope;
 use crate::ops::Result;
 use crate::ops::analysis::policy;
-use crate::ops::run::plan;
 use crate::ops::run::runner::{
     RunContext, exec, load, run_files, segment_numbers, segments, show_sql, split_mode,
 };
 use crate::ops::run::session::read_release_files;
 use crate::ops::run::session::{Session, fetch_verified};
 use crate::ops::run::{ApplyEvent, DryRun, RunOptions, Warning, WarningKind};
+use crate::ops::run::{fingerprint, plan};
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -231,6 +233,13 @@ async fn run_locked(
             report.statements_run = tally.statements;
             if ctx.dry_run != DryRun::Execute {
                 warn_invalid_indexes(ctx, &mut report, on).await?;
+            }
+            if let (DryRun::Off, Some(id)) = (ctx.dry_run, tally.release_id)
+                && let Some(w) =
+                    fingerprint::record(client, ctx.history, id, &Scope::AllUserSchemas).await
+            {
+                on(ApplyEvent::Warning(&w.message));
+                report.warnings.push(w);
             }
             if ctx.dry_run == DryRun::Execute {
                 report.outcome = Outcome::DryRunExecuted;

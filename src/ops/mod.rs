@@ -25,6 +25,7 @@ pub mod audit;
 pub mod baseline;
 pub mod build;
 pub mod check;
+pub mod drift;
 pub mod init;
 pub mod keygen;
 pub mod lint;

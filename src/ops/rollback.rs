@@ -560,6 +560,18 @@ async fn run_plan(
             report.migrations_rolled_back = tally.files;
             report.statements_run = tally.statements;
             report.execution_ms = ctx.started.elapsed().as_millis() as u64;
+            if let Some(id) = tally.release_id
+                && let Some(w) = crate::ops::run::fingerprint::record(
+                    ctx.client,
+                    ctx.history,
+                    id,
+                    &crate::db::fingerprint::Scope::AllUserSchemas,
+                )
+                .await
+            {
+                on(ApplyEvent::Warning(&w.message));
+                report.warnings.push(w);
+            }
             Ok(report)
         }
         Err(Error::MigrationFailed(f)) => Err(RollbackError::Failed(f).into()),

@@ -1,14 +1,17 @@
 //! `status`: what this database has applied, what the release would still run,
-//! drift, and who holds the migration lock. Read-only: takes no lock, creates nothing.
+//! drift (of applied files; with `--drift`, of the live schema too), and who
+//! holds the migration lock. Read-only: takes no lock, creates nothing.
 
 use serde::Serialize;
 
 use crate::config::{Config, Env};
 use crate::core::version::Version;
 use crate::db::catalog::{self, InvalidIndex};
+use crate::db::fingerprint::Scope;
 use crate::db::history::{HistoryStore, ReleaseSummary};
 use crate::db::lock::{self, LockHolder};
 use crate::ops::release::resolve::{self, versions};
+use crate::ops::run::fingerprint::{self, DriftCheck, DriftOutcome};
 use crate::ops::run::plan;
 use crate::ops::run::session::connect;
 use crate::ops::{Error, Result};
@@ -53,10 +56,18 @@ pub struct StatusReport {
     /// Indexes whose build never finished (interrupted or failed
     /// `CREATE INDEX CONCURRENTLY`): unusable, so never up to date with them.
     pub invalid_indexes: Vec<InvalidIndex>,
+    /// `--drift`: the live schema against the last recorded fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftCheck>,
     pub up_to_date: bool,
 }
 
-pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Result<StatusReport> {
+pub async fn status(
+    config: &Config,
+    env: &Env,
+    version: Option<&Version>,
+    drift: bool,
+) -> Result<StatusReport> {
     let store_dir = config.store_dir();
     let store = if store_dir.exists() {
         Some(LayoutStore::open(&store_dir)?)
@@ -78,6 +89,11 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
     let snapshot = history.snapshot(&client).await?;
     let lock_holder = lock::holder(&client, lock::key_for(history.schema())).await?;
     let invalid_indexes = catalog::invalid_indexes(&client).await?;
+    let drift = if drift {
+        Some(fingerprint::check(&client, &history, &Scope::AllUserSchemas).await?)
+    } else {
+        None
+    };
     let applied: Vec<AppliedVersion> = plan::applied_versions(&snapshot)
         .into_iter()
         .map(|(version, digest)| AppliedVersion { version, digest })
@@ -119,7 +135,10 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
             && pending.is_empty()
             && problem.is_none()
             && !unrecorded
-            && invalid_indexes.is_empty(),
+            && invalid_indexes.is_empty()
+            && drift
+                .as_ref()
+                .is_none_or(|d| d.outcome != DriftOutcome::Drift),
         unrecorded,
         applied,
         applied_migrations: snapshot.migrations.values().filter(|m| m.complete).count(),
@@ -129,6 +148,7 @@ pub async fn status(config: &Config, env: &Env, version: Option<&Version>) -> Re
         problem,
         lock_holder,
         invalid_indexes,
+        drift,
     })
 }
 

@@ -1,8 +1,10 @@
 //! Running a release's SQL against a database: what apply, rollback,
 //! baseline, status and audit share. Options and progress events live here;
 //! `session` connects and locks, `runner` runs files in transaction segments
-//! and records them, `plan` decides what runs.
+//! and records them, `plan` decides what runs, `fingerprint` records the
+//! schema a run leaves and compares the live catalog with it (drift).
 
+pub mod fingerprint;
 pub mod plan;
 pub mod runner;
 pub mod session;

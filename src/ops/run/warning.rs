@@ -30,6 +30,8 @@ pub enum WarningKind {
     PartlyRunReplaced,
     /// The database holds an index whose concurrent build never finished.
     InvalidIndex,
+    /// The run committed, but its schema fingerprint could not be recorded.
+    FingerprintNotRecorded,
 }
 
 impl Warning {
