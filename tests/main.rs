@@ -28,6 +28,7 @@ mod formats;
 mod incident_drill;
 mod install;
 mod lint;
+mod output_schemas;
 mod pg_harness;
 mod pooler_pg;
 mod registry_auth;
