@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
-use squizzle_test_support::{World, pg};
+use squizzle_test_support::{PLAIN_CONFIG as PLAIN, World, pg};
 
 /// Every subcommand, and the schema its `--output json` document follows.
 /// `None`: the command prints no JSON document (its reason is in the comment).
@@ -458,6 +458,19 @@ fn database_commands_print_documents_their_schemas_accept() {
     assert_eq!(a["environments"].as_array().unwrap().len(), 2);
     let a = json(&w, &["audit", "1.0.0"], 0, "audit");
     assert_eq!(a["artifact"]["found"], true);
+
+    // A rollback script that fails: the error envelope with the failure, exit 7.
+    let broken = database("schemas_broken");
+    let mut b = World::new();
+    b.config(PLAIN);
+    b.set_env("DATABASE_URL", &broken);
+    b.write("migrations/0001_t.sql", "CREATE TABLE t (id int);\n");
+    b.write("migrations/0001_t.down.sql", "DROP TABLE t;\nSELECT 1/0;\n");
+    b.build_ok("1.0.0");
+    json(&b, &["apply", "1.0.0"], 0, "apply");
+    let e = json(&b, &["rollback", "1.0.0"], 7, "error");
+    assert_eq!(e["error"]["kind"], "rollback_failed");
+    assert_eq!(e["error"]["failure"]["statement"], 2);
 
     // A database that does not answer: the error envelope, exit 3.
     let mut down = World::plain();
