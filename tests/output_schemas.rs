@@ -543,3 +543,62 @@ fn registry_commands_print_documents_their_schemas_accept() {
     let e = json(&w, &["push", "1.0.0"], 3, "error");
     assert_eq!(e["error"]["kind"], "connection");
 }
+
+// ---------------------------------------------------------------------------
+// Keyless signing against the loopback Sigstore services
+// ---------------------------------------------------------------------------
+
+#[test]
+fn keyless_signing_and_provenance_documents_fit_their_schemas() {
+    use squizzle_test_support::sigstore::{Identity, SigstoreServices};
+    const WORKFLOW: &str =
+        "https://github.com/acme/api/.github/workflows/release.yml@refs/tags/v1.0.0";
+    let s = SigstoreServices::start();
+    let w = World::plain();
+    w.config(&format!(
+        "[project]\nmigrations = \"migrations\"\n\n[security]\nrequire_signature = true\nfulcio_url = {:?}\nrekor_url = {:?}\ntrusted_root = {:?}\n\n[[security.signers]]\nidentity = {WORKFLOW:?}\nissuer = {:?}\n",
+        s.fulcio_url(),
+        s.rekor_url(),
+        s.trusted_root_path().display().to_string(),
+        s.issuer_url(),
+    ));
+    let token = s.mint_token(&Identity::uri(WORKFLOW));
+    let gha = [
+        ("SIGSTORE_ID_TOKEN", token.as_str()),
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_REPOSITORY", "acme/api"),
+        (
+            "GITHUB_WORKFLOW_REF",
+            "acme/api/.github/workflows/release.yml@refs/tags/v1.0.0",
+        ),
+        ("GITHUB_REF", "refs/tags/v1.0.0"),
+        ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+        ("GITHUB_RUN_ID", "42"),
+    ];
+    let run = |args: &[&str], code: i32, schema: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let doc = w.run_with_env(&all, &gha).code(code).json();
+        check(schema, &doc);
+        doc
+    };
+
+    // Unsigned under a policy that requires a signature: exit 9.
+    w.build_ok("0.9.0");
+    let v = run(&["verify", "0.9.0"], 9, "verify");
+    assert_eq!(v["verified"], false);
+
+    let b = run(&["build", "1.0.0", "--sign", "--provenance"], 0, "build");
+    assert_eq!(b["signature"]["method"], "keyless");
+    assert!(b["provenance"]["builderId"].is_string());
+    let v = run(&["verify", "1.0.0"], 0, "verify");
+    assert!(v["signature"]["logIndex"].is_u64());
+    assert!(v["provenance"]["builderId"].is_string());
+
+    let sig = run(&["sign", "0.9.0"], 0, "sign");
+    assert_eq!(sig["method"], "keyless");
+    assert!(sig["logIndex"].is_u64());
+    let l = run(&["list"], 0, "list");
+    assert_eq!(l["versions"][1]["provenance"], true);
+}
