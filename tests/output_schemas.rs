@@ -423,6 +423,20 @@ fn database_commands_print_documents_their_schemas_accept() {
     assert_eq!(s["upToDate"], true);
     assert!(!s["recent"].as_array().unwrap().is_empty());
 
+    // An index whose concurrent build failed shows in status.
+    let name = pg::db_name(prod.split('?').next().unwrap()).to_owned();
+    pg::shared().query(&name, "INSERT INTO users VALUES (1), (1)");
+    pg::shared()
+        .try_query(
+            &name,
+            "CREATE UNIQUE INDEX CONCURRENTLY users_once ON users (id)",
+        )
+        .expect_err("duplicate ids");
+    let s = on_prod(&w, &["status"], 0, "status");
+    assert_eq!(s["invalidIndexes"][0]["name"], "users_once");
+    assert_eq!(s["upToDate"], false);
+    pg::shared().query(&name, "DROP INDEX users_once");
+
     // A release whose migration fails: the error envelope with the failure.
     w.write(
         "migrations/0002_bad.sql",
@@ -601,4 +615,20 @@ fn keyless_signing_and_provenance_documents_fit_their_schemas() {
     assert!(sig["logIndex"].is_u64());
     let l = run(&["list"], 0, "list");
     assert_eq!(l["versions"][1]["provenance"], true);
+}
+
+#[test]
+fn the_examples_in_docs_json_output_md_fit_their_schemas() {
+    let page = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/json-output.md"),
+    )
+    .unwrap();
+    let blocks: Vec<Value> = page
+        .split("```json\n")
+        .skip(1)
+        .map(|b| serde_json::from_str(b.split("```").next().unwrap()).unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2, "docs/json-output.md shows two documents");
+    check("init", &blocks[0]);
+    check("error", &blocks[1]);
 }
