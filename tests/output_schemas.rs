@@ -306,6 +306,24 @@ fn local_commands_print_documents_their_schemas_accept() {
     let b = json(&w, &["build", "1.0.0"], 0, "build");
     assert_eq!(b["unchanged"], true);
 
+    // A released migration edited: check reports the problem (exit 5).
+    w.write(
+        "migrations/0001_users.sql",
+        "CREATE TABLE users (id bigint, name text);\n",
+    );
+    let c = json(&w, &["check"], 5, "check");
+    assert_eq!(c["ok"], false);
+    assert_eq!(c["problems"][0]["kind"], "edited");
+    w.write(
+        "migrations/0001_users.sql",
+        "CREATE TABLE users (id bigint);\n",
+    );
+    // A destructive new migration that lint is told to deny (exit 9).
+    w.write("migrations/0002_drop.sql", "DROP TABLE users;\n");
+    let l = json(&w, &["lint", "--deny", "destructive"], 9, "lint");
+    assert_eq!(l["findings"][0]["category"], "destructive");
+    w.remove("migrations/0002_drop.sql");
+
     // Unsigned: verify passes with a skipped signature check, then fails
     // under a policy that requires one (exit 9), still as a verify report.
     let v = json(&w, &["verify", "1.0.0"], 0, "verify");
@@ -551,6 +569,22 @@ fn registry_commands_print_documents_their_schemas_accept() {
     assert!(r["registry"].is_string());
     let l = json(&w, &["list"], 0, "list");
     assert_eq!(l["versions"][0]["revoked"], true);
+
+    // Credentials the registry refuses: the error envelope, exit 4.
+    let locked = Registry::start(RegistryOptions {
+        auth: Auth::basic("ci", "right password"),
+    });
+    let mut refused = World::plain();
+    refused.config(&format!(
+        "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/acme/migrations\"\nusername = \"ci\"\npassword = \"${{REG_PASSWORD}}\"\n",
+        locked.url()
+    ));
+    refused.set_env("REG_PASSWORD", "wrong password");
+    refused.build_ok("1.0.0");
+    let e = json(&refused, &["push", "1.0.0"], 4, "error");
+    assert_eq!(e["error"]["kind"], "authentication");
+    assert!(!e.to_string().contains("wrong password"));
+    locked.stop();
 
     // The registry gone: push fails with the error envelope (exit 3).
     reg.stop();
