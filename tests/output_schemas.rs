@@ -491,6 +491,34 @@ fn database_commands_print_documents_their_schemas_accept() {
     let a = json(&w, &["audit", "1.0.0"], 0, "audit");
     assert_eq!(a["artifact"]["found"], true);
 
+    // Another session holds the migration lock: status names it, apply
+    // gives up after --lock-timeout with the error envelope (exit 8).
+    let key = squizzle::db::lock::key_for(&squizzle::core::ident::Ident::new("squizzle").unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut holder = pg::shared().admin_config(&name);
+    holder.application_name("schema-blocker");
+    let blocker = rt.block_on(async {
+        let (client, conn) = holder.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .execute(
+                "SELECT pg_advisory_lock($1, $2)",
+                &[&key.class, &key.object],
+            )
+            .await
+            .unwrap();
+        client
+    });
+    let s = on_prod(&w, &["status"], 0, "status");
+    assert_eq!(s["lockHolder"]["applicationName"], "schema-blocker");
+    let e = on_prod(&w, &["apply", "1.0.0", "--lock-timeout", "1s"], 8, "error");
+    assert_eq!(e["error"]["kind"], "lock_timeout");
+    drop(blocker);
+    drop(rt);
+
     // A rollback script that fails: the error envelope with the failure, exit 7.
     let broken = database("schemas_broken");
     let mut b = World::new();
