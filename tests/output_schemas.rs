@@ -433,6 +433,8 @@ fn database_commands_print_documents_their_schemas_accept() {
 
     let a = on_prod(&w, &["apply", "1.0.0", "--dry-run"], 0, "apply");
     assert_eq!(a["outcome"], "dry_run");
+    let a = on_prod(&w, &["apply", "1.0.0", "--dry-run=execute"], 0, "apply");
+    assert_eq!(a["outcome"], "dry_run_executed");
     let a = on_prod(&w, &["apply", "1.0.0"], 0, "apply");
     assert_eq!(a["outcome"], "applied");
     let a = on_prod(&w, &["apply", "1.0.0"], 0, "apply");
