@@ -1112,6 +1112,7 @@ fn status_shows_history_pending_files_and_drift() {
             "problem",
             "recent",
             "release",
+            "schemaVersion",
             "unrecorded",
             "upToDate"
         ]

@@ -98,6 +98,9 @@ fn every_exit_code_the_commands_can_produce_comes_from_a_real_scenario() {
 
 #[test]
 fn json_errors_carry_the_exit_code_and_its_name() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schemas/error.v1.schema.json")).unwrap();
+    let error_schema = jsonschema::draft202012::new(&schema).unwrap();
     for code in ExitCode::ALL {
         let Some(run) = scenario(code, true) else {
             continue;
@@ -112,6 +115,12 @@ fn json_errors_carry_the_exit_code_and_its_name() {
         assert_eq!(doc["error"]["code"], code.code(), "{doc}");
         assert_eq!(doc["error"]["kind"], code.name(), "{doc}");
         assert!(!doc["error"]["message"].as_str().unwrap().is_empty());
+        // And the envelope follows its schema.
+        let errors: Vec<String> = error_schema
+            .iter_errors(&doc)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
     }
 }
 

@@ -30,6 +30,7 @@ mod incident_drill;
 mod install;
 mod lint;
 mod logging;
+mod output_schemas;
 mod pg_harness;
 mod pooler_pg;
 mod registry_auth;

@@ -83,7 +83,7 @@ pub fn exec(ctx: &Context, args: ApplyArgs) -> Result<ExitCode, Error> {
         Err(e) => return Err(e),
     };
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
         return Ok(ExitCode::Ok);
     }
     match report.outcome {

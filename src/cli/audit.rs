@@ -64,7 +64,7 @@ pub fn exec(ctx: &Context, args: AuditArgs) -> Result<ExitCode, Error> {
     let code = exit_code(&report);
     let p = &ctx.printer;
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
         return Ok(code);
     }
     print_artifact(p, &report);

@@ -38,7 +38,7 @@ pub fn exec(ctx: &Context, args: BaselineArgs) -> Result<ExitCode, Error> {
     ))?;
     let p = &ctx.printer;
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
     } else {
         p.ok(&format!(
             "Recorded {} as applied to {} ({}, nothing was run)",

@@ -89,9 +89,9 @@ pub fn exec(ctx: &Context, args: BuildArgs) -> Result<ExitCode, ops::Error> {
         runtime()?.block_on(ops::build::build_release(&config, &ctx.env, &opts, &mut on))?;
     if json {
         if args.sign || args.provenance {
-            p.json(&report);
+            p.report(&report);
         } else {
-            p.json(&report.build);
+            p.report(&report.build);
         }
     }
     Ok(ExitCode::Ok)

@@ -27,7 +27,7 @@ pub fn exec(ctx: &Context, args: DriftArgs) -> Result<ExitCode, Error> {
     let code = drift_exit(&report.check);
     let p = &ctx.printer;
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
         return Ok(code);
     }
     p.info(&format!(

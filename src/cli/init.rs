@@ -55,7 +55,7 @@ pub fn exec(ctx: &Context, args: InitArgs) -> Result<ExitCode, ops::Error> {
     })?;
     let p = &ctx.printer;
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
         return Ok(ExitCode::Ok);
     }
     p.ok(&format!("Wrote {}", report.config.display()));

@@ -33,7 +33,7 @@ pub fn exec(ctx: &Context, args: KeygenArgs) -> Result<ExitCode, Error> {
     )?;
     let p = &ctx.printer;
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
     } else {
         p.ok(&format!(
             "Private key written to {} (encrypted)",

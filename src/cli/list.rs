@@ -29,7 +29,7 @@ pub fn exec(ctx: &Context, args: ListArgs) -> Result<ExitCode, ops::Error> {
         p.warn(w);
     }
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
         return Ok(ExitCode::Ok);
     }
     if report.versions.is_empty() {

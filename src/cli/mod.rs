@@ -192,11 +192,12 @@ where
             }
             if wants_json(&args) {
                 let printer = Printer::new(OutputFormat::Json, false, true);
-                printer.json(&JsonError {
+                printer.report(&JsonError {
                     error: JsonErrorBody {
                         kind: ExitCode::Usage.name(),
                         code: ExitCode::Usage.code(),
                         message: usage_message(&e),
+                        failure: None,
                     },
                 });
             } else {
@@ -291,26 +292,31 @@ fn usage_message(e: &clap::Error) -> String {
         .to_owned()
 }
 
+/// The error envelope of JSON mode (schemas/error.v1.schema.json).
 #[derive(Serialize)]
-struct JsonError<'a> {
-    error: JsonErrorBody<'a>,
+pub(crate) struct JsonError<'a> {
+    pub(crate) error: JsonErrorBody<'a>,
 }
 
 #[derive(Serialize)]
-struct JsonErrorBody<'a> {
-    kind: &'a str,
-    code: u8,
-    message: String,
+pub(crate) struct JsonErrorBody<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) code: u8,
+    pub(crate) message: String,
+    /// Where a migration or rollback script failed, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) failure: Option<&'a crate::ops::run::MigrationFailure>,
 }
 
 fn report_error(printer: &Printer, e: &Error, code: ExitCode) {
     tracing::debug!(error = ?e, "command failed");
     if printer.is_json() {
-        printer.json(&JsonError {
+        printer.report(&JsonError {
             error: JsonErrorBody {
                 kind: code.name(),
                 code: code.code(),
                 message: e.to_string(),
+                failure: None,
             },
         });
     } else {

@@ -167,6 +167,16 @@ impl Printer {
         let _ = stdout.flush();
     }
 
+    /// Prints a command's report as one JSON document with
+    /// `"schemaVersion": 1` as its first field (schemas/<command>.v1.schema.json).
+    /// For reports that do not carry their own `schemaVersion`.
+    pub fn report<T: Serialize>(&self, value: &T) {
+        self.json(&Versioned {
+            schema_version: REPORT_SCHEMA_VERSION,
+            report: value,
+        });
+    }
+
     /// Prints one JSON document (redacted) on stdout.
     pub fn json<T: Serialize>(&self, value: &T) {
         let text = serde_json::to_string_pretty(value)
@@ -174,6 +184,21 @@ impl Printer {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{}", redact(&text));
     }
+}
+
+/// The version of every JSON document [`Printer::report`] prints. Adding a
+/// field keeps it; removing, renaming or changing the meaning of one makes it 2
+/// (with a new `schemas/<command>.v2.schema.json`).
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// A report with its schema version in front; the report's own fields follow
+/// in their order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Versioned<'a, T> {
+    schema_version: u32,
+    #[serde(flatten)]
+    report: &'a T,
 }
 
 /// Shows blob transfers of `push` and `pull`: on a colour terminal, one line

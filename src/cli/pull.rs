@@ -33,7 +33,7 @@ pub fn exec(ctx: &Context, args: PullArgs) -> Result<ExitCode, ops::Error> {
         runtime()?.block_on(ops::transfer::pull(&config, &version, &|e| progress.on(e)))?;
     drop(progress);
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
     } else if report.already_there {
         p.ok(&format!(
             "{} {} is already in {}; nothing to fetch",

@@ -34,7 +34,7 @@ pub fn exec(ctx: &Context, args: PushArgs) -> Result<ExitCode, ops::Error> {
         runtime()?.block_on(ops::transfer::push(&config, &version, &|e| progress.on(e)))?;
     drop(progress);
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
     } else if report.already_there {
         if report.referrers_copied > 0 {
             p.ok(&format!(

@@ -106,7 +106,14 @@ fn print_signer(p: &super::output::Printer, s: &crate::signing::verify::Verified
 /// with `code` without printing the error again.
 pub fn print_failure(p: &Printer, f: &MigrationFailure, code: ExitCode, message: &str) -> bool {
     if p.is_json() {
-        p.json(&serde_json::json!({ "error": { "kind": code.name(), "code": code.code(), "message": message, "failure": f } }));
+        p.report(&super::JsonError {
+            error: super::JsonErrorBody {
+                kind: code.name(),
+                code: code.code(),
+                message: message.to_owned(),
+                failure: Some(f),
+            },
+        });
         return true;
     }
     p.fail(&format!(
@@ -234,7 +241,7 @@ pub fn sign_and_report(
         &mut on,
     ))?;
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
         return Ok(ExitCode::Ok);
     }
     print_signed(p, &report);

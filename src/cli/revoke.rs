@@ -58,7 +58,7 @@ pub fn exec(ctx: &Context, args: RevokeArgs) -> Result<ExitCode, ops::Error> {
         &mut super::report::printer_events(p),
     ))?;
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
         return Ok(ExitCode::Ok);
     }
     p.ok(&format!("Revoked {} {}", report.version, report.digest));

@@ -74,7 +74,7 @@ pub fn exec(ctx: &Context, args: RollbackArgs) -> Result<ExitCode, Error> {
         other => other?,
     };
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
     } else {
         p.ok(&summary(&report));
     }

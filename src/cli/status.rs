@@ -46,7 +46,7 @@ pub fn exec(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
     };
     let p = &ctx.printer;
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
         return Ok(code);
     }
     p.info(&format!(

@@ -75,7 +75,7 @@ pub fn exec(ctx: &Context, args: VerifyArgs) -> Result<ExitCode, ops::Error> {
     };
     let p = &ctx.printer;
     if p.is_json() {
-        p.json(&report);
+        p.report(&report);
         return Ok(code);
     }
     print_checks(p, &report);
