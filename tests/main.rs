@@ -26,6 +26,7 @@ mod doc_examples;
 mod exit_codes;
 mod formats;
 mod incident_drill;
+mod integrity_everywhere;
 mod lint;
 mod pg_harness;
 mod pooler_pg;
