@@ -1,7 +1,8 @@
 //! One integrity rule for every command (issue 11 §2): a release whose
 //! content `apply` would refuse is refused the same way (exit 6) by
-//! `verify`, `sign`, `audit`, `pull` and `apply`, before any database is
-//! touched, and `pull` leaves the local store as it was.
+//! `verify`, `sign`, `audit`, `pull`, `apply`, `rollback` and `baseline`,
+//! before any database is touched, and `pull` leaves the local store as it
+//! was.
 //!
 //! Each hostile release is forged from a real build: its tarball is rebuilt
 //! with one defect and every digest (layer, squizzle manifest, OCI manifest,
@@ -376,8 +377,8 @@ fn every_command_refuses_a_hostile_release_with_exit_6() {
             "audit",
             w.run(&["audit", "1.0.0", "--timeout", "5s"]),
         );
-        if a.output().contains("NOT FOUND") {
-            failures.push(format!("{name}: audit said NOT FOUND:\n{}", a.output()));
+        if a.output().contains("NOT FOUND") || !a.stdout.contains("Integrity:   FAILED") {
+            failures.push(format!("{name}: audit did not say FAILED:\n{}", a.output()));
         }
 
         let a = check(
@@ -390,6 +391,14 @@ fn every_command_refuses_a_hostile_release_with_exit_6() {
             || a.output().contains("connect")
         {
             failures.push(format!("{name}: apply's output:\n{}", a.output()));
+        }
+        for command in ["rollback", "baseline"] {
+            check(
+                &mut failures,
+                kind,
+                command,
+                w.run_with_env(&[command, "1.0.0"], &[("DATABASE_URL", &closed_url())]),
+            );
         }
         check(
             &mut failures,
@@ -424,9 +433,14 @@ fn every_command_refuses_a_hostile_release_with_exit_6() {
             "audit (pulls)",
             p.run(&["audit", "1.0.0", "--timeout", "5s"]),
         );
-        if a.output().contains("NOT FOUND") {
+        // The registry's copy is malformed, not missing; the database is
+        // still audited.
+        if a.output().contains("NOT FOUND")
+            || !a.stdout.contains("Artifact:    MALFORMED")
+            || !a.stdout.contains("prod")
+        {
             failures.push(format!(
-                "{name}: audit (pulls) said NOT FOUND:\n{}",
+                "{name}: audit (pulls) did not say MALFORMED:\n{}",
                 a.output()
             ));
         }
