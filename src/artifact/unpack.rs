@@ -1034,6 +1034,9 @@ fn walk_entries<R: Read>(
     // whatever size their headers claim.
     let entries = archive.entries().map_err(Stop::Tar)?.raw(true);
     let mut buf = vec![0u8; CHUNK];
+    // The start of the current file, where build read its directives from
+    // (one buffer for every entry).
+    let mut head: Vec<u8> = Vec::with_capacity(directive::HEAD_BYTES);
     let mut pending = Pending::default();
     let mut count: u64 = 0;
     let mut data_end: u64 = 0;
@@ -1169,8 +1172,7 @@ fn walk_entries<R: Read>(
         // Build refuses what is not UTF-8 SQL without NUL bytes; so does
         // every reader, so that nothing gets further than verify would.
         let mut text = Utf8Validator::new();
-        // The start of the file, where build read its directives from.
-        let mut head: Vec<u8> = Vec::new();
+        head.clear();
         let mut remaining = size;
         while remaining > 0 {
             let want = buf
