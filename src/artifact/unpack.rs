@@ -1255,11 +1255,15 @@ fn walk_entries<R: Read>(
 /// as transactional, is refused. (A file may run without a transaction
 /// without saying so: the source format's own rules can decide it.)
 fn check_directives(path: &str, head: &[u8], listed: TransactionMode) -> Result<(), Stop> {
-    let from_file = directive::parse(&String::from_utf8_lossy(head)).map_err(|source| {
-        UnpackError::Directive {
-            path: path.to_owned(),
-            source,
-        }
+    let text = String::from_utf8_lossy(head);
+    // Only a line holding `squizzle:` can be a directive: without one the
+    // file says nothing (and the line-by-line read is skipped).
+    if !text.contains(directive::PREFIX) {
+        return Ok(());
+    }
+    let from_file = directive::parse(&text).map_err(|source| UnpackError::Directive {
+        path: path.to_owned(),
+        source,
     })?;
     if from_file == TransactionMode::None && listed != TransactionMode::None {
         return Err(UnpackError::TransactionDisagrees {
