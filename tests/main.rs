@@ -28,6 +28,7 @@ mod exit_codes;
 mod formats;
 mod incident_drill;
 mod install;
+mod integrity_everywhere;
 mod lint;
 mod logging;
 mod output_schemas;

@@ -8,7 +8,12 @@
 
 use crate::core::manifest::TransactionMode;
 
-const PREFIX: &str = "squizzle:";
+/// What every directive starts with, after `--`.
+pub const PREFIX: &str = "squizzle:";
+
+/// How much of a file's start directives are read from: `build` and every
+/// reader of a release use the same bytes, so they agree on what a file says.
+pub const HEAD_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DirectiveError {

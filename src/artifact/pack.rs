@@ -24,8 +24,7 @@ use crate::artifact::utf8::{Utf8Problem, Utf8Validator};
 use crate::core::digest::{Digest, Hasher, HashingWriter};
 use crate::core::manifest::FileEntry;
 
-/// How much of each file's start is kept to read directives from.
-const HEAD_BYTES: usize = 64 * 1024;
+use crate::artifact::directive::HEAD_BYTES;
 const CHUNK: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]

@@ -21,6 +21,7 @@
 //! The tar layer is parsed in `tar`'s raw mode: GNU long names and pax records are
 //! read here, with size caps, instead of letting `tar` buffer them unbounded.
 
+use crate::artifact::directive::{self, DirectiveError};
 use crate::artifact::utf8::{Utf8Problem, Utf8Validator};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -32,7 +33,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use flate2::bufread::GzDecoder;
 
 use crate::core::digest::{Digest, Hasher};
-use crate::core::manifest::FileEntry;
+use crate::core::manifest::{FileEntry, TransactionMode};
 use crate::core::paths::{self, PathError};
 
 const BLOCK: u64 = 512;
@@ -170,6 +171,19 @@ pub enum UnpackError {
         "entry {path} contains a NUL byte at offset {offset}, which PostgreSQL cannot execute; squizzle never packs one, so this release was not built by squizzle or was altered: do not apply it; rebuild it from source with `squizzle build`"
     )]
     Nul { path: String, offset: u64 },
+
+    #[error(
+        "entry {path} has a directive squizzle build refuses ({source}), so this release was not built by squizzle or was altered: do not apply it; rebuild it from source with `squizzle build`"
+    )]
+    Directive {
+        path: String,
+        source: DirectiveError,
+    },
+
+    #[error(
+        "entry {path} starts with `-- squizzle:no-transaction` but the manifest lists it as transactional; squizzle build never writes that disagreement, so this release was altered: do not apply it; rebuild it from source with `squizzle build`"
+    )]
+    TransactionDisagrees { path: String },
 
     #[error(
         "entry {path} is {kind}; squizzle tarballs contain only regular files, so it is refused"
@@ -859,7 +873,7 @@ fn walk<R: Read>(
             let mut pipe = Pipe::new(tar_rx, tar_spent_tx);
             let walked = {
                 let mut archive = tar::Archive::new(&mut pipe);
-                walk_entries(&mut archive, index, found, limits, out)
+                walk_entries(&mut archive, expected, index, found, limits, out)
             };
             let walked = walked.and_then(|data_end| pipe.finish_tar(data_end));
             (walked, pipe.eof, pipe.failed)
@@ -1010,6 +1024,7 @@ impl Pending {
 /// where the end-of-archive marker starts.
 fn walk_entries<R: Read>(
     archive: &mut tar::Archive<R>,
+    expected: &[FileEntry],
     index: &HashMap<&str, usize>,
     found: &mut [Option<(Digest, u64)>],
     limits: &Limits,
@@ -1019,6 +1034,9 @@ fn walk_entries<R: Read>(
     // whatever size their headers claim.
     let entries = archive.entries().map_err(Stop::Tar)?.raw(true);
     let mut buf = vec![0u8; CHUNK];
+    // The start of the current file, where build read its directives from
+    // (one buffer for every entry).
+    let mut head: Vec<u8> = Vec::with_capacity(directive::HEAD_BYTES);
     let mut pending = Pending::default();
     let mut count: u64 = 0;
     let mut data_end: u64 = 0;
@@ -1154,6 +1172,7 @@ fn walk_entries<R: Read>(
         // Build refuses what is not UTF-8 SQL without NUL bytes; so does
         // every reader, so that nothing gets further than verify would.
         let mut text = Utf8Validator::new();
+        head.clear();
         let mut remaining = size;
         while remaining > 0 {
             let want = buf
@@ -1171,6 +1190,10 @@ fn walk_entries<R: Read>(
             }
             hasher.update(&buf[..n]);
             text.feed(&buf[..n]);
+            if head.len() < directive::HEAD_BYTES {
+                let take = (directive::HEAD_BYTES - head.len()).min(n);
+                head.extend_from_slice(&buf[..take]);
+            }
             if let Some((f, p)) = file.as_mut() {
                 f.write_all(&buf[..n])
                     .map_err(|source| io_error("write", p, source))?;
@@ -1203,7 +1226,15 @@ fn walk_entries<R: Read>(
                 .into());
             }
         }
-        found[slot] = Some((hasher.finish(), size));
+        let digest = hasher.finish();
+        // The directives build read must still say what the manifest says.
+        // Only for a file that is the one the manifest lists: one that is
+        // not is reported as a mismatch, with every other one.
+        let listed = &expected[slot];
+        if digest == listed.sha256 && size == listed.size {
+            check_directives(path, &head, listed.transaction)?;
+        }
+        found[slot] = Some((digest, size));
         if let (Some(bytes), Sink::Memory(_, into)) = (kept, &mut out) {
             into[slot] = Some(bytes);
         }
@@ -1216,6 +1247,31 @@ fn walk_entries<R: Read>(
         .into());
     }
     Ok(data_end)
+}
+
+/// A file's directives, read from `head` exactly as `build` read them
+/// ([`directive::parse`] over the same first bytes), against the mode the
+/// manifest lists: an invalid directive, or a `no-transaction` file listed
+/// as transactional, is refused. (A file may run without a transaction
+/// without saying so: the source format's own rules can decide it.)
+fn check_directives(path: &str, head: &[u8], listed: TransactionMode) -> Result<(), Stop> {
+    let text = String::from_utf8_lossy(head);
+    // Only a line holding `squizzle:` can be a directive: without one the
+    // file says nothing (and the line-by-line read is skipped).
+    if !text.contains(directive::PREFIX) {
+        return Ok(());
+    }
+    let from_file = directive::parse(&text).map_err(|source| UnpackError::Directive {
+        path: path.to_owned(),
+        source,
+    })?;
+    if from_file == TransactionMode::None && listed != TransactionMode::None {
+        return Err(UnpackError::TransactionDisagrees {
+            path: path.to_owned(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn corrupt(detail: String) -> Stop {
@@ -1547,6 +1603,64 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn directives_build_refuses_are_refused_and_the_manifest_mode_must_agree() {
+        let limits = Limits::default();
+        let inspect_one = |content: &[u8], mode: TransactionMode| {
+            let mut e = entry("m/0001_a.sql", content);
+            e.transaction = mode;
+            inspect(&tar_gz(&[("m/0001_a.sql", content)])[..], &[e], &limits)
+        };
+        let unknown = b"-- squizzle:no-transactions\nSELECT 1;\n";
+        assert!(matches!(
+            inspect_one(unknown, TransactionMode::Default),
+            Err(UnpackError::Directive {
+                source: DirectiveError::Unknown { line: 1, .. },
+                ..
+            })
+        ));
+        let late = b"SELECT 1;\n-- squizzle:no-transaction\n";
+        assert!(matches!(
+            inspect_one(late, TransactionMode::Default),
+            Err(UnpackError::Directive {
+                source: DirectiveError::AfterSql { line: 2, .. },
+                ..
+            })
+        ));
+        let marked = b"-- squizzle:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (c);\n";
+        assert!(matches!(
+            inspect_one(marked, TransactionMode::Default),
+            Err(UnpackError::TransactionDisagrees { .. })
+        ));
+        // What build writes is accepted: the marked file listed as such, and
+        // a file a format's own rule runs alone without a directive.
+        inspect_one(marked, TransactionMode::None).unwrap();
+        inspect_one(b"SELECT 1;\n", TransactionMode::None).unwrap();
+        // A directive cut by the end of the head is refused, as build refuses it.
+        let mut long = vec![b'\n'; directive::HEAD_BYTES - 16];
+        long.extend_from_slice(b"-- squizzle:no-transaction\nSELECT 1;\n");
+        assert!(matches!(
+            inspect_one(&long, TransactionMode::None),
+            Err(UnpackError::Directive {
+                source: DirectiveError::Unknown { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_directive_in_a_file_that_differs_from_the_manifest_is_a_mismatch() {
+        let listed = entry("m/0001_a.sql", b"SELECT 1;\n");
+        let bad = b"-- squizzle:bogus\nSELECT 1;\n";
+        let i = inspect(
+            &tar_gz(&[("m/0001_a.sql", bad)])[..],
+            &[listed],
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(i.mismatches().count(), 1);
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn print_artifact(p: &super::output::Printer, r: &AuditReport) {
             a.error.as_deref().unwrap_or("unknown reason")
         ));
         if a.integrity_failed() {
-            p.line("  Integrity:   FAILED: the stored release is malformed; do not apply it (see `squizzle verify`)");
+            p.line("  Integrity:   FAILED: the release is malformed; do not apply it (see `squizzle verify`)");
         }
         for n in &a.notes {
             p.warn(n);
@@ -117,6 +117,11 @@ fn print_artifact(p: &super::output::Printer, r: &AuditReport) {
         "verified"
     };
     p.line(&format!("  Integrity:   {integrity}"));
+    if a.integrity_failed()
+        && let Some(why) = &a.error
+    {
+        p.line(&format!("  Problem:     {why}"));
+    }
     match &a.signature {
         Some(s) => {
             p.line(&format!("  Signer:      {} ({})", s.identity, s.issuer));

@@ -313,6 +313,12 @@ async fn artifact_side(config: &Config, version: &Version, opts: &AuditOptions) 
                     ));
                 }
             }
+            // The registry's copy fails the integrity checks (pull left the
+            // store as it was): the release is malformed, not missing.
+            Err(e) if refused_content(&e) => {
+                malformed(&mut side, "The release in the registry is malformed", &e);
+                return side;
+            }
             Err(e) => side.notes.push(format!(
                 "could not pull {version} from the registry: {}",
                 error_chain(&e)
@@ -334,32 +340,15 @@ async fn artifact_side(config: &Config, version: &Version, opts: &AuditOptions) 
             side.provenance = r.provenance;
             side.revocation = r.revocation;
             side.allowed_findings = r.lineage.map(|l| l.allowed_findings).unwrap_or_default();
+            let problems = verify::integrity_problems(&side.checks, &r.files);
+            if !problems.is_empty() {
+                side.error = Some(problems.join("; "));
+            }
         }
         // In the store but malformed (a bad manifest, a moved tag, a tarball
         // that does not unpack): an integrity failure, as `verify` says.
-        Err(
-            e @ (Error::Integrity(_)
-            | Error::VersionMismatch { .. }
-            | Error::Store(_)
-            | Error::Unpack(_)),
-        ) if !matches!(
-            e,
-            Error::Unpack(
-                crate::artifact::unpack::UnpackError::Io { .. }
-                    | crate::artifact::unpack::UnpackError::ReadInput { .. }
-            )
-        ) =>
-        {
-            side.found = true;
-            side.verified = Some(false);
-            side.checks.push(Check {
-                name: verify::CheckId::Artifact,
-                status: verify::Status::Fail,
-                detail: format!("The stored release is malformed: {}", error_chain(&e)),
-                expected: None,
-                actual: None,
-            });
-            side.error = Some(error_chain(&e));
+        Err(e) if matches!(e, Error::VersionMismatch { .. }) || refused_content(&e) => {
+            malformed(&mut side, "The stored release is malformed", &e);
         }
         Err(e) => {
             side.error = Some(error_chain(&e));
@@ -369,6 +358,49 @@ async fn artifact_side(config: &Config, version: &Version, opts: &AuditOptions) 
         }
     }
     side
+}
+
+/// `e` refuses the release's content or digests (exit 6), as opposed to a
+/// machine, network or registry failure.
+fn refused_content(e: &Error) -> bool {
+    use crate::artifact::unpack::UnpackError as U;
+    use crate::store::StoreError as S;
+    match e {
+        Error::Integrity(_) => true,
+        Error::Unpack(u) => !matches!(
+            u,
+            U::Io { .. }
+                | U::ReadInput { .. }
+                | U::DestinationExists { .. }
+                | U::InvalidDestination { .. }
+        ),
+        Error::Store(s) => !matches!(
+            s,
+            S::Io { .. }
+                | S::BadTag { .. }
+                | S::BadRegistryRef { .. }
+                | S::RemoteUnreachable { .. }
+                | S::RemoteAuth { .. }
+                | S::RemoteNotFound { .. }
+                | S::Registry { .. }
+                | S::RemoteUnsupported { .. }
+        ),
+        _ => false,
+    }
+}
+
+/// Records a malformed release: found, failed, and why.
+fn malformed(side: &mut ArtifactSide, what: &str, e: &Error) {
+    side.found = true;
+    side.verified = Some(false);
+    side.checks.push(Check {
+        name: verify::CheckId::Artifact,
+        status: verify::Status::Fail,
+        detail: format!("{what}: {}", error_chain(e)),
+        expected: None,
+        actual: None,
+    });
+    side.error = Some(error_chain(e));
 }
 
 impl ArtifactSide {

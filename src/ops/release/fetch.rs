@@ -495,12 +495,30 @@ pub fn verify_fetched(
     opts: &VerifyOptions,
     fetched: Fetched,
 ) -> Result<VerifiedRelease> {
+    verify_fetched_shown(config, version, opts, fetched, &mut |_| {})
+}
+
+/// [`verify_fetched`], handing the report to `shown` before it is judged
+/// when it passed or failed its integrity checks, so a caller can print the
+/// checks (the artifact line, the files that differ) above the refusal.
+pub fn verify_fetched_shown(
+    config: &Config,
+    version: &Version,
+    opts: &VerifyOptions,
+    fetched: Fetched,
+    shown: &mut dyn FnMut(&VerifyReport),
+) -> Result<VerifiedRelease> {
     let (store, release) = fetched.resolve(config, version)?;
     let report = verify::verify_release(config, &store, &release, opts)?;
+    if matches!(report.failure(), None | Some(Failure::Integrity)) {
+        shown(&report);
+    }
     match report.failure() {
         Some(Failure::Integrity) => {
+            let why = verify::integrity_problems(&report.checks, &report.files);
             return Err(Error::Integrity(format!(
-                "{version} failed verification; it was not applied"
+                "{version} failed verification; it was not applied: {}",
+                why.join("; ")
             )));
         }
         Some(Failure::Signature) => {

@@ -216,38 +216,43 @@ pub fn require_integrity(
     release: &ResolvedRelease,
     doing: &str,
 ) -> Result<()> {
-    let refuse = |why: String| {
-        Error::Integrity(format!(
-            "{} fails its integrity checks, so squizzle will not {doing} it: {why}; rebuild it (squizzle build) or pull it again",
-            release.tag
-        ))
-    };
     let mut checks = Vec::new();
-    match check_layer(store, release, &limits(config), &mut checks) {
-        Ok(_) => {}
-        // Reading this machine's own files failing is I/O, not the release.
-        Err(
-            e @ Error::Unpack(
-                unpack::UnpackError::Io { .. } | unpack::UnpackError::ReadInput { .. },
-            ),
-        ) => {
-            return Err(e);
-        }
-        Err(e @ (Error::Unpack(_) | Error::Integrity(_))) => return Err(refuse(e.to_string())),
-        Err(e) => return Err(e),
-    }
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|c| c.status == Status::Fail)
-        .map(|c| match &c.actual {
-            Some(a) => format!("{} ({a})", c.detail),
-            None => c.detail.clone(),
-        })
-        .collect();
-    if failed.is_empty() {
+    let files = check_layer(store, release, &limits(config), &mut checks)?;
+    let problems = integrity_problems(&checks, &files);
+    if problems.is_empty() {
         return Ok(());
     }
-    Err(refuse(failed.join("; ")))
+    Err(Error::Integrity(format!(
+        "{} fails its integrity checks, so squizzle will not {doing} it: {}; rebuild it (squizzle build) or pull it again",
+        release.tag,
+        problems.join("; ")
+    )))
+}
+
+/// What the failed integrity checks of a report found, one line each: the
+/// refusal or checksum line (with both digests) and every file that does not
+/// match the manifest. Empty when the content passed.
+pub fn integrity_problems(checks: &[Check], files: &[FileResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in checks.iter().filter(|c| {
+        matches!(c.name, CheckId::Artifact | CheckId::Files) && c.status == Status::Fail
+    }) {
+        let bad: Vec<&str> = files
+            .iter()
+            .filter(|f| !f.ok)
+            .map(|f| f.path.as_str())
+            .collect();
+        out.push(match (&c.expected, &c.actual) {
+            (Some(e), Some(a)) => format!("{} (expected {e}, actual {a})", c.detail),
+            _ if c.name == CheckId::Files && !bad.is_empty() => format!(
+                "{} do not match the hashes the manifest lists: {}",
+                if bad.len() == 1 { "1 file" } else { "files" },
+                bad.join(", ")
+            ),
+            _ => c.detail.clone(),
+        });
+    }
+    out
 }
 
 fn check_layer(
@@ -278,10 +283,30 @@ fn check_layer(
         // Damaged bytes usually show first as a corrupt stream: when the
         // layer does not hash to its digest, that is what is reported, as
         // the checksum line, before any complaint about its contents.
+        // Reading this machine's own files failing is I/O, not the release.
+        Err(e @ (unpack::UnpackError::Io { .. } | unpack::UnpackError::ReadInput { .. })) => {
+            return Err(e.into());
+        }
         Err(e) => {
             let (digest, size) = hash_blob(store, &release.layer.digest)?;
             if digest == release.layer.digest && size == release.layer.size {
-                return Err(e.into());
+                // The bytes are the published ones, and what they hold is
+                // refused: the artifact line passes, the content fails.
+                checks.push(Check {
+                    name: CheckId::Artifact,
+                    status: Status::Pass,
+                    detail: "Verifying artifact checksum...".into(),
+                    expected: None,
+                    actual: None,
+                });
+                checks.push(Check {
+                    name: CheckId::Files,
+                    status: Status::Fail,
+                    detail: format!("The tarball's content is refused: {e}"),
+                    expected: None,
+                    actual: None,
+                });
+                return Ok(Vec::new());
             }
             checks.push(Check {
                 name: CheckId::Artifact,

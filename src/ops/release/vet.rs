@@ -4,7 +4,8 @@
 //! A push checks nothing here ([`NoVet`]): the release comes from the local
 //! store, where it was checked on the way in. A pull ([`PullVet`]) inspects
 //! the tarball as `verify` does (every entry, every file hash, UTF-8 without
-//! NUL, the shape limits) while its bytes download: the layer's stream is
+//! NUL, the directives build accepts, the shape limits: `unpack`'s one walk)
+//! while its bytes download: the layer's stream is
 //! tapped on its way to the staging folder and fed to an inspection on
 //! threads of its own, so the check overlaps the download instead of reading
 //! the staged file a second time afterwards.

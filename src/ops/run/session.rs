@@ -13,7 +13,9 @@ use crate::db::connect::ConnectSpec;
 use crate::db::history::HistoryStore;
 use crate::db::lock;
 use crate::ops::host::hostname;
-use crate::ops::release::fetch::{VerifiedRelease, fetch_release_and_evidence, verify_fetched};
+use crate::ops::release::fetch::{
+    VerifiedRelease, fetch_release_and_evidence, verify_fetched_shown,
+};
 use crate::ops::release::limits;
 use crate::ops::release::resolve::ResolvedRelease;
 use crate::ops::run::{ApplyEvent, RunOptions};
@@ -197,7 +199,9 @@ pub async fn fetch_verified(
     if let Some(why) = fetched.refresh_failed.take() {
         on(ApplyEvent::RefreshFailed(why));
     }
-    let verified = verify_fetched(config, version, &opts.verify, fetched)?;
-    on(ApplyEvent::Verified(&verified.report));
-    Ok(verified)
+    // The checks are shown when they pass, and when the content fails them:
+    // the artifact line and the files that differ come before the refusal.
+    verify_fetched_shown(config, version, &opts.verify, fetched, &mut |report| {
+        on(ApplyEvent::Verified(report))
+    })
 }
