@@ -394,10 +394,53 @@ fn a_failing_helper_never_echoes_what_it_wrote_on_stdout() {
     }
 }
 
+/// Issue 11 §3: a helper that fails (exit 1) after writing a secret on
+/// stdout (bare on its first line, where no redaction pattern can see it,
+/// and in a JSON answer) AND on stderr after its first line: only the first stderr line is
+/// shown, in text and JSON, on stdout and stderr alike, for push and pull.
+#[test]
+fn a_failing_helper_shows_only_the_first_line_of_its_stderr() {
+    const ON_STDOUT: &str = "canary-on-stdout-91f3";
+    const ON_STDERR: &str = "canary-stderr-line-two-4d0a";
+    let reg = start(Auth::basic(USER, PASSWORD));
+    let mut w = World::plain();
+    w.config(&project_config(&reg));
+    install_helper(
+        &mut w,
+        &reg.url(),
+        &format!(
+            "printf '{ON_STDOUT}\\n{{\"ServerURL\":\"x\",\"Username\":\"{USER}\",\"Secret\":\"{ON_STDOUT}\"}}\\n'; printf 'helper: vault sealed\\nretrying with token {ON_STDERR}\\n' >&2; exit 1"
+        ),
+    );
+    docker_config(&w, &serde_json::json!({ "credsStore": HELPER }));
+    w.build_ok("1.0.0");
+    for args in [
+        &["push", "1.0.0"][..],
+        &["push", "1.0.0", "--output", "json"],
+        &["pull", "1.0.0"],
+        &["pull", "1.0.0", "--output", "json"],
+    ] {
+        w.run(args)
+            .code(4)
+            .does_not_say(ON_STDOUT)
+            .does_not_say(ON_STDERR)
+            .does_not_say("retrying with token")
+            .says("helper: vault sealed")
+            .says(HELPER);
+    }
+}
+
 #[test]
 fn an_invalid_registry_token_is_an_authentication_failure_on_push() {
     const BAD: &str = "invalid-registry-token-7c2d";
-    let reg = start(Auth::token(USER, PASSWORD));
+    // A token-service registry, and a plain htpasswd (basic) one.
+    for auth in [Auth::token(USER, PASSWORD), Auth::basic(USER, PASSWORD)] {
+        invalid_token_on_push(auth, BAD);
+    }
+}
+
+fn invalid_token_on_push(auth: Auth, bad: &str) {
+    let reg = start(auth);
     let mut w = World::plain();
     w.config(&project_config(&reg));
     // Big enough for a streamed upload, not only a one-request PUT.
@@ -409,11 +452,47 @@ fn an_invalid_registry_token_is_an_authentication_failure_on_push() {
         ),
     );
     w.build_ok("1.0.0");
-    w.set_env("SQUIZZLE_REGISTRY_TOKEN", BAD);
+    w.set_env("SQUIZZLE_REGISTRY_TOKEN", bad);
     for args in [
         &["push", "1.0.0"][..],
         &["push", "1.0.0", "--output", "json"],
     ] {
-        w.run(args).code(4).does_not_say(BAD);
+        w.run(args)
+            .code(4)
+            .says("401 Unauthorized")
+            .does_not_say(bad);
+    }
+}
+
+/// Issue 11 §3: a repository whose name ends in a credential word
+/// (`down-token`, `password-reset`) is printed as it is by push and list, in
+/// text and JSON, while the password used to reach it never appears.
+#[test]
+fn repository_names_with_credential_words_are_not_masked() {
+    const MASKED: &str = "***";
+    let reg = start(Auth::basic(USER, PASSWORD));
+    for repo in ["acme/down-token", "password-reset"] {
+        let mut w = World::plain();
+        w.config(&format!(
+            "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/{repo}\"\nusername = \"${{REG_USER}}\"\npassword = \"${{REG_PASSWORD}}\"\n",
+            reg.url()
+        ));
+        w.set_env("REG_USER", USER);
+        w.set_env("REG_PASSWORD", PASSWORD);
+        w.build_ok("1.0.0");
+        // push names the reference `<registry>/<repo>:<tag>`, which the
+        // old rule read as a `token:` field and printed as `down-token:***`.
+        w.run(&["push", "1.0.0"])
+            .success()
+            .says(&format!("{repo}:1.0.0"))
+            .does_not_say(MASKED)
+            .does_not_say(PASSWORD);
+        for args in [&["list"][..], &["list", "--output", "json"]] {
+            w.run(args)
+                .success()
+                .says(repo)
+                .does_not_say(MASKED)
+                .does_not_say(PASSWORD);
+        }
     }
 }

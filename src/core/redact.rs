@@ -250,6 +250,53 @@ mod tests {
         assert_eq!(redact("token: abc123"), "token: ***");
     }
 
+    /// Issue 11 §3: repository and tag names are shown as they are, in the
+    /// shapes `list`, `push` and JSON print them; every credential shape
+    /// masked before still is.
+    #[test]
+    fn repository_names_with_credential_words_stay_readable() {
+        for text in [
+            "ghcr.io/acme/down-token: 1.0.0",
+            "down-token: 1.0.0",
+            "password-reset: 1.0.0, 1.1.0",
+            "localhost:5000/acme/password-reset: 2.0.0",
+            "registry.example/team/secret-rotation: 0.1.0",
+            "acme/api-key-service: 3.0.0",
+            r#"{"repository":"acme/down-token","tags":["1.0.0"]}"#,
+            r#"{"repository":"password-reset"}"#,
+            "pushed localhost:5000/acme/token-store:1.0.0",
+            "✓ Pushed acme/down-token 1.0.0 sha256:0123456789ab",
+        ] {
+            assert_eq!(redact(text), text, "over-masked");
+        }
+        // Credential fields and values, in every shape masked before.
+        for (text, masked) in [
+            ("password=hunter22", "password=***"),
+            ("password: hunter22", "password: ***"),
+            ("token=abc123", "token=***"),
+            ("db_password = \"x1y2z3\"", "db_password = \"***\""),
+            (r#"{"password":"pw-canary"}"#, r#"{"password":"***"}"#),
+            (r#"{"secret": "s-canary"}"#, r#"{"secret": "***"}"#),
+            ("API_KEY=sk_live_1", "API_KEY=***"),
+            ("apikey: sk_live_1", "apikey: ***"),
+            ("passwd=pw1234", "passwd=***"),
+            ("pwd=pw1234", "pwd=***"),
+            (
+                "https://user:pa55word@ghcr.io/acme/down-token",
+                "https://user:***@ghcr.io/acme/down-token",
+            ),
+            ("Authorization: Basic dXNlcjpwYXNz", "Authorization: ***"),
+        ] {
+            assert_eq!(redact(text), masked, "{text}");
+        }
+        // A registered secret is masked even inside a name-like word.
+        register_secret("zz-registered-canary-77");
+        assert_eq!(
+            redact("acme/zz-registered-canary-77: 1.0.0"),
+            "acme/***: 1.0.0"
+        );
+    }
+
     #[test]
     fn leaves_ordinary_text_alone() {
         let s = "✓ Verifying file checksums (4/4)... sha256:e3b0c44298fc";
