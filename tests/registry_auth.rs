@@ -444,13 +444,7 @@ fn invalid_token_on_push(auth: Auth, bad: &str) {
     let mut w = World::plain();
     w.config(&project_config(&reg));
     // Big enough for a streamed upload, not only a one-request PUT.
-    w.write(
-        "migrations/0004_big.sql",
-        format!(
-            "SELECT 1;\n{}",
-            "-- filler line for a larger layer\n".repeat(60_000)
-        ),
-    );
+    w.write("migrations/0004_big.sql", incompressible_sql());
     w.build_ok("1.0.0");
     w.set_env("SQUIZZLE_REGISTRY_TOKEN", bad);
     for args in [
@@ -495,4 +489,74 @@ fn repository_names_with_credential_words_are_not_masked() {
                 .does_not_say(PASSWORD);
         }
     }
+}
+
+/// Issue 11 §3: a registry that accepts the upload session and then refuses
+/// the blob's bytes with 401 (a token that is not good for pushing, or that
+/// expired mid-upload) is an authentication failure (exit 4), for the
+/// streamed PATCH of a large layer and the closing PUT alike. Scripted: the
+/// real docker-registry refuses a bad credential at the session's POST
+/// already (the test above), so it cannot show this step.
+#[test]
+fn a_401_on_the_blob_upload_itself_is_exit_4() {
+    const BAD: &str = "upload-refused-token-3e9a";
+    for refuse in ["PATCH", "PUT"] {
+        let reg = FakeRegistry::start("127.0.0.1", move |req| {
+            let unauthorized = || {
+                Response::new(401)
+                    .header("Content-Type", "application/json")
+                    .header("WWW-Authenticate", "Basic realm=\"fake\"")
+                    .body(r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#)
+            };
+            match (req.method.as_str(), req.path()) {
+                ("GET", "/v2/") => Response::new(200),
+                ("POST", p) if p.ends_with("/blobs/uploads/") => Response::new(202)
+                    .header("Location", "/v2/acme/migrations/blobs/uploads/s1")
+                    .header("Docker-Upload-UUID", "s1"),
+                (m, p) if m == refuse && p.contains("/blobs/uploads/") => unauthorized(),
+                ("PATCH", p) if p.contains("/blobs/uploads/") => Response::new(202)
+                    .header("Location", "/v2/acme/migrations/blobs/uploads/s1")
+                    .header("Range", "0-0"),
+                ("PUT", p) if p.contains("/blobs/uploads/") => Response::new(201),
+                ("PUT", p) if p.contains("/manifests/") => Response::new(201),
+                _ => Response::not_found("BLOB_UNKNOWN"),
+            }
+        });
+        let w = World::plain();
+        w.config(&format!(
+            "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/{REPO}\"\n",
+            reg.host()
+        ));
+        w.write("migrations/0004_big.sql", incompressible_sql());
+        w.build_ok("1.0.0");
+        for args in [
+            &["push", "1.0.0", "--plain-http"][..],
+            &["push", "1.0.0", "--plain-http", "--output", "json"],
+        ] {
+            w.run_with_env(args, &[("SQUIZZLE_REGISTRY_TOKEN", BAD)])
+                .code(4)
+                .says("401 Unauthorized")
+                .does_not_say(BAD);
+        }
+    }
+}
+
+/// A migration of about 3 MiB of hex from a simple generator: it compresses
+/// poorly, so the layer is above the one-request upload size and goes up as
+/// a streamed PATCH.
+fn incompressible_sql() -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut sql = String::with_capacity(3 << 20);
+    sql.push_str("SELECT 1;\n");
+    while sql.len() < 3 << 20 {
+        sql.push_str("-- ");
+        for _ in 0..8 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            sql.push_str(&format!("{x:016x}"));
+        }
+        sql.push('\n');
+    }
+    sql
 }

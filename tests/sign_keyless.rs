@@ -926,6 +926,13 @@ fn key_pair_message_signatures_with_a_log_entry_count_only_for_a_trusted_key() {
     }
     put(&bundle);
     w.run(&["verify", "1.0.0", "--offline"]).success();
+    // apply accepts it too and records the key as the signer.
+    w.run_with_env(
+        &["apply", "1.0.0", "--offline"],
+        &[("DATABASE_URL", &format!("{db}?sslmode=disable"))],
+    )
+    .success()
+    .says("Applied 1.0.0");
 }
 
 /// Issue 11 §4: a bundle whose certificate chain also carries the root CA
