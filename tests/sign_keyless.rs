@@ -996,3 +996,100 @@ fn a_certificate_chain_that_carries_the_root_ca_is_refused() {
     put(&original);
     w.run(&["verify", "1.0.0", "--offline"]).success();
 }
+
+/// Issue 11 §1, the cells the matrix above leaves out: a key given on the
+/// command line (`--key squizzle.pub`, nothing in the file) never lets a
+/// stranger's keyless signature through, in verify and apply; with keys and
+/// rules both configured the named workflow's keyless signature passes; with
+/// neither, a keyless bundle is a configuration error like a key one; and
+/// `require_signature = false` does not turn a refused signature into a pass.
+#[test]
+fn the_rest_of_the_policy_matrix_holds() {
+    let s = SigstoreServices::start();
+    let stranger = "https://github.com/mallory/fork/.github/workflows/release.yml@refs/heads/main";
+    let rule = signer(WORKFLOW, &s.issuer_url());
+    let db = pg::shared().create_database("kinds_rest");
+    let project = |cfg: &str| {
+        let w = World::plain();
+        w.config(cfg);
+        w.run_with_env(&["keygen"], &[("SQUIZZLE_KEY_PASSWORD", "pw")])
+            .success();
+        w.build_ok("1.0.0");
+        w
+    };
+    let sign_as = |w: &World, who: &str| {
+        w.run_with_env(
+            &["sign", "1.0.0"],
+            &[("SIGSTORE_ID_TOKEN", &s.mint_token(&Identity::uri(who)))],
+        )
+        .success();
+    };
+
+    // --key on the command line, no signer rule, no key in the file.
+    let w = project(&config(&s, None, ""));
+    sign_as(&w, stranger);
+    for args in [
+        &["verify", "1.0.0", "--offline", "--key", "squizzle.pub"][..],
+        &[
+            "verify",
+            "1.0.0",
+            "--offline",
+            "--key",
+            "squizzle.pub",
+            "--output",
+            "json",
+        ],
+    ] {
+        w.run(args)
+            .code(9)
+            .says("no keyless signer is trusted")
+            .says("[[security.signers]]")
+            .does_not_say("any identity");
+    }
+    w.run_with_env(
+        &["apply", "1.0.0", "--offline", "--key", "squizzle.pub"],
+        &[("DATABASE_URL", &format!("{db}?sslmode=disable"))],
+    )
+    .code(9)
+    .says("no keyless signer is trusted");
+    let schemas = pg::shared().query(
+        &db,
+        "SELECT count(*) FROM pg_namespace WHERE nspname = 'squizzle'",
+    );
+    assert_eq!(
+        schemas[0][0].as_deref(),
+        Some("0"),
+        "apply touched the database"
+    );
+
+    // Keys and rules: the named workflow's keyless signature passes.
+    let both = config(&s, None, &rule).replace(
+        "[security]\n",
+        "[security]\npublic_keys = [\"squizzle.pub\"]\n",
+    );
+    let w = project(&both);
+    sign_as(&w, WORKFLOW);
+    w.run(&["verify", "1.0.0", "--offline"])
+        .success()
+        .says(&format!("Signed by: {WORKFLOW}"));
+
+    // Neither, signature required: a keyless bundle is a configuration
+    // error (exit 2) naming what to configure, as a key one is.
+    let w = project(&config(&s, None, ""));
+    sign_as(&w, WORKFLOW);
+    w.run(&["verify", "1.0.0", "--offline"])
+        .code(2)
+        .says("nobody is trusted to sign");
+
+    // Signature not required, a key trusted, a stranger's keyless bundle:
+    // still refused, never reported as verified.
+    let optional = config(&s, None, "")
+        .replace("require_signature = true\n", "require_signature = false\n")
+        .replace(
+            "[security]\n",
+            "[security]\npublic_keys = [\"squizzle.pub\"]\n",
+        );
+    let w = project(&optional);
+    sign_as(&w, stranger);
+    refused(&w, &db, "1.0.0", "no keyless signer is trusted");
+}
