@@ -1093,3 +1093,35 @@ fn the_rest_of_the_policy_matrix_holds() {
     sign_as(&w, stranger);
     refused(&w, &db, "1.0.0", "no keyless signer is trusted");
 }
+
+/// Issue 11 §3 (over-masking): when the CI credentials cannot be had, the
+/// hint's YAML (`SIGSTORE_ID_TOKEN: aud: sigstore`) is shown whole, not
+/// read as a token field and masked; the request token still never shows.
+#[test]
+fn the_ci_token_hint_is_shown_whole_and_the_request_token_never() {
+    let s = SigstoreServices::start();
+    let w = World::plain();
+    w.config(&config(&s, None, &signer(WORKFLOW, &s.issuer_url())));
+    w.build_ok("1.0.0");
+    let request_token = "ghs_request_token_for_a_dead_endpoint";
+    for args in [
+        &["sign", "1.0.0"][..],
+        &["sign", "1.0.0", "--output", "json"],
+    ] {
+        w.run_with_env(
+            args,
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    "http://127.0.0.1:9/token?api-version=2.0",
+                ),
+                ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", request_token),
+            ],
+        )
+        .code(2)
+        .says("SIGSTORE_ID_TOKEN: aud: sigstore")
+        .does_not_say("***")
+        .does_not_say(request_token);
+    }
+}

@@ -87,6 +87,15 @@ fn is_reference(v: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
 
+/// `word:` — a nested YAML key rather than a value.
+fn is_yaml_key(v: &str) -> bool {
+    v.strip_suffix(':').is_some_and(|k| {
+        k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    })
+}
+
 /// Masks every known secret and every credential-looking pattern in `text`.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let mut out: Cow<'_, str> = Cow::Borrowed(text);
@@ -125,6 +134,11 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         let replaced = p.key_value.replace_all(&out, |c: &regex::Captures<'_>| {
             let value = &c[4];
             if is_reference(value.trim_matches(|ch| ch == '"' || ch == '\'')) {
+                return c[0].to_owned();
+            }
+            // `SIGSTORE_ID_TOKEN: aud: sigstore` (YAML in a hint): the word
+            // after the field is the next key, not the field's value.
+            if is_yaml_key(value) {
                 return c[0].to_owned();
             }
             let quote = if value.starts_with('"') {
@@ -289,6 +303,10 @@ mod tests {
         ] {
             assert_eq!(redact(text), masked, "{text}");
         }
+        // squizzle's own hint about GitLab's YAML keeps its key names.
+        let hint = "GitLab needs `id_tokens: SIGSTORE_ID_TOKEN: aud: sigstore`";
+        assert_eq!(redact(hint), hint);
+        assert_eq!(redact("password: s3cr:3t x"), "password: *** x");
         // A registered secret is masked even inside a name-like word.
         register_secret("zz-registered-canary-77");
         assert_eq!(
