@@ -992,6 +992,17 @@ fn a_certificate_chain_that_carries_the_root_ca_is_refused() {
     // The root alone after the leaf too.
     put(&with_chain(vec![leaf.clone(), chain[1].clone()]));
     refused(&w, &db, "1.0.0", "carries a root CA (certificate 2 of 2");
+    // Something that is not a certificate in the chain.
+    put(&with_chain(vec![
+        leaf.clone(),
+        Value::String(B64.encode(b"not a certificate")),
+    ]));
+    refused(
+        &w,
+        &db,
+        "1.0.0",
+        "certificate 2 of the bundle's chain is not DER X.509",
+    );
 
     put(&original);
     w.run(&["verify", "1.0.0", "--offline"]).success();

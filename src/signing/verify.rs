@@ -6,7 +6,10 @@
 //! (certificate chain to the trusted root, SCT, signature, transparency-log
 //! inclusion proof, checkpoint and SET, signed timestamps, certificate valid
 //! at the logged time — all by sigstore-verify), and only then the identity
-//! rules. A key-pair bundle is checked against the configured public keys.
+//! rules. A key-pair bundle is checked against the configured public keys:
+//! squizzle's DSSE statements offline, a cosign message signature with its
+//! transparency-log entry. A chain in the bundle that ships a root CA is
+//! refused before any of the cryptography.
 
 use sigstore_sign::types::bundle::VerificationMaterialContent;
 use sigstore_sign::types::{ArtifactDigest, Bundle, Sha256Hash, SignatureContent};
