@@ -394,26 +394,169 @@ fn a_failing_helper_never_echoes_what_it_wrote_on_stdout() {
     }
 }
 
+/// Issue 11 §3: a helper that fails (exit 1) after writing a secret on
+/// stdout (bare on its first line, where no redaction pattern can see it,
+/// and in a JSON answer) AND on stderr after its first line: only the first stderr line is
+/// shown, in text and JSON, on stdout and stderr alike, for push and pull.
+#[test]
+fn a_failing_helper_shows_only_the_first_line_of_its_stderr() {
+    const ON_STDOUT: &str = "canary-on-stdout-91f3";
+    const ON_STDERR: &str = "canary-stderr-line-two-4d0a";
+    let reg = start(Auth::basic(USER, PASSWORD));
+    let mut w = World::plain();
+    w.config(&project_config(&reg));
+    install_helper(
+        &mut w,
+        &reg.url(),
+        &format!(
+            "printf '{ON_STDOUT}\\n{{\"ServerURL\":\"x\",\"Username\":\"{USER}\",\"Secret\":\"{ON_STDOUT}\"}}\\n'; printf 'helper: vault sealed\\nretrying with token {ON_STDERR}\\n' >&2; exit 1"
+        ),
+    );
+    docker_config(&w, &serde_json::json!({ "credsStore": HELPER }));
+    w.build_ok("1.0.0");
+    for args in [
+        &["push", "1.0.0"][..],
+        &["push", "1.0.0", "--output", "json"],
+        &["pull", "1.0.0"],
+        &["pull", "1.0.0", "--output", "json"],
+    ] {
+        w.run(args)
+            .code(4)
+            .does_not_say(ON_STDOUT)
+            .does_not_say(ON_STDERR)
+            .does_not_say("retrying with token")
+            .says("helper: vault sealed")
+            .says(HELPER);
+    }
+}
+
 #[test]
 fn an_invalid_registry_token_is_an_authentication_failure_on_push() {
     const BAD: &str = "invalid-registry-token-7c2d";
-    let reg = start(Auth::token(USER, PASSWORD));
+    // A token-service registry, and a plain htpasswd (basic) one.
+    for auth in [Auth::token(USER, PASSWORD), Auth::basic(USER, PASSWORD)] {
+        invalid_token_on_push(auth, BAD);
+    }
+}
+
+fn invalid_token_on_push(auth: Auth, bad: &str) {
+    let reg = start(auth);
     let mut w = World::plain();
     w.config(&project_config(&reg));
     // Big enough for a streamed upload, not only a one-request PUT.
-    w.write(
-        "migrations/0004_big.sql",
-        format!(
-            "SELECT 1;\n{}",
-            "-- filler line for a larger layer\n".repeat(60_000)
-        ),
-    );
+    w.write("migrations/0004_big.sql", incompressible_sql());
     w.build_ok("1.0.0");
-    w.set_env("SQUIZZLE_REGISTRY_TOKEN", BAD);
+    w.set_env("SQUIZZLE_REGISTRY_TOKEN", bad);
     for args in [
         &["push", "1.0.0"][..],
         &["push", "1.0.0", "--output", "json"],
     ] {
-        w.run(args).code(4).does_not_say(BAD);
+        w.run(args)
+            .code(4)
+            .says("401 Unauthorized")
+            .does_not_say(bad);
     }
+}
+
+/// Issue 11 §3: a repository whose name ends in a credential word
+/// (`down-token`, `password-reset`) is printed as it is by push and list, in
+/// text and JSON, while the password used to reach it never appears.
+#[test]
+fn repository_names_with_credential_words_are_not_masked() {
+    const MASKED: &str = "***";
+    let reg = start(Auth::basic(USER, PASSWORD));
+    for repo in ["acme/down-token", "password-reset"] {
+        let mut w = World::plain();
+        w.config(&format!(
+            "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/{repo}\"\nusername = \"${{REG_USER}}\"\npassword = \"${{REG_PASSWORD}}\"\n",
+            reg.url()
+        ));
+        w.set_env("REG_USER", USER);
+        w.set_env("REG_PASSWORD", PASSWORD);
+        w.build_ok("1.0.0");
+        // push names the reference `<registry>/<repo>:<tag>`, which the
+        // old rule read as a `token:` field and printed as `down-token:***`.
+        w.run(&["push", "1.0.0"])
+            .success()
+            .says(&format!("{repo}:1.0.0"))
+            .does_not_say(MASKED)
+            .does_not_say(PASSWORD);
+        for args in [&["list"][..], &["list", "--output", "json"]] {
+            w.run(args)
+                .success()
+                .says(repo)
+                .does_not_say(MASKED)
+                .does_not_say(PASSWORD);
+        }
+    }
+}
+
+/// Issue 11 §3: a registry that accepts the upload session and then refuses
+/// the blob's bytes with 401 (a token that is not good for pushing, or that
+/// expired mid-upload) is an authentication failure (exit 4), for the
+/// streamed PATCH of a large layer and the closing PUT alike. Scripted: the
+/// real docker-registry refuses a bad credential at the session's POST
+/// already (the test above), so it cannot show this step.
+#[test]
+fn a_401_on_the_blob_upload_itself_is_exit_4() {
+    const BAD: &str = "upload-refused-token-3e9a";
+    for refuse in ["PATCH", "PUT"] {
+        let reg = FakeRegistry::start("127.0.0.1", move |req| {
+            let unauthorized = || {
+                Response::new(401)
+                    .header("Content-Type", "application/json")
+                    .header("WWW-Authenticate", "Basic realm=\"fake\"")
+                    .body(r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#)
+            };
+            match (req.method.as_str(), req.path()) {
+                ("GET", "/v2/") => Response::new(200),
+                ("POST", p) if p.ends_with("/blobs/uploads/") => Response::new(202)
+                    .header("Location", "/v2/acme/migrations/blobs/uploads/s1")
+                    .header("Docker-Upload-UUID", "s1"),
+                (m, p) if m == refuse && p.contains("/blobs/uploads/") => unauthorized(),
+                ("PATCH", p) if p.contains("/blobs/uploads/") => Response::new(202)
+                    .header("Location", "/v2/acme/migrations/blobs/uploads/s1")
+                    .header("Range", "0-0"),
+                ("PUT", p) if p.contains("/blobs/uploads/") => Response::new(201),
+                ("PUT", p) if p.contains("/manifests/") => Response::new(201),
+                _ => Response::not_found("BLOB_UNKNOWN"),
+            }
+        });
+        let w = World::plain();
+        w.config(&format!(
+            "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/{REPO}\"\n",
+            reg.host()
+        ));
+        w.write("migrations/0004_big.sql", incompressible_sql());
+        w.build_ok("1.0.0");
+        for args in [
+            &["push", "1.0.0", "--plain-http"][..],
+            &["push", "1.0.0", "--plain-http", "--output", "json"],
+        ] {
+            w.run_with_env(args, &[("SQUIZZLE_REGISTRY_TOKEN", BAD)])
+                .code(4)
+                .says("401 Unauthorized")
+                .does_not_say(BAD);
+        }
+    }
+}
+
+/// A migration of about 3 MiB of hex from a simple generator: it compresses
+/// poorly, so the layer is above the one-request upload size and goes up as
+/// a streamed PATCH.
+fn incompressible_sql() -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut sql = String::with_capacity(3 << 20);
+    sql.push_str("SELECT 1;\n");
+    while sql.len() < 3 << 20 {
+        sql.push_str("-- ");
+        for _ in 0..8 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            sql.push_str(&format!("{x:016x}"));
+        }
+        sql.push('\n');
+    }
+    sql
 }

@@ -750,3 +750,389 @@ fn each_kind_of_signature_is_accepted_only_by_its_own_kind_of_policy() {
         .code(2)
         .says("nobody is trusted to sign");
 }
+
+/// A cosign-shaped `sign-blob --key k --bundle b` bundle over `blob`: the
+/// signature of the bytes with `key`, logged as a hashedrekord entry in the
+/// loopback Rekor (over its HTTP API), the entry's proof, checkpoint and
+/// signed entry timestamp as Rekor answered them, and cosign's key hint
+/// (base64 of the SHA-256 of the DER public key, unlike squizzle's hex one).
+fn key_signed_message_bundle(
+    s: &SigstoreServices,
+    key: &sigstore::keys::EcKey,
+    blob: &[u8],
+) -> Value {
+    let digest = sigstore::keys::sha256(blob);
+    let sig = key.sign(blob);
+    let proposed = serde_json::json!({
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "data": { "hash": { "algorithm": "sha256", "value": hex::encode(digest) } },
+            "signature": {
+                "content": B64.encode(&sig),
+                "publicKey": { "content": B64.encode(key.public_pem()) },
+            },
+        },
+    });
+    let url = format!("{}/api/v1/log/entries", s.rekor_url());
+    let answer: Value = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let r = sigstore_sign::reqwest::Client::new()
+                .post(&url)
+                .json(&proposed)
+                .send()
+                .await
+                .expect("POST to the loopback Rekor");
+            assert_eq!(r.status().as_u16(), 201, "Rekor refused the entry");
+            r.json().await.expect("Rekor's answer is JSON")
+        });
+    let entry = answer.as_object().unwrap().values().next().unwrap().clone();
+    let proof = &entry["verification"]["inclusionProof"];
+    let hashes: Vec<Value> = proof["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| Value::String(B64.encode(hex::decode(h.as_str().unwrap()).unwrap())))
+        .collect();
+    serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {
+            "publicKey": { "hint": B64.encode(key.key_id()) },
+            "tlogEntries": [{
+                "logIndex": entry["logIndex"].to_string(),
+                "logId": { "keyId": B64.encode(hex::decode(entry["logID"].as_str().unwrap()).unwrap()) },
+                "kindVersion": { "kind": "hashedrekord", "version": "0.0.1" },
+                "integratedTime": entry["integratedTime"].to_string(),
+                "inclusionPromise": { "signedEntryTimestamp": entry["verification"]["signedEntryTimestamp"] },
+                "inclusionProof": {
+                    "logIndex": proof["logIndex"].to_string(),
+                    "rootHash": B64.encode(hex::decode(proof["rootHash"].as_str().unwrap()).unwrap()),
+                    "treeSize": proof["treeSize"].to_string(),
+                    "hashes": hashes,
+                    "checkpoint": { "envelope": proof["checkpoint"] },
+                },
+                "canonicalizedBody": entry["body"],
+            }],
+        },
+        "messageSignature": {
+            "messageDigest": { "algorithm": "SHA2_256", "digest": B64.encode(digest) },
+            "signature": B64.encode(&sig),
+        },
+    })
+}
+
+/// Issue 11 §4: a plain message signature made with a key pair and logged in
+/// Rekor (as `cosign sign-blob --key k --bundle b` writes it) was refused "by
+/// design". It now counts when a trusted key verifies it AND its log entry
+/// checks out; another key, no trusted key, a broken or missing log entry, a
+/// signature the log never saw, or another artifact are refused (exit 9,
+/// verify and apply, the database untouched).
+#[test]
+fn key_pair_message_signatures_with_a_log_entry_count_only_for_a_trusted_key() {
+    let s = SigstoreServices::start();
+    let db = pg::shared().create_database("key_message");
+    let w = World::plain();
+    let with_keys = |keys: &str, signers: &str| {
+        config(&s, None, signers).replace("[security]\n", &format!("[security]\n{keys}"))
+    };
+    w.config(&with_keys("public_keys = [\"cosign.pub\"]\n", ""));
+    w.build_ok("1.0.0");
+    w.write("migrations/0100_more.sql", "SELECT 2;\n");
+    w.build_ok("1.1.0");
+    let key = sigstore::keys::EcKey::generate();
+    let other_key = sigstore::keys::EcKey::generate();
+    w.write("cosign.pub", key.public_pem());
+    w.write("other.pub", other_key.public_pem());
+    let manifest = w.blob(&w.tag_digest("1.0.0"));
+    let bundle = key_signed_message_bundle(&s, &key, &manifest);
+    let put = |b: &Value| w.write(&bundle_path("1.0.0"), serde_json::to_vec(b).unwrap());
+    put(&bundle);
+
+    let ok = w.run(&["verify", "1.0.0", "--offline"]).success();
+    let fingerprint = hex::encode(key.key_id());
+    ok.says(&format!("Signed by: key {fingerprint} ("))
+        .says("Transparency log index: ")
+        .says("Signature verified");
+    // The same through --key on the command line, and in JSON.
+    w.config(&with_keys("", ""));
+    w.run(&["verify", "1.0.0", "--offline", "--key", "cosign.pub"])
+        .success();
+    let json = w
+        .run(&[
+            "verify",
+            "1.0.0",
+            "--offline",
+            "--key",
+            "cosign.pub",
+            "--output",
+            "json",
+        ])
+        .success();
+    let compact: String = json.output().split_whitespace().collect();
+    assert!(
+        compact.contains("\"transparencyLog\":true"),
+        "{}",
+        json.output()
+    );
+
+    // Another key trusted: refused.
+    w.config(&with_keys("public_keys = [\"other.pub\"]\n", ""));
+    refused(&w, &db, "1.0.0", "other.pub: invalid signature");
+    // No key trusted, only a signer rule: refused, saying what to configure.
+    w.config(&with_keys("", &signer(WORKFLOW, &s.issuer_url())));
+    refused(&w, &db, "1.0.0", "no public key is trusted");
+
+    w.config(&with_keys("public_keys = [\"cosign.pub\"]\n", ""));
+    let other_manifest = w.blob(&w.tag_digest("1.1.0"));
+    let cases: Vec<(&str, Mutation, &str)> = vec![
+        (
+            "no transparency-log entry",
+            Box::new(|b| b["verificationMaterial"]["tlogEntries"] = serde_json::json!([])),
+            "must carry a transparency-log entry",
+        ),
+        (
+            "tampered inclusion proof root",
+            Box::new(|b| {
+                let h =
+                    &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["rootHash"];
+                let mut raw = B64.decode(h.as_str().unwrap()).unwrap();
+                raw[0] ^= 1;
+                *h = Value::String(B64.encode(raw));
+            }),
+            "root hash does not match",
+        ),
+        (
+            "a valid signature by the key that the log never recorded",
+            Box::new(|b| {
+                b["messageSignature"]["signature"] = Value::String(B64.encode(key.sign(&manifest)));
+            }),
+            "signature in bundle does not match signature in Rekor entry",
+        ),
+        (
+            "the bundle of another release",
+            Box::new(|b| *b = key_signed_message_bundle(&s, &key, &other_manifest)),
+            "another artifact",
+        ),
+    ];
+    for (what, mutate, reason) in cases {
+        let mut b = bundle.clone();
+        mutate(&mut b);
+        put(&b);
+        eprintln!("case: {what}");
+        refused(&w, &db, "1.0.0", reason);
+    }
+    put(&bundle);
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+    // apply accepts it too and records the key as the signer.
+    w.run_with_env(
+        &["apply", "1.0.0", "--offline"],
+        &[("DATABASE_URL", &format!("{db}?sslmode=disable"))],
+    )
+    .success()
+    .says("Applied 1.0.0");
+}
+
+/// Issue 11 §4: a bundle whose certificate chain also carries the root CA
+/// was accepted silently. It is refused (exit 9, verify and apply), naming
+/// the root; the same chain without the root (leaf and intermediate, as v0.2
+/// bundles carry it) is still accepted, so the refusal is about the root.
+#[test]
+fn a_certificate_chain_that_carries_the_root_ca_is_refused() {
+    let s = SigstoreServices::start();
+    let db = pg::shared().create_database("keyless_root_chain");
+    let w = signed(&s, None);
+    drop_referrers(&w);
+    let original: Value = w.read_json(&bundle_path("1.0.0"));
+    let leaf = original["verificationMaterial"]["certificate"]["rawBytes"].clone();
+    assert!(leaf.is_string(), "a v0.3 bundle holds the leaf alone");
+    let chain: Vec<Value> = s
+        .trusted_ca()
+        .chain_pem()
+        .iter()
+        .map(|p| Value::String(B64.encode(sigstore::der::from_pem(p, "CERTIFICATE").unwrap())))
+        .collect();
+    let with_chain = |certs: Vec<Value>| {
+        let mut b = original.clone();
+        b["mediaType"] =
+            Value::String("application/vnd.dev.sigstore.bundle+json;version=0.2".into());
+        let vm = b["verificationMaterial"].as_object_mut().unwrap();
+        vm.remove("certificate");
+        vm.insert(
+            "x509CertificateChain".into(),
+            serde_json::json!({ "certificates": certs.into_iter().map(|c| serde_json::json!({ "rawBytes": c })).collect::<Vec<_>>() }),
+        );
+        b
+    };
+    let put = |b: &Value| w.write(&bundle_path("1.0.0"), serde_json::to_vec(b).unwrap());
+
+    put(&with_chain(vec![leaf.clone(), chain[0].clone()]));
+    w.run(&["verify", "1.0.0", "--offline"])
+        .success()
+        .says(&format!("Signed by: {WORKFLOW}"));
+
+    put(&with_chain(vec![
+        leaf.clone(),
+        chain[0].clone(),
+        chain[1].clone(),
+    ]));
+    refused(&w, &db, "1.0.0", "carries a root CA (certificate 3 of 3");
+    // sigstore-python, given the same bundle, only warns and accepts it:
+    // squizzle is deliberately stricter (docs/signing.md says so).
+    let o = python::verify_identity(
+        &s,
+        &w.path(&bundle_path("1.0.0")),
+        &w.blob_path(&w.tag_digest("1.0.0")),
+        WORKFLOW,
+    );
+    let said = python::describe(&o);
+    assert!(o.status.success() && said.contains("root CA"), "{said}");
+    // The root alone after the leaf too.
+    put(&with_chain(vec![leaf.clone(), chain[1].clone()]));
+    refused(&w, &db, "1.0.0", "carries a root CA (certificate 2 of 2");
+    // Something that is not a certificate in the chain.
+    put(&with_chain(vec![
+        leaf.clone(),
+        Value::String(B64.encode(b"not a certificate")),
+    ]));
+    refused(
+        &w,
+        &db,
+        "1.0.0",
+        "certificate 2 of the bundle's chain is not DER X.509",
+    );
+
+    put(&original);
+    w.run(&["verify", "1.0.0", "--offline"]).success();
+}
+
+/// Issue 11 §1, the cells the matrix above leaves out: a key given on the
+/// command line (`--key squizzle.pub`, nothing in the file) never lets a
+/// stranger's keyless signature through, in verify and apply; with keys and
+/// rules both configured the named workflow's keyless signature passes; with
+/// neither, a keyless bundle is a configuration error like a key one; and
+/// `require_signature = false` does not turn a refused signature into a pass.
+#[test]
+fn the_rest_of_the_policy_matrix_holds() {
+    let s = SigstoreServices::start();
+    let stranger = "https://github.com/mallory/fork/.github/workflows/release.yml@refs/heads/main";
+    let rule = signer(WORKFLOW, &s.issuer_url());
+    let db = pg::shared().create_database("kinds_rest");
+    let project = |cfg: &str| {
+        let w = World::plain();
+        w.config(cfg);
+        w.run_with_env(&["keygen"], &[("SQUIZZLE_KEY_PASSWORD", "pw")])
+            .success();
+        w.build_ok("1.0.0");
+        w
+    };
+    let sign_as = |w: &World, who: &str| {
+        w.run_with_env(
+            &["sign", "1.0.0"],
+            &[("SIGSTORE_ID_TOKEN", &s.mint_token(&Identity::uri(who)))],
+        )
+        .success();
+    };
+
+    // --key on the command line, no signer rule, no key in the file.
+    let w = project(&config(&s, None, ""));
+    sign_as(&w, stranger);
+    for args in [
+        &["verify", "1.0.0", "--offline", "--key", "squizzle.pub"][..],
+        &[
+            "verify",
+            "1.0.0",
+            "--offline",
+            "--key",
+            "squizzle.pub",
+            "--output",
+            "json",
+        ],
+    ] {
+        w.run(args)
+            .code(9)
+            .says("no keyless signer is trusted")
+            .says("[[security.signers]]")
+            .does_not_say("any identity");
+    }
+    w.run_with_env(
+        &["apply", "1.0.0", "--offline", "--key", "squizzle.pub"],
+        &[("DATABASE_URL", &format!("{db}?sslmode=disable"))],
+    )
+    .code(9)
+    .says("no keyless signer is trusted");
+    let schemas = pg::shared().query(
+        &db,
+        "SELECT count(*) FROM pg_namespace WHERE nspname = 'squizzle'",
+    );
+    assert_eq!(
+        schemas[0][0].as_deref(),
+        Some("0"),
+        "apply touched the database"
+    );
+
+    // Keys and rules: the named workflow's keyless signature passes.
+    let both = config(&s, None, &rule).replace(
+        "[security]\n",
+        "[security]\npublic_keys = [\"squizzle.pub\"]\n",
+    );
+    let w = project(&both);
+    sign_as(&w, WORKFLOW);
+    w.run(&["verify", "1.0.0", "--offline"])
+        .success()
+        .says(&format!("Signed by: {WORKFLOW}"));
+
+    // Neither, signature required: a keyless bundle is a configuration
+    // error (exit 2) naming what to configure, as a key one is.
+    let w = project(&config(&s, None, ""));
+    sign_as(&w, WORKFLOW);
+    w.run(&["verify", "1.0.0", "--offline"])
+        .code(2)
+        .says("nobody is trusted to sign");
+
+    // Signature not required, a key trusted, a stranger's keyless bundle:
+    // still refused, never reported as verified.
+    let optional = config(&s, None, "")
+        .replace("require_signature = true\n", "require_signature = false\n")
+        .replace(
+            "[security]\n",
+            "[security]\npublic_keys = [\"squizzle.pub\"]\n",
+        );
+    let w = project(&optional);
+    sign_as(&w, stranger);
+    refused(&w, &db, "1.0.0", "no keyless signer is trusted");
+}
+
+/// Issue 11 §3 (over-masking): when the CI credentials cannot be had, the
+/// hint's YAML (`SIGSTORE_ID_TOKEN: aud: sigstore`) is shown whole, not
+/// read as a token field and masked; the request token still never shows.
+#[test]
+fn the_ci_token_hint_is_shown_whole_and_the_request_token_never() {
+    let s = SigstoreServices::start();
+    let w = World::plain();
+    w.config(&config(&s, None, &signer(WORKFLOW, &s.issuer_url())));
+    w.build_ok("1.0.0");
+    let request_token = "ghs_request_token_for_a_dead_endpoint";
+    for args in [
+        &["sign", "1.0.0"][..],
+        &["sign", "1.0.0", "--output", "json"],
+    ] {
+        w.run_with_env(
+            args,
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    "http://127.0.0.1:9/token?api-version=2.0",
+                ),
+                ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", request_token),
+            ],
+        )
+        .code(2)
+        .says("SIGSTORE_ID_TOKEN: aud: sigstore")
+        .does_not_say("***")
+        .does_not_say(request_token);
+    }
+}

@@ -87,6 +87,15 @@ fn is_reference(v: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
 
+/// `word:` — a nested YAML key rather than a value.
+fn is_yaml_key(v: &str) -> bool {
+    v.strip_suffix(':').is_some_and(|k| {
+        k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    })
+}
+
 /// Masks every known secret and every credential-looking pattern in `text`.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let mut out: Cow<'_, str> = Cow::Borrowed(text);
@@ -125,6 +134,11 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         let replaced = p.key_value.replace_all(&out, |c: &regex::Captures<'_>| {
             let value = &c[4];
             if is_reference(value.trim_matches(|ch| ch == '"' || ch == '\'')) {
+                return c[0].to_owned();
+            }
+            // `SIGSTORE_ID_TOKEN: aud: sigstore` (YAML in a hint): the word
+            // after the field is the next key, not the field's value.
+            if is_yaml_key(value) {
                 return c[0].to_owned();
             }
             let quote = if value.starts_with('"') {
@@ -248,6 +262,57 @@ mod tests {
         assert_eq!(redact("REG_PASSWORD=hunter22"), "REG_PASSWORD=***");
         assert_eq!(redact("refresh_token: abc123"), "refresh_token: ***");
         assert_eq!(redact("token: abc123"), "token: ***");
+    }
+
+    /// Issue 11 §3: repository and tag names are shown as they are, in the
+    /// shapes `list`, `push` and JSON print them; every credential shape
+    /// masked before still is.
+    #[test]
+    fn repository_names_with_credential_words_stay_readable() {
+        for text in [
+            "ghcr.io/acme/down-token: 1.0.0",
+            "down-token: 1.0.0",
+            "password-reset: 1.0.0, 1.1.0",
+            "localhost:5000/acme/password-reset: 2.0.0",
+            "registry.example/team/secret-rotation: 0.1.0",
+            "acme/api-key-service: 3.0.0",
+            r#"{"repository":"acme/down-token","tags":["1.0.0"]}"#,
+            r#"{"repository":"password-reset"}"#,
+            "pushed localhost:5000/acme/token-store:1.0.0",
+            "✓ Pushed acme/down-token 1.0.0 sha256:0123456789ab",
+        ] {
+            assert_eq!(redact(text), text, "over-masked");
+        }
+        // Credential fields and values, in every shape masked before.
+        for (text, masked) in [
+            ("password=hunter22", "password=***"),
+            ("password: hunter22", "password: ***"),
+            ("token=abc123", "token=***"),
+            ("db_password = \"x1y2z3\"", "db_password = \"***\""),
+            (r#"{"password":"pw-canary"}"#, r#"{"password":"***"}"#),
+            (r#"{"secret": "s-canary"}"#, r#"{"secret": "***"}"#),
+            ("API_KEY=sk_live_1", "API_KEY=***"),
+            ("apikey: sk_live_1", "apikey: ***"),
+            ("passwd=pw1234", "passwd=***"),
+            ("pwd=pw1234", "pwd=***"),
+            (
+                "https://user:pa55word@ghcr.io/acme/down-token",
+                "https://user:***@ghcr.io/acme/down-token",
+            ),
+            ("Authorization: Basic dXNlcjpwYXNz", "Authorization: ***"),
+        ] {
+            assert_eq!(redact(text), masked, "{text}");
+        }
+        // squizzle's own hint about GitLab's YAML keeps its key names.
+        let hint = "GitLab needs `id_tokens: SIGSTORE_ID_TOKEN: aud: sigstore`";
+        assert_eq!(redact(hint), hint);
+        assert_eq!(redact("password: s3cr:3t x"), "password: *** x");
+        // A registered secret is masked even inside a name-like word.
+        register_secret("zz-registered-canary-77");
+        assert_eq!(
+            redact("acme/zz-registered-canary-77: 1.0.0"),
+            "acme/***: 1.0.0"
+        );
     }
 
     #[test]

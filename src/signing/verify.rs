@@ -6,7 +6,10 @@
 //! (certificate chain to the trusted root, SCT, signature, transparency-log
 //! inclusion proof, checkpoint and SET, signed timestamps, certificate valid
 //! at the logged time — all by sigstore-verify), and only then the identity
-//! rules. A key-pair bundle is checked against the configured public keys.
+//! rules. A key-pair bundle is checked against the configured public keys:
+//! squizzle's DSSE statements offline, a cosign message signature with its
+//! transparency-log entry. A chain in the bundle that ships a root CA is
+//! refused before any of the cryptography.
 
 use sigstore_sign::types::bundle::VerificationMaterialContent;
 use sigstore_sign::types::{ArtifactDigest, Bundle, Sha256Hash, SignatureContent};
@@ -117,14 +120,13 @@ pub fn verify_bundle(
                     ),
                 ));
             }
+            // `cosign sign-blob --key k --bundle b`: the signature over the
+            // manifest bytes with a public-key hint and a log entry.
             if matches!(
                 bundle.verification_material.content,
                 VerificationMaterialContent::PublicKey { .. }
             ) {
-                return Err(BundleError::new(
-                    Malformed,
-                    "key-pair bundles must hold a DSSE statement (as `squizzle sign --key` writes)",
-                ));
+                return verify_message_keyed(&bundle, digest, policy);
             }
             return verify_keyless(&bundle, digest, None, policy);
         }
@@ -166,6 +168,7 @@ fn verify_keyless(
     policy: &Policy<'_>,
 ) -> Result<Verified, BundleError> {
     use Rejection::*;
+    refuse_root_in_chain(bundle)?;
     let verifier = policy.verifier.ok_or_else(|| {
         BundleError::new(Untrusted, format!(
             "keyless bundles need a trusted root, and none could be loaded ({}); fix `security.trusted_root` or pass --trusted-root",
@@ -288,6 +291,121 @@ fn verify_keyed(
         format!(
             "no trusted public key verifies the bundle ({})",
             reasons.join("; ")
+        ),
+    ))
+}
+
+/// A certificate chain in a bundle (v0.1/v0.2 `x509CertificateChain`) may
+/// carry the signing certificate and intermediates, never a root: a root
+/// taken from the bundle could stand in for the trusted root's own, so a
+/// bundle that ships one is refused (as the Sigstore client specification
+/// and its conformance suite ask; sigstore-python only warns).
+fn refuse_root_in_chain(bundle: &Bundle) -> Result<(), BundleError> {
+    use der::Decode as _;
+    let VerificationMaterialContent::X509CertificateChain { certificates } =
+        &bundle.verification_material.content
+    else {
+        return Ok(());
+    };
+    for (position, cert) in certificates.iter().enumerate().skip(1) {
+        let parsed = x509_cert::Certificate::from_der(cert.raw_bytes.as_bytes()).map_err(|e| {
+            BundleError::new(
+                Rejection::Malformed,
+                format!(
+                    "certificate {} of the bundle's chain is not DER X.509: {e}",
+                    position + 1
+                ),
+            )
+        })?;
+        let tbs = &parsed.tbs_certificate;
+        if tbs.subject == tbs.issuer {
+            return Err(BundleError::new(
+                Rejection::Untrusted,
+                format!(
+                    "the bundle's certificate chain carries a root CA (certificate {} of {}, {}); a bundle holds the signing certificate and at most intermediates, the root comes only from the trusted root: sign again with a current client, or remove the root from `verificationMaterial.x509CertificateChain`",
+                    position + 1,
+                    certificates.len(),
+                    tbs.subject
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A plain message signature over the manifest bytes made with a key pair
+/// (`cosign sign-blob --key`): verified by sigstore-verify's public-key
+/// policy, transparency-log entry included (inclusion proof, checkpoint,
+/// signed entry timestamp, and the entry describing this signature and key),
+/// against each trusted key in turn.
+fn verify_message_keyed(
+    bundle: &Bundle,
+    digest: &Digest,
+    policy: &Policy<'_>,
+) -> Result<Verified, BundleError> {
+    use Rejection::*;
+    if policy.keys.is_empty() {
+        return Err(BundleError::new(
+            NotAccepted,
+            "the bundle is signed with a key pair, but no public key is trusted (set `security.public_keys` or pass --key)",
+        ));
+    }
+    if bundle.verification_material.tlog_entries.is_empty() {
+        return Err(BundleError::new(
+            Untrusted,
+            "a key-pair message signature must carry a transparency-log entry (as `cosign sign-blob --key --bundle` writes); this one has none",
+        ));
+    }
+    let verifier = policy.verifier.ok_or_else(|| {
+        BundleError::new(Untrusted, format!(
+            "the bundle's transparency-log entry needs a trusted root to check it against, and none could be loaded ({}); fix `security.trusted_root` or pass --trusted-root",
+            policy.trust_source
+        ))
+    })?;
+    let hex = digest.hex();
+    let sha = Sha256Hash::from_hex(&hex)
+        .map_err(|e| BundleError::new(Malformed, format!("digest: {e}")))?;
+    let mut reasons = Vec::new();
+    for (path, key) in policy.keys {
+        let key_policy = sigstore_verify::PublicKeyVerificationPolicy::new(
+            sigstore_sign::types::DerPublicKey::new(key.spki_der().to_vec()),
+        );
+        match verifier.verify(
+            sigstore_sign::types::Artifact::Digest(ArtifactDigest::sha256(sha)),
+            bundle,
+            &key_policy,
+        ) {
+            Ok(result) if result.tlog_verified() => {
+                return Ok(Verified {
+                    method: "key",
+                    identity: format!("key {}", key.fingerprint()),
+                    issuer: path.clone(),
+                    signed_at: result
+                        .integrated_time()
+                        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                    log_index: bundle
+                        .verification_material
+                        .tlog_entries
+                        .first()
+                        .map(|e| e.log_index.get()),
+                    transparency_log: true,
+                    rule: None,
+                    predicate_type: super::statement::SIGNATURE_PREDICATE.to_owned(),
+                    predicate: serde_json::Value::Null,
+                });
+            }
+            Ok(_) => reasons.push(format!(
+                "{path}: the transparency-log entry could not be verified"
+            )),
+            Err(e) => reasons.push(format!("{path}: {}", crate::core::errors::error_chain(&e))),
+        }
+    }
+    Err(BundleError::new(
+        Untrusted,
+        format!(
+            "no trusted public key verifies the bundle's message signature and its log entry ({}; trusted root: {})",
+            reasons.join("; "),
+            policy.trust_source
         ),
     ))
 }
