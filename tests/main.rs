@@ -23,6 +23,7 @@ mod cli_verify;
 mod deny_policy;
 mod deploy_no_checkout;
 mod doc_examples;
+mod evidence_cosign;
 mod evidence_layouts;
 mod exit_codes;
 mod formats;
