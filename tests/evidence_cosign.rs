@@ -416,3 +416,95 @@ fn provenance_written_by_another_tool_is_recognised_by_its_signed_predicate_type
     );
     legacy.run(&["verify", "1.0.0"]).success();
 }
+
+const PASS: &str = "evidence cosign test passphrase";
+
+/// A project with a key pair that requires a signature made with it and
+/// trusts it to revoke; 1.0.0 built and signed.
+fn keyed(name: &str) -> World {
+    let mut w = World::named(name);
+    w.set_env("SQUIZZLE_KEY_PASSWORD", PASS);
+    w.config(
+        "[project]\nmigrations = \"migrations\"\n[security]\nrequire_signature = true\npublic_keys = [\"squizzle.pub\"]\n",
+    );
+    w.write("migrations/0001_init.sql", "CREATE TABLE t (id int);\n");
+    w.run(&["keygen"]).success();
+    w.build_ok("1.0.0");
+    w.run(&["sign", "1.0.0", "--key", "squizzle.key"]).success();
+    w
+}
+
+/// Removes the referrer whose bundle layer is `bundle` from `w`'s index.
+fn detach(w: &World, bundle: &[u8]) {
+    let mut index = w.index();
+    index["manifests"].as_array_mut().unwrap().retain(|m| {
+        m["annotations"]["org.opencontainers.image.ref.name"].is_string()
+            || serde_json::from_slice::<Value>(&w.blob(m["digest"].as_str().unwrap()))
+                .ok()
+                .and_then(|mm| Some(w.blob(mm["layers"][0]["digest"].as_str()?) != bundle))
+                .unwrap_or(true)
+    });
+    w.write_index(&index);
+}
+
+#[test]
+fn a_revocation_is_known_by_what_it_signs_not_by_its_annotation() {
+    let w = keyed("mislabelled");
+    w.run(&[
+        "revoke",
+        "1.0.0",
+        "--reason",
+        "leaks a token (INC-10)",
+        "--key",
+        "squizzle.key",
+    ])
+    .success();
+    let revocation =
+        std::fs::read(w.path("db/tarballs/squizzle-1.0.0.revocation.sigstore.json")).unwrap();
+    // The statement names the config blob, not the manifest digest; the
+    // predicate names the manifest digest.
+    let b: Value = serde_json::from_slice(&revocation).unwrap();
+    use base64::Engine as _;
+    let st: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(b["dsseEnvelope"]["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let oci: Value = serde_json::from_slice(&w.blob(&w.tag_digest("1.0.0"))).unwrap();
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            st["subject"][0]["digest"]["sha256"].as_str().unwrap()
+        ),
+        oci["config"]["digest"].as_str().unwrap()
+    );
+    assert_eq!(st["predicate"]["digest"], json!(w.tag_digest("1.0.0")));
+
+    // Re-attached under an annotation that says "signature": still a
+    // revocation, verified.
+    detach(&w, &revocation);
+    w.run(&["verify", "1.0.0"]).success().says("Not revoked");
+    attach(&w, "1.0.0", BUNDLE, Some(SIGN_PREDICATE), &revocation);
+    let j: Value = w
+        .run(&["verify", "1.0.0", "--output", "json"])
+        .code(10)
+        .json();
+    assert_eq!(j["revocation"]["verified"], true, "{j}");
+    assert!(j.to_string().contains("leaks a token (INC-10)"), "{j}");
+
+    // A signature bundle annotated as a revocation revokes nothing.
+    let clean = keyed("clean");
+    let signature = std::fs::read(clean.path("db/tarballs/squizzle-1.0.0.sigstore.json")).unwrap();
+    attach(
+        &clean,
+        "1.0.0",
+        BUNDLE,
+        Some("https://squizzle.dev/revocation/v1"),
+        &signature,
+    );
+    clean
+        .run(&["verify", "1.0.0"])
+        .success()
+        .says("Not revoked");
+}
