@@ -161,6 +161,11 @@ fn a_layout_copied_by_skopeo_keeps_its_signature_and_revocation() {
     copy.run(&["verify", "1.0.0"])
         .success()
         .says("Signature verified");
+    // The tag-schema tag is not a release.
+    copy.run(&["list"])
+        .success()
+        .says("1.0.0")
+        .does_not_say("sha256-");
 
     // A revocation published later reaches a new copy the same way.
     ci.run(&[

@@ -276,7 +276,8 @@ pub fn list(config: &Config) -> Result<ListReport> {
         .tags()?
         .into_iter()
         .map(|(t, _)| t)
-        .filter(|t| !known.contains(t))
+        // A layout copied with skopeo keeps referrers behind tag-schema tags.
+        .filter(|t| !known.contains(t) && !oci::is_referrers_tag(t))
         .collect();
     Ok(ListReport {
         source: "local",
