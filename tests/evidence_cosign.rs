@@ -508,3 +508,80 @@ fn a_revocation_is_known_by_what_it_signs_not_by_its_annotation() {
         .success()
         .says("Not revoked");
 }
+
+/// Signs an arbitrary in-toto statement with sigstore-python's API (its CLI
+/// only attests SLSA predicates).
+const SIGN_STATEMENT: &str = r#"
+import json, sys
+from pathlib import Path
+from sigstore.dsse import StatementBuilder, Subject
+from sigstore.models import ClientTrustConfig
+from sigstore.oidc import IdentityToken
+from sigstore.sign import SigningContext
+trust, token, statement, out = sys.argv[1:5]
+st = json.loads(Path(statement).read_text())
+ctx = SigningContext.from_trust_config(ClientTrustConfig.from_json(Path(trust).read_text()))
+with ctx.signer(IdentityToken(token)) as signer:
+    built = StatementBuilder(
+        subjects=[Subject(name=s["name"], digest=s["digest"]) for s in st["subject"]],
+        predicate_type=st["predicateType"],
+        predicate=st["predicate"],
+    ).build()
+    Path(out).write_text(signer.sign_dsse(built).to_json())
+"#;
+
+#[test]
+fn a_revocation_in_the_older_layout_written_by_another_client_still_blocks_verified() {
+    // Older squizzle revocations named the manifest digest and had their own
+    // artifactType; this one is written by sigstore-python, so the reading
+    // side is checked against an independent writer.
+    let s = SigstoreServices::start();
+    let w = World::plain();
+    w.config(&config(&s, None, ""));
+    w.build_ok("1.0.0");
+    run_env(&w, &["sign", "1.0.0"], &ci_env(&s)).success();
+    let digest = w.tag_digest("1.0.0");
+    let statement = json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "squizzle", "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+        "predicateType": "https://squizzle.dev/revocation/v1",
+        "predicate": {
+            "version": "1.0.0",
+            "digest": digest,
+            "reason": "drops a column (INC-11)",
+            "revokedBy": WORKFLOW,
+            "revokedAt": "2026-01-01T00:00:00Z",
+        },
+    });
+    let st_path = w.write("statement.json", statement.to_string());
+    let script = w.write("sign_statement.py", SIGN_STATEMENT);
+    let out = w.path("legacy-revocation.sigstore.json");
+    let o = std::process::Command::new("python3")
+        .arg(&script)
+        .args([
+            s.trust_config_path().to_str().unwrap(),
+            &token(&s),
+            st_path.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "sign_statement.py: {}",
+        python::describe(&o)
+    );
+    attach(
+        &w,
+        "1.0.0",
+        "application/vnd.squizzle.revocation.v1+json",
+        None,
+        &std::fs::read(&out).unwrap(),
+    );
+    let j: Value = w
+        .run(&["verify", "1.0.0", "--output", "json"])
+        .code(10)
+        .json();
+    assert_eq!(j["revocation"]["verified"], true, "{j}");
+    assert_eq!(j["revocation"]["reason"], "drops a column (INC-11)", "{j}");
+}
