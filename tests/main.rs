@@ -24,6 +24,8 @@ mod deny_policy;
 mod deploy_no_checkout;
 mod doc_examples;
 mod drift_pg;
+mod evidence_cosign;
+mod evidence_layouts;
 mod exit_codes;
 mod formats;
 mod incident_drill;

@@ -478,6 +478,7 @@ impl Double {
         let log = seen.clone();
         std::thread::spawn(move || {
             let mut referrers: Vec<(String, Vec<u8>)> = Vec::new(); // (subject, manifest)
+            let mut tagged: Vec<(String, Vec<u8>)> = Vec::new(); // (tag, manifest)
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
@@ -522,6 +523,37 @@ impl Double {
                                     ("Location".into(), format!("{prefix}manifests/{digest}")),
                                 ],
                                 vec![],
+                            )
+                        }
+                        ("PUT", r) if r.starts_with("manifests/") => {
+                            let tag = r["manifests/".len()..].to_owned();
+                            let digest = Digest::of(&body).to_string();
+                            tagged.retain(|(t, _)| *t != tag);
+                            tagged.push((tag, body.clone()));
+                            (
+                                "201 Created",
+                                vec![("Docker-Content-Digest".into(), digest)],
+                                vec![],
+                            )
+                        }
+                        ("GET", r)
+                            if r.starts_with("manifests/")
+                                && tagged.iter().any(|(t, _)| *t == r["manifests/".len()..]) =>
+                        {
+                            let tag = &r["manifests/".len()..];
+                            let body = tagged.iter().find(|(t, _)| t == tag).unwrap().1.clone();
+                            let media_type: serde_json::Value =
+                                serde_json::from_slice(&body).unwrap();
+                            (
+                                "200 OK",
+                                vec![
+                                    (
+                                        "Content-Type".into(),
+                                        media_type["mediaType"].as_str().unwrap().to_owned(),
+                                    ),
+                                    ("Docker-Content-Digest".into(), Digest::of(&body).to_string()),
+                                ],
+                                body,
                             )
                         }
                         ("GET", r) if r.starts_with("referrers/") => {
@@ -642,6 +674,46 @@ fn with_the_referrers_api_no_tag_schema_index_is_written() {
         d.seen()
             .iter()
             .any(|r| r.starts_with(&format!("GET /v2/{REPO}/referrers/{subject}")))
+    );
+}
+
+#[test]
+fn with_the_referrers_api_a_tag_schema_index_left_by_a_copy_is_read_too() {
+    // A copy made by a tool that only knows the tag schema (skopeo copy of
+    // the `sha256-<hex>` tag) into a registry with the referrers API.
+    let d = Double::start();
+    let s = d.store();
+    let rt = rt();
+    let subject = Digest::of(b"the release");
+    let from_api = rt
+        .block_on(s.push_referrer(&referrer_manifest(&subject, BUNDLE)))
+        .unwrap();
+    let copied = referrer_manifest(&subject, oci::PROVENANCE_ARTIFACT_TYPE);
+    let copied = Descriptor {
+        artifact_type: Some(BUNDLE.into()),
+        ..Descriptor::new(
+            oci::IMAGE_MANIFEST_MEDIA_TYPE,
+            Digest::of(&copied),
+            copied.len() as u64,
+        )
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": oci::IMAGE_INDEX_MEDIA_TYPE,
+        "manifests": [copied, from_api],
+    });
+    rt.block_on(s.push_manifest(
+        &referrers_tag(&subject),
+        oci::IMAGE_INDEX_MEDIA_TYPE,
+        &serde_json::to_vec(&index).unwrap(),
+    ))
+    .unwrap();
+    let listed = rt.block_on(s.referrers(&subject, None)).unwrap();
+    let digests: Vec<Digest> = listed.iter().map(|l| l.digest).collect();
+    assert_eq!(
+        digests,
+        [from_api.digest, copied.digest],
+        "listed once each"
     );
 }
 

@@ -67,16 +67,33 @@ pub struct Markers {
 }
 
 impl Markers {
+    /// Only hints for the listing (from the referrers' `artifactType` and
+    /// their `dev.sigstore.bundle.predicateType` annotation, as a registry
+    /// lists them); `verify` decides by what the bundles sign.
     pub fn from_referrers(referrers: &[Descriptor]) -> Self {
-        let has = |t: &str| {
-            referrers
-                .iter()
-                .any(|d| d.artifact_type.as_deref() == Some(t))
+        use crate::signing::statement::{
+            PROVENANCE_PREDICATE, REVOCATION_PREDICATE, SIGNATURE_PREDICATE,
+        };
+        let has = |legacy: &str, predicate: &str| {
+            referrers.iter().any(|d| {
+                let claimed = d
+                    .annotations
+                    .get("dev.sigstore.bundle.predicateType")
+                    .map(String::as_str);
+                match d.artifact_type.as_deref() {
+                    Some(oci::SIGNATURE_ARTIFACT_TYPE) => {
+                        claimed == Some(predicate)
+                            || (predicate == SIGNATURE_PREDICATE && claimed.is_none())
+                    }
+                    Some(t) => t == legacy,
+                    None => false,
+                }
+            })
         };
         Self {
-            signed: has(oci::SIGNATURE_ARTIFACT_TYPE),
-            provenance: has(oci::PROVENANCE_ARTIFACT_TYPE),
-            revoked: has(oci::REVOCATION_ARTIFACT_TYPE),
+            signed: has(oci::SIGNATURE_ARTIFACT_TYPE, SIGNATURE_PREDICATE),
+            provenance: has(oci::PROVENANCE_ARTIFACT_TYPE, PROVENANCE_PREDICATE),
+            revoked: has(oci::REVOCATION_ARTIFACT_TYPE, REVOCATION_PREDICATE),
         }
     }
 }
@@ -259,7 +276,8 @@ pub fn list(config: &Config) -> Result<ListReport> {
         .tags()?
         .into_iter()
         .map(|(t, _)| t)
-        .filter(|t| !known.contains(t))
+        // A layout copied with skopeo keeps referrers behind tag-schema tags.
+        .filter(|t| !known.contains(t) && !oci::is_referrers_tag(t))
         .collect();
     Ok(ListReport {
         source: "local",

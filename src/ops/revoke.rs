@@ -120,10 +120,14 @@ pub async fn revoke(
     let revoked_at = crate::ops::host::now_rfc3339();
     let subject = subject_name(config);
     let tag = release.manifest.version.to_string();
+    // The statement names the release's config blob (evidence.rs: so that
+    // no stock verifier takes it for a signature); the predicate names the
+    // release manifest digest too.
+    let about = Kind::Revocation.subject_of(&release);
     let build = |who: &str| {
         statement::statement(
             &subject,
-            &digest,
+            &about,
             statement::REVOCATION_PREDICATE,
             serde_json::json!({
                 "version": tag,

@@ -453,17 +453,46 @@ impl LayoutStore {
     /// The referrers of `subject` stored here (descriptors with
     /// `artifactType` and the referrer's annotations), in index order,
     /// optionally only those of one `artifact_type`.
+    ///
+    /// Two forms are read: untagged manifests listed in `index.json` (as
+    /// squizzle stores them), and the entries of the `sha256-<hex>`
+    /// tag-schema index (as `skopeo copy` and other OCI tools leave them when
+    /// they copy a registry without the referrers API). Either way a
+    /// manifest only counts if its own `subject` is `subject`: a listing is
+    /// an index, never proof. Tag-schema entries whose manifest is not in
+    /// the layout are skipped (a copy of the release alone is not an error).
     pub fn referrers(
         &self,
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, StoreError> {
+        let index = self.index()?;
+        let schema_tag = oci::referrers_tag(subject);
+        let mut candidates: Vec<Descriptor> = Vec::new();
+        let mut schema_indexes: Vec<Descriptor> = Vec::new();
+        for d in index.manifests {
+            match d.annotations.get(oci::ANNOTATION_REF_NAME) {
+                None if d.media_type == oci::IMAGE_MANIFEST_MEDIA_TYPE => candidates.push(d),
+                Some(tag) if *tag == schema_tag && d.media_type == oci::IMAGE_INDEX_MEDIA_TYPE => {
+                    schema_indexes.push(d);
+                }
+                _ => {}
+            }
+        }
+        for d in schema_indexes {
+            let bytes = self.read_blob(&d, oci::MAX_MANIFEST_BYTES, "referrers index")?;
+            let Ok(listed) = serde_json::from_slice::<ImageIndex>(&bytes) else {
+                continue;
+            };
+            candidates.extend(listed.manifests.into_iter().filter(|e| {
+                e.media_type == oci::IMAGE_MANIFEST_MEDIA_TYPE
+                    && e.size <= oci::MAX_MANIFEST_BYTES
+                    && self.has_blob(e)
+            }));
+        }
         let mut out: Vec<Descriptor> = Vec::new();
-        for d in self.index()?.manifests {
-            if d.annotations.contains_key(oci::ANNOTATION_REF_NAME)
-                || d.media_type != oci::IMAGE_MANIFEST_MEDIA_TYPE
-                || out.iter().any(|o| o.digest == d.digest)
-            {
+        for d in candidates {
+            if out.iter().any(|o| o.digest == d.digest) {
                 continue;
             }
             let bytes = self.read_blob(&d, oci::MAX_MANIFEST_BYTES, "manifest")?;

@@ -106,9 +106,11 @@ pub async fn attest_provenance(
     verify::require_integrity(config, &store, &release, "attest")?;
     let ctx = provenance::BuildContext::detect(config, env, &release.manifest);
     let predicate = provenance::predicate(&release.manifest, &ctx, env, started, finished);
+    // About the release's config blob, not its manifest digest, so that no
+    // stock verifier takes it for a signature (evidence.rs).
     let st = statement::statement(
         &subject_name(config),
-        &release.digest(),
+        &Kind::Provenance.subject_of(&release),
         statement::PROVENANCE_PREDICATE,
         predicate,
     );

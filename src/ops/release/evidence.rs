@@ -1,15 +1,34 @@
 //! Signed statements attached to a release: where they are kept and how they
 //! are found again.
 //!
-//! A bundle is stored the way cosign v3 stores its OCI 1.1 bundles: as a
-//! referrer manifest whose `subject` is the release manifest, `artifactType`
+//! Every kind of evidence (signature, provenance, revocation) is stored the
+//! way cosign v3 stores its OCI 1.1 bundles: a referrer manifest whose
+//! `subject` is the release manifest, `artifactType`
 //! `application/vnd.dev.sigstore.bundle.v0.3+json`, an empty config, one
 //! layer holding the bundle JSON, and the statement's predicate type in the
 //! `dev.sigstore.bundle.predicateType` annotation. `push` copies referrers to
 //! the registry and `pull` brings them back, so the same lookup works for a
-//! release built here and one pulled from a registry. The annotation is only
-//! an index: every bundle found is verified against the statement it
-//! actually signs.
+//! release built here and one pulled from a registry.
+//!
+//! What a bundle IS is decided by what it signs, never by the manifest
+//! around it: the predicate type inside the DSSE statement (a plain message
+//! signature can only be a signature). The annotation and the older
+//! squizzle-specific `artifactType`s are only read for bundles that do not
+//! parse, and then only to block (an unreadable revocation still blocks).
+//! So provenance written by GitHub's attest action or `cosign attest` counts
+//! as provenance, and older squizzle releases (provenance and revocations
+//! under their own `artifactType`s) still verify.
+//!
+//! A stock verifier such as `cosign verify` takes every single-layer bundle
+//! referrer of an image and checks it against the image's manifest digest,
+//! whatever its predicate type. So that it can never take squizzle's
+//! provenance or revocation for a signature, those statements name the
+//! release's config blob (the squizzle manifest: version and every file
+//! hash) as their subject, not the OCI manifest digest: checked against the
+//! manifest digest, they fail. Only the signature statement names the
+//! manifest digest. squizzle accepts provenance and revocations about either
+//! digest of the release (older releases and other tools use the manifest
+//! digest).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,9 +46,8 @@ pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+js
 pub const ANNOTATION_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
 pub const ANNOTATION_CONTENT: &str = "dev.sigstore.bundle.content";
 
-/// What a signed statement about a release is for. Each kind has its own
-/// predicate type (checked inside the signed statement) and its own referrer
-/// `artifactType` (so registries can list one kind without the others).
+/// What a signed statement about a release is for, known by the predicate
+/// type of the signed statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Signature,
@@ -46,13 +64,86 @@ impl Kind {
         }
     }
 
+    /// The `artifactType` squizzle writes: the bundle media type, for every
+    /// kind, as cosign v3 does.
     pub fn artifact_type(self) -> &'static str {
+        BUNDLE_MEDIA_TYPE
+    }
+
+    /// The `artifactType` older squizzle releases used for this kind (still
+    /// read, never written).
+    pub fn legacy_artifact_type(self) -> &'static str {
         match self {
             Kind::Signature => oci::SIGNATURE_ARTIFACT_TYPE,
             Kind::Provenance => oci::PROVENANCE_ARTIFACT_TYPE,
             Kind::Revocation => oci::REVOCATION_ARTIFACT_TYPE,
         }
     }
+
+    /// The digest a statement of this kind names as its subject when squizzle
+    /// writes it (see the module docs).
+    pub fn subject_of(self, release: &ResolvedRelease) -> crate::core::digest::Digest {
+        match self {
+            Kind::Signature => release.digest(),
+            Kind::Provenance | Kind::Revocation => release.oci.config.digest,
+        }
+    }
+}
+
+/// Whether `media_type` is a Sigstore bundle's (any version), as cosign
+/// recognises them.
+fn is_bundle_type(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.dev.sigstore.bundle")
+}
+
+/// The predicate type a bundle signs, read from the signed statement without
+/// verifying it (verification checks it again): a plain message signature
+/// is a signature. `None` if the bundle does not parse.
+pub fn signed_predicate_type(bundle_json: &[u8]) -> Option<String> {
+    let b: serde_json::Value = serde_json::from_slice(bundle_json).ok()?;
+    if b.get("messageSignature")
+        .is_some_and(serde_json::Value::is_object)
+    {
+        return Some(statement::SIGNATURE_PREDICATE.to_owned());
+    }
+    Some(statement_of(&b)?["predicateType"].as_str()?.to_owned())
+}
+
+fn statement_of(bundle: &serde_json::Value) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(bundle["dsseEnvelope"]["payload"].as_str()?)
+        .ok()?;
+    serde_json::from_slice(&payload).ok()
+}
+
+/// Verifies a found bundle as a `kind` statement about `release`. A
+/// signature must name the manifest digest; provenance and revocations may
+/// name the manifest digest or the config digest (module docs), and the
+/// bundle is checked against the one its statement names.
+pub fn verify_found(
+    bundle_json: &[u8],
+    release: &ResolvedRelease,
+    kind: Kind,
+    policy: &sv::Policy<'_>,
+) -> std::result::Result<sv::Verified, sv::BundleError> {
+    let config = release.oci.config.digest;
+    let about_config = kind != Kind::Signature
+        && serde_json::from_slice::<serde_json::Value>(bundle_json)
+            .ok()
+            .and_then(|b| statement_of(&b))
+            .and_then(|st| {
+                st["subject"][0]["digest"]["sha256"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .is_some_and(|hex| hex == config.hex());
+    let digest = if about_config {
+        config
+    } else {
+        release.digest()
+    };
+    sv::verify_bundle(bundle_json, &digest, kind.predicate_type(), policy)
 }
 
 /// Stores `bundle_json` (a bundle signing a `kind` statement) as a referrer
@@ -111,37 +202,49 @@ pub fn find(
 ) -> Result<Vec<Found>> {
     let predicate_type = kind.predicate_type();
     let mut out = Vec::new();
-    for r in referrers
-        .iter()
-        .filter(|r| r.artifact_type.as_deref() == Some(kind.artifact_type()))
-    {
-        if r.annotations
-            .get(ANNOTATION_PREDICATE_TYPE)
-            .is_some_and(|p| p != predicate_type)
-        {
+    for r in referrers {
+        let artifact_type = r.artifact_type.as_deref().unwrap_or_default();
+        let legacy = [Kind::Signature, Kind::Provenance, Kind::Revocation]
+            .iter()
+            .any(|k| k.legacy_artifact_type() == artifact_type);
+        if !is_bundle_type(artifact_type) && !legacy {
+            continue;
+        }
+        // What the manifest claims, only used for bundles that do not parse.
+        let claims = artifact_type == kind.legacy_artifact_type()
+            && (kind != Kind::Signature
+                || r.annotations
+                    .get(ANNOTATION_PREDICATE_TYPE)
+                    .is_none_or(|p| p == predicate_type))
+            || r.annotations
+                .get(ANNOTATION_PREDICATE_TYPE)
+                .is_some_and(|p| p == predicate_type);
+        if r.size > oci::MAX_MANIFEST_BYTES {
             continue;
         }
         let bytes = store.read_blob(r, oci::MAX_MANIFEST_BYTES, "manifest")?;
         let Ok(m) = serde_json::from_slice::<ImageManifest>(&bytes) else {
             continue;
         };
-        for layer in m
-            .layers
-            .iter()
-            .filter(|l| l.media_type == BUNDLE_MEDIA_TYPE)
-        {
+        for layer in m.layers.iter().filter(|l| is_bundle_type(&l.media_type)) {
+            let source = format!("referrer {}", r.digest.short());
             if layer.size > sv::MAX_BUNDLE_BYTES {
-                out.push(Found {
-                    source: format!("referrer {}", r.digest.short()),
-                    bytes: Vec::new(),
-                });
+                if claims {
+                    out.push(Found {
+                        source,
+                        bytes: Vec::new(),
+                    });
+                }
                 continue;
             }
             let b = store.read_blob(layer, sv::MAX_BUNDLE_BYTES, "bundle")?;
-            out.push(Found {
-                source: format!("referrer {}", r.digest.short()),
-                bytes: b,
-            });
+            let wanted = match signed_predicate_type(&b) {
+                Some(signed) => signed == predicate_type,
+                None => claims,
+            };
+            if wanted {
+                out.push(Found { source, bytes: b });
+            }
         }
     }
     if let Some(path) = extra_file.filter(|p| p.is_file()) {

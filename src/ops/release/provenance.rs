@@ -179,12 +179,16 @@ impl ProvenanceSummary {
             return Err("the provenance has no buildDefinition.buildType".into());
         }
         let source = &p["buildDefinition"]["externalParameters"]["source"];
+        // GitHub's attest action names the workflow instead, and the commit
+        // among the resolved dependencies.
+        let workflow = &p["buildDefinition"]["externalParameters"]["workflow"];
         let s = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        let commit = p["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"].clone();
         Ok(Self {
             builder_id,
-            repository: s(&source["repository"]),
-            git_ref: s(&source["ref"]),
-            revision: s(&source["revision"]),
+            repository: s(&source["repository"]).or_else(|| s(&workflow["repository"])),
+            git_ref: s(&source["ref"]).or_else(|| s(&workflow["ref"])),
+            revision: s(&source["revision"]).or_else(|| s(&commit)),
             invocation_id: s(&p["runDetails"]["metadata"]["invocationId"]),
             signer,
         })

@@ -511,12 +511,7 @@ fn revocation_check(
                 .and_then(|c| c[k].as_str().map(str::to_owned))
                 .unwrap_or_else(|| "(not stated)".into())
         };
-        let r = match sv::verify_bundle(
-            &f.bytes,
-            &release.digest(),
-            Kind::Revocation.predicate_type(),
-            &p,
-        ) {
+        let r = match evidence::verify_found(&f.bytes, release, Kind::Revocation, &p) {
             Ok(v) if p.rules.is_empty() && p.keys.is_empty() => Revocation {
                 verified: false,
                 unverified_because: Some(format!(
@@ -616,12 +611,7 @@ fn provenance_check(
     let p = policy.as_policy(&policy.rules);
     let mut reasons = Vec::new();
     for f in &found {
-        let v = match sv::verify_bundle(
-            &f.bytes,
-            &release.digest(),
-            Kind::Provenance.predicate_type(),
-            &p,
-        ) {
+        let v = match evidence::verify_found(&f.bytes, release, Kind::Provenance, &p) {
             Ok(v) => v,
             Err(why) => {
                 reasons.push(format!("{}: {why}", f.source));

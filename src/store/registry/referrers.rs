@@ -94,20 +94,31 @@ impl RegistryStore {
     }
 
     /// Referrers of `subject`: from the referrers API when the registry has
-    /// it, else from the `sha256-<hex>` tag-schema index. Entries of another
-    /// `artifact_type` are left out.
+    /// it, and from the `sha256-<hex>` tag-schema index (the only form a
+    /// registry without the API has, and the form tools such as `skopeo
+    /// copy` carry over even to registries with it). Entries of another
+    /// `artifact_type` are left out. A listing is only an index: whoever
+    /// uses an entry checks that the manifest's own `subject` is `subject`.
     pub(super) async fn list_referrers(
         &self,
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, StoreError> {
+        let from_tag = self
+            .referrers_index(subject)
+            .await?
+            .map(|i| i.manifests)
+            .unwrap_or_default();
         let mut found = if self.has_referrers_api(subject).await? {
-            self.referrers_from_api(subject, artifact_type).await?
+            let mut api = self.referrers_from_api(subject, artifact_type).await?;
+            for d in from_tag {
+                if !api.iter().any(|a| a.digest == d.digest) {
+                    api.push(d);
+                }
+            }
+            api
         } else {
-            self.referrers_index(subject)
-                .await?
-                .map(|i| i.manifests)
-                .unwrap_or_default()
+            from_tag
         };
         found.retain(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)));
         Ok(found)
