@@ -191,3 +191,29 @@ fn registry_requests_and_the_credential_source_are_logged_without_the_secret() {
     let r = w.run(&["-v", "push", "1.0.0"]).success();
     assert!(r.stderr.contains("anonymous"), "{}", r.stderr);
 }
+
+/// Which referrers were found, what each one's signed predicate says, and
+/// what the signature policy decided: at -v, and never the passphrase.
+#[test]
+fn evidence_and_the_policy_decision_are_logged() {
+    let mut w = World::plain();
+    w.set_env("SQUIZZLE_KEY_PASSWORD", PASSWORD);
+    w.build_ok("1.0.0");
+    w.run(&["keygen"]).success();
+    w.run(&["sign", "1.0.0", "--key", "squizzle.key"]).success();
+    let r = w.run(&["-v", "verify", "1.0.0", "--key", "squizzle.pub"]).success();
+    assert!(r.stderr.contains("evidence referrer"), "{}", r.stderr);
+    assert!(r.stderr.contains("counts=true"), "{}", r.stderr);
+    assert!(r.stderr.contains("signature policy"), "{}", r.stderr);
+    assert!(r.stderr.contains("signature accepted by the policy"), "{}", r.stderr);
+    no_secret(&r);
+
+    // Another key: the refusal and its reason are logged too.
+    let mut other = World::new();
+    other.set_env("SQUIZZLE_KEY_PASSWORD", "another passphrase");
+    other.run(&["keygen"]).success();
+    std::fs::copy(other.path("squizzle.pub"), w.path("other.pub")).unwrap();
+    let r = w.run(&["-v", "verify", "1.0.0", "--key", "other.pub"]).code(9);
+    assert!(r.stderr.contains("signature refused"), "{}", r.stderr);
+    no_secret(&r);
+}

@@ -238,10 +238,19 @@ pub fn find(
                 continue;
             }
             let b = store.read_blob(layer, sv::MAX_BUNDLE_BYTES, "bundle")?;
-            let wanted = match signed_predicate_type(&b) {
+            let signed = signed_predicate_type(&b);
+            let wanted = match &signed {
                 Some(signed) => signed == predicate_type,
                 None => claims,
             };
+            tracing::debug!(
+                referrer = %r.digest,
+                artifact_type,
+                signed_predicate = signed.as_deref().unwrap_or("(none: not a readable statement)"),
+                looking_for = ?kind,
+                counts = wanted,
+                "evidence referrer"
+            );
             if wanted {
                 out.push(Found { source, bytes: b });
             }

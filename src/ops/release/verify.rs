@@ -410,6 +410,12 @@ fn signature_check(
         ));
     }
     let p = policy.as_policy(&policy.rules);
+    tracing::debug!(
+        candidates = found.len(),
+        accepted = %policy.accepted(),
+        required = policy.require,
+        "signature policy"
+    );
     let mut reasons = Vec::new();
     for f in &found {
         if f.bytes.is_empty() {
@@ -422,12 +428,16 @@ fn signature_check(
         }
         match sv::verify_bundle(&f.bytes, &release.digest(), SIGNATURE_PREDICATE, &p) {
             Ok(v) => {
+                tracing::debug!(source = %f.source, "signature accepted by the policy");
                 return Ok((
                     check(Status::Pass, "Signature verified".to_owned(), None, None),
                     Some(v),
                 ));
             }
-            Err(reason) => reasons.push(format!("{}: {reason}", f.source)),
+            Err(reason) => {
+                tracing::debug!(source = %f.source, %reason, "signature refused");
+                reasons.push(format!("{}: {reason}", f.source))
+            }
         }
     }
     Ok((
@@ -609,6 +619,12 @@ fn provenance_check(
         return Ok((c, None));
     }
     let p = policy.as_policy(&policy.rules);
+    tracing::debug!(
+        candidates = found.len(),
+        accepted = %policy.accepted(),
+        required = policy.require,
+        "signature policy"
+    );
     let mut reasons = Vec::new();
     for f in &found {
         let v = match evidence::verify_found(&f.bytes, release, Kind::Provenance, &p) {
