@@ -78,7 +78,9 @@ fn scenario(code: ExitCode, json: bool) -> Option<Run> {
         | ExitCode::Authentication
         | ExitCode::RollbackFailed
         | ExitCode::LockTimeout
-        | ExitCode::MigrationFailed => return None,
+        | ExitCode::MigrationFailed
+        | ExitCode::FleetPartial
+        | ExitCode::FleetFailed => return None,
     })
 }
 
@@ -220,6 +222,8 @@ fn exit_codes_are_distinct_and_stable() {
             (10, "revoked"),
             (11, "migration_failed"),
             (12, "not_found"),
+            (13, "fleet_partial"),
+            (14, "fleet_failed"),
         ]
     );
 }

@@ -24,6 +24,7 @@ mod deny_policy;
 mod deploy_no_checkout;
 mod doc_examples;
 mod exit_codes;
+mod fleet_pg;
 mod formats;
 mod incident_drill;
 mod lint;

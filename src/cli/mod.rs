@@ -8,6 +8,7 @@ mod audit;
 mod baseline;
 mod build;
 mod check;
+mod fleet;
 mod init;
 mod keygen;
 mod lint;

@@ -20,10 +20,12 @@ pub enum ExitCode {
     Revoked = 10,
     MigrationFailed = 11,
     NotFound = 12,
+    FleetPartial = 13,
+    FleetFailed = 14,
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 13] = [
+    pub const ALL: [ExitCode; 15] = [
         ExitCode::Ok,
         ExitCode::General,
         ExitCode::Usage,
@@ -37,6 +39,8 @@ impl ExitCode {
         ExitCode::Revoked,
         ExitCode::MigrationFailed,
         ExitCode::NotFound,
+        ExitCode::FleetPartial,
+        ExitCode::FleetFailed,
     ];
 
     pub fn code(self) -> u8 {
@@ -59,6 +63,8 @@ impl ExitCode {
             ExitCode::Revoked => "revoked",
             ExitCode::MigrationFailed => "migration_failed",
             ExitCode::NotFound => "not_found",
+            ExitCode::FleetPartial => "fleet_partial",
+            ExitCode::FleetFailed => "fleet_failed",
         }
     }
 
@@ -87,6 +93,12 @@ impl ExitCode {
             ExitCode::Revoked => "the version has been revoked",
             ExitCode::MigrationFailed => "a migration failed; its transaction was rolled back",
             ExitCode::NotFound => "the requested version or artifact does not exist",
+            ExitCode::FleetPartial => {
+                "a fleet run: some targets succeeded, others failed or were not started"
+            }
+            ExitCode::FleetFailed => {
+                "a fleet run: no target succeeded (each failed or was not started)"
+            }
         }
     }
 }
