@@ -156,15 +156,20 @@ fn outcomes(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn fleet_schema() -> jsonschema::Validator {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/fleet-apply.v1.schema.json");
+fn schema(name: &str) -> jsonschema::Validator {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(name);
     let value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     jsonschema::draft202012::new(&value).unwrap()
 }
 
 fn assert_valid(report: &Value) {
-    let v = fleet_schema();
+    assert_valid_as("fleet-apply.v1.schema.json", report);
+}
+
+fn assert_valid_as(name: &str, report: &Value) {
+    let v = schema(name);
     let errors: Vec<String> = v
         .iter_errors(report)
         .map(|e| format!("{e} at {}", e.instance_path))
@@ -288,6 +293,7 @@ fn tenant_schemas_get_the_tables_and_a_history_of_their_own() {
         .code(13);
     assert!(!run.output().contains(UNREACHABLE_PW));
     let s = run.json();
+    assert_valid_as("fleet-status.v1.schema.json", &s);
     let rows = s["rows"].as_array().unwrap();
     assert_eq!(rows[0]["applied"], "1.1.0");
     assert_eq!(rows[0]["upToDate"], true);
