@@ -429,6 +429,7 @@ fn shards_add_up_to_exactly_the_whole_fleet() {
     w.build_ok("1.0.0");
     let n = 3;
     let mut seen: Vec<String> = Vec::new();
+    let mut per_shard: Vec<Vec<String>> = Vec::new();
     for i in 0..n {
         let report = w
             .run(&[
@@ -446,10 +447,15 @@ fn shards_add_up_to_exactly_the_whole_fleet() {
         assert_valid(&report);
         assert_eq!(report["summary"]["fleet"], 10);
         assert_eq!(report["shard"]["index"], i);
-        seen.extend(outcomes(&report).into_iter().map(|(t, o)| {
-            assert_eq!(o, "applied", "{t}");
-            t
-        }));
+        let these: Vec<String> = outcomes(&report)
+            .into_iter()
+            .map(|(t, o)| {
+                assert_eq!(o, "applied", "{t}");
+                t
+            })
+            .collect();
+        seen.extend(these.iter().cloned());
+        per_shard.push(these);
     }
     let unique: BTreeSet<&String> = seen.iter().collect();
     assert_eq!(seen.len(), 10, "no target in two shards: {seen:?}");
@@ -460,12 +466,22 @@ fn shards_add_up_to_exactly_the_whole_fleet() {
     assert!(f.has_table(a, &f.a1.0, "public.users"));
     assert!(f.has_table(second(), &f.b1.0, "public.users"));
     assert!(!f.has_schema(a, &f.tenants.0, "squizzle_gone"));
-    // A Kubernetes Indexed Job gives the index in a variable.
-    w.run_with_env(
-        &["status", "--env", "fleet", "--shard", "0/3"],
-        &[("JOB_COMPLETION_INDEX", "0")],
-    )
-    .success();
+    // A Kubernetes Indexed Job gives the index in a variable: that shard's
+    // status rows are exactly the targets its apply ran.
+    let status = w.sh(
+        "export JOB_COMPLETION_INDEX=2\nsquizzle status --env fleet --shard \"$JOB_COMPLETION_INDEX/3\" --output json 2>/dev/null",
+    );
+    let status = status.success().json();
+    assert_valid_as("fleet-status.v1.schema.json", &status);
+    assert_eq!(status["shard"]["index"], 2);
+    let rows: Vec<String> = status["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(rows, per_shard[2]);
+    assert_eq!(status["upToDate"], rows.len());
     w.run(&["apply", "1.0.0", "--env", "fleet", "--shard", "3/3"])
         .code(2)
         .says("0 <= I < N");
@@ -501,4 +517,74 @@ fn fleet_mistakes_are_refused_before_any_database_is_touched() {
     w.run(&["apply", "1.0.0", "--env", "fleet"])
         .code(2)
         .says("has no database_url");
+}
+
+#[test]
+fn the_catalog_query_gives_named_databases_and_its_passwords_are_never_shown() {
+    let f = Fleet::new();
+    let a = pg::shared();
+    let catalog = &f.tenants.0;
+    let pw = "catalog-pw-7731";
+    a.query(catalog, "CREATE TABLE shards (url text, name text, n int)");
+    // The shared server trusts TCP connections: the password only has to be well-formed.
+    let with_pw = f.a1.1.replace("postgres@", &format!("postgres:{pw}@"));
+    a.query(
+        catalog,
+        &format!(
+            "INSERT INTO shards VALUES ({}, 'first', 1), ('postgres://app:{pw}@127.0.0.1:1/x?sslmode=disable&connect_timeout=3', 'gone', 2)",
+            pg::quote_literal(&with_pw)
+        ),
+    );
+    let w = World::new();
+    w.config(PLAIN_CONFIG);
+    w.write("migrations/0001_users.sql", USERS);
+    w.build_ok("1.0.0");
+    let config = |sql: &str| {
+        format!(
+            "{PLAIN_CONFIG}\n[environments.fleet]\ncatalog_url = \"{}\"\ntargets_query = \"{sql}\"\n",
+            f.tenants.1
+        )
+    };
+    w.config(&config("SELECT url, name FROM shards ORDER BY n"));
+    // A dry run plans every target and touches none.
+    let report = w
+        .run(&[
+            "apply",
+            "1.0.0",
+            "--env",
+            "fleet",
+            "--dry-run",
+            "--output",
+            "json",
+        ])
+        .code(13)
+        .json();
+    assert_eq!(row(&report, "first")["outcome"], "dry_run");
+    assert!(!f.has_schema(a, &f.a1.0, "squizzle"));
+    let run = w.run(&["apply", "1.0.0", "--env", "fleet"]).code(13);
+    assert!(!run.output().contains(pw), "{}", run.output());
+    let report = w
+        .run(&["apply", "1.0.0", "--env", "fleet", "--output", "json"])
+        .code(13);
+    assert!(!report.output().contains(pw), "{}", report.output());
+    let report = report.json();
+    assert_eq!(row(&report, "first")["outcome"], "nothing_to_do");
+    assert_eq!(row(&report, "gone")["error"]["kind"], "connection");
+    assert!(f.has_table(a, &f.a1.0, "public.users"));
+
+    // A row that is neither a connection string nor a schema name: refused,
+    // without echoing it, before any target is touched.
+    a.query(
+        catalog,
+        "INSERT INTO shards VALUES ('Not A Schema; secret=1', 'odd', 3)",
+    );
+    w.config(&config("SELECT url, name FROM shards ORDER BY n"));
+    let run = w.run(&["apply", "1.0.0", "--env", "fleet"]).code(2);
+    let run = run.says("row 3 of environments.fleet.targets_query");
+    assert!(!run.output().contains("secret=1"), "{}", run.output());
+    // A query the catalog refuses names the key.
+    w.config(&config("SELECT nope FROM nowhere"));
+    let run = w.run(&["apply", "1.0.0", "--env", "fleet"]);
+    assert_ne!(run.code, 0);
+    run.says("targets_query");
 }
