@@ -307,6 +307,36 @@ fn tenant_schemas_get_the_tables_and_a_history_of_their_own() {
         .code(13)
         .stdout_has("up to date")
         .stdout_has("1 of 3 targets up to date with 1.1.0");
+
+    // audit over the fleet: where 1.1.0 is applied, target by target.
+    let run = w
+        .run(&["audit", "1.1.0", "--env", "fleet", "--output", "json"])
+        .success();
+    assert!(!run.output().contains(UNREACHABLE_PW));
+    let audit = run.json();
+    let v = schema("audit.v1.schema.json");
+    assert_eq!(v.iter_errors(&audit).count(), 0, "{audit:#}");
+    let by_label: Vec<(String, String)> = audit["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["environment"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_label,
+        [
+            ("fleet/t1".into(), "applied".into()),
+            ("fleet/t2".into(), "not_applied".into()),
+            ("fleet/down".into(), "unreachable".into()),
+        ]
+    );
+    assert_eq!(audit["environments"][0]["target"], "t1");
+    assert_eq!(audit["environments"][0]["historySchema"], "squizzle_t1");
 }
 
 #[test]

@@ -101,6 +101,13 @@ fn is_fleet(e: &Environment) -> bool {
         || e.targets_query.is_some()
 }
 
+impl Environment {
+    /// Whether this environment names a fleet rather than one database.
+    pub fn is_fleet(&self) -> bool {
+        is_fleet(self)
+    }
+}
+
 /// Refuses what cannot describe a target, with the key to fix.
 pub(super) fn validate(name: &str, e: &Environment) -> Result<(), String> {
     let key = |k: &str| format!("`environments.{name}.{k}`");
@@ -154,8 +161,12 @@ pub(super) fn validate(name: &str, e: &Environment) -> Result<(), String> {
 impl Config {
     /// The selected environment's fleet, or `None` for a single database.
     pub fn fleet(&self) -> Option<FleetSpec> {
-        let e = self.active_environment();
-        if !is_fleet(&e) {
+        self.fleet_of(&self.active_environment())
+    }
+
+    /// The fleet environment `e` names, or `None` for a single database.
+    pub fn fleet_of(&self, e: &Environment) -> Option<FleetSpec> {
+        if !is_fleet(e) {
             return None;
         }
         let mut listed: Vec<Target> = e
