@@ -526,6 +526,24 @@ fn fleet_mistakes_are_refused_before_any_database_is_touched() {
         .code(2)
         .says("are the same target (a1)");
     assert!(!f.has_schema(a, &f.a1.0, "squizzle"));
+    // A tenant schema that does not exist: that target fails, clearly,
+    // and nothing of squizzle's is created for it.
+    w.config(&f.config(&["t1", "nosuch"]));
+    let report = w
+        .run(&["apply", "1.0.0", "--env", "fleet", "--output", "json"])
+        .code(13)
+        .json();
+    let nosuch = row(&report, "nosuch");
+    assert_eq!(nosuch["error"]["kind"], "usage", "{nosuch}");
+    assert!(
+        nosuch["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("schema nosuch does not exist"),
+        "{nosuch}"
+    );
+    assert!(!f.has_schema(a, &f.tenants.0, "squizzle_nosuch"));
+    assert!(f.has_table(a, &f.tenants.0, "t1.users"));
     // A fleet flag on one database.
     w.config(&format!(
         "{PLAIN_CONFIG}\n[environments.one]\ndatabase_url = \"{}\"\n",

@@ -137,6 +137,15 @@ pub async fn apply_verified(
     // A plan-only dry run changes nothing and takes no lock.
     let locked = (opts.dry_run != DryRun::Plan).then_some(lock_timeout);
     let mut session = Session::open(config, env, "apply", &opts.version, locked, on).await?;
+    if let Some(schema) = config.active_environment().search_path
+        && !schema_exists(&session.client, &schema).await?
+    {
+        session.unlock().await;
+        return Err(crate::ops::Error::Usage(format!(
+            "schema {schema} does not exist in {}; the migrations would have nowhere to go. Create it (CREATE SCHEMA {schema}) or take it out of the configuration",
+            session.spec.target
+        )));
+    }
     let mut ctx = RunContext::new(&session, fetched, config, env, &opts.run, started, "apply");
     ctx.dry_run = opts.dry_run;
     ctx.allow_out_of_order = opts.allow_out_of_order;
@@ -144,6 +153,20 @@ pub async fn apply_verified(
     let result = run_locked(&ctx, texts, on).await;
     session.unlock().await;
     result
+}
+
+/// Whether the schema a tenant's migrations run in exists (its tables would
+/// otherwise fail to be created, or an unqualified name would find another
+/// schema's object).
+async fn schema_exists(client: &tokio_postgres::Client, name: &str) -> Result<bool> {
+    let rows = client
+        .query_typed(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+            &[(&name, tokio_postgres::types::Type::TEXT)],
+        )
+        .await
+        .map_err(|e| crate::db::DbError::query("looking for the target's schema", e))?;
+    Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
 }
 
 /// The environment's `deny` list plus `--deny`/`SQUIZZLE_DENY`, validated
