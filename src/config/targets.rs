@@ -22,11 +22,35 @@ use crate::core::ident::Ident;
 pub const DEFAULT_TENANT_HISTORY: &str = "squizzle_{schema}";
 
 /// One entry of `targets` as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum TargetEntry {
     Url(String),
     Table(TargetTable),
+}
+
+// By hand rather than `#[serde(untagged)]`, whose only error is "did not
+// match any variant": a misspelt key in a table is named this way.
+impl<'de> Deserialize<'de> for TargetEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = TargetEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a database URL, or a table { name, database_url, schema }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TargetEntry, E> {
+                Ok(TargetEntry::Url(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TargetEntry, A::Error> {
+                TargetTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TargetEntry::Table)
+            }
+        }
+        d.deserialize_any(Entry)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -337,6 +361,12 @@ mod tests {
         assert!(e.contains("neither a database_url nor a schema"), "{e}");
         std::fs::write(&p, "[[targets]]\nschema = \"Bad-Name\"\n").unwrap();
         assert!(read_file(&p, &env(&[])).is_err());
+        std::fs::write(&p, "[[targets]]\nnmae = \"eu\"\nschema = \"t\"\n").unwrap();
+        let e = read_file(&p, &env(&[])).unwrap_err().to_string();
+        assert!(e.contains("unknown field `nmae`"), "{e}");
+        std::fs::write(&p, "targets = [42]\n").unwrap();
+        let e = read_file(&p, &env(&[])).unwrap_err().to_string();
+        assert!(e.contains("a database URL, or a table"), "{e}");
     }
 
     #[test]
