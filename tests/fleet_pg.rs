@@ -565,6 +565,14 @@ fn fleet_mistakes_are_refused_before_any_database_is_touched() {
     w.run(&["apply", "1.0.0", "--env", "fleet"])
         .code(2)
         .says("has no database_url");
+    // A release that fails verification touches no target: exit 6, as for
+    // one database, and no target was connected to.
+    w.config(&f.config(&["a2", "t2"]));
+    w.corrupt_blob(&w.layer_digest("1.0.0"));
+    w.run(&["apply", "1.0.0", "--env", "fleet", "--output", "json"])
+        .code(6);
+    assert!(!f.has_schema(a, &f.a2.0, "squizzle"));
+    assert!(!f.has_schema(a, &f.tenants.0, "squizzle_t2"));
 }
 
 #[test]
