@@ -518,7 +518,7 @@ fn shards_add_up_to_exactly_the_whole_fleet() {
 }
 
 #[test]
-fn fleet_mistakes_are_refused_before_any_database_is_touched() {
+fn fleet_mistakes_are_refused_with_what_to_fix_and_touch_nothing_they_concern() {
     let f = Fleet::new();
     let a = pg::shared();
     let w = f.project(&["a1", "a1"]);
