@@ -79,8 +79,10 @@ fn scenario(code: ExitCode, json: bool) -> Option<Run> {
         | ExitCode::RollbackFailed
         | ExitCode::LockTimeout
         | ExitCode::MigrationFailed
-        // Needs a real database: tests/drift_pg.rs.
-        | ExitCode::SchemaDrift => return None,
+        // Needs a real database: tests/drift_pg.rs, tests/fleet_pg.rs.
+        | ExitCode::SchemaDrift
+        | ExitCode::FleetPartial
+        | ExitCode::FleetFailed => return None,
     })
 }
 
@@ -232,6 +234,8 @@ fn exit_codes_are_distinct_and_stable() {
             (11, "migration_failed"),
             (12, "not_found"),
             (13, "schema_drift"),
+            (14, "fleet_partial"),
+            (15, "fleet_failed"),
         ]
     );
 }

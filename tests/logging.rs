@@ -201,11 +201,17 @@ fn evidence_and_the_policy_decision_are_logged() {
     w.build_ok("1.0.0");
     w.run(&["keygen"]).success();
     w.run(&["sign", "1.0.0", "--key", "squizzle.key"]).success();
-    let r = w.run(&["-v", "verify", "1.0.0", "--key", "squizzle.pub"]).success();
+    let r = w
+        .run(&["-v", "verify", "1.0.0", "--key", "squizzle.pub"])
+        .success();
     assert!(r.stderr.contains("evidence referrer"), "{}", r.stderr);
     assert!(r.stderr.contains("counts=true"), "{}", r.stderr);
     assert!(r.stderr.contains("signature policy"), "{}", r.stderr);
-    assert!(r.stderr.contains("signature accepted by the policy"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("signature accepted by the policy"),
+        "{}",
+        r.stderr
+    );
     no_secret(&r);
 
     // Another key: the refusal and its reason are logged too.
@@ -213,7 +219,9 @@ fn evidence_and_the_policy_decision_are_logged() {
     other.set_env("SQUIZZLE_KEY_PASSWORD", "another passphrase");
     other.run(&["keygen"]).success();
     std::fs::copy(other.path("squizzle.pub"), w.path("other.pub")).unwrap();
-    let r = w.run(&["-v", "verify", "1.0.0", "--key", "other.pub"]).code(9);
+    let r = w
+        .run(&["-v", "verify", "1.0.0", "--key", "other.pub"])
+        .code(9);
     assert!(r.stderr.contains("signature refused"), "{}", r.stderr);
     no_secret(&r);
 }

@@ -27,6 +27,7 @@ mod drift_pg;
 mod evidence_cosign;
 mod evidence_layouts;
 mod exit_codes;
+mod fleet_pg;
 mod formats;
 mod incident_drill;
 mod install;

@@ -44,6 +44,9 @@ const COMMANDS: &[(&str, Option<&str>)] = &[
 /// Schemas in `schemas/` that are not a command's output.
 const OTHER_SCHEMAS: &[&str] = &[
     "error.v1.schema.json",
+    // `apply` and `status` over a fleet (tests/fleet_pg.rs validates them).
+    "fleet-apply.v1.schema.json",
+    "fleet-status.v1.schema.json",
     "config.schema.json",
     "manifest.v1.schema.json",
     "provenance.v1.schema.json",
@@ -52,7 +55,7 @@ const OTHER_SCHEMAS: &[&str] = &[
 
 /// Documents written by other work in progress (not yet on this branch's
 /// commands list) are allowed to exist without an entry above.
-const FOREIGN_SCHEMAS: &[&str] = &["fleet-apply.v1.schema.json"];
+const FOREIGN_SCHEMAS: &[&str] = &[];
 
 fn schemas_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas")

@@ -226,3 +226,50 @@ impl HistoryArgs {
         })
     }
 }
+
+/// How a command runs over a fleet (an environment with `targets`,
+/// `schemas`, `targets_file` or `targets_query`; docs/fleet.md).
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Fleet: targets in flight at once.
+    #[arg(long, value_name = "N", env = "SQUIZZLE_PARALLEL", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub parallel: Option<u32>,
+    /// Fleet: only targets whose identity hashes to I of N shards (0 <= I < N),
+    /// e.g. `--shard "$JOB_COMPLETION_INDEX/4"` in a Kubernetes Indexed Job.
+    #[arg(long, value_name = "I/N", env = "SQUIZZLE_SHARD")]
+    pub shard: Option<String>,
+}
+
+impl FleetArgs {
+    /// Default number of targets in flight.
+    pub const DEFAULT_PARALLEL: usize = 4;
+
+    pub fn given(&self) -> Option<&'static str> {
+        if self.parallel.is_some() {
+            Some("--parallel")
+        } else if self.shard.is_some() {
+            Some("--shard")
+        } else {
+            None
+        }
+    }
+
+    pub fn parallel(&self) -> usize {
+        self.parallel.map_or(Self::DEFAULT_PARALLEL, |n| n as usize)
+    }
+
+    pub fn shard(&self) -> Result<Option<crate::ops::fleet::Shard>, Error> {
+        self.shard
+            .as_deref()
+            .map(crate::ops::fleet::Shard::parse)
+            .transpose()
+    }
+}
+
+/// The refusal of a fleet flag on an environment that names one database.
+pub fn not_a_fleet(flag: &str, environment: Option<&str>) -> Error {
+    let name = environment.unwrap_or("default");
+    Error::Usage(format!(
+        "{flag} is for fleets, but environment {name} names one database; give it `targets`, `schemas`, `targets_file` or `targets_query` (docs/fleet.md), or drop {flag}"
+    ))
+}

@@ -9,6 +9,7 @@ mod baseline;
 mod build;
 mod check;
 mod drift;
+mod fleet;
 mod init;
 mod keygen;
 mod lint;

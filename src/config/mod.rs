@@ -10,6 +10,7 @@
 //! This module reads files and the process environment; it never prints.
 
 mod expand;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -223,6 +224,24 @@ pub struct Environment {
     pub statement_timeout: Option<String>,
     /// PostgreSQL `lock_timeout`: how long one statement may wait for a table lock.
     pub statement_lock_timeout: Option<String>,
+    /// The one schema migrations run in (`SET LOCAL search_path`); tenant
+    /// schema targets set it to their schema.
+    pub search_path: Option<String>,
+    /// A fleet (docs/fleet.md): database URLs, or `{ name, database_url,
+    /// schema }` tables.
+    pub targets: Option<Vec<targets::TargetEntry>>,
+    /// Tenant schemas in this environment's `database_url`.
+    pub schemas: Option<Vec<String>>,
+    /// A file of targets (project-relative): one URL per line, or TOML
+    /// `[[targets]]` tables.
+    pub targets_file: Option<String>,
+    /// SQL run against `catalog_url` (default `database_url`) whose first
+    /// column is a connection string or a tenant schema name (second: a name).
+    pub targets_query: Option<String>,
+    pub catalog_url: Option<String>,
+    /// Where a tenant schema's history lives; `{schema}` is its name.
+    /// Default `squizzle_{schema}`.
+    pub tenant_history_schema: Option<String>,
     /// Keys left out because a `${VAR}` they refer to is not set; they only
     /// matter to a command that reads them.
     #[serde(skip)]
@@ -283,7 +302,8 @@ fn is_secret_key(key: &str) -> bool {
 
 /// Keys whose value is a URL that may carry a password in its userinfo.
 fn is_url_key(key: &str) -> bool {
-    key == "url" || key.ends_with("_url")
+    // `targets` holds plain URL strings (its tables have `database_url`).
+    key == "url" || key.ends_with("_url") || key == "targets"
 }
 
 impl Config {
@@ -634,6 +654,11 @@ impl Config {
                 crate::core::ident::Ident::new(schema)
                     .map_err(|m| invalid(format!("`environments.{name}.history_schema`: {m}")))?;
             }
+            if let Some(schema) = &e.search_path {
+                crate::core::ident::Ident::new(schema)
+                    .map_err(|m| invalid(format!("`environments.{name}.search_path`: {m}")))?;
+            }
+            targets::validate(name, e).map_err(invalid)?;
         }
         let mut signer_lists: Vec<(String, &Vec<Signer>)> =
             vec![("security.signers".into(), &self.security.signers)];

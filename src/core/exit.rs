@@ -21,10 +21,12 @@ pub enum ExitCode {
     MigrationFailed = 11,
     NotFound = 12,
     SchemaDrift = 13,
+    FleetPartial = 14,
+    FleetFailed = 15,
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 14] = [
+    pub const ALL: [ExitCode; 16] = [
         ExitCode::Ok,
         ExitCode::General,
         ExitCode::Usage,
@@ -39,6 +41,8 @@ impl ExitCode {
         ExitCode::MigrationFailed,
         ExitCode::NotFound,
         ExitCode::SchemaDrift,
+        ExitCode::FleetPartial,
+        ExitCode::FleetFailed,
     ];
 
     pub fn code(self) -> u8 {
@@ -62,6 +66,8 @@ impl ExitCode {
             ExitCode::MigrationFailed => "migration_failed",
             ExitCode::NotFound => "not_found",
             ExitCode::SchemaDrift => "schema_drift",
+            ExitCode::FleetPartial => "fleet_partial",
+            ExitCode::FleetFailed => "fleet_failed",
         }
     }
 
@@ -92,6 +98,12 @@ impl ExitCode {
             ExitCode::NotFound => "the requested version or artifact does not exist",
             ExitCode::SchemaDrift => {
                 "the live schema differs from the fingerprint the last apply recorded"
+            }
+            ExitCode::FleetPartial => {
+                "a fleet run: some targets succeeded, others failed or were not started"
+            }
+            ExitCode::FleetFailed => {
+                "a fleet run: no target succeeded (each failed or was not started)"
             }
         }
     }

@@ -8,19 +8,21 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::config::targets::FleetSpec;
 use crate::config::{Config, Env, TxMode};
 use crate::core::digest::Digest;
+use crate::core::exit::ExitCode;
 use crate::core::manifest::TransactionMode;
 use crate::core::version::Version;
 use crate::db::catalog;
-use crate::db::fingerprint::Scope;
 use crate::ops::Result;
 use crate::ops::analysis::policy;
+use crate::ops::fleet::{self, FleetOutcome, FleetTarget, Pacing, Row, Shard};
+use crate::ops::release::fetch::VerifiedRelease;
 use crate::ops::run::runner::{
     RunContext, exec, load, run_files, segment_numbers, segments, show_sql, split_mode,
 };
-use crate::ops::run::session::read_release_files;
-use crate::ops::run::session::{Session, fetch_verified};
+use crate::ops::run::session::{ReleaseTexts, Session, fetch_verified, read_release_files};
 use crate::ops::run::{ApplyEvent, DryRun, RunOptions, Warning, WarningKind};
 use crate::ops::run::{fingerprint, plan};
 
@@ -81,6 +83,17 @@ pub async fn apply(
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let started = Instant::now();
+    let verified = prepare(config, opts, on).await?;
+    apply_verified(config, env, &verified, None, opts, started, on).await
+}
+
+/// Fetches, verifies and judges the release against the deny policy: every
+/// check that needs no database. A fleet does this once for all its targets.
+pub async fn prepare(
+    config: &Config,
+    opts: &ApplyOptions,
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<VerifiedRelease> {
     let deny = deny_policy(config, &opts.deny)?;
     let fetched = fetch_verified(config, &opts.version, &opts.run, on).await?;
     // The deny policy is judged on the verified manifest, before any
@@ -105,17 +118,56 @@ pub async fn apply(
             f.path, f.line, f.message, f.id, a.reason
         )));
     }
+    Ok(fetched)
+}
+
+/// Runs a release [`prepare`] verified on the database `config` selects:
+/// lock, plan against the history, run, record. `texts`: the release's
+/// migration texts when they were read once for many targets; otherwise
+/// the pending files are read from the layer.
+pub async fn apply_verified(
+    config: &Config,
+    env: &Env,
+    fetched: &VerifiedRelease,
+    texts: Option<&ReleaseTexts>,
+    opts: &ApplyOptions,
+    started: Instant,
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport> {
     let (lock_timeout, settings) = opts.run.timeouts.resolve(config);
     // A plan-only dry run changes nothing and takes no lock.
     let locked = (opts.dry_run != DryRun::Plan).then_some(lock_timeout);
     let mut session = Session::open(config, env, "apply", &opts.version, locked, on).await?;
-    let mut ctx = RunContext::new(&session, &fetched, config, env, &opts.run, started, "apply");
+    if let Some(schema) = config.active_environment().search_path
+        && !schema_exists(&session.client, &schema).await?
+    {
+        session.unlock().await;
+        return Err(crate::ops::Error::Usage(format!(
+            "schema {schema} does not exist in {}; the migrations would have nowhere to go. Create it (CREATE SCHEMA {schema}) or take it out of the configuration",
+            session.spec.target
+        )));
+    }
+    let mut ctx = RunContext::new(&session, fetched, config, env, &opts.run, started, "apply");
     ctx.dry_run = opts.dry_run;
     ctx.allow_out_of_order = opts.allow_out_of_order;
     ctx.settings = settings;
-    let result = run_locked(&ctx, on).await;
+    let result = run_locked(&ctx, texts, on).await;
     session.unlock().await;
     result
+}
+
+/// Whether the schema a tenant's migrations run in exists (its tables would
+/// otherwise fail to be created, or an unqualified name would find another
+/// schema's object).
+async fn schema_exists(client: &tokio_postgres::Client, name: &str) -> Result<bool> {
+    let rows = client
+        .query_typed(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+            &[(&name, tokio_postgres::types::Type::TEXT)],
+        )
+        .await
+        .map_err(|e| crate::db::DbError::query("looking for the target's schema", e))?;
+    Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
 }
 
 /// The environment's `deny` list plus `--deny`/`SQUIZZLE_DENY`, validated
@@ -133,6 +185,7 @@ fn deny_policy(config: &Config, extra: &[String]) -> Result<policy::Deny> {
 
 async fn run_locked(
     ctx: &RunContext<'_>,
+    shared: Option<&ReleaseTexts>,
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let client = ctx.client;
@@ -167,10 +220,10 @@ async fn run_locked(
     // Read only when something will run: a no-op apply reads no files. The
     // pending files come from the verified layer into memory, never to disk.
     let paths: Vec<&str> = plan.steps.iter().map(|s| s.file.path.as_str()).collect();
-    let texts = if paths.is_empty() {
-        Vec::new()
-    } else {
-        read_release_files(ctx.config, ctx.store, ctx.release, &paths)?
+    let texts = match shared {
+        _ if paths.is_empty() => Vec::new(),
+        Some(shared) => shared.get(&paths, &manifest.version)?,
+        None => read_release_files(ctx.config, ctx.store, ctx.release, &paths)?,
     };
     let loaded = plan
         .steps
@@ -235,8 +288,13 @@ async fn run_locked(
                 warn_invalid_indexes(ctx, &mut report, on).await?;
             }
             if let (DryRun::Off, Some(id)) = (ctx.dry_run, tally.release_id)
-                && let Some(w) =
-                    fingerprint::record(client, ctx.history, id, &Scope::AllUserSchemas).await
+                && let Some(w) = fingerprint::record(
+                    client,
+                    ctx.history,
+                    id,
+                    &fingerprint::scope_for(ctx.config),
+                )
+                .await
             {
                 on(ApplyEvent::Warning(&w.message));
                 report.warnings.push(w);
@@ -282,4 +340,222 @@ async fn warn_invalid_indexes(
         report.warnings.push(w);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// A fleet: one verified release, many targets.
+// ---------------------------------------------------------------------------
+
+/// How a fleet apply picks and paces its targets.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetApplyOptions {
+    pub shard: Option<Shard>,
+    pub pacing: Pacing,
+}
+
+/// What happened on one target of a fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetOutcome {
+    Applied,
+    NothingToDo,
+    DryRun,
+    DryRunExecuted,
+    Failed,
+    NotStarted,
+}
+
+/// Why a target failed, in the exit-code vocabulary of a single apply.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetError {
+    pub kind: &'static str,
+    pub code: u8,
+    pub message: String,
+}
+
+/// One target's row: small on purpose, it is all a finished target keeps.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetApply {
+    pub target: String,
+    pub database: String,
+    pub schema: Option<String>,
+    pub history_schema: String,
+    pub canary: bool,
+    pub outcome: TargetOutcome,
+    pub migrations_run: usize,
+    pub statements_run: usize,
+    pub duration_ms: u64,
+    pub error: Option<TargetError>,
+    pub warnings: Vec<String>,
+}
+
+impl Row for TargetApply {
+    fn failed(&self) -> bool {
+        self.outcome == TargetOutcome::Failed
+    }
+    fn not_started(_: usize, t: &FleetTarget, canary: bool, why: &str) -> Self {
+        TargetApply {
+            target: t.identity.clone(),
+            database: t.database.clone(),
+            schema: t.schema.clone(),
+            history_schema: history_name(t),
+            canary,
+            outcome: TargetOutcome::NotStarted,
+            migrations_run: 0,
+            statements_run: 0,
+            duration_ms: 0,
+            error: None,
+            warnings: vec![why.to_owned()],
+        }
+    }
+}
+
+fn history_name(t: &FleetTarget) -> String {
+    t.history_schema
+        .clone()
+        .unwrap_or_else(|| "squizzle".into())
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetSummary {
+    /// Targets of this run (of this shard, with `--shard`).
+    pub targets: usize,
+    /// Targets in the whole fleet.
+    pub fleet: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub not_started: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetApplyReport {
+    pub schema_version: u32,
+    pub version: String,
+    pub digest: Digest,
+    pub environment: Option<String>,
+    pub shard: Option<Shard>,
+    pub pacing: Pacing,
+    pub outcome: FleetOutcome,
+    pub summary: FleetSummary,
+    pub targets: Vec<TargetApply>,
+}
+
+/// `apply` over the selected environment's fleet: the release is fetched,
+/// verified and judged ONCE, its migration texts read once, then every
+/// target of this shard runs the same per-target apply as a single database
+/// does (its own lock, plan and history), paced by `fleet.pacing`.
+/// `classify` names a target's error in exit-code terms (the CLI's map).
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_fleet(
+    config: &Config,
+    env: &Env,
+    spec: &FleetSpec,
+    opts: &ApplyOptions,
+    fleet: FleetApplyOptions,
+    classify: &dyn Fn(&crate::ops::Error) -> ExitCode,
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+    done: &mut dyn FnMut(&TargetApply),
+) -> Result<FleetApplyReport> {
+    let verified = prepare(config, opts, on).await?;
+    let env_name = config.environment.as_deref().unwrap_or("default");
+    let all = fleet::targets::resolve(spec, env, env_name).await?;
+    let fleet_size = all.len();
+    let targets = fleet::select(all, fleet.shard);
+    let texts = ReleaseTexts::read(config, &verified)?;
+    let canaries = fleet.pacing.canary.min(targets.len());
+    let rows = fleet::run(
+        &targets,
+        fleet.pacing,
+        |i, t| {
+            let (verified, texts) = (&verified, &texts);
+            async move {
+                let cfg =
+                    config.for_target(&t.url, t.history_schema.as_deref(), t.schema.as_deref());
+                let started = Instant::now();
+                let mut warnings = Vec::new();
+                let mut on_target = |e: ApplyEvent<'_>| {
+                    if let ApplyEvent::Warning(w) = e {
+                        warnings.push(w.to_owned());
+                    }
+                };
+                let result = apply_verified(
+                    &cfg,
+                    env,
+                    verified,
+                    Some(texts),
+                    opts,
+                    started,
+                    &mut on_target,
+                )
+                .await;
+                let mut row = TargetApply {
+                    target: t.identity.clone(),
+                    database: t.database.clone(),
+                    schema: t.schema.clone(),
+                    history_schema: history_name(t),
+                    canary: i < canaries,
+                    outcome: TargetOutcome::Failed,
+                    migrations_run: 0,
+                    statements_run: 0,
+                    duration_ms: 0,
+                    error: None,
+                    warnings,
+                };
+                match result {
+                    Ok(r) => {
+                        row.outcome = match r.outcome {
+                            Outcome::Applied => TargetOutcome::Applied,
+                            Outcome::NothingToDo => TargetOutcome::NothingToDo,
+                            Outcome::DryRun => TargetOutcome::DryRun,
+                            Outcome::DryRunExecuted => TargetOutcome::DryRunExecuted,
+                        };
+                        row.migrations_run = r.migrations_run;
+                        row.statements_run = r.statements_run;
+                    }
+                    Err(e) => {
+                        let code = classify(&e);
+                        row.error = Some(TargetError {
+                            kind: code.name(),
+                            code: code.code(),
+                            message: e.to_string(),
+                        });
+                    }
+                }
+                row.duration_ms = started.elapsed().as_millis() as u64;
+                row
+            }
+        },
+        done,
+    )
+    .await;
+    let failed = rows
+        .iter()
+        .filter(|r| r.outcome == TargetOutcome::Failed)
+        .count();
+    let not_started = rows
+        .iter()
+        .filter(|r| r.outcome == TargetOutcome::NotStarted)
+        .count();
+    let succeeded = rows.len() - failed - not_started;
+    Ok(FleetApplyReport {
+        schema_version: 1,
+        version: verified.release.manifest.version.tag(),
+        digest: verified.release.digest(),
+        environment: config.environment.clone(),
+        shard: fleet.shard,
+        pacing: fleet.pacing,
+        outcome: FleetOutcome::of(succeeded, rows.len()),
+        summary: FleetSummary {
+            targets: rows.len(),
+            fleet: fleet_size,
+            succeeded,
+            failed,
+            not_started,
+        },
+        targets: rows,
+    })
 }

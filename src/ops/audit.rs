@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::config::{Config, Env, Environment};
@@ -19,6 +20,7 @@ use crate::db::DbError;
 use crate::db::audit::ReleaseDetails;
 use crate::db::connect::ConnectSpec;
 use crate::db::history::{HistoryStore, ReleaseSummary};
+use crate::ops::fleet;
 use crate::ops::registry::registry_configured;
 use crate::ops::release::fetch::{pull_if_missing, refresh_referrers};
 use crate::ops::release::provenance::ProvenanceSummary;
@@ -167,7 +169,11 @@ pub struct Attempt {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetReport {
+    /// The environment, or `environment/target` for a target of a fleet.
     pub environment: String,
+    /// The fleet target's identity (docs/fleet.md), for a fleet's entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// `host:port/db` (never credentials), when the settings parse.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
@@ -236,7 +242,7 @@ pub async fn audit(
     if implicit.is_none()
         && !names.iter().any(|n| {
             let e = &config.environments[*n];
-            e.database_url.is_some() || !e.unresolved.is_empty()
+            e.database_url.is_some() || !e.unresolved.is_empty() || e.is_fleet()
         })
     {
         return Err(Error::Usage(
@@ -259,22 +265,59 @@ pub async fn audit(
     if let Some(e) = &implicit {
         selected.push(("default", e, false));
     }
-    let targets = selected.iter().map(|(name, envcfg, named)| {
-        audit_target(
-            name,
-            *named,
-            envcfg,
-            env,
-            version,
-            Target {
-                tag: &tag,
-                reference: reference.as_deref(),
-                migrations: migrations.as_deref(),
-                timeout: opts.timeout,
-            },
-        )
-    });
-    let environments = futures_util::future::join_all(targets).await;
+    // A fleet environment is audited target by target, each under its
+    // `environment/target` label; a fleet that cannot be listed is one
+    // unanswered entry. At most AUDIT_PARALLEL databases are read at once.
+    let mut entries: Vec<std::result::Result<Entry, TargetReport>> = Vec::new();
+    for (name, envcfg, named) in &selected {
+        let Some(spec) = config.fleet_of(envcfg) else {
+            entries.push(Ok(((*name).to_owned(), None, (*envcfg).clone(), *named)));
+            continue;
+        };
+        match fleet::targets::resolve(&spec, env, name).await {
+            Ok(targets) => {
+                for t in targets {
+                    let e = Environment {
+                        database_url: Some(t.url.clone()),
+                        history_schema: t.history_schema.clone(),
+                        ..Environment::default()
+                    };
+                    entries.push(Ok((
+                        format!("{name}/{}", t.identity),
+                        Some(t.identity),
+                        e,
+                        true,
+                    )));
+                }
+            }
+            Err(e) => {
+                let mut r = unanswered(name, envcfg);
+                r.status = classify(&e);
+                r.error = Some(error_chain(&e));
+                entries.push(Err(r));
+            }
+        }
+    }
+    let target = Target {
+        tag: &tag,
+        reference: reference.as_deref(),
+        migrations: migrations.as_deref(),
+        timeout: opts.timeout,
+    };
+    let environments: Vec<TargetReport> = futures_util::stream::iter(entries)
+        .map(|entry| async move {
+            match entry {
+                Ok((label, fleet_target, envcfg, named)) => {
+                    let mut r = audit_target(&label, named, &envcfg, env, version, target).await;
+                    r.target = fleet_target;
+                    r
+                }
+                Err(r) => r,
+            }
+        })
+        .buffered(AUDIT_PARALLEL)
+        .collect()
+        .await;
     let mut summary = Summary {
         environments: environments.len(),
         ..Summary::default()
@@ -457,27 +500,8 @@ async fn audit_target(
     t: Target<'_>,
 ) -> TargetReport {
     let started = Instant::now();
-    let schema = envcfg
-        .history_schema
-        .clone()
-        .unwrap_or_else(|| "squizzle".into());
-    let mut report = TargetReport {
-        environment: name.to_owned(),
-        database: None,
-        history_schema: schema.clone(),
-        status: TargetStatus::Skipped,
-        when: None,
-        by: None,
-        digest: None,
-        signer_identity: None,
-        signer_issuer: None,
-        digest_mismatch: false,
-        migrations_applied: None,
-        migrations_recorded: 0,
-        attempts: Vec::new(),
-        error: None,
-        elapsed_ms: 0,
-    };
+    let mut report = unanswered(name, envcfg);
+    let schema = report.history_schema.clone();
     if let Some(u) = envcfg.unresolved.iter().find(|u| u.key == "database_url") {
         report.error = Some(format!(
             "environment {name:?}: `database_url` refers to ${{{}}}, which is not set; export it to audit this environment",
@@ -519,6 +543,38 @@ async fn audit_target(
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     report
+}
+
+/// One database to audit: its label, its fleet identity (for a fleet's
+/// target), its settings, and whether the configuration names it.
+type Entry = (String, Option<String>, Environment, bool);
+
+/// How many databases `audit` reads at once (a fleet may have hundreds).
+const AUDIT_PARALLEL: usize = 16;
+
+/// The report of a target before anything was read.
+fn unanswered(name: &str, envcfg: &Environment) -> TargetReport {
+    TargetReport {
+        environment: name.to_owned(),
+        target: None,
+        database: None,
+        history_schema: envcfg
+            .history_schema
+            .clone()
+            .unwrap_or_else(|| "squizzle".into()),
+        status: TargetStatus::Skipped,
+        when: None,
+        by: None,
+        digest: None,
+        signer_identity: None,
+        signer_issuer: None,
+        digest_mismatch: false,
+        migrations_applied: None,
+        migrations_recorded: 0,
+        attempts: Vec::new(),
+        error: None,
+        elapsed_ms: 0,
+    }
 }
 
 fn classify(e: &Error) -> TargetStatus {

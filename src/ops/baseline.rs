@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config::{Config, Env};
 use crate::core::manifest::{FileEntry, FileKind};
 use crate::core::version::Version;
-use crate::db::fingerprint::{self, Scope};
+use crate::db::fingerprint;
 use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
 use crate::db::lock;
 use crate::db::split;
@@ -115,7 +115,7 @@ pub async fn baseline(
             .await?;
         // In the baseline's transaction: the fingerprint is the schema this
         // baseline declares to be the release, so both are recorded or neither.
-        let fp = fingerprint::capture(&client, &Scope::AllUserSchemas, &[history.schema().name()]).await?;
+        let fp = fingerprint::capture(&client, &crate::ops::run::fingerprint::scope_for(config), &[history.schema().name()]).await?;
         history.record_fingerprint(&client, id, &fp).await?;
         held.check("committing the baseline")?;
         client.batch_execute("COMMIT").await.map_err(|e| Error::Db(crate::db::DbError::query("committing the baseline", e)))?;

@@ -30,7 +30,7 @@ pub async fn drift(config: &Config, env: &Env, schemas: &[String]) -> Result<Dri
         )));
     }
     let scope = if schemas.is_empty() {
-        Scope::AllUserSchemas
+        crate::ops::run::fingerprint::scope_for(config)
     } else {
         let mut s = schemas.to_vec();
         s.sort();

@@ -13,6 +13,7 @@
 
 // Shared rooms.
 pub mod analysis;
+pub mod fleet;
 pub mod host;
 pub mod lineage;
 pub mod registry;

@@ -565,7 +565,7 @@ async fn run_plan(
                     ctx.client,
                     ctx.history,
                     id,
-                    &crate::db::fingerprint::Scope::AllUserSchemas,
+                    &crate::ops::run::fingerprint::scope_for(ctx.config),
                 )
                 .await
             {

@@ -14,6 +14,27 @@ use crate::db::lock::{self, LockHolder};
 use crate::ops::Result;
 use crate::ops::run::{Warning, WarningKind};
 
+/// What a target's fingerprint covers: the schemas of its `search_path`
+/// when the environment (or a tenant target of a fleet) sets one, so tenant
+/// schemas of one database are fingerprinted apart; every user schema
+/// otherwise.
+pub fn scope_for(config: &crate::config::Config) -> Scope {
+    let schemas: Vec<String> = config
+        .active_environment()
+        .search_path
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').to_owned())
+        .filter(|s| !s.is_empty() && s != "$user")
+        .collect();
+    if schemas.is_empty() {
+        Scope::AllUserSchemas
+    } else {
+        Scope::Schemas(schemas)
+    }
+}
+
 /// Reads the live fingerprint of `scope` and stores it with release row
 /// `release_id`. The run it follows has committed already, so a failure here
 /// is a warning for the report, not a failed run: `drift` then says the last

@@ -154,6 +154,11 @@ impl Timeouts {
             statement_lock_timeout: self
                 .statement_lock
                 .or_else(|| parse(&envcfg.statement_lock_timeout)),
+            // Validated when the configuration was loaded.
+            search_path: envcfg
+                .search_path
+                .as_deref()
+                .and_then(|s| crate::core::ident::Ident::new(s).ok()),
         };
         (lock, settings)
     }
@@ -165,20 +170,29 @@ impl Timeouts {
 /// would outlive the run on a server connection that a transaction pooler
 /// hands to other clients. A file run outside a transaction has only the
 /// session to carry them: they are set before it and reset after it.
-#[derive(Debug, Clone, Copy, Default)]
+///
+/// `search_path` (one schema, for a tenant schema target) travels the same
+/// way, so the migration's unqualified names land in the tenant's schema.
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     statement_timeout: Option<Duration>,
     statement_lock_timeout: Option<Duration>,
+    search_path: Option<crate::core::ident::Ident>,
 }
 
 impl Settings {
-    fn assignments(&self) -> impl Iterator<Item = (&'static str, u128)> {
+    fn assignments(&self) -> impl Iterator<Item = (&'static str, String)> {
         [
             ("statement_timeout", self.statement_timeout),
             ("lock_timeout", self.statement_lock_timeout),
         ]
         .into_iter()
-        .filter_map(|(name, d)| d.map(|d| (name, d.as_millis())))
+        .filter_map(|(name, d)| d.map(|d| (name, d.as_millis().to_string())))
+        .chain(
+            self.search_path
+                .as_ref()
+                .map(|s| ("search_path", s.to_string())),
+        )
     }
 
     /// `begin` (`BEGIN`, or the run's lock-aware form), with the settings
@@ -223,6 +237,7 @@ mod tests {
         let both = Settings {
             statement_timeout: Some(Duration::from_secs(2)),
             statement_lock_timeout: Some(Duration::from_millis(250)),
+            search_path: None,
         };
         assert_eq!(
             both.begin_sql("BEGIN"),
@@ -236,5 +251,14 @@ mod tests {
             both.reset_sql().as_deref(),
             Some("RESET statement_timeout; RESET lock_timeout")
         );
+        let tenant = Settings {
+            search_path: Some(crate::core::ident::Ident::new("tenant_a").unwrap()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            tenant.begin_sql("BEGIN"),
+            "BEGIN; SET LOCAL search_path = \"tenant_a\""
+        );
+        assert_eq!(tenant.reset_sql().as_deref(), Some("RESET search_path"));
     }
 }

@@ -490,7 +490,7 @@ impl Runner<'_, '_> {
                     self.migrations_committed += ids.len();
                 }
                 Segment::Alone(i) => {
-                    let settings = self.ctx.settings;
+                    let settings = &self.ctx.settings;
                     if let Some(sql) = settings.session_sql() {
                         exec(client, &sql, "applying session settings").await?;
                     }

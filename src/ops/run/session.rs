@@ -180,6 +180,40 @@ pub fn read_release_files(
         .collect()
 }
 
+/// Every migration text of a verified release, read from its layer once and
+/// shared by the targets of a fleet: the release is held once, whatever the
+/// fleet's size; each running target copies only its pending files.
+pub struct ReleaseTexts(std::collections::HashMap<String, String>);
+
+impl ReleaseTexts {
+    pub fn read(config: &Config, verified: &VerifiedRelease) -> Result<ReleaseTexts> {
+        let paths: Vec<&str> = verified
+            .release
+            .manifest
+            .files
+            .iter()
+            .filter(|f| f.kind == crate::core::manifest::FileKind::Migration)
+            .map(|f| f.path.as_str())
+            .collect();
+        let texts = read_release_files(config, &verified.store, &verified.release, &paths)?;
+        Ok(ReleaseTexts(
+            paths.iter().map(|p| p.to_string()).zip(texts).collect(),
+        ))
+    }
+
+    /// Copies of the texts of `paths`, in order.
+    pub fn get(&self, paths: &[&str], version: &Version) -> Result<Vec<String>> {
+        paths
+            .iter()
+            .map(|p| {
+                self.0.get(*p).cloned().ok_or_else(|| {
+                    Error::Usage(format!("{p} is not a migration of release {version}"))
+                })
+            })
+            .collect()
+    }
+}
+
 /// Pulls the release when it is missing (unless offline), refreshes its
 /// signatures from the registry, and verifies it: the shared start of every
 /// command that runs a release against a database.
