@@ -8,28 +8,13 @@
 use squizzle_test_support::World;
 use squizzle_test_support::pg;
 use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
-use squizzle_test_support::sigstore::{Identity, SigstoreServices};
+use squizzle_test_support::sigstore::SigstoreServices;
 
 const WORKFLOW: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
 
 /// CI: a project whose 1.0.0 is built, signed keylessly as WORKFLOW and pushed.
 fn released(s: &SigstoreServices, reg: &Registry) -> World {
-    let ci = World::plain();
-    ci.config(&format!(
-        "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/acme/db\"\n\n[security]\nfulcio_url = {:?}\nrekor_url = {:?}\ntrusted_root = {:?}\n",
-        reg.url(),
-        s.fulcio_url(),
-        s.rekor_url(),
-        s.trusted_root_path().display().to_string(),
-    ));
-    ci.build_ok("1.0.0");
-    ci.run_with_env(
-        &["sign", "1.0.0"],
-        &[("SIGSTORE_ID_TOKEN", &s.mint_token(&Identity::uri(WORKFLOW)))],
-    )
-    .success();
-    ci.run(&["push", "1.0.0"]).success();
-    ci
+    squizzle_test_support::ci::release_keyless(s, reg, WORKFLOW, "1.0.0")
 }
 
 /// An empty folder with only the variables a deploy job sets.

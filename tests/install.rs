@@ -682,21 +682,7 @@ fn two_commands_take_an_empty_folder_to_an_applied_database() {
     let s = SigstoreServices::start();
     let reg = Registry::start(RegistryOptions { auth: Auth::None });
     // The application's CI released its migrations 1.0.0.
-    let ci = squizzle_test_support::World::plain();
-    ci.config(&format!(
-        "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/acme/db\"\n\n[security]\nfulcio_url = {:?}\nrekor_url = {:?}\ntrusted_root = {:?}\n",
-        reg.url(),
-        s.fulcio_url(),
-        s.rekor_url(),
-        s.trusted_root_path().display().to_string(),
-    ));
-    ci.build_ok("1.0.0");
-    ci.run_with_env(
-        &["sign", "1.0.0"],
-        &[("SIGSTORE_ID_TOKEN", &s.mint_token(&Identity::uri(APP)))],
-    )
-    .success();
-    ci.run(&["push", "1.0.0"]).success();
+    squizzle_test_support::ci::release_keyless(&s, &reg, APP, "1.0.0");
     // squizzle's release page.
     let release = Release::new(&s, &release_identity());
     let server = FileServer::start(release.dir.path());

@@ -15,8 +15,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use squizzle_test_support::registry::{Auth, Registry, RegistryOptions};
-use squizzle_test_support::sigstore::{Identity, SigstoreServices};
-use squizzle_test_support::{World, pg, repo_root, squizzle_bin};
+use squizzle_test_support::sigstore::SigstoreServices;
+use squizzle_test_support::{pg, repo_root, squizzle_bin};
 
 const WORKFLOW: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
 
@@ -200,21 +200,7 @@ fn squizzle_applies_a_registry_release_from_inside_the_image_as_uid_65532_on_a_r
     let s = SigstoreServices::start();
     let reg = Registry::start(RegistryOptions { auth: Auth::None });
     // CI: build, sign keyless, push.
-    let ci = World::plain();
-    ci.config(&format!(
-        "[project]\nmigrations = \"migrations\"\n\n[registry]\nurl = \"{}/acme/db\"\n\n[security]\nfulcio_url = {:?}\nrekor_url = {:?}\ntrusted_root = {:?}\n",
-        reg.url(),
-        s.fulcio_url(),
-        s.rekor_url(),
-        s.trusted_root_path().display().to_string(),
-    ));
-    ci.build_ok("1.0.0");
-    ci.run_with_env(
-        &["sign", "1.0.0"],
-        &[("SIGSTORE_ID_TOKEN", &s.mint_token(&Identity::uri(WORKFLOW)))],
-    )
-    .success();
-    ci.run(&["push", "1.0.0"]).success();
+    let ci = squizzle_test_support::ci::release_keyless(&s, &reg, WORKFLOW, "1.0.0");
     let digest = ci.tag_digest("1.0.0");
 
     // The image, unpacked as a runtime would.

@@ -9,6 +9,7 @@
 //!   transaction or session pooling mode.
 //! - [`registry`]: throwaway CNCF distribution registries (anonymous, basic or
 //!   token auth) and a small HTTP client to cross-check what was pushed.
+//! - [`ci`]: a release built, signed keyless and pushed, as CI leaves it.
 //! - [`fake_registry`]: a scripted registry that lies, for hostile answers.
 //! - [`fault_proxy`]: a TCP proxy that injects faults in front of a registry.
 //! - [`file_server`]: a static file server standing in for a release page.
@@ -21,6 +22,7 @@
 //! ends with the test process. Nothing here asserts behaviour of squizzle:
 //! that is the tests' job.
 
+pub mod ci;
 pub mod fake_registry;
 pub mod fault_proxy;
 pub mod file_server;
