@@ -277,6 +277,10 @@ pub enum UnpackError {
         path: PathBuf,
         source: io::Error,
     },
+
+    /// The reader of [`each_file`] stopped the pass before its end.
+    #[error("the pass over the tarball was stopped before its end")]
+    Stopped,
 }
 
 fn count_files(n: usize) -> String {
@@ -469,6 +473,41 @@ pub fn read_files(
                 .transpose()
         })
         .collect()
+}
+
+/// Hands each file of `expected` that `wanted` marks to `each` (its slot
+/// in the manifest and its text), in the order of the tarball, during one
+/// streaming pass over `tarball` that checks it exactly as [`inspect`] does.
+/// A file is handed over only after all its bytes were read and found to be
+/// the file the manifest lists (digest and size, UTF-8 without NUL,
+/// directives agreeing): nothing unchecked reaches the caller, and memory
+/// holds about one file at a time whatever the release's size. A file that
+/// differs from the manifest is never handed over; the pass then ends with
+/// [`UnpackError::ChecksumMismatch`]. `each` returns false to stop early,
+/// which ends the pass with [`UnpackError::Stopped`].
+pub fn each_file(
+    tarball: &Path,
+    expected: &[FileEntry],
+    wanted: &[bool],
+    limits: &Limits,
+    each: &mut (dyn FnMut(usize, String) -> bool + Send),
+) -> Result<(), UnpackError> {
+    assert_eq!(wanted.len(), expected.len(), "one mark per manifest file");
+    let file = File::open(tarball).map_err(|source| UnpackError::Io {
+        action: "open",
+        path: tarball.to_path_buf(),
+        source,
+    })?;
+    let inspection =
+        walk(file, expected, limits, Sink::Each(wanted, each)).map_err(|e| match e {
+            UnpackError::ReadInput { source } => UnpackError::Io {
+                action: "read",
+                path: tarball.to_path_buf(),
+                source,
+            },
+            other => other,
+        })?;
+    refuse_mismatch(&inspection)
 }
 
 fn destination_parts(dest: &Path) -> Result<(&Path, &std::ffi::OsStr), UnpackError> {
@@ -820,6 +859,8 @@ enum Stop {
     /// The tar parser (or the stream beneath it) returned an error.
     Tar(io::Error),
     Refused(UnpackError),
+    /// The receiver of [`Sink::Each`] wanted no more files.
+    Stopped,
 }
 
 impl From<UnpackError> for Stop {
@@ -837,6 +878,13 @@ enum Sink<'a> {
     /// In memory, the files whose slot (index in the manifest) is marked:
     /// apply reads the files it runs this way, never from disk.
     Memory(&'a [bool], &'a mut [Option<Vec<u8>>]),
+    /// Handed over one at a time, the marked files that are exactly what the
+    /// manifest lists, as soon as each is checked; the callback returns false
+    /// to stop the walk.
+    Each(
+        &'a [bool],
+        &'a mut (dyn FnMut(usize, String) -> bool + Send),
+    ),
 }
 
 /// The common pass of `inspect`, `extract` and `read_files`: each accepted
@@ -904,6 +952,7 @@ fn walk<R: Read>(
     match walked {
         (Ok(()), _, _) => {}
         (Err(Stop::Refused(e)), _, _) => return Err(e),
+        (Err(Stop::Stopped), _, _) => return Err(UnpackError::Stopped),
         (Err(Stop::Tar(e)), eof, failed) => {
             let failure = if failed {
                 inflated.failure.take()
@@ -1163,7 +1212,7 @@ fn walk_entries<R: Read>(
             _ => None,
         };
         let mut kept = match &mut out {
-            Sink::Memory(wanted, _) if wanted[slot] => {
+            Sink::Memory(wanted, _) | Sink::Each(wanted, _) if wanted[slot] => {
                 Some(Vec::with_capacity(usize::try_from(size).unwrap_or(0)))
             }
             _ => None,
@@ -1235,8 +1284,22 @@ fn walk_entries<R: Read>(
             check_directives(path, &head, listed.transaction)?;
         }
         found[slot] = Some((digest, size));
-        if let (Some(bytes), Sink::Memory(_, into)) = (kept, &mut out) {
-            into[slot] = Some(bytes);
+        match (kept, &mut out) {
+            (Some(bytes), Sink::Memory(_, into)) => into[slot] = Some(bytes),
+            // Only the file the manifest lists goes out; any other is a
+            // mismatch, refused once the walk ends.
+            (Some(bytes), Sink::Each(_, each))
+                if digest == listed.sha256 && size == listed.size =>
+            {
+                let text = String::from_utf8(bytes).map_err(|e| UnpackError::NotUtf8 {
+                    path: path.to_owned(),
+                    offset: e.utf8_error().valid_up_to() as u64,
+                })?;
+                if !each(slot, text) {
+                    return Err(Stop::Stopped);
+                }
+            }
+            _ => {}
         }
     }
 

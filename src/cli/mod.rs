@@ -354,7 +354,8 @@ pub fn exit_code_for(e: &Error) -> ExitCode {
             UnpackError::Io { .. }
             | UnpackError::ReadInput { .. }
             | UnpackError::DestinationExists { .. }
-            | UnpackError::InvalidDestination { .. },
+            | UnpackError::InvalidDestination { .. }
+            | UnpackError::Stopped,
         ) => ExitCode::General,
         Error::Unpack(_) | Error::Integrity(_) => ExitCode::Integrity,
         Error::Io { .. } => ExitCode::General,

@@ -15,14 +15,16 @@ use crate::core::exit::ExitCode;
 use crate::core::manifest::TransactionMode;
 use crate::core::version::Version;
 use crate::db::catalog;
+use crate::db::split::SplitMode;
 use crate::ops::Result;
 use crate::ops::analysis::policy;
 use crate::ops::fleet::{self, FleetOutcome, FleetTarget, Pacing, Row, Shard};
 use crate::ops::release::fetch::VerifiedRelease;
 use crate::ops::run::runner::{
-    RunContext, exec, load, run_files, segment_numbers, segments, show_sql, split_mode,
+    Loaded, RunContext, exec, load, run_files, segment_numbers, segments, show_sql, split_mode,
 };
 use crate::ops::run::session::{ReleaseTexts, Session, fetch_verified, read_release_files};
+use crate::ops::run::texts::{Source, Texts, survey};
 use crate::ops::run::{ApplyEvent, DryRun, RunOptions, Warning, WarningKind};
 use crate::ops::run::{fingerprint, plan};
 
@@ -219,18 +221,32 @@ async fn run_locked(
 
     // Read only when something will run: a no-op apply reads no files. The
     // pending files come from the verified layer into memory, never to disk.
+    // A single target streams them: a first pass looks at every pending
+    // file (so a file that would be refused is refused before anything
+    // runs), the run reads each again when its turn comes; memory holds
+    // about one file whatever the release's size.
     let paths: Vec<&str> = plan.steps.iter().map(|s| s.file.path.as_str()).collect();
-    let texts = match shared {
-        _ if paths.is_empty() => Vec::new(),
-        Some(shared) => shared.get(&paths, &manifest.version)?,
-        None => read_release_files(ctx.config, ctx.store, ctx.release, &paths)?,
+    let (loaded, mut texts) = match shared {
+        _ if paths.is_empty() => (Vec::new(), Texts::held(Vec::new())),
+        Some(shared) => held(&plan, shared.get(&paths, &manifest.version)?, mode)?,
+        None if ctx.dry_run == DryRun::Plan => held(
+            &plan,
+            read_release_files(ctx.config, ctx.store, ctx.release, &paths)?,
+            mode,
+        )?,
+        None => {
+            let source = Source::of(ctx.config, ctx.store, ctx.release);
+            let slots = source.slots(&paths)?;
+            let steps = plan.steps.clone();
+            let loaded = survey(&source, &slots, move |i, text| {
+                load(steps[i].clone(), text, mode)
+            })
+            .await?
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+            (loaded, Texts::streamed(source, slots))
+        }
     };
-    let loaded = plan
-        .steps
-        .iter()
-        .zip(texts)
-        .map(|(step, text)| load(step.clone(), text, mode))
-        .collect::<Result<Vec<_>>>()?;
     let segment_of = segment_numbers(&segments(&loaded, ctx.tx_mode, ctx.dry_run), loaded.len());
     let planned: Vec<PlannedFile> = loaded
         .iter()
@@ -260,7 +276,9 @@ async fn run_locked(
         warnings: plan.warnings.clone(),
     };
     if ctx.dry_run == DryRun::Plan {
-        show_sql(&loaded, &segment_of, on);
+        if let Texts::Held(all) = &texts {
+            show_sql(&loaded, all, &segment_of, on);
+        }
         report.outcome = if plan.nothing_to_do() {
             Outcome::NothingToDo
         } else {
@@ -277,7 +295,7 @@ async fn run_locked(
         return Ok(report);
     }
 
-    let tally = run_files(ctx, &loaded, on).await;
+    let tally = run_files(ctx, &loaded, &mut texts, on).await;
     report.execution_ms = ctx.started.elapsed().as_millis() as u64;
     match tally {
         Ok(tally) => {
@@ -318,6 +336,17 @@ async fn run_locked(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The pending files of `plan`, their texts in memory (`texts`, in plan order).
+fn held(plan: &plan::Plan, texts: Vec<String>, mode: SplitMode) -> Result<(Vec<Loaded>, Texts)> {
+    let loaded = plan
+        .steps
+        .iter()
+        .zip(&texts)
+        .map(|(step, text)| load(step.clone(), text, mode))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((loaded, Texts::held(texts)))
 }
 
 /// Invalid indexes left in the database (by a build outside squizzle, or by

@@ -35,6 +35,7 @@ use crate::ops::release::resolve;
 use crate::ops::run::plan::{PlanError, Step, applied_versions};
 use crate::ops::run::runner::{self, Loaded, RunContext};
 use crate::ops::run::session::{self, Session};
+use crate::ops::run::texts::Texts;
 use crate::ops::run::{ApplyEvent, DryRun, MigrationFailure, RunOptions, Warning, WarningKind};
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
@@ -495,7 +496,7 @@ async fn run_plan(
     let loaded = plan
         .steps
         .iter()
-        .zip(texts)
+        .zip(&texts)
         .map(|(s, text)| {
             let step = Step {
                 file: s.script.clone(),
@@ -543,7 +544,7 @@ async fn run_plan(
             &runner::segments(&loaded, ctx.tx_mode, ctx.dry_run),
             loaded.len(),
         );
-        runner::show_sql(&loaded, &segment_of, on);
+        runner::show_sql(&loaded, &texts, &segment_of, on);
         return Ok(report);
     }
     ctx.metadata = serde_json::json!({
@@ -554,7 +555,10 @@ async fn run_plan(
             "appliedBy": s.applied_by,
         })).collect::<Vec<_>>(),
     });
-    match runner::run_files(&ctx, &loaded, on).await {
+    // Rollback scripts are held in memory (read above, for the plan): they
+    // are usually few and small, unlike a release's migrations.
+    let mut texts = Texts::held(texts);
+    match runner::run_files(&ctx, &loaded, &mut texts, on).await {
         Ok(tally) => {
             report.release_id = tally.release_id;
             report.migrations_rolled_back = tally.files;

@@ -1,6 +1,7 @@
 //! Running a release's SQL against a database: what apply, rollback,
 //! baseline, status and audit share. Options and progress events live here;
-//! `session` connects and locks, `runner` runs files in transaction segments
+//! `session` connects and locks, `texts` reads the files a run executes from
+//! the verified layer as it goes, `runner` runs files in transaction segments
 //! and records them, `plan` decides what runs, `fingerprint` records the
 //! schema a run leaves and compares the live catalog with it (drift).
 
@@ -8,6 +9,7 @@ pub mod fingerprint;
 pub mod plan;
 pub mod runner;
 pub mod session;
+pub mod texts;
 pub mod warning;
 
 pub use warning::{Warning, WarningKind};

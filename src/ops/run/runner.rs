@@ -24,26 +24,32 @@ use crate::ops::release::fetch::VerifiedRelease;
 use crate::ops::release::resolve::ResolvedRelease;
 use crate::ops::run::plan::Step;
 use crate::ops::run::session::Session;
+use crate::ops::run::texts::Texts;
 use crate::ops::run::{ApplyEvent, DryRun, MigrationFailure, RunOptions, Settings};
 use crate::ops::{Error, Result};
 use crate::store::layout::LayoutStore;
 
-/// A pending file, loaded and split.
+/// A pending file, looked at: what the run needs to know of it before
+/// anything runs (its text comes from [`Texts`] when it runs).
 pub struct Loaded {
     pub step: Step,
-    pub text: String,
     pub statements: usize,
     /// The file adds an enum value (`ALTER TYPE ... ADD VALUE`): its
     /// transaction must commit before a later file can use the value.
     pub adds_enum_value: bool,
 }
 
-/// A plan-only dry run shows each file's SQL.
-pub fn show_sql(loaded: &[Loaded], segment_of: &[usize], on: &mut dyn FnMut(ApplyEvent<'_>)) {
-    for (l, &segment) in loaded.iter().zip(segment_of) {
+/// A plan-only dry run shows each file's SQL (`texts`, in the order of `loaded`).
+pub fn show_sql(
+    loaded: &[Loaded],
+    texts: &[String],
+    segment_of: &[usize],
+    on: &mut dyn FnMut(ApplyEvent<'_>),
+) {
+    for ((l, text), &segment) in loaded.iter().zip(texts).zip(segment_of) {
         on(ApplyEvent::DryRunFile {
             file: &l.step.file,
-            sql: &l.text,
+            sql: text,
             segment,
         });
     }
@@ -52,9 +58,9 @@ pub fn show_sql(loaded: &[Loaded], segment_of: &[usize], on: &mut dyn FnMut(Appl
 /// Splits a file of the release (its text read from the verified layer); a
 /// file that controls transactions itself without being marked
 /// no-transaction is refused.
-pub fn load(step: Step, text: String, mode: SplitMode) -> Result<Loaded> {
+pub fn load(step: Step, text: &str, mode: SplitMode) -> Result<Loaded> {
     let statements =
-        split::split(&text, mode).map_err(|e| Error::Usage(format!("{}: {e}", step.file.path)))?;
+        split::split(text, mode).map_err(|e| Error::Usage(format!("{}: {e}", step.file.path)))?;
     if step.file.transaction == TransactionMode::Default
         && let Some((line, keyword)) = find_transaction_control(&statements)
     {
@@ -74,7 +80,6 @@ pub fn load(step: Step, text: String, mode: SplitMode) -> Result<Loaded> {
     let statements = statements.len();
     Ok(Loaded {
         step,
-        text,
         statements,
         adds_enum_value,
     })
@@ -185,10 +190,12 @@ pub struct Tally {
     pub statements: usize,
 }
 
-/// Runs the loaded files in their transaction segments and records the release.
+/// Runs the loaded files in their transaction segments and records the
+/// release; `texts` gives each file's text as its turn comes.
 pub async fn run_files(
     ctx: &RunContext<'_>,
     loaded: &[Loaded],
+    texts: &mut Texts,
     on: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<Tally> {
     let segments = segments(loaded, ctx.tx_mode, ctx.dry_run);
@@ -199,7 +206,7 @@ pub async fn run_files(
         statements_run: 0,
         unrecorded: Vec::new(),
     };
-    let release_id = runner.run(loaded, &segments, on).await?;
+    let release_id = runner.run(loaded, texts, &segments, on).await?;
     Ok(Tally {
         release_id,
         files: runner.migrations_committed,
@@ -410,6 +417,7 @@ impl Runner<'_, '_> {
     async fn run(
         &mut self,
         loaded: &[Loaded],
+        texts: &mut Texts,
         segments: &[Segment],
         on: &mut dyn FnMut(ApplyEvent<'_>),
     ) -> Result<Option<i64>> {
@@ -419,6 +427,7 @@ impl Runner<'_, '_> {
         if segments.is_empty() {
             // Nothing new to run (cumulative release re-packing applied files):
             // still record that this release is now what the database runs.
+            texts.finish().await?;
             if dry {
                 exec(client, "ROLLBACK", "ending the dry run").await?;
                 return Ok(None);
@@ -448,15 +457,23 @@ impl Runner<'_, '_> {
                         exec(client, &self.ctx.begin_sql(), "starting a transaction").await?;
                     }
                     for (n, &i) in ids.iter().enumerate() {
-                        match self.run_file(&loaded[i], true, on).await {
+                        let text = match texts.take(i).await {
+                            Ok(text) => text,
+                            Err(e) => {
+                                let _ = client.batch_execute("ROLLBACK").await;
+                                return Err(e);
+                            }
+                        };
+                        match self.run_file(&loaded[i], &text, true, on).await {
                             Ok(Ok(())) => {}
                             Ok(Err(f)) => {
                                 let _ = client.batch_execute("ROLLBACK").await;
                                 let f = if f.placed {
                                     f
                                 } else {
+                                    let mut again = texts.again(&ids[..=n]);
                                     let earlier = ids[..n].iter().map(|&j| &loaded[j]);
-                                    self.pinpoint(earlier, &loaded[i], f).await?
+                                    self.pinpoint(earlier, &loaded[i], &mut again, f).await?
                                 };
                                 return Err(self.fail(&loaded[i], f, true).await);
                             }
@@ -465,6 +482,12 @@ impl Runner<'_, '_> {
                                 return Err(e);
                             }
                         }
+                    }
+                    // The whole layer checked before the last commit.
+                    let finished = if last { texts.finish().await } else { Ok(()) };
+                    if let Err(e) = finished {
+                        let _ = client.batch_execute("ROLLBACK").await;
+                        return Err(e);
                     }
                     if dry {
                         exec(client, "ROLLBACK", "rolling back the dry run").await?;
@@ -494,7 +517,8 @@ impl Runner<'_, '_> {
                     if let Some(sql) = settings.session_sql() {
                         exec(client, &sql, "applying session settings").await?;
                     }
-                    let ran = self.run_file(&loaded[*i], false, on).await;
+                    let text = texts.take(*i).await?;
+                    let ran = self.run_file(&loaded[*i], &text, false, on).await;
                     if let Some(sql) = settings.reset_sql() {
                         // Best effort when the file failed: the error matters more.
                         let reset = exec(client, &sql, "resetting session settings").await;
@@ -507,6 +531,7 @@ impl Runner<'_, '_> {
                     }
                     self.migrations_committed += 1;
                     if last {
+                        texts.finish().await?;
                         release_id = Some(
                             history
                                 .insert_release(
@@ -531,13 +556,14 @@ impl Runner<'_, '_> {
     async fn run_file(
         &mut self,
         l: &Loaded,
+        text: &str,
         in_tx: bool,
         on: &mut dyn FnMut(ApplyEvent<'_>),
     ) -> Result<std::result::Result<(), StatementFailure>> {
         let client = self.ctx.client;
         let f = &l.step.file;
-        let statements = split::split(&l.text, self.mode)
-            .map_err(|e| Error::Usage(format!("{}: {e}", f.path)))?;
+        let statements =
+            split::split(text, self.mode).map_err(|e| Error::Usage(format!("{}: {e}", f.path)))?;
         let total = statements.len();
         on(ApplyEvent::FileStarted {
             file: f,
@@ -720,6 +746,7 @@ impl Runner<'_, '_> {
         &self,
         earlier: impl Iterator<Item = &'l Loaded>,
         l: &Loaded,
+        texts: &mut Texts,
         first: StatementFailure,
     ) -> Result<StatementFailure> {
         let client = self.ctx.client;
@@ -731,8 +758,11 @@ impl Runner<'_, '_> {
         )
         .await?;
         let replay = async {
+            let mut n = 0;
             for e in earlier {
-                let statements = split::split(&e.text, self.mode)
+                let text = texts.take(n).await?;
+                n += 1;
+                let statements = split::split(&text, self.mode)
                     .map_err(|err| Error::Usage(format!("{}: {err}", e.step.file.path)))?;
                 if client
                     .batch_execute(&Batch::of(&statements).text)
@@ -742,7 +772,8 @@ impl Runner<'_, '_> {
                     return Ok(None);
                 }
             }
-            let statements = split::split(&l.text, self.mode)
+            let text = texts.take(n).await?;
+            let statements = split::split(&text, self.mode)
                 .map_err(|err| Error::Usage(format!("{path}: {err}")))?;
             for (k, st) in statements.iter().enumerate() {
                 if let Err(e) = client.batch_execute(st.sql).await {
