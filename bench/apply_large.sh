@@ -127,6 +127,30 @@ for ((i = 1; i <= RUNS; i++)); do
     log "run $i/$RUNS: squizzle ${SW[-1]} s ($((SR[-1] / 1024)) MiB), psql -1 ${PW[-1]} s ($((PR[-1] / 1024)) MiB)"
     pg_drop_db big_sqz; pg_drop_db big_psql
 done
+# Memory against the release's size: the first 500 files (~50 MB) as a release of
+# their own, applied once; then the 2,000-file release applied to a database that
+# already has it (nothing pending: verify, plan, no file read), the fixed part.
+PROJ500=$RUN_DIR/proj500
+mkdir -p "$PROJ500/migrations"
+mapfile -t ALL_FILES < <(find "$PROJ/migrations" -maxdepth 1 -name '*.sql' | sort)
+cp -t "$PROJ500/migrations" "${ALL_FILES[@]:0:500}"
+cp "$PROJ/squizzle.toml" "$PROJ500/"
+(cd "$PROJ500" && "${SQZ[@]}" SOURCE_DATE_EPOCH=1700000000 "$BIN" build 1.0.0 >"$RUN_DIR/build500.log" 2>&1) ||
+    { cat "$RUN_DIR/build500.log" >&2; exit 1; }
+pg_fresh_db big_500
+SAVED_PROJ=$PROJ; PROJ=$PROJ500
+run squizzle "$(pg_url big_500)"
+PROJ=$SAVED_PROJ
+[ "$R_RC" = 0 ] || { log "squizzle apply of 500 files failed (exit $R_RC):"; tail -n 20 "$RUN_DIR/squizzle.log" >&2; exit 1; }
+W500=$R_WALL; R500=$R_RSS
+pg_drop_db big_500
+pg_fresh_db big_noop
+run squizzle "$(pg_url big_noop)"
+[ "$R_RC" = 0 ] || { log "squizzle apply failed (exit $R_RC)"; exit 1; }
+run squizzle "$(pg_url big_noop)"
+[ "$R_RC" = 0 ] || { log "squizzle apply (nothing pending) failed (exit $R_RC)"; exit 1; }
+WNOOP=$R_WALL; RNOOP=$R_RSS
+pg_drop_db big_noop
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END { if (NR % 2) printf "%.3f", a[(NR+1)/2]; else printf "%.3f", (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -146,5 +170,12 @@ echo
 echo "squizzle apply / psql -1 run by run: ${RATIO[*]}"
 echo "  median of the per-run ratios: $(median "${RATIO[@]}")x (below 1 = squizzle faster)"
 echo "same schema and row counts in both databases: $SAME of $RUNS runs"
-echo "peak RSS of squizzle: holds the release's pending files in memory while it runs them;"
-echo "  compare with the small release's row in bench/apply.sh to see how it grows with the release."
+echo
+echo "squizzle's memory against the release's size (one run each):"
+printf '%-44s %10s %14s\n' row "wall s" "peak RSS MiB"
+printf '%-44s %10s %14s\n' "apply, first 500 files (~50 MB) as a release" "$W500" "$(mib "$R500")"
+printf '%-44s %10s %14s\n' "apply, 2,000 files (~200 MB), median above" "$(median "${SW[@]}")" "$(mib "$(median "${SR[@]}")")"
+printf '%-44s %10s %14s\n' "apply 2,000 files again, nothing pending" "$WNOOP" "$(mib "$RNOOP")"
+echo "  RSS 2,000 files / 500 files: $(awk -v a="$(median "${SR[@]}")" -v b="$R500" 'BEGIN { printf "%.2f", a / b }')x for 4x the SQL"
+echo "  (the pending files stream from the layer, about one at a time; what still grows is the"
+echo "  schema fingerprint recorded after the run, one entry per schema object the release made)"

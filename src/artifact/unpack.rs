@@ -1318,7 +1318,13 @@ fn walk_entries<R: Read>(
 /// as transactional, is refused. (A file may run without a transaction
 /// without saying so: the source format's own rules can decide it.)
 fn check_directives(path: &str, head: &[u8], listed: TransactionMode) -> Result<(), Stop> {
-    let text = String::from_utf8_lossy(head);
+    // The same text `pack` read (`from_utf8_lossy`), through the fast
+    // validating path: the file is valid UTF-8, so only a head that cuts a
+    // character at its end takes the slow one.
+    let text = match std::str::from_utf8(head) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(head),
+    };
     // Only a line holding `squizzle:` can be a directive: without one the
     // file says nothing (and the line-by-line read is skipped).
     if !text.contains(directive::PREFIX) {

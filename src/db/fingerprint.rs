@@ -16,10 +16,11 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio_postgres::GenericClient;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::DbError;
 
@@ -332,22 +333,24 @@ pub async fn capture(
     let schemas: Option<Vec<&str>> = scope
         .schemas()
         .map(|s| s.iter().map(String::as_str).collect());
-    let rows = c
-        .query_typed(
-            &select(),
-            &[(&exclude, Type::TEXT_ARRAY), (&schemas, Type::TEXT_ARRAY)],
-        )
-        .await
-        .map_err(|e| DbError::query("reading the schema objects from the catalog", e))?;
-    let objects = rows
-        .iter()
-        .map(|r| Object {
-            kind: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            definition: r.get::<_, Option<String>>(3).unwrap_or_default(),
-        })
-        .collect();
+    let during = |e| DbError::query("reading the schema objects from the catalog", e);
+    // Row by row: a large schema is held once, as objects, not also as rows.
+    let params: [(&(dyn ToSql + Sync), Type); 2] =
+        [(&exclude, Type::TEXT_ARRAY), (&schemas, Type::TEXT_ARRAY)];
+    let rows = c.query_typed_raw(&select(), params).await.map_err(during)?;
+    futures_util::pin_mut!(rows);
+    let mut objects = Vec::new();
+    while let Some(r) = rows.try_next().await.map_err(during)? {
+        objects.push(Object {
+            kind: r.try_get(0).map_err(during)?,
+            schema: r.try_get(1).map_err(during)?,
+            name: r.try_get(2).map_err(during)?,
+            definition: r
+                .try_get::<_, Option<String>>(3)
+                .map_err(during)?
+                .unwrap_or_default(),
+        });
+    }
     Ok(Fingerprint::new(objects))
 }
 
