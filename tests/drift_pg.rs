@@ -581,3 +581,63 @@ fn an_unreachable_database_exits_3() {
     let doc = w.run(&["drift", "--output", "json"]).code(3).json();
     assert_eq!(doc["error"]["kind"], "connection");
 }
+
+/// The fingerprint an apply records is digested while the server streams the
+/// objects in byte order, and stored by the server; reading it back recomputes
+/// the digest in Rust's order. A database whose collation orders names
+/// differently from their bytes (ICU, `apple` before `Zebra`, `é` before `f`),
+/// names with a tab or non-ASCII letters, and definitions over several lines
+/// must still give one digest: no drift, no "edited record".
+#[test]
+fn names_ordered_differently_by_the_collation_still_give_one_digest() {
+    let server = pg::shared();
+    let name = format!("drift_icu_{}", std::process::id());
+    server.query(
+        "postgres",
+        &format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' \
+             LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        ),
+    );
+    assert_eq!(
+        scalar(&name, "SELECT 'apple' < 'Zebra' AND 'é' < 'f'"),
+        "t",
+        "the database's collation must order names differently from their bytes"
+    );
+    let mut w = World::new();
+    w.config(PLAIN_CONFIG);
+    w.set_env(
+        "DATABASE_URL",
+        &format!("{}?sslmode=disable", server.admin_url(&name)),
+    );
+    w.write(
+        "migrations/0001_names.sql",
+        "CREATE TABLE \"Zebra\" (id int, \"Ärger\" text, \"é\" text, f text);\n\
+         CREATE TABLE apple (id int, \"tab\there\" int);\n\
+         CREATE TABLE \"éclair\" (id int);\n\
+         CREATE TABLE fudge (id int);\n\
+         CREATE VIEW \"Vue\" AS\n  SELECT id,\n         f\n    FROM \"Zebra\";\n\
+         CREATE INDEX \"Zebra_f\" ON \"Zebra\" (f);\n\
+         CREATE INDEX apple_id ON apple (id);\n",
+    );
+    w.build_ok("1.0.0");
+    w.run(&["apply", "1.0.0"]).success();
+    let doc = drift(&w, 0, &[]);
+    assert_eq!(doc["outcome"], "no_drift", "{doc:#}");
+    assert_eq!(doc["recordedSha256"], doc["liveSha256"]);
+    // The stored document is what was digested: as many objects, and the
+    // digest stored beside it.
+    let stored = scalar(
+        &name,
+        "SELECT object_count = jsonb_array_length(objects) AND sha256 LIKE 'sha256:%' \
+         FROM squizzle.fingerprints",
+    );
+    assert_eq!(stored, "t");
+    // An out-of-band change among those names is still found, by name.
+    sql(&name, "ALTER TABLE \"éclair\" ADD COLUMN \"Über\" int");
+    let doc = drift(&w, 13, &[]);
+    assert!(
+        keys(&doc, "added").contains(&key("column", "public", "éclair.Über")),
+        "{doc:#}"
+    );
+}

@@ -102,20 +102,11 @@ impl Fingerprint {
     /// kind, schema, name and definition separated by tabs, each escaped
     /// so that a tab or newline inside a name cannot make two lists equal.
     pub fn digest_of(objects: &[Object]) -> String {
-        let mut h = Sha256::new();
+        let mut d = Digester::default();
         for o in objects {
-            for (i, field) in [&o.kind, &o.schema, &o.name, &o.definition]
-                .into_iter()
-                .enumerate()
-            {
-                if i > 0 {
-                    h.update(b"\t");
-                }
-                h.update(escape(field).as_bytes());
-            }
-            h.update(b"\n");
+            d.push(&o.kind, &o.schema, &o.name, &o.definition);
         }
-        format!("sha256:{}", hex::encode(h.finalize()))
+        d.finish()
     }
 
     /// The same fingerprint narrowed to `scope` (a recorded whole-database
@@ -131,6 +122,35 @@ impl Fingerprint {
                 .cloned()
                 .collect(),
         )
+    }
+}
+
+/// [`Fingerprint::digest_of`] one object at a time, for objects that arrive
+/// already sorted and distinct (see [`record`]).
+#[derive(Default)]
+pub struct Digester {
+    h: Sha256,
+    count: usize,
+}
+
+impl Digester {
+    pub fn push(&mut self, kind: &str, schema: &str, name: &str, definition: &str) {
+        for (i, field) in [kind, schema, name, definition].into_iter().enumerate() {
+            if i > 0 {
+                self.h.update(b"\t");
+            }
+            self.h.update(escape(field).as_bytes());
+        }
+        self.h.update(b"\n");
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    pub fn finish(self) -> String {
+        format!("sha256:{}", hex::encode(self.h.finalize()))
     }
 }
 
@@ -320,6 +340,101 @@ SELECT 'trigger', n.nspname::text, c.relname::text || '.' || tg.tgname::text,
  WHERE NOT tg.tgisinternal AND tg.tgparentid = 0 AND {NS} AND {rel}
 "#
     )
+}
+
+/// The objects of [`select`] as [`Fingerprint::new`] leaves them: distinct
+/// and in Rust's order of `(kind, schema, name, definition)`, which is the
+/// order of their UTF-8 bytes (`convert_to(.., 'UTF8')` compares as bytes
+/// whatever the server's encoding and collation), a missing definition
+/// being empty.
+fn select_sorted() -> String {
+    format!(
+        "SELECT kind, schema, name, definition FROM ( \
+           SELECT DISTINCT o.kind::text AS kind, o.schema::text AS schema, o.name::text AS name, \
+                  coalesce(o.definition::text, '') AS definition \
+             FROM ({}) AS o(kind, schema, name, definition)) d \
+         ORDER BY convert_to(kind, 'UTF8'), convert_to(schema, 'UTF8'), \
+                  convert_to(name, 'UTF8'), convert_to(definition, 'UTF8')",
+        select()
+    )
+}
+
+/// Records the fingerprint of `scope` (leaving out `exclude`) in
+/// `fingerprints` of `history_schema` for release row `release_id`, without
+/// holding the objects: in one REPEATABLE READ snapshot the sorted objects
+/// stream through the digest, then the server stores the same rows as the
+/// JSON document itself. Memory stays flat however many objects the schema
+/// has. Returns the digest and the number of objects.
+pub async fn record(
+    c: &impl GenericClient,
+    history_schema: &str,
+    release_id: i64,
+    scope: &Scope,
+    exclude: &[&str],
+) -> Result<(String, usize), DbError> {
+    let exclude: Vec<&str> = exclude.to_vec();
+    let schemas: Option<Vec<&str>> = scope
+        .schemas()
+        .map(|s| s.iter().map(String::as_str).collect());
+    c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .map_err(|e| DbError::query("starting the fingerprint's snapshot", e))?;
+    let result = async {
+        let during = |e| DbError::query("reading the schema objects from the catalog", e);
+        let params: [(&(dyn ToSql + Sync), Type); 2] = [
+            (&exclude, Type::TEXT_ARRAY),
+            (&schemas, Type::TEXT_ARRAY),
+        ];
+        let rows = c
+            .query_typed_raw(&select_sorted(), params)
+            .await
+            .map_err(during)?;
+        futures_util::pin_mut!(rows);
+        let mut digest = Digester::default();
+        while let Some(r) = rows.try_next().await.map_err(during)? {
+            digest.push(
+                r.try_get(0).map_err(during)?,
+                r.try_get(1).map_err(during)?,
+                r.try_get(2).map_err(during)?,
+                r.try_get(3).map_err(during)?,
+            );
+        }
+        let count = digest.count();
+        let sha256 = digest.finish();
+        let count_i32 = i32::try_from(count).unwrap_or(i32::MAX);
+        c.execute_typed(
+            &format!(
+                "INSERT INTO {history_schema}.fingerprints \
+                   (release_id, fingerprint_version, sha256, object_count, objects) \
+                 SELECT $3, $4, $5, $6, coalesce(jsonb_agg(jsonb_build_object( \
+                     'kind', kind, 'schema', schema, 'name', name, 'definition', definition) \
+                     ORDER BY convert_to(kind, 'UTF8'), convert_to(schema, 'UTF8'), \
+                              convert_to(name, 'UTF8'), convert_to(definition, 'UTF8')), '[]'::jsonb) \
+                   FROM ({}) AS sorted",
+                select_sorted()
+            ),
+            &[
+                (&exclude, Type::TEXT_ARRAY),
+                (&schemas, Type::TEXT_ARRAY),
+                (&release_id, Type::INT8),
+                (&FINGERPRINT_VERSION, Type::INT4),
+                (&sha256, Type::TEXT),
+                (&count_i32, Type::INT4),
+            ],
+        )
+        .await
+        .map_err(|e| DbError::query("recording the schema fingerprint in squizzle's history", e))?;
+        Ok::<_, DbError>((sha256, count))
+    }
+    .await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = c
+        .batch_execute(end)
+        .await
+        .map_err(|e| DbError::query("ending the fingerprint's snapshot", e));
+    let recorded = result?;
+    ended?;
+    Ok(recorded)
 }
 
 /// Reads the fingerprint of `scope`, leaving out the schemas in `exclude`

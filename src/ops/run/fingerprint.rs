@@ -46,13 +46,16 @@ pub async fn record(
     scope: &Scope,
 ) -> Option<Warning> {
     let result = async {
-        let fp = fingerprint::capture(c, scope, &[history.schema().name()]).await?;
-        history.record_fingerprint(c, release_id, &fp).await?;
-        tracing::debug!(
-            objects = fp.objects.len(),
-            sha256 = %fp.sha256,
-            "recorded the schema fingerprint"
-        );
+        let history_schema = history.schema();
+        let (sha256, objects) = fingerprint::record(
+            c,
+            &history_schema.to_string(),
+            release_id,
+            scope,
+            &[history_schema.name()],
+        )
+        .await?;
+        tracing::debug!(objects, sha256 = %sha256, "recorded the schema fingerprint");
         Ok::<_, crate::db::DbError>(())
     }
     .await;
