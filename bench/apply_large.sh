@@ -177,5 +177,5 @@ printf '%-44s %10s %14s\n' "apply, first 500 files (~50 MB) as a release" "$W500
 printf '%-44s %10s %14s\n' "apply, 2,000 files (~200 MB), median above" "$(median "${SW[@]}")" "$(mib "$(median "${SR[@]}")")"
 printf '%-44s %10s %14s\n' "apply 2,000 files again, nothing pending" "$WNOOP" "$(mib "$RNOOP")"
 echo "  RSS 2,000 files / 500 files: $(awk -v a="$(median "${SR[@]}")" -v b="$R500" 'BEGIN { printf "%.2f", a / b }')x for 4x the SQL"
-echo "  (the pending files stream from the layer, about one at a time; what still grows is the"
-echo "  schema fingerprint recorded after the run, one entry per schema object the release made)"
+echo "  (flat: the pending files stream from the layer, about one at a time, and the schema"
+echo "  fingerprint recorded after the run streams through its digest and is stored by the server)"
