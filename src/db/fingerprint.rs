@@ -342,29 +342,31 @@ SELECT 'trigger', n.nspname::text, c.relname::text || '.' || tg.tgname::text,
     )
 }
 
-/// The objects of [`select`] as [`Fingerprint::new`] leaves them: distinct
-/// and in Rust's order of `(kind, schema, name, definition)`, which is the
-/// order of their UTF-8 bytes (`convert_to(.., 'UTF8')` compares as bytes
-/// whatever the server's encoding and collation), a missing definition
-/// being empty.
-fn select_sorted() -> String {
+/// The objects of [`select`] as [`Fingerprint::new`] keeps them: distinct,
+/// a missing definition being empty. Their order is Rust's order of
+/// `(kind, schema, name, definition)`, the order of their UTF-8 bytes, which
+/// `ORDER BY` [`BYTE_ORDER`] gives whatever the server's encoding and
+/// collation (`convert_to(.., 'UTF8')` compares as bytes).
+fn select_distinct() -> String {
     format!(
-        "SELECT kind, schema, name, definition FROM ( \
-           SELECT DISTINCT o.kind::text AS kind, o.schema::text AS schema, o.name::text AS name, \
-                  coalesce(o.definition::text, '') AS definition \
-             FROM ({}) AS o(kind, schema, name, definition)) d \
-         ORDER BY convert_to(kind, 'UTF8'), convert_to(schema, 'UTF8'), \
-                  convert_to(name, 'UTF8'), convert_to(definition, 'UTF8')",
+        "SELECT DISTINCT o.kind::text AS kind, o.schema::text AS schema, o.name::text AS name, \
+                coalesce(o.definition::text, '') AS definition \
+           FROM ({}) AS o(kind, schema, name, definition)",
         select()
     )
 }
 
+const BYTE_ORDER: &str = "convert_to(kind, 'UTF8'), convert_to(schema, 'UTF8'), \
+                          convert_to(name, 'UTF8'), convert_to(definition, 'UTF8')";
+
 /// Records the fingerprint of `scope` (leaving out `exclude`) in
 /// `fingerprints` of `history_schema` for release row `release_id`, without
-/// holding the objects: in one REPEATABLE READ snapshot the sorted objects
-/// stream through the digest, then the server stores the same rows as the
-/// JSON document itself. Memory stays flat however many objects the schema
-/// has. Returns the digest and the number of objects.
+/// holding the objects. One statement reads the catalog once: the server
+/// stores the objects as the JSON document (a data-modifying CTE) while the
+/// same rows, sorted, stream through the digest; the digest is then set on
+/// the row in the same transaction, so no reader ever sees the row without
+/// it. Memory stays flat however many objects the schema has. Returns the
+/// digest and the number of objects.
 pub async fn record(
     c: &impl GenericClient,
     history_schema: &str,
@@ -376,17 +378,32 @@ pub async fn record(
     let schemas: Option<Vec<&str>> = scope
         .schemas()
         .map(|s| s.iter().map(String::as_str).collect());
-    c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    c.batch_execute("BEGIN")
         .await
-        .map_err(|e| DbError::query("starting the fingerprint's snapshot", e))?;
+        .map_err(|e| DbError::query("starting the fingerprint's transaction", e))?;
     let result = async {
-        let during = |e| DbError::query("reading the schema objects from the catalog", e);
-        let params: [(&(dyn ToSql + Sync), Type); 2] = [
+        let during =
+            |e| DbError::query("recording the schema fingerprint in squizzle's history", e);
+        let order = BYTE_ORDER;
+        let statement = format!(
+            "WITH objects AS MATERIALIZED ({sorted}), \
+             stored AS (INSERT INTO {history_schema}.fingerprints \
+                 (release_id, fingerprint_version, sha256, object_count, objects) \
+               SELECT $3, $4, '', count(*), coalesce(jsonb_agg(jsonb_build_object( \
+                   'kind', kind, 'schema', schema, 'name', name, 'definition', definition) \
+                   ORDER BY {order}), '[]'::jsonb) \
+                 FROM objects) \
+             SELECT kind, schema, name, definition FROM objects ORDER BY {order}",
+            sorted = select_distinct(),
+        );
+        let params: [(&(dyn ToSql + Sync), Type); 4] = [
             (&exclude, Type::TEXT_ARRAY),
             (&schemas, Type::TEXT_ARRAY),
+            (&release_id, Type::INT8),
+            (&FINGERPRINT_VERSION, Type::INT4),
         ];
         let rows = c
-            .query_typed_raw(&select_sorted(), params)
+            .query_typed_raw(&statement, params)
             .await
             .map_err(during)?;
         futures_util::pin_mut!(rows);
@@ -402,28 +419,30 @@ pub async fn record(
         let count = digest.count();
         let sha256 = digest.finish();
         let count_i32 = i32::try_from(count).unwrap_or(i32::MAX);
-        c.execute_typed(
-            &format!(
-                "INSERT INTO {history_schema}.fingerprints \
-                   (release_id, fingerprint_version, sha256, object_count, objects) \
-                 SELECT $3, $4, $5, $6, coalesce(jsonb_agg(jsonb_build_object( \
-                     'kind', kind, 'schema', schema, 'name', name, 'definition', definition) \
-                     ORDER BY convert_to(kind, 'UTF8'), convert_to(schema, 'UTF8'), \
-                              convert_to(name, 'UTF8'), convert_to(definition, 'UTF8')), '[]'::jsonb) \
-                   FROM ({}) AS sorted",
-                select_sorted()
-            ),
-            &[
-                (&exclude, Type::TEXT_ARRAY),
-                (&schemas, Type::TEXT_ARRAY),
-                (&release_id, Type::INT8),
-                (&FINGERPRINT_VERSION, Type::INT4),
-                (&sha256, Type::TEXT),
-                (&count_i32, Type::INT4),
-            ],
-        )
-        .await
-        .map_err(|e| DbError::query("recording the schema fingerprint in squizzle's history", e))?;
+        // The row must hold exactly what was digested.
+        let updated = c
+            .execute_typed(
+                &format!(
+                    "UPDATE {history_schema}.fingerprints SET sha256 = $1 \
+                     WHERE release_id = $2 AND object_count = $3"
+                ),
+                &[
+                    (&sha256, Type::TEXT),
+                    (&release_id, Type::INT8),
+                    (&count_i32, Type::INT4),
+                ],
+            )
+            .await
+            .map_err(during)?;
+        if updated != 1 {
+            return Err(DbError::Query {
+                during: "recording the schema fingerprint in squizzle's history".into(),
+                message: format!(
+                    "the stored fingerprint does not hold the {count} objects that were digested"
+                ),
+                sqlstate: None,
+            });
+        }
         Ok::<_, DbError>((sha256, count))
     }
     .await;
@@ -431,7 +450,7 @@ pub async fn record(
     let ended = c
         .batch_execute(end)
         .await
-        .map_err(|e| DbError::query("ending the fingerprint's snapshot", e));
+        .map_err(|e| DbError::query("ending the fingerprint's transaction", e));
     let recorded = result?;
     ended?;
     Ok(recorded)
