@@ -442,21 +442,8 @@ pub fn read_files(
     limits: &Limits,
 ) -> Result<Vec<Option<String>>, UnpackError> {
     assert_eq!(wanted.len(), expected.len(), "one mark per manifest file");
-    let file = File::open(tarball).map_err(|source| UnpackError::Io {
-        action: "open",
-        path: tarball.to_path_buf(),
-        source,
-    })?;
     let mut kept: Vec<Option<Vec<u8>>> = vec![None; expected.len()];
-    let inspection =
-        walk(file, expected, limits, Sink::Memory(wanted, &mut kept)).map_err(|e| match e {
-            UnpackError::ReadInput { source } => UnpackError::Io {
-                action: "read",
-                path: tarball.to_path_buf(),
-                source,
-            },
-            other => other,
-        })?;
+    let inspection = walk_file(tarball, expected, limits, Sink::Memory(wanted, &mut kept))?;
     refuse_mismatch(&inspection)?;
     kept.into_iter()
         .zip(expected)
@@ -493,21 +480,30 @@ pub fn each_file(
     each: &mut (dyn FnMut(usize, String) -> bool + Send),
 ) -> Result<(), UnpackError> {
     assert_eq!(wanted.len(), expected.len(), "one mark per manifest file");
+    let inspection = walk_file(tarball, expected, limits, Sink::Each(wanted, each))?;
+    refuse_mismatch(&inspection)
+}
+
+/// [`walk`] over the file at `tarball`, its read errors naming the file.
+fn walk_file(
+    tarball: &Path,
+    expected: &[FileEntry],
+    limits: &Limits,
+    out: Sink<'_>,
+) -> Result<Inspection, UnpackError> {
     let file = File::open(tarball).map_err(|source| UnpackError::Io {
         action: "open",
         path: tarball.to_path_buf(),
         source,
     })?;
-    let inspection =
-        walk(file, expected, limits, Sink::Each(wanted, each)).map_err(|e| match e {
-            UnpackError::ReadInput { source } => UnpackError::Io {
-                action: "read",
-                path: tarball.to_path_buf(),
-                source,
-            },
-            other => other,
-        })?;
-    refuse_mismatch(&inspection)
+    walk(file, expected, limits, out).map_err(|e| match e {
+        UnpackError::ReadInput { source } => UnpackError::Io {
+            action: "read",
+            path: tarball.to_path_buf(),
+            source,
+        },
+        other => other,
+    })
 }
 
 fn destination_parts(dest: &Path) -> Result<(&Path, &std::ffi::OsStr), UnpackError> {
@@ -1480,7 +1476,7 @@ fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::manifest::{FileKind, TransactionMode};
     use flate2::Compression;
@@ -1505,7 +1501,7 @@ mod tests {
     }
 
     /// Same settings as the packer: GNU headers, 0644, uid/gid 0, mtime 0.
-    fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    pub(crate) fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
         let gz = GzEncoder::new(Vec::new(), Compression::default());
         let mut tar = tar::Builder::new(gz);
         for (path, content) in files {

@@ -126,7 +126,7 @@ impl Fingerprint {
 }
 
 /// [`Fingerprint::digest_of`] one object at a time, for objects that arrive
-/// already sorted and distinct (see [`record`]).
+/// already sorted and distinct (see `HistoryStore::record_fingerprint`).
 #[derive(Default)]
 pub struct Digester {
     h: Sha256,
@@ -347,7 +347,7 @@ SELECT 'trigger', n.nspname::text, c.relname::text || '.' || tg.tgname::text,
 /// `(kind, schema, name, definition)`, the order of their UTF-8 bytes, which
 /// `ORDER BY` [`BYTE_ORDER`] gives whatever the server's encoding and
 /// collation (`convert_to(.., 'UTF8')` compares as bytes).
-fn select_distinct() -> String {
+pub fn select_distinct() -> String {
     format!(
         "SELECT DISTINCT o.kind::text AS kind, o.schema::text AS schema, o.name::text AS name, \
                 coalesce(o.definition::text, '') AS definition \
@@ -356,105 +356,9 @@ fn select_distinct() -> String {
     )
 }
 
-const BYTE_ORDER: &str = "convert_to(kind, 'UTF8'), convert_to(schema, 'UTF8'), \
+/// `ORDER BY` for [`select_distinct`]'s rows in Rust's order.
+pub const BYTE_ORDER: &str = "convert_to(kind, 'UTF8'), convert_to(schema, 'UTF8'), \
                           convert_to(name, 'UTF8'), convert_to(definition, 'UTF8')";
-
-/// Records the fingerprint of `scope` (leaving out `exclude`) in
-/// `fingerprints` of `history_schema` for release row `release_id`, without
-/// holding the objects. One statement reads the catalog once: the server
-/// stores the objects as the JSON document (a data-modifying CTE) while the
-/// same rows, sorted, stream through the digest; the digest is then set on
-/// the row in the same transaction, so no reader ever sees the row without
-/// it. Memory stays flat however many objects the schema has. Returns the
-/// digest and the number of objects.
-pub async fn record(
-    c: &impl GenericClient,
-    history_schema: &str,
-    release_id: i64,
-    scope: &Scope,
-    exclude: &[&str],
-) -> Result<(String, usize), DbError> {
-    let exclude: Vec<&str> = exclude.to_vec();
-    let schemas: Option<Vec<&str>> = scope
-        .schemas()
-        .map(|s| s.iter().map(String::as_str).collect());
-    c.batch_execute("BEGIN")
-        .await
-        .map_err(|e| DbError::query("starting the fingerprint's transaction", e))?;
-    let result = async {
-        let during =
-            |e| DbError::query("recording the schema fingerprint in squizzle's history", e);
-        let order = BYTE_ORDER;
-        let statement = format!(
-            "WITH objects AS MATERIALIZED ({sorted}), \
-             stored AS (INSERT INTO {history_schema}.fingerprints \
-                 (release_id, fingerprint_version, sha256, object_count, objects) \
-               SELECT $3, $4, '', count(*), coalesce(jsonb_agg(jsonb_build_object( \
-                   'kind', kind, 'schema', schema, 'name', name, 'definition', definition) \
-                   ORDER BY {order}), '[]'::jsonb) \
-                 FROM objects) \
-             SELECT kind, schema, name, definition FROM objects ORDER BY {order}",
-            sorted = select_distinct(),
-        );
-        let params: [(&(dyn ToSql + Sync), Type); 4] = [
-            (&exclude, Type::TEXT_ARRAY),
-            (&schemas, Type::TEXT_ARRAY),
-            (&release_id, Type::INT8),
-            (&FINGERPRINT_VERSION, Type::INT4),
-        ];
-        let rows = c
-            .query_typed_raw(&statement, params)
-            .await
-            .map_err(during)?;
-        futures_util::pin_mut!(rows);
-        let mut digest = Digester::default();
-        while let Some(r) = rows.try_next().await.map_err(during)? {
-            digest.push(
-                r.try_get(0).map_err(during)?,
-                r.try_get(1).map_err(during)?,
-                r.try_get(2).map_err(during)?,
-                r.try_get(3).map_err(during)?,
-            );
-        }
-        let count = digest.count();
-        let sha256 = digest.finish();
-        let count_i32 = i32::try_from(count).unwrap_or(i32::MAX);
-        // The row must hold exactly what was digested.
-        let updated = c
-            .execute_typed(
-                &format!(
-                    "UPDATE {history_schema}.fingerprints SET sha256 = $1 \
-                     WHERE release_id = $2 AND object_count = $3"
-                ),
-                &[
-                    (&sha256, Type::TEXT),
-                    (&release_id, Type::INT8),
-                    (&count_i32, Type::INT4),
-                ],
-            )
-            .await
-            .map_err(during)?;
-        if updated != 1 {
-            return Err(DbError::Query {
-                during: "recording the schema fingerprint in squizzle's history".into(),
-                message: format!(
-                    "the stored fingerprint does not hold the {count} objects that were digested"
-                ),
-                sqlstate: None,
-            });
-        }
-        Ok::<_, DbError>((sha256, count))
-    }
-    .await;
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let ended = c
-        .batch_execute(end)
-        .await
-        .map_err(|e| DbError::query("ending the fingerprint's transaction", e));
-    let recorded = result?;
-    ended?;
-    Ok(recorded)
-}
 
 /// Reads the fingerprint of `scope`, leaving out the schemas in `exclude`
 /// (squizzle's history schema).

@@ -25,11 +25,12 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::TryStreamExt as _;
 use serde::Serialize;
 use tokio_postgres::GenericClient;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
-use super::fingerprint::{Fingerprint, Object};
+use super::fingerprint::{self, Fingerprint, Object, Scope};
 use super::{DbError, Ident};
 
 pub const LAYOUT_VERSION: i32 = 2;
@@ -532,37 +533,91 @@ CREATE TRIGGER releases_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.r
         Ok(())
     }
 
-    /// Stores the fingerprint of the schema as release row `release_id` left it.
+    /// Stores the fingerprint of `scope` as it is now (squizzle's own schema
+    /// left out) for release row `release_id`, without holding the objects.
+    /// One statement reads the catalog once: the server stores the objects as
+    /// the JSON document (a data-modifying CTE) while the same rows, in
+    /// [`fingerprint::BYTE_ORDER`], stream through the digest; the digest is
+    /// then set on the row, checked against the digested count. Run it inside
+    /// a transaction, so no reader sees the row without its digest. Memory
+    /// stays flat however many objects the schema has. Returns the digest and
+    /// the number of objects.
     pub async fn record_fingerprint(
         &self,
         c: &impl GenericClient,
         release_id: i64,
-        fp: &Fingerprint,
-    ) -> Result<(), DbError> {
-        // Serialized straight into the message (no JSON tree, no string
-        // copy): a schema of tens of thousands of objects stays one copy.
-        let objects = tokio_postgres::types::Json(&fp.objects);
-        let count = i32::try_from(fp.objects.len()).unwrap_or(i32::MAX);
-        c.execute_typed(
-            &format!(
-                "INSERT INTO {}.fingerprints (release_id, fingerprint_version, sha256, object_count, objects) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                self.schema
-            ),
-            &[
-                (&release_id, Type::INT8),
-                (&fp.fingerprint_version, Type::INT4),
-                (&fp.sha256, Type::TEXT),
-                (&count, Type::INT4),
-                (&objects, Type::JSONB),
-            ],
-        )
-        .await
-        .map_err(q(
-            &self.schema,
-            "recording the schema fingerprint in squizzle's history",
-        ))?;
-        Ok(())
+        scope: &Scope,
+    ) -> Result<(String, usize), DbError> {
+        let during = |e| {
+            q(
+                &self.schema,
+                "recording the schema fingerprint in squizzle's history",
+            )(e)
+        };
+        let exclude: Vec<&str> = vec![self.schema.name()];
+        let schemas: Option<Vec<&str>> = scope
+            .schemas()
+            .map(|s| s.iter().map(String::as_str).collect());
+        let order = fingerprint::BYTE_ORDER;
+        let statement = format!(
+            "WITH objects AS MATERIALIZED ({objects}), \
+             stored AS (INSERT INTO {s}.fingerprints \
+                 (release_id, fingerprint_version, sha256, object_count, objects) \
+               SELECT $3, $4, '', count(*), coalesce(jsonb_agg(jsonb_build_object( \
+                   'kind', kind, 'schema', schema, 'name', name, 'definition', definition) \
+                   ORDER BY {order}), '[]'::jsonb) \
+                 FROM objects) \
+             SELECT kind, schema, name, definition FROM objects ORDER BY {order}",
+            objects = fingerprint::select_distinct(),
+            s = self.schema,
+        );
+        let params: [(&(dyn ToSql + Sync), Type); 4] = [
+            (&exclude, Type::TEXT_ARRAY),
+            (&schemas, Type::TEXT_ARRAY),
+            (&release_id, Type::INT8),
+            (&fingerprint::FINGERPRINT_VERSION, Type::INT4),
+        ];
+        let rows = c
+            .query_typed_raw(&statement, params)
+            .await
+            .map_err(during)?;
+        futures_util::pin_mut!(rows);
+        let mut digest = fingerprint::Digester::default();
+        while let Some(r) = rows.try_next().await.map_err(during)? {
+            digest.push(
+                r.try_get(0).map_err(during)?,
+                r.try_get(1).map_err(during)?,
+                r.try_get(2).map_err(during)?,
+                r.try_get(3).map_err(during)?,
+            );
+        }
+        let count = digest.count();
+        let sha256 = digest.finish();
+        let count_i32 = i32::try_from(count).unwrap_or(i32::MAX);
+        let updated = c
+            .execute_typed(
+                &format!(
+                    "UPDATE {}.fingerprints SET sha256 = $1 WHERE release_id = $2 AND object_count = $3",
+                    self.schema
+                ),
+                &[
+                    (&sha256, Type::TEXT),
+                    (&release_id, Type::INT8),
+                    (&count_i32, Type::INT4),
+                ],
+            )
+            .await
+            .map_err(during)?;
+        if updated != 1 {
+            return Err(DbError::Query {
+                during: "recording the schema fingerprint in squizzle's history".into(),
+                message: format!(
+                    "the stored fingerprint does not hold the {count} objects that were digested; run the command again"
+                ),
+                sqlstate: None,
+            });
+        }
+        Ok((sha256, count))
     }
 
     /// The fingerprint recorded by the newest successful release row (apply,

@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::config::{Config, Env};
 use crate::core::manifest::{FileEntry, FileKind};
 use crate::core::version::Version;
-use crate::db::fingerprint;
 use crate::db::history::{HistoryStore, MigrationRecord, ReleaseRecord};
 use crate::db::lock;
 use crate::db::split;
@@ -115,8 +114,7 @@ pub async fn baseline(
             .await?;
         // In the baseline's transaction: the fingerprint is the schema this
         // baseline declares to be the release, so both are recorded or neither.
-        let fp = fingerprint::capture(&client, &crate::ops::run::fingerprint::scope_for(config), &[history.schema().name()]).await?;
-        history.record_fingerprint(&client, id, &fp).await?;
+        history.record_fingerprint(&client, id, &crate::ops::run::fingerprint::scope_for(config)).await?;
         held.check("committing the baseline")?;
         client.batch_execute("COMMIT").await.map_err(|e| Error::Db(crate::db::DbError::query("committing the baseline", e)))?;
         Ok(BaselineReport { version: tag, digest: release.digest().to_string(), database: spec.target.clone(), migrations_recorded: count, release_id: id })

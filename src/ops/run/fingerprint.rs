@@ -45,16 +45,23 @@ pub async fn record(
     release_id: i64,
     scope: &Scope,
 ) -> Option<Warning> {
+    // In a transaction of its own: the row and its digest appear together.
     let result = async {
-        let history_schema = history.schema();
-        let (sha256, objects) = fingerprint::record(
-            c,
-            &history_schema.to_string(),
-            release_id,
-            scope,
-            &[history_schema.name()],
-        )
-        .await?;
+        c.batch_execute("BEGIN")
+            .await
+            .map_err(|e| crate::db::DbError::query("starting the fingerprint's transaction", e))?;
+        let recorded = history.record_fingerprint(c, release_id, scope).await;
+        let end = if recorded.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let ended = c
+            .batch_execute(end)
+            .await
+            .map_err(|e| crate::db::DbError::query("ending the fingerprint's transaction", e));
+        let (sha256, objects) = recorded?;
+        ended?;
         tracing::debug!(objects, sha256 = %sha256, "recorded the schema fingerprint");
         Ok::<_, crate::db::DbError>(())
     }

@@ -295,9 +295,6 @@ mod tests {
     use super::*;
     use crate::core::digest::Digest;
     use crate::core::manifest::{FileKind, TransactionMode};
-    use flate2::Compression;
-    use flate2::write::GzEncoder;
-    use std::io::Write;
 
     fn entry(path: &str, content: &str) -> FileEntry {
         FileEntry {
@@ -312,27 +309,14 @@ mod tests {
         }
     }
 
-    /// A layer holding `files` in that order (as the packer writes, GNU
-    /// headers), followed by `trailer` after the gzip stream.
+    /// A layer holding `files` in that order (as the packer writes them),
+    /// followed by `trailer` after the gzip stream.
     fn layer(dir: &std::path::Path, files: &[(&str, &str)], trailer: &[u8]) -> PathBuf {
-        let gz = GzEncoder::new(Vec::new(), Compression::default());
-        let mut tar = tar::Builder::new(gz);
-        for (path, content) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(content.len() as u64);
-            header.set_mode(0o644);
-            header.set_mtime(0);
-            tar.append_data(&mut header, path, content.as_bytes())
-                .unwrap();
-        }
-        let mut bytes = tar.into_inner().unwrap().finish().unwrap();
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+        let mut bytes = crate::artifact::unpack::tests::tar_gz(&files);
         bytes.extend_from_slice(trailer);
         let path = dir.join("layer.tar.gz");
-        std::fs::File::create(&path)
-            .unwrap()
-            .write_all(&bytes)
-            .unwrap();
+        std::fs::write(&path, bytes).unwrap();
         path
     }
 
